@@ -1,0 +1,56 @@
+//! Building event-log entries and verifying the chain.
+
+use crate::{Actor, App, AppError};
+use domain::audit::Event;
+use store::{AuditEntry, ChainReport, GENESIS};
+
+impl App {
+    /// An entry made by `actor` (or by the system / an anonymous person when `None`).
+    pub(crate) fn entry(
+        &self,
+        actor: Option<&Actor>,
+        ip: Option<&str>,
+        event: Event,
+    ) -> AuditEntry {
+        AuditEntry {
+            at: self.now(),
+            actor_id: actor.map(|a| a.id()),
+            actor_email: actor.map(|a| a.user.email.clone()),
+            actor_groups: actor.map(Actor::groups_label).unwrap_or_default(),
+            ip: ip
+                .map(str::to_string)
+                .or_else(|| actor.and_then(|a| a.ip.clone())),
+            event,
+        }
+    }
+
+    /// Writes a standalone event; a failure to log is reported but never hides the outcome.
+    pub(crate) async fn log(&self, actor: Option<&Actor>, ip: Option<&str>, event: Event) {
+        if let Err(e) = self.store.append_event(self.entry(actor, ip, event)).await {
+            tracing::error!(error = %e, "could not write event-log entry");
+        }
+    }
+
+    /// Walks the whole chain: `audit verify`.
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport, AppError> {
+        let mut state = (GENESIS.to_string(), 1i64);
+        loop {
+            let rows = self.store.all_events(state.1 - 1, 5000).await?;
+            if rows.is_empty() {
+                break;
+            }
+            if let Some(broken) = store::verify_chain(&mut state, &rows) {
+                return Ok(broken);
+            }
+        }
+        let (seq, last_hash) = self.store.chain_head().await?;
+        let rows = (state.1 - 1) as u64;
+        if seq != state.1 - 1 || last_hash != state.0 {
+            return Ok(ChainReport::Broken {
+                id: seq,
+                reason: "the last rows of the chain are missing".into(),
+            });
+        }
+        Ok(ChainReport::Ok { rows })
+    }
+}

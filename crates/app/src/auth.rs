@@ -1,0 +1,542 @@
+//! Signing in (password, then an emailed code), sessions, signing out, and one's own password
+//! and sessions. Every failure of the password step looks the same from outside: same message,
+//! same status, same time.
+
+use crate::mail::Mail;
+use crate::{Actor, App, AppError};
+use domain::audit::{AuditAction, Category, Event};
+use domain::{masking, password, Email, Timestamp, TwoFactor, UserStatus};
+use rand::{rngs::OsRng, Rng, RngCore};
+use sha2::{Digest, Sha256};
+use store::{CodeRecord, SessionRecord, SessionStage, UserRecord};
+
+pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
+pub const CODE_NOT_SENT: &str = "The code could not be sent; try again in a minute";
+pub const NO_SMTP_FOR_CODE: &str =
+    "This account signs in with a code sent by email, but this Back Office has no \
+    mail server configured. Ask an administrator to disable 2FA via email codes for your account.";
+const MAX_CODE_FAILURES: i64 = 5;
+const RESEND_INTERVAL_SECS: i64 = 60;
+const SENDS_PER_WINDOW: i64 = 5;
+const SEND_WINDOW_SECS: i64 = 15 * 60;
+
+/// A fresh session: the raw id goes into the cookie and nowhere else.
+pub struct NewSession {
+    pub id: String,
+    pub csrf_token: String,
+}
+
+pub enum SignIn {
+    /// Signed in; the person may still have to choose a new password first.
+    Done(NewSession),
+    /// Password accepted, a code was sent to this (masked) address.
+    CodeSent {
+        session: NewSession,
+        masked_email: String,
+    },
+}
+
+/// What the request's session cookie resolves to.
+pub enum Authenticated {
+    AwaitingCode {
+        session: SessionRecord,
+        masked_email: String,
+    },
+    Full(Box<Actor>),
+}
+
+/// The request context needed to open a session.
+#[derive(Default, Clone)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+pub fn hash_token(raw: &str) -> String {
+    hex::encode(Sha256::digest(raw.as_bytes()))
+}
+
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn code_hash(session_hash: &str, code: &str) -> String {
+    hash_token(&format!("{session_hash}:{code}"))
+}
+
+fn failed(reason: &str, email: &str) -> Event {
+    Event::new(Category::Auth, AuditAction::SignIn, "Sign-in failed")
+        .change("reason", "", reason)
+        .change("email", "", email.chars().take(200).collect::<String>())
+}
+
+impl App {
+    fn new_session(
+        &self,
+        user_id: i64,
+        stage: SessionStage,
+        client: &Client,
+    ) -> (NewSession, SessionRecord) {
+        let id = random_token();
+        let csrf = random_token();
+        let now = self.now();
+        let record = SessionRecord {
+            id_hash: hash_token(&id),
+            key: random_token()[..16].to_string(),
+            user_id,
+            stage,
+            csrf_token: csrf.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.plus_secs(self.settings.session_absolute.as_secs() as i64),
+            ip: client.ip.clone(),
+            user_agent: client
+                .user_agent
+                .as_ref()
+                .map(|u| u.chars().take(300).collect()),
+        };
+        (
+            NewSession {
+                id,
+                csrf_token: csrf,
+            },
+            record,
+        )
+    }
+
+    /// The password step.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        client: &Client,
+    ) -> Result<SignIn, AppError> {
+        let ip = client.ip.as_deref();
+        let user = match Email::parse(email) {
+            Ok(e) => self.store.user_by_email_key(&e.key()).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            self.hasher.verify_dummy(password).await;
+            self.log(None, ip, failed("unknown email", email)).await;
+            return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
+        };
+        let actor_less = failed("", &user.email).target("user", user.id, &user.email);
+        if user.status == UserStatus::Disabled {
+            self.hasher.verify_dummy(password).await;
+            self.log(
+                None,
+                ip,
+                actor_less.change("reason", "", "account disabled"),
+            )
+            .await;
+            return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
+        }
+        let now = self.now();
+        let Some(attempt) = self.store.reserve_attempt(user.id, now).await? else {
+            self.hasher.verify_dummy(password).await;
+            self.log(None, ip, actor_less.change("reason", "", "account locked"))
+                .await;
+            return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
+        };
+        let verified = self.hasher.verify(password, &user.password_hash).await;
+        if !verified.ok {
+            self.record_failure(&user, attempt, "wrong password", ip)
+                .await;
+            return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
+        }
+        if verified.needs_rehash {
+            let hash = self.hasher.hash(password).await;
+            self.store.upgrade_password_hash(user.id, &hash).await?;
+        }
+        if user.two_factor == TwoFactor::Disabled {
+            return self
+                .complete_sign_in(&user, None, client)
+                .await
+                .map(SignIn::Done);
+        }
+        self.store.release_attempt(user.id).await?;
+        if self.mailer.is_none() {
+            self.log(
+                None,
+                ip,
+                actor_less.change("reason", "", "no SMTP server for the code"),
+            )
+            .await;
+            return Err(AppError::Mail(NO_SMTP_FOR_CODE.into()));
+        }
+        let (session, record) = self.new_session(user.id, SessionStage::AwaitingCode, client);
+        self.store.insert_session(&record).await?;
+        if let Err(e) = self.send_code(&user, &record.id_hash, ip).await {
+            self.store.delete_session(&record.id_hash).await?;
+            return Err(e);
+        }
+        Ok(SignIn::CodeSent {
+            session,
+            masked_email: masking::email(&user.email),
+        })
+    }
+
+    async fn record_failure(
+        &self,
+        user: &UserRecord,
+        attempt: i64,
+        reason: &str,
+        ip: Option<&str>,
+    ) {
+        let base = failed(reason, &user.email).target("user", user.id, &user.email);
+        self.log(None, ip, base).await;
+        if attempt >= 5 {
+            let locked = Event::new(Category::Auth, AuditAction::Update, "Account locked")
+                .target("user", user.id, &user.email)
+                .change("consecutive failures", "", attempt.to_string());
+            self.log(None, ip, locked).await;
+        }
+    }
+
+    /// Sends a new code bound to the pre-2FA session `session_hash`, within the send limits.
+    async fn send_code(
+        &self,
+        user: &UserRecord,
+        session_hash: &str,
+        ip: Option<&str>,
+    ) -> Result<(), AppError> {
+        let mailer = self
+            .mailer
+            .as_ref()
+            .ok_or_else(|| AppError::Mail(NO_SMTP_FOR_CODE.into()))?;
+        let now = self.now();
+        let (sent, last) = self
+            .store
+            .code_sends_since(user.id, now.plus_secs(-SEND_WINDOW_SECS))
+            .await?;
+        if let Some(last) = last {
+            let wait = RESEND_INTERVAL_SECS - (now.millis() - last.millis()) / 1000;
+            if wait > 0 {
+                return Err(AppError::TooMany(format!(
+                    "A code was just sent; you can ask for another in {wait} s"
+                )));
+            }
+        }
+        if sent >= SENDS_PER_WINDOW {
+            return Err(AppError::TooMany(
+                "Too many codes were sent to this account; wait 15 minutes and try again".into(),
+            ));
+        }
+        let code = format!("{:06}", OsRng.gen_range(0..1_000_000u32));
+        let minutes = self.settings.code_ttl.as_secs() / 60;
+        let mail = Mail {
+            to_name: user.name.clone(),
+            to: user.email.clone(),
+            subject: "Your Back Office sign-in code".into(),
+            body: format!(
+                "Your sign-in code is {code}\n\nIt is valid for {minutes} minutes and can be used once.\n\
+                 If you did not try to sign in, tell your administrator: someone knows your password.\n"
+            ),
+        };
+        let target = Event::new(Category::Auth, AuditAction::Send, "");
+        match mailer.send(mail).await {
+            Ok(answer) => {
+                tracing::info!(user_id = user.id, smtp = %answer, "sign-in code sent");
+                self.store
+                    .put_code(&CodeRecord {
+                        session_hash: session_hash.to_string(),
+                        user_id: user.id,
+                        code_hash: code_hash(session_hash, &code),
+                        expires_at: now.plus_secs(self.settings.code_ttl.as_secs() as i64),
+                        failures: 0,
+                        created_at: now,
+                    })
+                    .await?;
+                self.store.record_code_send(user.id, now).await?;
+                let e = Event {
+                    event: "Sign-in code sent".into(),
+                    ..target
+                }
+                .target("user", user.id, &user.email);
+                self.log(None, ip, e).await;
+                Ok(())
+            }
+            Err(reason) => {
+                tracing::warn!(user_id = user.id, smtp = %reason, "sign-in code could not be sent");
+                let e = Event {
+                    event: "Sign-in code not sent".into(),
+                    ..target
+                }
+                .target("user", user.id, &user.email)
+                .change("SMTP answer", "", reason);
+                self.log(None, ip, e).await;
+                Err(AppError::Mail(CODE_NOT_SENT.into()))
+            }
+        }
+    }
+
+    /// The code step. On success the pre-2FA session is replaced by a full one (new id).
+    pub async fn verify_code(
+        &self,
+        session: &SessionRecord,
+        code: &str,
+        client: &Client,
+    ) -> Result<NewSession, AppError> {
+        let ip = client.ip.as_deref();
+        let user = self
+            .store
+            .user_by_id(session.user_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if user.status == UserStatus::Disabled {
+            self.store.delete_session(&session.id_hash).await?;
+            return Err(AppError::Unauthenticated);
+        }
+        let code = code.trim();
+        let now = self.now();
+        let Some(attempt) = self.store.reserve_attempt(user.id, now).await? else {
+            self.store.delete_session(&session.id_hash).await?;
+            self.log(
+                None,
+                ip,
+                failed("account locked", &user.email).target("user", user.id, &user.email),
+            )
+            .await;
+            return Err(AppError::Conflict(
+                "Too many failed attempts; sign in again later".into(),
+            ));
+        };
+        let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+        if well_formed
+            && self
+                .store
+                .take_code(&session.id_hash, &code_hash(&session.id_hash, code), now)
+                .await?
+        {
+            return self
+                .complete_sign_in(&user, Some(&session.id_hash), client)
+                .await;
+        }
+        self.record_failure(&user, attempt, "wrong code", ip).await;
+        let stored = self.store.code_for_session(&session.id_hash).await?;
+        let dead = match stored {
+            None => true,
+            Some(c) if c.expires_at <= now => true,
+            Some(_) => self.store.code_failed(&session.id_hash).await? >= MAX_CODE_FAILURES,
+        };
+        if dead || attempt >= 5 {
+            self.store.delete_session(&session.id_hash).await?;
+            return Err(AppError::Conflict(
+                "The code is no longer valid; sign in again".into(),
+            ));
+        }
+        Err(AppError::field(
+            "code",
+            "Wrong code; check the latest email and try again",
+        ))
+    }
+
+    /// "Resend code": a new code replaces the old one, within the per-account limits.
+    pub async fn resend_code(
+        &self,
+        session: &SessionRecord,
+        client: &Client,
+    ) -> Result<(), AppError> {
+        let user = self
+            .store
+            .user_by_id(session.user_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if user.status == UserStatus::Disabled {
+            return Err(AppError::Unauthenticated);
+        }
+        self.send_code(&user, &session.id_hash, client.ip.as_deref())
+            .await
+    }
+
+    async fn complete_sign_in(
+        &self,
+        user: &UserRecord,
+        pre_session: Option<&str>,
+        client: &Client,
+    ) -> Result<NewSession, AppError> {
+        let now = self.now();
+        self.store.clear_attempts(user.id, Some(now)).await?;
+        let (session, record) = self.new_session(user.id, SessionStage::Full, client);
+        match pre_session {
+            Some(old) => self.store.replace_session(old, &record).await?,
+            None => self.store.insert_session(&record).await?,
+        }
+        let e = Event::new(Category::Auth, AuditAction::SignIn, "Signed in").target(
+            "user",
+            user.id,
+            &user.email,
+        );
+        self.log(None, client.ip.as_deref(), e).await;
+        Ok(session)
+    }
+
+    /// Resolves a session cookie. Expired (idle or absolute) sessions and sessions of disabled
+    /// users are deleted and resolve to `None`.
+    pub async fn authenticate(
+        &self,
+        raw_session_id: &str,
+        ip: Option<String>,
+    ) -> Result<Option<Authenticated>, AppError> {
+        if raw_session_id.len() != 64 {
+            return Ok(None);
+        }
+        let id_hash = hash_token(raw_session_id);
+        let Some(session) = self.store.session(&id_hash).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let idle_limit = session
+            .last_seen_at
+            .plus_secs(self.settings.session_idle.as_secs() as i64);
+        let code_stage_limit = session
+            .created_at
+            .plus_secs(self.settings.code_ttl.as_secs() as i64);
+        let expired = session.expires_at <= now
+            || idle_limit <= now
+            || (session.stage == SessionStage::AwaitingCode && code_stage_limit <= now);
+        let user = if expired {
+            None
+        } else {
+            self.store.user_by_id(session.user_id).await?
+        };
+        let Some(user) = user.filter(|u| u.status == UserStatus::Enabled) else {
+            self.store.delete_session(&id_hash).await?;
+            return Ok(None);
+        };
+        if session.stage == SessionStage::AwaitingCode {
+            return Ok(Some(Authenticated::AwaitingCode {
+                masked_email: masking::email(&user.email),
+                session,
+            }));
+        }
+        if now.millis() - session.last_seen_at.millis() > 60_000 {
+            self.store.touch_session(&id_hash, now).await?;
+        }
+        let (is_admin, permissions) = self.store.permissions_of_user(user.id).await?;
+        Ok(Some(Authenticated::Full(Box::new(Actor {
+            user,
+            is_admin,
+            permissions,
+            session_hash: Some(id_hash),
+            ip,
+        }))))
+    }
+
+    /// The CSRF token bound to a session.
+    pub async fn csrf_token_of(&self, raw_session_id: &str) -> Result<Option<String>, AppError> {
+        Ok(self
+            .store
+            .session(&hash_token(raw_session_id))
+            .await?
+            .map(|s| s.csrf_token))
+    }
+
+    pub async fn sign_out(&self, actor: &Actor) -> Result<(), AppError> {
+        if let Some(h) = &actor.session_hash {
+            self.store.delete_session(h).await?;
+        }
+        let e = Event::new(Category::Auth, AuditAction::SignOut, "Signed out").target(
+            "user",
+            actor.id(),
+            &actor.user.email,
+        );
+        self.log(Some(actor), None, e).await;
+        Ok(())
+    }
+
+    /// Abandons a sign-in at the code step.
+    pub async fn cancel_sign_in(&self, session: &SessionRecord) -> Result<(), AppError> {
+        self.store
+            .delete_session(&session.id_hash)
+            .await
+            .map_err(AppError::from)
+    }
+
+    /// Changes one's own password. `current` is required unless this is the forced change
+    /// right after signing in with a password someone else chose. Other sessions end.
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        current: Option<&str>,
+        new: &str,
+        confirm: &str,
+    ) -> Result<(), AppError> {
+        let mut errors = crate::FieldErrors::new();
+        if !actor.user.must_change_password || current.is_some() {
+            let ok = self
+                .hasher
+                .verify(current.unwrap_or(""), &actor.user.password_hash)
+                .await
+                .ok;
+            if !ok {
+                errors.insert(
+                    "current_password",
+                    "The current password is not correct".into(),
+                );
+            }
+        }
+        let local = Email::parse(&actor.user.email)
+            .map(|e| e.local_part().to_string())
+            .unwrap_or_default();
+        if let Err(e) = password::check(new, &local) {
+            errors.insert("new_password", e.to_string());
+        } else if new != confirm {
+            errors.insert(
+                "confirm_password",
+                "The two passwords are not the same".into(),
+            );
+        } else if self.hasher.verify(new, &actor.user.password_hash).await.ok {
+            errors.insert(
+                "new_password",
+                "Choose a password different from the current one".into(),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let hash = self.hasher.hash(new).await;
+        let change = store::UserChange {
+            password: Some((hash, false)),
+            end_sessions: Some(actor.session_hash.clone()),
+            at: self.now(),
+            ..Default::default()
+        };
+        let event = Event::new(Category::Auth, AuditAction::Update, "Password changed").target(
+            "user",
+            actor.id(),
+            &actor.user.email,
+        );
+        let pending = self
+            .store
+            .update_user(actor.id(), change, self.entry(Some(actor), None, event))
+            .await?;
+        pending.commit().await?;
+        Ok(())
+    }
+
+    pub async fn own_sessions(&self, actor: &Actor) -> Result<Vec<SessionRecord>, AppError> {
+        Ok(self.store.sessions_of_user(actor.id()).await?)
+    }
+
+    pub async fn end_own_session(&self, actor: &Actor, key: &str) -> Result<(), AppError> {
+        if !self.store.delete_user_session(actor.id(), key).await? {
+            return Err(AppError::NotFound);
+        }
+        let e = Event::new(Category::Sessions, AuditAction::Delete, "Session ended").target(
+            "user",
+            actor.id(),
+            &actor.user.email,
+        );
+        self.log(Some(actor), None, e).await;
+        Ok(())
+    }
+
+    /// Housekeeping: removes sessions past their absolute lifetime.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, AppError> {
+        Ok(self.store.delete_expired_sessions(Timestamp::now()).await?)
+    }
+}

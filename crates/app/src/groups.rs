@@ -1,0 +1,287 @@
+//! System › Users › Groups: captions and the Rights matrix, export and import. Administrators is
+//! built in: it grants everything and can't be edited or deleted.
+
+use crate::{Actor, App, AppError, FieldErrors};
+use domain::audit::{AuditAction, Category, Event};
+use domain::{Action, Permission, PermissionSet, Section};
+use serde::{Deserialize, Serialize};
+use store::{GroupDetail, GroupSummary, UserRecord};
+
+pub const CAPTION_MAX: usize = 100;
+pub const IMPORT_MAX_BYTES: usize = 1024 * 1024;
+
+/// The export file: what Export writes and Import reads.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsFile {
+    pub version: u32,
+    pub groups: Vec<GroupEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEntry {
+    pub caption: String,
+    pub permissions: Vec<String>,
+}
+
+fn parse_caption(raw: &str) -> Result<String, String> {
+    let c = raw.trim();
+    if c.is_empty() {
+        return Err("Enter a caption".into());
+    }
+    if c.chars().count() > CAPTION_MAX {
+        return Err("Caption is too long (at most 100 characters)".into());
+    }
+    if c.chars().any(char::is_control) {
+        return Err("Caption must not contain control characters".into());
+    }
+    if c.eq_ignore_ascii_case("administrators") {
+        return Err("Administrators is built in; choose another caption".into());
+    }
+    Ok(c.to_string())
+}
+
+fn perm_list(set: &PermissionSet) -> String {
+    set.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl App {
+    pub async fn list_groups(&self, actor: &Actor) -> Result<Vec<GroupSummary>, AppError> {
+        self.authorize(actor, Section::Groups, Action::View, "list groups")
+            .await?;
+        Ok(self.store.list_groups().await?)
+    }
+
+    pub async fn get_group(
+        &self,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<(GroupDetail, Vec<UserRecord>), AppError> {
+        self.authorize(actor, Section::Groups, Action::View, "view a group")
+            .await?;
+        let group = self
+            .store
+            .group_by_id(id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let members = self.store.members_of_group(id).await?;
+        Ok((group, members))
+    }
+
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        caption: &str,
+        permissions: &PermissionSet,
+    ) -> Result<i64, AppError> {
+        self.authorize(actor, Section::Groups, Action::Create, "create a group")
+            .await?;
+        let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
+        self.guard_grant(actor, permissions, &format!("create group {caption}"))
+            .await?;
+        let event = Event::new(Category::Groups, AuditAction::Add, "Group created")
+            .change("caption", "", &caption)
+            .change("permissions", "", perm_list(permissions));
+        let event = Event {
+            target_type: Some("group".into()),
+            target_label: Some(caption.clone()),
+            ..event
+        };
+        Ok(self
+            .store
+            .insert_group(&caption, permissions, self.entry(Some(actor), None, event))
+            .await?)
+    }
+
+    pub async fn update_group(
+        &self,
+        actor: &Actor,
+        id: i64,
+        caption: &str,
+        permissions: &PermissionSet,
+    ) -> Result<(), AppError> {
+        self.authorize(actor, Section::Groups, Action::Update, "update a group")
+            .await?;
+        let group = self
+            .store
+            .group_by_id(id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if group.builtin {
+            return Err(AppError::Forbidden(
+                "Administrators is built in and can't be edited".into(),
+            ));
+        }
+        let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
+        self.guard_grant(
+            actor,
+            permissions,
+            &format!("update group {}", group.caption),
+        )
+        .await?;
+        let event = Event::new(
+            Category::Groups,
+            AuditAction::Update,
+            "Group permissions changed",
+        )
+        .target("group", id, &caption)
+        .change("caption", &group.caption, &caption)
+        .change(
+            "permissions",
+            perm_list(&group.permissions),
+            perm_list(permissions),
+        );
+        Ok(self
+            .store
+            .update_group(
+                id,
+                &caption,
+                permissions,
+                self.entry(Some(actor), None, event),
+            )
+            .await?)
+    }
+
+    pub async fn delete_group(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        self.authorize(actor, Section::Groups, Action::Delete, "delete a group")
+            .await?;
+        let group = self
+            .store
+            .group_by_id(id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if group.builtin {
+            return Err(AppError::Forbidden(
+                "Administrators is built in and can't be deleted".into(),
+            ));
+        }
+        let event = Event::new(Category::Groups, AuditAction::Delete, "Group deleted")
+            .target("group", id, &group.caption)
+            .change("permissions", perm_list(&group.permissions), "");
+        Ok(self
+            .store
+            .delete_group(id, self.entry(Some(actor), None, event))
+            .await?)
+    }
+
+    /// Export: every group but the built-in one, as pretty JSON.
+    pub async fn export_groups(&self, actor: &Actor) -> Result<String, AppError> {
+        self.authorize(actor, Section::Groups, Action::View, "export groups")
+            .await?;
+        let ids: Vec<i64> = self
+            .store
+            .list_groups()
+            .await?
+            .into_iter()
+            .filter(|g| !g.builtin)
+            .map(|g| g.id)
+            .collect();
+        let groups = self.store.groups_by_ids(&ids).await?;
+        let file = GroupsFile {
+            version: 1,
+            groups: groups
+                .iter()
+                .map(|g| GroupEntry {
+                    caption: g.caption.clone(),
+                    permissions: g.permissions.codes(),
+                })
+                .collect(),
+        };
+        let e = Event::new(Category::Groups, AuditAction::Export, "Groups exported").change(
+            "count",
+            "",
+            file.groups.len().to_string(),
+        );
+        self.log(Some(actor), None, e).await;
+        serde_json::to_string_pretty(&file).map_err(|e| AppError::Internal(e.to_string()))
+    }
+
+    /// Import: the whole file is validated first; on any problem nothing changes and every
+    /// problem is listed (in `Invalid["file"]`, one per line).
+    pub async fn import_groups(
+        &self,
+        actor: &Actor,
+        bytes: &[u8],
+        replace: bool,
+    ) -> Result<usize, AppError> {
+        self.authorize(actor, Section::Groups, Action::Create, "import groups")
+            .await?;
+        if replace {
+            self.authorize(
+                actor,
+                Section::Groups,
+                Action::Update,
+                "import groups replacing existing ones",
+            )
+            .await?;
+        }
+        let mut problems = Vec::new();
+        if bytes.len() > IMPORT_MAX_BYTES {
+            problems.push("The file is larger than 1 MiB".to_string());
+        }
+        let file: Option<GroupsFile> = if problems.is_empty() {
+            serde_json::from_slice(bytes)
+                .map_err(|e| problems.push(format!("Not a groups export file: {e}")))
+                .ok()
+        } else {
+            None
+        };
+        let mut parsed = Vec::new();
+        if let Some(file) = &file {
+            if file.version != 1 {
+                problems.push(format!("Unsupported file version {}", file.version));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (i, g) in file.groups.iter().enumerate() {
+                let n = i + 1;
+                let caption = match parse_caption(&g.caption) {
+                    Ok(c) => c,
+                    Err(m) => {
+                        problems.push(format!("Group {n}: {m}"));
+                        continue;
+                    }
+                };
+                if !seen.insert(caption.to_lowercase()) {
+                    problems.push(format!(
+                        "Group {n}: the caption {caption:?} appears twice in the file"
+                    ));
+                }
+                let mut set = PermissionSet::default();
+                for code in &g.permissions {
+                    match Permission::from_code(code) {
+                        Some(p) => set.insert(p),
+                        None => problems.push(format!(
+                            "Group {n} ({caption}): unknown permission {code:?}"
+                        )),
+                    }
+                }
+                let missing = actor.permissions.missing(&set);
+                if !missing.is_empty() {
+                    let names = missing
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    problems.push(format!("Group {n} ({caption}): you can't grant permissions you don't hold: {names}"));
+                }
+                parsed.push((caption, set));
+            }
+        }
+        if !problems.is_empty() {
+            let mut f = FieldErrors::new();
+            f.insert("file", problems.join("\n"));
+            return Err(AppError::Invalid(f));
+        }
+        let e = Event::new(Category::Groups, AuditAction::Import, "Groups imported")
+            .change("count", "", parsed.len().to_string())
+            .change("replace", "", if replace { "Enabled" } else { "Disabled" });
+        Ok(self
+            .store
+            .import_groups(&parsed, replace, self.entry(Some(actor), None, e))
+            .await?)
+    }
+}

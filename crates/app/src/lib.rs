@@ -1,0 +1,103 @@
+//! The use cases of the Back Office. Every operation a person can do is a method here that takes
+//! the acting user ([`Actor`]); permission checks, escalation guards, masking, audit writing and
+//! mail sending happen in this crate and nowhere else, so pages and API can't disagree.
+
+pub mod actor;
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod groups;
+pub mod hashing;
+pub mod mail;
+pub mod settings;
+pub mod users;
+
+pub use actor::Actor;
+pub use error::{AppError, FieldErrors};
+pub use store::Store;
+
+use domain::Timestamp;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tunables the operator sets; defaults are the documented ones.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub code_ttl: Duration,
+    pub public_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_idle: Duration::from_secs(30 * 60),
+            session_absolute: Duration::from_secs(12 * 3600),
+            code_ttl: Duration::from_secs(10 * 60),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// Where "now" comes from; tests inject a clock they can move forward.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// The application: the store, the mailer (none on a standalone install), the password hasher.
+pub struct App {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) mailer: Option<mail::Mailer>,
+    pub(crate) hasher: hashing::Hasher,
+    pub(crate) settings: Settings,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, mailer: Option<mail::Mailer>, settings: Settings) -> Self {
+        Self::with_clock(store, mailer, settings, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        mailer: Option<mail::Mailer>,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            mailer,
+            hasher: hashing::Hasher::new(),
+            settings,
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// True when an SMTP server is configured; false on a standalone install.
+    pub fn has_smtp(&self) -> bool {
+        self.mailer.is_some()
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ready(&self) -> Result<(), AppError> {
+        self.store.ping().await.map_err(AppError::from)
+    }
+}

@@ -1,0 +1,474 @@
+//! System › Users › Users: listing, creating (the seed's flow), editing and the Actions menu.
+//! The escalation guards live here: nobody grants what they don't hold, nobody edits an account
+//! more powerful than their own, nobody changes their own status, groups or Mask data.
+
+use crate::mail::Mail;
+use crate::{Actor, App, AppError, FieldErrors};
+use domain::audit::{AuditAction, Category, Event};
+use domain::user::parse_name;
+use domain::{password, Action, Email, PermissionSet, Section, TwoFactor, UserStatus};
+use store::{GroupRef, NewUser, Page, UserChange, UserQuery, UserRecord};
+
+/// What the Create user and edit forms send. `password` empty on edit means "unchanged".
+#[derive(Debug, Clone, Default)]
+pub struct UserInput {
+    pub email: String,
+    pub password: String,
+    pub status: String,
+    pub group_ids: Vec<i64>,
+    pub name: String,
+    pub send_to_email: bool,
+    pub mask_data: bool,
+}
+
+/// Validated form fields.
+struct Valid {
+    email: Email,
+    password: Option<String>,
+    status: UserStatus,
+    name: String,
+    groups: Vec<GroupRef>,
+    grants: PermissionSet,
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "Yes"
+    } else {
+        "No"
+    }
+}
+
+fn captions(groups: &[GroupRef]) -> String {
+    groups
+        .iter()
+        .map(|g| g.caption.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl App {
+    pub async fn list_users(
+        &self,
+        actor: &Actor,
+        query: &UserQuery,
+    ) -> Result<Page<UserRecord>, AppError> {
+        self.authorize(actor, Section::Users, Action::View, "list users")
+            .await?;
+        Ok(self.store.list_users(query).await?)
+    }
+
+    pub async fn get_user(&self, actor: &Actor, id: i64) -> Result<UserRecord, AppError> {
+        self.authorize(actor, Section::Users, Action::View, "view a user")
+            .await?;
+        self.store.user_by_id(id).await?.ok_or(AppError::NotFound)
+    }
+
+    /// What the "Groups" dropdown offers.
+    pub async fn group_choices(&self, actor: &Actor) -> Result<Vec<GroupRef>, AppError> {
+        if !(actor.can(Section::Users, Action::Create) || actor.can(Section::Users, Action::Update))
+        {
+            self.authorize(actor, Section::Users, Action::View, "list groups")
+                .await?;
+        }
+        Ok(self
+            .store
+            .list_groups()
+            .await?
+            .into_iter()
+            .map(|g| GroupRef {
+                id: g.id,
+                caption: g.caption,
+                builtin: g.builtin,
+            })
+            .collect())
+    }
+
+    /// Field-by-field validation shared by create and edit.
+    async fn validate_user(
+        &self,
+        input: &UserInput,
+        password_required: bool,
+    ) -> Result<Valid, AppError> {
+        let mut errors = FieldErrors::new();
+        let email = Email::parse(&input.email)
+            .map_err(|e| errors.insert("email", e.to_string()))
+            .ok();
+        let local = email
+            .as_ref()
+            .map(|e| e.local_part().to_string())
+            .unwrap_or_default();
+        let password = if input.password.is_empty() && !password_required {
+            None
+        } else if input.password.is_empty() {
+            errors.insert("password", "Enter a password or click Generate".into());
+            None
+        } else {
+            password::check(&input.password, &local)
+                .map_err(|e| errors.insert("password", e.to_string()))
+                .ok();
+            Some(input.password.clone())
+        };
+        let status = UserStatus::from_code(&input.status);
+        if status.is_none() {
+            errors.insert("status", "Choose Enabled or Disabled".into());
+        }
+        let name = parse_name(&input.name)
+            .map_err(|e| errors.insert("name", e.to_string()))
+            .ok();
+        let mut ids = input.group_ids.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        let details = self.store.groups_by_ids(&ids).await?;
+        if ids.is_empty() {
+            errors.insert("groups", "Choose at least one group".into());
+        } else if details.len() != ids.len() {
+            errors.insert("groups", "One of the chosen groups no longer exists".into());
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let mut grants = PermissionSet::default();
+        for g in &details {
+            grants.extend(&g.permissions);
+        }
+        let groups = details
+            .iter()
+            .map(|g| GroupRef {
+                id: g.id,
+                caption: g.caption.clone(),
+                builtin: g.builtin,
+            })
+            .collect();
+        Ok(Valid {
+            email: email.expect("checked"),
+            password,
+            status: status.expect("checked"),
+            name: name.expect("checked"),
+            groups,
+            grants,
+        })
+    }
+
+    /// The guard: `actor` may not edit an account that holds a permission it lacks.
+    async fn guard_target(
+        &self,
+        actor: &Actor,
+        target: &UserRecord,
+        attempted: &str,
+    ) -> Result<(), AppError> {
+        let (_, held) = self.store.permissions_of_user(target.id).await?;
+        if actor.permissions.covers(&held) {
+            return Ok(());
+        }
+        let reason =
+            "You can't change an account that holds permissions you don't have".to_string();
+        self.refused(actor, attempted, &reason).await;
+        Err(AppError::Forbidden(reason))
+    }
+
+    /// Create user (the seed's flow). With "Send to email" the credentials mail is handed to
+    /// the SMTP server before the user is committed; if that fails nothing is created.
+    pub async fn create_user(&self, actor: &Actor, input: &UserInput) -> Result<i64, AppError> {
+        self.authorize(actor, Section::Users, Action::Create, "create a user")
+            .await?;
+        if input.send_to_email && !self.has_smtp() {
+            return Err(AppError::field(
+                "send_to_email",
+                "No SMTP server is configured, so the credentials can't be emailed",
+            ));
+        }
+        let v = self.validate_user(input, true).await?;
+        self.guard_grant(
+            actor,
+            &v.grants,
+            &format!("create user {} in {}", v.email, captions(&v.groups)),
+        )
+        .await?;
+        let password = v.password.clone().unwrap_or_default();
+        let now = self.now();
+        let user = NewUser {
+            email: v.email.to_string(),
+            email_key: v.email.key(),
+            name: v.name.clone(),
+            password_hash: self.hasher.hash(&password).await,
+            status: v.status,
+            two_factor: TwoFactor::Email,
+            mask_data: input.mask_data,
+            must_change_password: true,
+            created_by: Some(actor.id()),
+            group_ids: v.groups.iter().map(|g| g.id).collect(),
+            created_at: now,
+        };
+        let event = Event::new(Category::Users, AuditAction::Add, "User created")
+            .change("email", "", v.email.as_str())
+            .change("name", "", &v.name)
+            .change("status", "", v.status.label())
+            .change("groups", "", captions(&v.groups))
+            .change("two-factor authentication", "", TwoFactor::Email.label())
+            .change("mask data", "", yes_no(input.mask_data))
+            .change("credentials emailed", "", yes_no(input.send_to_email));
+        let event = Event {
+            target_type: Some("user".into()),
+            target_label: Some(v.email.to_string()),
+            ..event
+        };
+        let (id, pending) = self
+            .store
+            .insert_user(user, self.entry(Some(actor), None, event))
+            .await?;
+        if input.send_to_email {
+            let mail = Mail {
+                to_name: v.name.clone(),
+                to: v.email.to_string(),
+                subject: "Your Back Office account".into(),
+                body: format!(
+                    "An account was created for you in the Back Office.\n\n\
+                     Sign in at: {url}/login\nEmail: {email}\nPassword: {password}\n\n\
+                     You will be asked to choose a new password at your first sign-in, and a \
+                     sign-in code will be emailed to you each time you sign in.\n",
+                    url = self.settings.public_url.trim_end_matches('/'),
+                    email = v.email,
+                ),
+            };
+            let sent = self
+                .mailer
+                .as_ref()
+                .ok_or_else(|| AppError::Mail("No SMTP server".into()))?
+                .send(mail)
+                .await;
+            if let Err(reason) = sent {
+                drop(pending);
+                tracing::warn!(smtp = %reason, "credentials mail refused; user not created");
+                let e = Event::new(
+                    Category::Users,
+                    AuditAction::Send,
+                    "Credentials mail not sent; user not created",
+                )
+                .change("email", "", v.email.as_str())
+                .change("SMTP answer", "", &reason);
+                self.log(Some(actor), None, e).await;
+                return Err(AppError::Mail(format!(
+                    "The credentials email could not be sent, so the user was not created: {reason}"
+                )));
+            }
+        }
+        pending.commit().await?;
+        Ok(id)
+    }
+
+    /// Saves the edit form.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: &UserInput,
+    ) -> Result<(), AppError> {
+        self.authorize(actor, Section::Users, Action::Update, "update a user")
+            .await?;
+        let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        self.guard_target(actor, &target, &format!("update user {}", target.email))
+            .await?;
+        let v = self.validate_user(input, false).await?;
+        let new_ids: Vec<i64> = v.groups.iter().map(|g| g.id).collect();
+        let old_ids: Vec<i64> = target.groups.iter().map(|g| g.id).collect();
+        let groups_changed = new_ids != old_ids;
+        if id == actor.id()
+            && (v.status != target.status || groups_changed || input.mask_data != target.mask_data)
+        {
+            let reason = "You can't change your own status, groups or Mask data".to_string();
+            self.refused(actor, "change own status, groups or mask data", &reason)
+                .await;
+            return Err(AppError::Forbidden(reason));
+        }
+        if groups_changed {
+            self.guard_grant(
+                actor,
+                &v.grants,
+                &format!("put user {} in {}", target.email, captions(&v.groups)),
+            )
+            .await?;
+        }
+        let mut event = Event::new(Category::Users, AuditAction::Update, "User updated")
+            .target("user", id, &target.email)
+            .change("email", &target.email, v.email.as_str())
+            .change("name", &target.name, &v.name)
+            .change("status", target.status.label(), v.status.label())
+            .change("groups", captions(&target.groups), captions(&v.groups))
+            .change(
+                "mask data",
+                yes_no(target.mask_data),
+                yes_no(input.mask_data),
+            );
+        let mut change = UserChange {
+            at: self.now(),
+            ..Default::default()
+        };
+        if v.email.as_str() != target.email {
+            change.email = Some((v.email.to_string(), v.email.key()));
+        }
+        if v.name != target.name {
+            change.name = Some(v.name.clone());
+        }
+        if let Some(p) = &v.password {
+            change.password = Some((self.hasher.hash(p).await, true));
+            change.end_sessions = Some(None);
+            event = event.change(
+                "password",
+                "",
+                "set by an administrator (must be changed at next sign-in)",
+            );
+        }
+        if v.status != target.status {
+            change.status = Some(v.status);
+        }
+        if input.mask_data != target.mask_data {
+            change.mask_data = Some(input.mask_data);
+        }
+        if groups_changed {
+            change.group_ids = Some(new_ids);
+        }
+        if event.changes.is_empty() {
+            return Ok(());
+        }
+        if v.status == UserStatus::Disabled && target.status != UserStatus::Disabled {
+            event.event = "User disabled".into();
+        }
+        let pending = self
+            .store
+            .update_user(id, change, self.entry(Some(actor), None, event))
+            .await?;
+        pending.commit().await?;
+        Ok(())
+    }
+
+    /// Actions › Disable 2FA / Enable 2FA. Disabling needs the actor's own password again.
+    pub async fn set_two_factor(
+        &self,
+        actor: &Actor,
+        id: i64,
+        enabled: bool,
+        actor_password: &str,
+    ) -> Result<(), AppError> {
+        self.authorize(
+            actor,
+            Section::Users,
+            Action::Update,
+            "change two-factor authentication",
+        )
+        .await?;
+        let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        self.guard_target(actor, &target, &format!("change 2FA of {}", target.email))
+            .await?;
+        if !enabled
+            && !self
+                .hasher
+                .verify(actor_password, &actor.user.password_hash)
+                .await
+                .ok
+        {
+            return Err(AppError::field(
+                "actor_password",
+                "Your password is not correct",
+            ));
+        }
+        let (kind, name) = if enabled {
+            (TwoFactor::Email, "2FA enabled")
+        } else {
+            (TwoFactor::Disabled, "2FA disabled")
+        };
+        if target.two_factor == kind {
+            return Ok(());
+        }
+        let event = Event::new(Category::Users, AuditAction::Update, name)
+            .target("user", id, &target.email)
+            .change(
+                "two-factor authentication",
+                target.two_factor.label(),
+                kind.label(),
+            );
+        let change = UserChange {
+            two_factor: Some(kind),
+            at: self.now(),
+            ..Default::default()
+        };
+        self.store
+            .update_user(id, change, self.entry(Some(actor), None, event))
+            .await?
+            .commit()
+            .await?;
+        if let Some(mailer) = &self.mailer {
+            let mail = Mail {
+                to_name: target.name.clone(),
+                to: target.email.clone(),
+                subject: format!("Two-factor authentication {}", if enabled { "enabled" } else { "disabled" }),
+                body: format!(
+                    "{} changed two-factor authentication via email codes for your Back Office account: it is now {}.\n\
+                     If you did not expect this, tell your administrator.\n",
+                    actor.user.email,
+                    kind.label()
+                ),
+            };
+            if let Err(reason) = mailer.send(mail).await {
+                tracing::warn!(smtp = %reason, "2FA change notice not sent");
+            }
+        }
+        Ok(())
+    }
+
+    /// Actions › Unlock.
+    pub async fn unlock_user(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        self.authorize(actor, Section::Users, Action::Update, "unlock a user")
+            .await?;
+        let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        self.guard_target(actor, &target, &format!("unlock {}", target.email))
+            .await?;
+        let event = Event::new(Category::Users, AuditAction::Update, "User unlocked").target(
+            "user",
+            id,
+            &target.email,
+        );
+        let change = UserChange {
+            unlock: true,
+            at: self.now(),
+            ..Default::default()
+        };
+        self.store
+            .update_user(id, change, self.entry(Some(actor), None, event))
+            .await?
+            .commit()
+            .await?;
+        Ok(())
+    }
+
+    /// Actions › Sign out everywhere.
+    pub async fn sign_out_everywhere(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+        self.authorize(
+            actor,
+            Section::Users,
+            Action::Update,
+            "sign a user out everywhere",
+        )
+        .await?;
+        let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        self.guard_target(actor, &target, &format!("sign out {}", target.email))
+            .await?;
+        let event = Event::new(
+            Category::Sessions,
+            AuditAction::Delete,
+            "Signed out everywhere",
+        )
+        .target("user", id, &target.email);
+        let change = UserChange {
+            end_sessions: Some(None),
+            at: self.now(),
+            ..Default::default()
+        };
+        self.store
+            .update_user(id, change, self.entry(Some(actor), None, event))
+            .await?
+            .commit()
+            .await?;
+        Ok(())
+    }
+}

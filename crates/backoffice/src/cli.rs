@@ -1,0 +1,269 @@
+//! The command line. Exit codes: 0 success, 1 refused or failed, 2 bad configuration.
+
+use crate::config::{Config, ConfigError};
+use app::mail::Mailer;
+use app::{App, AppError};
+use clap::{Parser, Subcommand, ValueEnum};
+use domain::TwoFactor;
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The Back Office of a copy-trading platform: staff accounts, groups and permissions, with an
+/// event log. Runs on embedded SQLite by default, or on PostgreSQL.
+///
+/// Configuration comes from defaults, then an optional ./backoffice.toml, then BACKOFFICE_*
+/// environment variables (BACKOFFICE_DATABASE_URL, BACKOFFICE_LISTEN, BACKOFFICE_SMTP_URL,
+/// BACKOFFICE_MAIL_FROM, BACKOFFICE_PUBLIC_URL …; see the README).
+#[derive(Parser, Debug)]
+#[command(name = "backoffice", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the web server (the default when no command is given). Applies migrations and,
+    /// when the database has no users, creates the first administrator and prints its
+    /// one-time sign-in details once.
+    Serve,
+    /// Apply database migrations and list the ones applied now.
+    Migrate,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Mail: check the SMTP configuration.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+    /// Event log: check the hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create a member of the built-in Administrators group. The account must choose a new
+    /// password at first sign-in.
+    Create {
+        /// Email address to sign in with (unique, case-insensitive).
+        #[arg(long)]
+        email: String,
+        /// First and last names.
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input instead of generating one (which is printed).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Two-factor authentication: email codes (default when SMTP is configured) or disabled
+        /// (default on a standalone install, where codes can't be sent).
+        #[arg(long, value_enum)]
+        two_factor: Option<TwoFactorArg>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MailCommand {
+    /// Send a test email and print the SMTP server's answer or the exact failure.
+    Test {
+        /// Recipient address.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Walk the event-log hash chain: prints the row count and OK, or the first row whose
+    /// content or link does not match (exit code 1).
+    Verify,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum TwoFactorArg {
+    Email,
+    Disabled,
+}
+
+pub fn config_failure(e: &ConfigError) -> ExitCode {
+    eprintln!("error: configuration: {e}");
+    ExitCode::from(2)
+}
+
+fn failure(e: &AppError) -> ExitCode {
+    match e {
+        AppError::Invalid(fields) => {
+            for (field, message) in fields {
+                eprintln!("error: {field}: {message}");
+            }
+        }
+        other => eprintln!("error: {other}"),
+    }
+    ExitCode::from(1)
+}
+
+/// Opens the database (with migrations) and builds the application.
+pub async fn open(config: &Config) -> Result<Arc<App>, ExitCode> {
+    config.prepare_database().map_err(|e| config_failure(&e))?;
+    let settings = config.settings().map_err(|e| config_failure(&e))?;
+    let smtp = config.smtp().map_err(|e| config_failure(&e))?;
+    let store = store::connect(&config.database_url).await.map_err(|e| {
+        config_failure(&ConfigError {
+            setting: "BACKOFFICE_DATABASE_URL",
+            reason: format!("can't open the database: {e}"),
+        })
+    })?;
+    let applied = store.migrate().await.map_err(|e| {
+        eprintln!("error: migrations failed: {e}");
+        ExitCode::from(1)
+    })?;
+    for m in &applied {
+        tracing::info!(migration = %m, "migration applied");
+    }
+    let mailer = match smtp {
+        Some(c) => Some(Mailer::new(c).map_err(|e| {
+            config_failure(&ConfigError {
+                setting: "BACKOFFICE_SMTP_URL",
+                reason: e,
+            })
+        })?),
+        None => None,
+    };
+    let app = Arc::new(App::new(store, mailer, settings));
+    app.seed().await.map_err(|e| failure(&e))?;
+    Ok(app)
+}
+
+pub async fn run(cli: Cli, config: Config) -> ExitCode {
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => crate::serve::run(config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    name,
+                    password_stdin,
+                    two_factor,
+                },
+        } => admin_create(&config, &email, &name, password_stdin, two_factor).await,
+        Command::Mail {
+            command: MailCommand::Test { to },
+        } => mail_test(&config, &to).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(&config).await,
+    };
+    result.unwrap_or_else(|code| code)
+}
+
+async fn migrate(config: &Config) -> Result<ExitCode, ExitCode> {
+    config.prepare_database().map_err(|e| config_failure(&e))?;
+    let store = store::connect(&config.database_url).await.map_err(|e| {
+        config_failure(&ConfigError {
+            setting: "BACKOFFICE_DATABASE_URL",
+            reason: format!("can't open the database: {e}"),
+        })
+    })?;
+    let applied = store.migrate().await.map_err(|e| {
+        eprintln!("error: migrations failed: {e}");
+        ExitCode::from(1)
+    })?;
+    if applied.is_empty() {
+        println!(
+            "The database ({}) is up to date; no migration applied.",
+            store.backend()
+        );
+    } else {
+        println!(
+            "Applied {} migration(s) to the {} database:",
+            applied.len(),
+            store.backend()
+        );
+        for m in applied {
+            println!("  {m}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn admin_create(
+    config: &Config,
+    email: &str,
+    name: &str,
+    password_stdin: bool,
+    two_factor: Option<TwoFactorArg>,
+) -> Result<ExitCode, ExitCode> {
+    let password = if password_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            eprintln!("error: can't read the password from standard input: {e}");
+            ExitCode::from(1)
+        })?;
+        Some(s.trim_end_matches(['\r', '\n']).to_string())
+    } else {
+        None
+    };
+    let app = open(config).await?;
+    let tf = two_factor.map(|t| match t {
+        TwoFactorArg::Email => TwoFactor::Email,
+        TwoFactorArg::Disabled => TwoFactor::Disabled,
+    });
+    let admin = app
+        .create_admin(email, name, password.as_deref(), tf)
+        .await
+        .map_err(|e| failure(&e))?;
+    println!("Administrator {} created (id {}).", admin.email, admin.id);
+    if let Some(p) = admin.generated_password {
+        println!("One-time password: {p}");
+        println!("It must be changed at first sign-in. It is shown only now.");
+    }
+    print_two_factor_note(&app, admin.two_factor);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn print_two_factor_note(app: &App, tf: TwoFactor) {
+    match (tf, app.has_smtp()) {
+        (TwoFactor::Disabled, false) => println!(
+            "Warning: two-factor authentication is disabled for this account because no SMTP server is \
+             configured (standalone install), so sign-in codes can't be emailed."
+        ),
+        (TwoFactor::Email, false) => println!(
+            "Warning: this account uses email codes but no SMTP server is configured: it can't sign in \
+             until BACKOFFICE_SMTP_URL is set or 2FA is disabled for it."
+        ),
+        (TwoFactor::Email, true) => println!("Two-factor authentication: sign-in codes are sent by email."),
+        (TwoFactor::Disabled, true) => println!("Two-factor authentication: disabled (as requested)."),
+    }
+}
+
+async fn mail_test(config: &Config, to: &str) -> Result<ExitCode, ExitCode> {
+    let app = open(config).await?;
+    match app.send_test_email(None, to).await {
+        Ok(answer) => {
+            println!("Sent. The SMTP server answered: {answer}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(failure(&e)),
+    }
+}
+
+async fn audit_verify(config: &Config) -> Result<ExitCode, ExitCode> {
+    let app = open(config).await?;
+    match app.verify_audit_chain().await.map_err(|e| failure(&e))? {
+        store::ChainReport::Ok { rows } => {
+            println!("{rows} event(s) checked: OK");
+            Ok(ExitCode::SUCCESS)
+        }
+        store::ChainReport::Broken { id, reason } => {
+            println!("Event log chain broken at row {id}: {reason}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

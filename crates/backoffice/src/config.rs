@@ -1,0 +1,263 @@
+//! Configuration: defaults → optional `backoffice.toml` → `BACKOFFICE_*` environment.
+//! Every bad value ends start-up with a message naming the setting (exit code 2).
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A bad setting: which one, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(default)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: String,
+    pub smtp_url: Option<String>,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub mail_from: String,
+    pub public_url: Option<String>,
+    pub admin_email: String,
+    pub log_format: String,
+    pub session_idle_minutes: u64,
+    pub session_absolute_hours: u64,
+    pub trusted_proxies: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://./data/backoffice.db".into(),
+            listen: "127.0.0.1:8080".into(),
+            smtp_url: None,
+            smtp_username: None,
+            smtp_password: None,
+            mail_from: "backoffice@localhost.localdomain".into(),
+            public_url: None,
+            admin_email: "admin@backoffice.local".into(),
+            log_format: "text".into(),
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            trusted_proxies: String::new(),
+        }
+    }
+}
+
+/// Secrets (database and SMTP passwords) never appear in `Debug` output.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("mail_from", &self.mail_from)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***@{}", &url[..s], &url[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Config {
+    pub fn load() -> Result<Self, ConfigError> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file("backoffice.toml"))
+            .merge(Env::prefixed("BACKOFFICE_").ignore(&["test_postgres_url"]))
+            .extract()
+            .map_err(|e| {
+                let setting = match e.path.first().map(String::as_str) {
+                    Some("session_idle_minutes") => "BACKOFFICE_SESSION_IDLE_MINUTES",
+                    Some("session_absolute_hours") => "BACKOFFICE_SESSION_ABSOLUTE_HOURS",
+                    _ => "configuration",
+                };
+                bad(setting, e.to_string())
+            })
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            bad(
+                "BACKOFFICE_LISTEN",
+                format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
+            )
+        })
+    }
+
+    pub fn public_url(&self) -> Result<String, ConfigError> {
+        let url = match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(bad(
+                "BACKOFFICE_PUBLIC_URL",
+                format!("{url:?} must start with http:// or https://"),
+            ));
+        }
+        Ok(url)
+    }
+
+    /// The origin part of the public URL (scheme://host:port), as browsers send it.
+    pub fn public_origin(&self) -> Result<String, ConfigError> {
+        let url = self.public_url()?;
+        let (scheme, rest) = url.split_once("://").unwrap_or(("http", &url));
+        let host = rest.split('/').next().unwrap_or("");
+        Ok(format!("{scheme}://{host}"))
+    }
+
+    pub fn trusted_proxies(&self) -> Result<Vec<IpAddr>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    bad(
+                        "BACKOFFICE_TRUSTED_PROXIES",
+                        format!("{s:?} is not an IP address"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub fn smtp(&self) -> Result<Option<app::mail::SmtpConfig>, ConfigError> {
+        let Some(url) = self.smtp_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let mut c = app::mail::SmtpConfig::from_url(url.trim(), &self.mail_from).map_err(|e| {
+            let setting = if e.contains("sender") {
+                "BACKOFFICE_MAIL_FROM"
+            } else {
+                "BACKOFFICE_SMTP_URL"
+            };
+            bad(setting, e)
+        })?;
+        if let Some(u) = &self.smtp_username {
+            c.username = Some(u.clone());
+        }
+        if let Some(p) = &self.smtp_password {
+            c.password = Some(p.clone());
+        }
+        Ok(Some(c))
+    }
+
+    pub fn settings(&self) -> Result<app::Settings, ConfigError> {
+        if self.session_idle_minutes == 0 {
+            return Err(bad("BACKOFFICE_SESSION_IDLE_MINUTES", "must be at least 1"));
+        }
+        if self.session_absolute_hours == 0 {
+            return Err(bad(
+                "BACKOFFICE_SESSION_ABSOLUTE_HOURS",
+                "must be at least 1",
+            ));
+        }
+        Ok(app::Settings {
+            session_idle: Duration::from_secs(self.session_idle_minutes * 60),
+            session_absolute: Duration::from_secs(self.session_absolute_hours * 3600),
+            public_url: self.public_url()?,
+            ..app::Settings::default()
+        })
+    }
+
+    /// Checks the database URL and, for SQLite, creates the data folder and proves it writable.
+    pub fn prepare_database(&self) -> Result<(), ConfigError> {
+        const S: &str = "BACKOFFICE_DATABASE_URL";
+        let url = self.database_url.as_str();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(());
+        }
+        let Some(rest) = url.strip_prefix("sqlite:") else {
+            return Err(bad(
+                S,
+                format!(
+                    "unknown database scheme in {:?}; use sqlite://PATH or postgres://…",
+                    redact_url(url)
+                ),
+            ));
+        };
+        let path = rest
+            .trim_start_matches("//")
+            .split('?')
+            .next()
+            .unwrap_or("");
+        if path.is_empty() || path == ":memory:" {
+            return Ok(());
+        }
+        let folder = Path::new(path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let folder = if folder.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            folder
+        };
+        std::fs::create_dir_all(&folder).map_err(|e| {
+            bad(
+                S,
+                format!("can't create the data folder {}: {e}", folder.display()),
+            )
+        })?;
+        let probe = folder.join(".backoffice-write-test");
+        std::fs::write(&probe, b"ok").map_err(|e| {
+            bad(
+                S,
+                format!("the data folder {} is not writable: {e}", folder.display()),
+            )
+        })?;
+        let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_secrets() {
+        assert_eq!(
+            redact_url("postgres://bo:hunter2@db:5432/bo"),
+            "postgres://bo:***@db:5432/bo"
+        );
+        let c = Config {
+            smtp_password: Some("hunter2".into()),
+            database_url: "postgres://u:hunter2@h/d".into(),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,102 @@
+//! `backoffice serve`: the web server, with graceful shutdown on SIGTERM/SIGINT.
+
+use crate::cli::{config_failure, open, print_two_factor_note};
+use crate::config::{Config, ConfigError};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
+    let addr = config.listen_addr().map_err(|e| config_failure(&e))?;
+    let web_config = web::WebConfig {
+        secure_cookies: config
+            .public_url()
+            .map_err(|e| config_failure(&e))?
+            .starts_with("https://"),
+        public_origin: config.public_origin().map_err(|e| config_failure(&e))?,
+        trusted_proxies: config.trusted_proxies().map_err(|e| config_failure(&e))?,
+    };
+    let app = open(&config).await?;
+    if !app.has_smtp() {
+        tracing::warn!(
+            "no SMTP server configured (BACKOFFICE_SMTP_URL unset): standalone install; credentials and \
+             sign-in codes can't be emailed, and accounts with 2FA via email codes can't sign in"
+        );
+    }
+    match app.ensure_first_admin(&config.admin_email).await {
+        Ok(Some(admin)) => {
+            println!("First start: created the administrator account.");
+            println!("  Email: {}", admin.email);
+            if let Some(p) = &admin.generated_password {
+                println!("  One-time password: {p}");
+            }
+            println!(
+                "  Sign in at {}/login and choose a new password. This is shown only once.",
+                app.settings().public_url
+            );
+            print_two_factor_note(&app, admin.two_factor);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: can't create the first administrator: {e}");
+            return Err(ExitCode::from(1));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        config_failure(&ConfigError {
+            setting: "BACKOFFICE_LISTEN",
+            reason: format!("can't listen on {addr}: {e}"),
+        })
+    })?;
+    let housekeeping = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                if let Err(e) = app.purge_expired_sessions().await {
+                    tracing::warn!(error = %e, "could not purge expired sessions");
+                }
+            }
+        })
+    };
+    let router = web::router(web::AppState::new(app, web_config));
+    tracing::info!(%addr, "Back Office listening");
+    println!("Back Office listening on http://{addr}");
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
+    housekeeping.abort();
+    match served {
+        Ok(()) => {
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: server failed: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,15 @@
+//! Pure types and rules of the Back Office. Nothing here does I/O, so every rule can be
+//! unit- and property-tested in isolation and reused by the store, the use cases and the web.
+
+pub mod audit;
+pub mod email;
+pub mod masking;
+pub mod password;
+pub mod permission;
+pub mod time;
+pub mod user;
+
+pub use email::Email;
+pub use permission::{Action, Permission, PermissionSet, Section};
+pub use time::Timestamp;
+pub use user::{TwoFactor, UserStatus};

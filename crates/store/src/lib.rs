@@ -1,0 +1,208 @@
+//! The persistence port. One trait per aggregate, gathered in [`Store`]; the use cases hold an
+//! `Arc<dyn Store>` and never know which database is behind it. Both implementations share
+//! their SQL text (see `sql.rs`); each backend has its own migrations folder.
+
+mod audit_chain;
+mod postgres;
+mod sql;
+mod sqlite;
+mod types;
+
+use async_trait::async_trait;
+use domain::{PermissionSet, Timestamp};
+use std::sync::Arc;
+
+pub use audit_chain::{verify_chain, ChainReport, GENESIS};
+pub use types::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule held by the database was hit; the string names the constraint.
+    #[error("duplicate value for {0}")]
+    Duplicate(&'static str),
+    #[error("not found")]
+    NotFound,
+    /// The change conflicts with a rule checked inside the transaction.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A transaction kept open while the use case does something that must succeed before the
+/// change is committed (e.g. handing the credentials mail to the SMTP server). Dropping it
+/// without `commit` rolls everything back.
+#[async_trait]
+pub trait Pending: Send {
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a user with their groups and the event, in one open transaction.
+    async fn insert_user(
+        &self,
+        user: NewUser,
+        event: AuditEntry,
+    ) -> Result<(i64, Box<dyn Pending>)>;
+    async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>>;
+    async fn user_by_email_key(&self, key: &str) -> Result<Option<UserRecord>>;
+    async fn list_users(&self, query: &UserQuery) -> Result<Page<UserRecord>>;
+    async fn groups_of_user(&self, user_id: i64) -> Result<Vec<GroupRef>>;
+    /// The permissions a user holds through their groups (all of them for Administrators).
+    async fn permissions_of_user(&self, user_id: i64) -> Result<(bool, PermissionSet)>;
+    /// Applies a change and its event in one transaction. A change of status or groups that
+    /// would leave no enabled administrator is refused with `Conflict`.
+    async fn update_user(
+        &self,
+        id: i64,
+        change: UserChange,
+        event: AuditEntry,
+    ) -> Result<Box<dyn Pending>>;
+    async fn count_enabled_admins(&self) -> Result<i64>;
+    async fn count_users(&self) -> Result<i64>;
+    /// Counts a sign-in attempt against the account before the password or code is checked,
+    /// so concurrent guesses can't exceed the limit. Returns `None` when the account is locked.
+    async fn reserve_attempt(&self, user_id: i64, now: Timestamp) -> Result<Option<i64>>;
+    /// Gives back a reserved attempt (correct password, code still to come).
+    async fn release_attempt(&self, user_id: i64) -> Result<()>;
+    /// A successful sign-in: the consecutive-failure counter and lock are cleared.
+    async fn clear_attempts(&self, user_id: i64, signed_in_at: Option<Timestamp>) -> Result<()>;
+    /// Replaces a stored hash whose parameters are older than the configured ones.
+    async fn upgrade_password_hash(&self, user_id: i64, hash: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Creates the built-in Administrators group if it does not exist; idempotent.
+    async fn ensure_admin_group(&self) -> Result<i64>;
+    async fn list_groups(&self) -> Result<Vec<GroupSummary>>;
+    async fn group_by_id(&self, id: i64) -> Result<Option<GroupDetail>>;
+    async fn groups_by_ids(&self, ids: &[i64]) -> Result<Vec<GroupDetail>>;
+    async fn insert_group(
+        &self,
+        caption: &str,
+        permissions: &PermissionSet,
+        event: AuditEntry,
+    ) -> Result<i64>;
+    async fn update_group(
+        &self,
+        id: i64,
+        caption: &str,
+        permissions: &PermissionSet,
+        event: AuditEntry,
+    ) -> Result<()>;
+    async fn delete_group(&self, id: i64, event: AuditEntry) -> Result<()>;
+    /// Imports groups in one transaction: with `replace`, groups with the same caption get the
+    /// new permissions; otherwise captions get " (1)", " (2)" … suffixes.
+    async fn import_groups(
+        &self,
+        groups: &[(String, PermissionSet)],
+        replace: bool,
+        event: AuditEntry,
+    ) -> Result<usize>;
+    async fn members_of_group(&self, id: i64) -> Result<Vec<UserRecord>>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<()>;
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
+    /// Swaps a session for a new one (new id after each sign-in step), atomically.
+    async fn replace_session(&self, old_hash: &str, new: &SessionRecord) -> Result<()>;
+    async fn touch_session(&self, id_hash: &str, now: Timestamp) -> Result<()>;
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    async fn delete_user_session(&self, user_id: i64, key: &str) -> Result<bool>;
+    async fn delete_sessions_of_user(&self, user_id: i64, except_hash: Option<&str>)
+        -> Result<u64>;
+    async fn sessions_of_user(&self, user_id: i64) -> Result<Vec<SessionRecord>>;
+    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Stores (replacing) the code bound to a pre-2FA session and records the send.
+    async fn put_code(&self, code: &CodeRecord) -> Result<()>;
+    async fn code_for_session(&self, session_hash: &str) -> Result<Option<CodeRecord>>;
+    /// Records a wrong guess; returns the number of wrong guesses so far.
+    async fn code_failed(&self, session_hash: &str) -> Result<i64>;
+    /// Consumes the code if it matches, is unexpired and not worn out: true for exactly one caller.
+    async fn take_code(&self, session_hash: &str, code_hash: &str, now: Timestamp) -> Result<bool>;
+    async fn delete_code(&self, session_hash: &str) -> Result<()>;
+    async fn record_code_send(&self, user_id: i64, at: Timestamp) -> Result<()>;
+    /// Sends to this account since `since`, and the time of the latest one.
+    async fn code_sends_since(
+        &self,
+        user_id: i64,
+        since: Timestamp,
+    ) -> Result<(i64, Option<Timestamp>)>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an event on its own (sign-in attempts, refusals, exports).
+    async fn append_event(&self, entry: AuditEntry) -> Result<()>;
+    async fn list_events(&self, query: &EventQuery) -> Result<Page<EventRecord>>;
+    /// Every event in id order, for `audit verify`.
+    async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<EventRecord>>;
+    /// The chain head: the last sequence number and hash (to detect a removed tail).
+    async fn chain_head(&self) -> Result<(i64, String)>;
+}
+
+/// Everything the application needs from a database.
+#[async_trait]
+pub trait Store: UserStore + GroupStore + SessionStore + CodeStore + AuditStore {
+    /// Answers when the database answers (readiness).
+    async fn ping(&self) -> Result<()>;
+    /// Applies pending migrations; returns the versions applied now.
+    async fn migrate(&self) -> Result<Vec<String>>;
+    fn backend(&self) -> &'static str;
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`). The backend is chosen
+/// here, once; everything above works on the trait object.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::connect(url).await?))
+    } else {
+        Err(StoreError::Other(
+            "unknown database scheme; use sqlite:// or postgres://".into(),
+        ))
+    }
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let msg = db.message().to_lowercase();
+            let c = db.constraint().unwrap_or("").to_lowercase();
+            if msg.contains("email") || c.contains("email") {
+                StoreError::Duplicate("email")
+            } else if msg.contains("caption") || c.contains("caption") {
+                StoreError::Duplicate("caption")
+            } else {
+                StoreError::Duplicate("value")
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("57P") || c == "08006") =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}

@@ -1,0 +1,48 @@
+//! PostgreSQL backend: for production and for several instances on one database.
+
+use crate::{map_err, Result, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+}
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connects with a bounded retry, so a database that is still starting is waited for, and one
+/// that is unreachable ends start-up with a clear error instead of hanging.
+pub async fn connect(url: &str) -> Result<PgStore> {
+    let options = PgConnectOptions::from_str(url).map_err(map_err)?;
+    let mut last = None;
+    for attempt in 0..5u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+        }
+        match PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await
+        {
+            Ok(pool) => return Ok(PgStore { pool }),
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "PostgreSQL not reachable yet");
+                last = Some(e);
+            }
+        }
+    }
+    Err(StoreError::Unavailable(
+        last.map(|e| e.to_string()).unwrap_or_default(),
+    ))
+}
+
+impl PgStore {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(map_err)
+    }
+}
+
+crate::sql::impl_store!(PgStore, Postgres, "postgres");

@@ -1,0 +1,1088 @@
+//! The SQL both backends share. sqlx's SQLite driver accepts `$n` placeholders and both
+//! databases speak `RETURNING` and `ON CONFLICT`, so one text serves both; the macro stamps the
+//! trait implementations out for each backend's pool and row types. What differs (connecting,
+//! `BEGIN IMMEDIATE`, migrations) lives in `sqlite.rs` and `postgres.rs`.
+
+macro_rules! impl_store {
+    ($store:ident, $db:ty, $name:literal) => {
+        use $crate::audit_chain::row_hash;
+        use $crate::*;
+        use async_trait::async_trait;
+        use domain::audit::Event;
+        use domain::{Permission, PermissionSet, Timestamp, TwoFactor, UserStatus};
+        use sqlx::{QueryBuilder, Row};
+
+        type DbRow = <$db as sqlx::Database>::Row;
+        type Tx = sqlx::Transaction<'static, $db>;
+
+        const USER_COLS: &str = "u.id, u.email, u.name, u.password_hash, u.status, u.two_factor, \
+            u.mask_data, u.must_change_password, u.created_by, c.email AS created_by_email, \
+            u.created_at, u.updated_at, u.last_sign_in_at, u.failed_attempts, u.locked_until";
+        const USER_FROM: &str = " FROM users u LEFT JOIN users c ON c.id = u.created_by ";
+
+        fn user_row(r: &DbRow) -> Result<UserRecord> {
+            let g = |e: sqlx::Error| map_err(e);
+            Ok(UserRecord {
+                id: r.try_get("id").map_err(g)?,
+                email: r.try_get("email").map_err(g)?,
+                name: r.try_get("name").map_err(g)?,
+                password_hash: r.try_get("password_hash").map_err(g)?,
+                status: UserStatus::from_code(&r.try_get::<String, _>("status").map_err(g)?)
+                    .unwrap_or(UserStatus::Disabled),
+                two_factor: TwoFactor::from_code(&r.try_get::<String, _>("two_factor").map_err(g)?)
+                    .unwrap_or(TwoFactor::Email),
+                mask_data: r.try_get("mask_data").map_err(g)?,
+                must_change_password: r.try_get("must_change_password").map_err(g)?,
+                created_by: r.try_get("created_by").map_err(g)?,
+                created_by_email: r.try_get("created_by_email").map_err(g)?,
+                created_at: Timestamp(r.try_get("created_at").map_err(g)?),
+                updated_at: Timestamp(r.try_get("updated_at").map_err(g)?),
+                last_sign_in_at: r.try_get::<Option<i64>, _>("last_sign_in_at").map_err(g)?.map(Timestamp),
+                failed_attempts: r.try_get("failed_attempts").map_err(g)?,
+                locked_until: r.try_get::<Option<i64>, _>("locked_until").map_err(g)?.map(Timestamp),
+                groups: Vec::new(),
+            })
+        }
+
+        fn session_row(r: &DbRow) -> Result<SessionRecord> {
+            let g = |e: sqlx::Error| map_err(e);
+            Ok(SessionRecord {
+                id_hash: r.try_get("id_hash").map_err(g)?,
+                key: r.try_get("key").map_err(g)?,
+                user_id: r.try_get("user_id").map_err(g)?,
+                stage: SessionStage::from_code(&r.try_get::<String, _>("stage").map_err(g)?),
+                csrf_token: r.try_get("csrf_token").map_err(g)?,
+                created_at: Timestamp(r.try_get("created_at").map_err(g)?),
+                last_seen_at: Timestamp(r.try_get("last_seen_at").map_err(g)?),
+                expires_at: Timestamp(r.try_get("expires_at").map_err(g)?),
+                ip: r.try_get("ip").map_err(g)?,
+                user_agent: r.try_get("user_agent").map_err(g)?,
+            })
+        }
+
+        fn event_row(r: &DbRow) -> Result<EventRecord> {
+            let g = |e: sqlx::Error| map_err(e);
+            Ok(EventRecord {
+                id: r.try_get("id").map_err(g)?,
+                at: Timestamp(r.try_get("at").map_err(g)?),
+                actor_id: r.try_get("actor_id").map_err(g)?,
+                actor_email: r.try_get("actor_email").map_err(g)?,
+                actor_groups: r.try_get("actor_groups").map_err(g)?,
+                category: r.try_get("category").map_err(g)?,
+                action: r.try_get("action").map_err(g)?,
+                event: r.try_get("event").map_err(g)?,
+                target_type: r.try_get("target_type").map_err(g)?,
+                target_id: r.try_get("target_id").map_err(g)?,
+                target_label: r.try_get("target_label").map_err(g)?,
+                details: r.try_get("details").map_err(g)?,
+                ip: r.try_get("ip").map_err(g)?,
+                prev_hash: r.try_get("prev_hash").map_err(g)?,
+                hash: r.try_get("hash").map_err(g)?,
+            })
+        }
+
+        fn details_json(event: &Event) -> String {
+            let changes: Vec<serde_json::Value> = event
+                .changes
+                .iter()
+                .map(|c| serde_json::json!({"field": c.field, "before": c.before, "after": c.after}))
+                .collect();
+            serde_json::Value::Array(changes).to_string()
+        }
+
+        /// Appends one event to the chain inside `tx`. The update of `audit_head` takes its row
+        /// lock, so concurrent writers append one after another and the chain stays linear.
+        async fn append_in(tx: &mut Tx, entry: AuditEntry) -> Result<()> {
+            let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            let id: i64 = head.try_get("seq").map_err(map_err)?;
+            let prev: String = head.try_get("last_hash").map_err(map_err)?;
+            let e = entry.event;
+            let mut record = EventRecord {
+                id,
+                at: entry.at,
+                actor_id: entry.actor_id,
+                actor_email: entry.actor_email,
+                actor_groups: entry.actor_groups,
+                category: e.category.code().to_string(),
+                action: e.action.code().to_string(),
+                details: details_json(&e),
+                event: e.event,
+                target_type: e.target_type,
+                target_id: e.target_id,
+                target_label: e.target_label,
+                ip: entry.ip,
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            record.hash = row_hash(&prev, &record);
+            sqlx::query(
+                "INSERT INTO events (id, at, actor_id, actor_email, actor_groups, category, action, event, \
+                 target_type, target_id, target_label, details, ip, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(record.id)
+            .bind(record.at.millis())
+            .bind(record.actor_id)
+            .bind(&record.actor_email)
+            .bind(&record.actor_groups)
+            .bind(&record.category)
+            .bind(&record.action)
+            .bind(&record.event)
+            .bind(&record.target_type)
+            .bind(record.target_id)
+            .bind(&record.target_label)
+            .bind(&record.details)
+            .bind(&record.ip)
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+                .bind(&record.hash)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// An open transaction whose event is appended at commit time, so the chain head is
+        /// locked only for the instant of the commit, not while the use case waits on SMTP.
+        struct PendingTx {
+            tx: Tx,
+            entry: Option<AuditEntry>,
+        }
+
+        #[async_trait]
+        impl Pending for PendingTx {
+            async fn commit(mut self: Box<Self>) -> Result<()> {
+                if let Some(entry) = self.entry.take() {
+                    append_in(&mut self.tx, entry).await?;
+                }
+                self.tx.commit().await.map_err(map_err)
+            }
+        }
+
+        async fn set_user_groups(tx: &mut Tx, user_id: i64, group_ids: &[i64]) -> Result<()> {
+            sqlx::query("DELETE FROM user_groups WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            for gid in group_ids {
+                sqlx::query("INSERT INTO user_groups (user_id, group_id) VALUES ($1, $2)")
+                    .bind(user_id)
+                    .bind(gid)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            Ok(())
+        }
+
+        async fn set_group_permissions(tx: &mut Tx, group_id: i64, permissions: &PermissionSet) -> Result<()> {
+            sqlx::query("DELETE FROM group_permissions WHERE group_id = $1")
+                .bind(group_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            for code in permissions.codes() {
+                sqlx::query("INSERT INTO group_permissions (group_id, permission) VALUES ($1, $2)")
+                    .bind(group_id)
+                    .bind(code)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            Ok(())
+        }
+
+        async fn count_admins_in<'e, E>(exec: E) -> Result<i64>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT u.id) FROM users u JOIN user_groups ug ON ug.user_id = u.id \
+                 JOIN access_groups g ON g.id = ug.group_id WHERE g.builtin = TRUE AND u.status = 'enabled'",
+            )
+            .fetch_one(exec)
+            .await
+            .map_err(map_err)
+        }
+
+        async fn insert_group_in(tx: &mut Tx, caption: &str, permissions: &PermissionSet, at: Timestamp) -> Result<i64> {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO access_groups (caption, caption_key, builtin, created_at, updated_at) \
+                 VALUES ($1, $2, FALSE, $3, $3) RETURNING id",
+            )
+            .bind(caption)
+            .bind(caption.to_lowercase())
+            .bind(at.millis())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            set_group_permissions(tx, id, permissions).await?;
+            Ok(id)
+        }
+
+        fn with_target_id(mut entry: AuditEntry, id: i64) -> AuditEntry {
+            if entry.event.target_id.is_none() {
+                entry.event.target_id = Some(id);
+            }
+            entry
+        }
+
+        impl $store {
+            async fn groups_for_users(&self, users: &mut [UserRecord]) -> Result<()> {
+                if users.is_empty() {
+                    return Ok(());
+                }
+                let mut qb = QueryBuilder::<$db>::new(
+                    "SELECT ug.user_id, g.id, g.caption, g.builtin FROM user_groups ug \
+                     JOIN access_groups g ON g.id = ug.group_id WHERE ug.user_id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for u in users.iter() {
+                    sep.push_bind(u.id);
+                }
+                qb.push(") ORDER BY g.builtin DESC, g.caption_key");
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+                for r in rows {
+                    let uid: i64 = r.try_get(0).map_err(map_err)?;
+                    let group = GroupRef {
+                        id: r.try_get(1).map_err(map_err)?,
+                        caption: r.try_get(2).map_err(map_err)?,
+                        builtin: r.try_get(3).map_err(map_err)?,
+                    };
+                    if let Some(u) = users.iter_mut().find(|u| u.id == uid) {
+                        u.groups.push(group);
+                    }
+                }
+                Ok(())
+            }
+
+            async fn permissions_of_group(&self, id: i64, builtin: bool) -> Result<PermissionSet> {
+                if builtin {
+                    return Ok(PermissionSet::all());
+                }
+                let codes: Vec<String> =
+                    sqlx::query_scalar("SELECT permission FROM group_permissions WHERE group_id = $1")
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                Ok(codes.iter().filter_map(|c| Permission::from_code(c)).collect())
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            async fn insert_user(&self, user: NewUser, event: AuditEntry) -> Result<(i64, Box<dyn Pending>)> {
+                let mut tx = self.begin().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO users (email, email_key, name, password_hash, status, two_factor, mask_data, \
+                     must_change_password, created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                )
+                .bind(&user.email)
+                .bind(&user.email_key)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(user.status.code())
+                .bind(user.two_factor.code())
+                .bind(user.mask_data)
+                .bind(user.must_change_password)
+                .bind(user.created_by)
+                .bind(user.created_at.millis())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                set_user_groups(&mut tx, id, &user.group_ids).await?;
+                Ok((id, Box::new(PendingTx { tx, entry: Some(with_target_id(event, id)) })))
+            }
+
+            async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>> {
+                let sql = format!("SELECT {USER_COLS}{USER_FROM} WHERE u.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(map_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let mut users = vec![user_row(&row)?];
+                self.groups_for_users(&mut users).await?;
+                Ok(users.pop())
+            }
+
+            async fn user_by_email_key(&self, key: &str) -> Result<Option<UserRecord>> {
+                let sql = format!("SELECT {USER_COLS}{USER_FROM} WHERE u.email_key = $1");
+                let row = sqlx::query(&sql).bind(key).fetch_optional(&self.pool).await.map_err(map_err)?;
+                row.as_ref().map(user_row).transpose()
+            }
+
+            async fn list_users(&self, q: &UserQuery) -> Result<Page<UserRecord>> {
+                fn filters<'a>(qb: &mut QueryBuilder<'a, $db>, q: &'a UserQuery) {
+                    qb.push(" WHERE 1 = 1");
+                    if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+                        let pattern = format!(
+                            "%{}%",
+                            text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+                        );
+                        qb.push(" AND (u.email_key LIKE ");
+                        qb.push_bind(pattern.clone());
+                        qb.push(" ESCAPE '\\' OR LOWER(u.name) LIKE ");
+                        qb.push_bind(pattern);
+                        qb.push(" ESCAPE '\\')");
+                    }
+                    if let Some(status) = q.status {
+                        qb.push(" AND u.status = ");
+                        qb.push_bind(status.code());
+                    }
+                    if let Some(gid) = q.group_id {
+                        qb.push(" AND EXISTS (SELECT 1 FROM user_groups f WHERE f.user_id = u.id AND f.group_id = ");
+                        qb.push_bind(gid);
+                        qb.push(")");
+                    }
+                }
+                let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*)");
+                count.push(USER_FROM);
+                filters(&mut count, q);
+                let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)?;
+
+                let mut qb = QueryBuilder::<$db>::new(format!("SELECT {USER_COLS}"));
+                qb.push(USER_FROM);
+                filters(&mut qb, q);
+                let column = match q.sort {
+                    UserSort::Id => "u.id",
+                    UserSort::Name => "LOWER(u.name)",
+                    UserSort::Email => "u.email_key",
+                    UserSort::Status => "u.status",
+                    UserSort::TwoFactor => "u.two_factor",
+                    UserSort::Groups => {
+                        "(SELECT MIN(LOWER(g.caption)) FROM user_groups s JOIN access_groups g ON g.id = s.group_id WHERE s.user_id = u.id)"
+                    }
+                    UserSort::MaskData => "u.mask_data",
+                    UserSort::Creator => "c.email_key",
+                    UserSort::CreatedAt => "u.created_at",
+                    UserSort::LastSignIn => "COALESCE(u.last_sign_in_at, 0)",
+                };
+                let dir = if q.descending { "DESC" } else { "ASC" };
+                qb.push(format!(" ORDER BY {column} {dir}, u.id {dir} LIMIT "));
+                qb.push_bind(q.limit);
+                qb.push(" OFFSET ");
+                qb.push_bind(q.offset);
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+                let mut items = rows.iter().map(user_row).collect::<Result<Vec<_>>>()?;
+                self.groups_for_users(&mut items).await?;
+                Ok(Page { items, total })
+            }
+
+            async fn groups_of_user(&self, user_id: i64) -> Result<Vec<GroupRef>> {
+                let rows = sqlx::query(
+                    "SELECT g.id, g.caption, g.builtin FROM user_groups ug JOIN access_groups g ON g.id = ug.group_id \
+                     WHERE ug.user_id = $1 ORDER BY g.builtin DESC, g.caption_key",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(GroupRef {
+                            id: r.try_get(0).map_err(map_err)?,
+                            caption: r.try_get(1).map_err(map_err)?,
+                            builtin: r.try_get(2).map_err(map_err)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn permissions_of_user(&self, user_id: i64) -> Result<(bool, PermissionSet)> {
+                let rows = sqlx::query(
+                    "SELECT g.builtin, gp.permission FROM user_groups ug JOIN access_groups g ON g.id = ug.group_id \
+                     LEFT JOIN group_permissions gp ON gp.group_id = g.id WHERE ug.user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                let mut set = PermissionSet::default();
+                for r in &rows {
+                    if r.try_get::<bool, _>(0).map_err(map_err)? {
+                        return Ok((true, PermissionSet::all()));
+                    }
+                    if let Some(p) = r.try_get::<Option<String>, _>(1).map_err(map_err)?.and_then(|c| Permission::from_code(&c)) {
+                        set.insert(p);
+                    }
+                }
+                Ok((false, set))
+            }
+
+            async fn update_user(&self, id: i64, change: UserChange, event: AuditEntry) -> Result<Box<dyn Pending>> {
+                let mut tx = self.begin().await?;
+                let affects_admins = change.status.is_some() || change.group_ids.is_some();
+                if affects_admins {
+                    // Serialises every change that could affect who is an administrator.
+                    sqlx::query("UPDATE access_groups SET updated_at = updated_at WHERE builtin = TRUE")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                let exists = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(change.at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if exists.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                if let Some((email, key)) = &change.email {
+                    sqlx::query("UPDATE users SET email = $2, email_key = $3 WHERE id = $1")
+                        .bind(id)
+                        .bind(email)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if let Some(name) = &change.name {
+                    sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if let Some((hash, must_change)) = &change.password {
+                    sqlx::query("UPDATE users SET password_hash = $2, must_change_password = $3 WHERE id = $1")
+                        .bind(id)
+                        .bind(hash)
+                        .bind(*must_change)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if let Some(status) = change.status {
+                    sqlx::query("UPDATE users SET status = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(status.code())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if let Some(tf) = change.two_factor {
+                    sqlx::query("UPDATE users SET two_factor = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(tf.code())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if let Some(mask) = change.mask_data {
+                    sqlx::query("UPDATE users SET mask_data = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(mask)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if change.unlock {
+                    sqlx::query("UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if let Some(groups) = &change.group_ids {
+                    set_user_groups(&mut tx, id, groups).await?;
+                }
+                let disabled = change.status == Some(UserStatus::Disabled);
+                if disabled || change.end_sessions.is_some() {
+                    let keep = change.end_sessions.clone().flatten().unwrap_or_default();
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                        .bind(id)
+                        .bind(&keep)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query("DELETE FROM sign_in_codes WHERE user_id = $1 AND session_hash <> $2")
+                        .bind(id)
+                        .bind(&keep)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if affects_admins && count_admins_in(&mut *tx).await? == 0 {
+                    return Err(StoreError::Conflict(
+                        "The last enabled administrator can't be disabled or removed from Administrators".into(),
+                    ));
+                }
+                Ok(Box::new(PendingTx { tx, entry: Some(event) }))
+            }
+
+            async fn count_enabled_admins(&self) -> Result<i64> {
+                count_admins_in(&self.pool).await
+            }
+
+            async fn count_users(&self) -> Result<i64> {
+                sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(map_err)
+            }
+
+            async fn reserve_attempt(&self, user_id: i64, now: Timestamp) -> Result<Option<i64>> {
+                sqlx::query_scalar(
+                    "UPDATE users SET failed_attempts = failed_attempts + 1, locked_until = CASE \
+                     WHEN failed_attempts + 1 < 5 THEN NULL \
+                     WHEN failed_attempts + 1 = 5 THEN $2 + 60000 \
+                     WHEN failed_attempts + 1 = 6 THEN $2 + 120000 \
+                     WHEN failed_attempts + 1 = 7 THEN $2 + 240000 \
+                     WHEN failed_attempts + 1 = 8 THEN $2 + 480000 \
+                     ELSE $2 + 900000 END \
+                     WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_attempts",
+                )
+                .bind(user_id)
+                .bind(now.millis())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)
+            }
+
+            async fn release_attempt(&self, user_id: i64) -> Result<()> {
+                sqlx::query(
+                    "UPDATE users SET failed_attempts = CASE WHEN failed_attempts > 0 THEN failed_attempts - 1 ELSE 0 END, \
+                     locked_until = NULL WHERE id = $1",
+                )
+                .bind(user_id)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn clear_attempts(&self, user_id: i64, signed_in_at: Option<Timestamp>) -> Result<()> {
+                sqlx::query(
+                    "UPDATE users SET failed_attempts = 0, locked_until = NULL, \
+                     last_sign_in_at = COALESCE($2, last_sign_in_at) WHERE id = $1",
+                )
+                .bind(user_id)
+                .bind(signed_in_at.map(Timestamp::millis))
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn upgrade_password_hash(&self, user_id: i64, hash: &str) -> Result<()> {
+                sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl GroupStore for $store {
+            async fn ensure_admin_group(&self) -> Result<i64> {
+                let now = Timestamp::now().millis();
+                sqlx::query(
+                    "INSERT INTO access_groups (caption, caption_key, builtin, created_at, updated_at) \
+                     SELECT 'Administrators', 'administrators', TRUE, $1, $1 \
+                     WHERE NOT EXISTS (SELECT 1 FROM access_groups WHERE builtin = TRUE) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                sqlx::query_scalar("SELECT id FROM access_groups WHERE builtin = TRUE ORDER BY id LIMIT 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)
+            }
+
+            async fn list_groups(&self) -> Result<Vec<GroupSummary>> {
+                let rows = sqlx::query(
+                    "SELECT g.id, g.caption, g.builtin, \
+                     (SELECT COUNT(*) FROM user_groups ug WHERE ug.group_id = g.id) AS members \
+                     FROM access_groups g ORDER BY g.builtin DESC, g.caption_key",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(GroupSummary {
+                            id: r.try_get(0).map_err(map_err)?,
+                            caption: r.try_get(1).map_err(map_err)?,
+                            builtin: r.try_get(2).map_err(map_err)?,
+                            members: r.try_get(3).map_err(map_err)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn group_by_id(&self, id: i64) -> Result<Option<GroupDetail>> {
+                Ok(self.groups_by_ids(&[id]).await?.pop())
+            }
+
+            async fn groups_by_ids(&self, ids: &[i64]) -> Result<Vec<GroupDetail>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = QueryBuilder::<$db>::new(
+                    "SELECT id, caption, builtin, created_at, updated_at FROM access_groups WHERE id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for id in ids {
+                    sep.push_bind(*id);
+                }
+                qb.push(") ORDER BY builtin DESC, caption_key");
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let id: i64 = r.try_get(0).map_err(map_err)?;
+                    let builtin: bool = r.try_get(2).map_err(map_err)?;
+                    out.push(GroupDetail {
+                        id,
+                        caption: r.try_get(1).map_err(map_err)?,
+                        builtin,
+                        permissions: self.permissions_of_group(id, builtin).await?,
+                        created_at: Timestamp(r.try_get(3).map_err(map_err)?),
+                        updated_at: Timestamp(r.try_get(4).map_err(map_err)?),
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn insert_group(&self, caption: &str, permissions: &PermissionSet, event: AuditEntry) -> Result<i64> {
+                let mut tx = self.begin().await?;
+                let id = insert_group_in(&mut tx, caption, permissions, event.at).await?;
+                append_in(&mut tx, with_target_id(event, id)).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(id)
+            }
+
+            async fn update_group(&self, id: i64, caption: &str, permissions: &PermissionSet, event: AuditEntry) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE access_groups SET caption = $2, caption_key = $3, updated_at = $4 WHERE id = $1 AND builtin = FALSE",
+                )
+                .bind(id)
+                .bind(caption)
+                .bind(caption.to_lowercase())
+                .bind(event.at.millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                set_group_permissions(&mut tx, id, permissions).await?;
+                append_in(&mut tx, event).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn delete_group(&self, id: i64, event: AuditEntry) -> Result<()> {
+                let mut tx = self.begin().await?;
+                sqlx::query("DELETE FROM user_groups WHERE group_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let done = sqlx::query("DELETE FROM access_groups WHERE id = $1 AND builtin = FALSE")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                append_in(&mut tx, event).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn import_groups(&self, groups: &[(String, PermissionSet)], replace: bool, event: AuditEntry) -> Result<usize> {
+                let mut tx = self.begin().await?;
+                for (caption, permissions) in groups {
+                    let existing: Option<(i64, bool)> = sqlx::query_as(
+                        "SELECT id, builtin FROM access_groups WHERE caption_key = $1",
+                    )
+                    .bind(caption.to_lowercase())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    match existing {
+                        None => {
+                            insert_group_in(&mut tx, caption, permissions, event.at).await?;
+                        }
+                        Some((id, false)) if replace => {
+                            set_group_permissions(&mut tx, id, permissions).await?;
+                        }
+                        Some((_, builtin)) => {
+                            if replace && builtin {
+                                return Err(StoreError::Conflict(format!("{caption} is built in and can't be replaced")));
+                            }
+                            let mut n = 1;
+                            let unique = loop {
+                                let candidate = format!("{caption} ({n})");
+                                let taken: Option<i64> =
+                                    sqlx::query_scalar("SELECT id FROM access_groups WHERE caption_key = $1")
+                                        .bind(candidate.to_lowercase())
+                                        .fetch_optional(&mut *tx)
+                                        .await
+                                        .map_err(map_err)?;
+                                if taken.is_none() {
+                                    break candidate;
+                                }
+                                n += 1;
+                            };
+                            insert_group_in(&mut tx, &unique, permissions, event.at).await?;
+                        }
+                    }
+                }
+                append_in(&mut tx, event).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(groups.len())
+            }
+
+            async fn members_of_group(&self, id: i64) -> Result<Vec<UserRecord>> {
+                let sql = format!(
+                    "SELECT {USER_COLS}{USER_FROM} JOIN user_groups m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY u.id"
+                );
+                let rows = sqlx::query(&sql).bind(id).fetch_all(&self.pool).await.map_err(map_err)?;
+                rows.iter().map(user_row).collect()
+            }
+        }
+
+        const SESSION_COLS: &str =
+            "id_hash, key, user_id, stage, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent";
+
+        async fn insert_session_in<'e, E>(exec: E, s: &SessionRecord) -> Result<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(&format!(
+                "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ))
+            .bind(&s.id_hash)
+            .bind(&s.key)
+            .bind(s.user_id)
+            .bind(s.stage.code())
+            .bind(&s.csrf_token)
+            .bind(s.created_at.millis())
+            .bind(s.last_seen_at.millis())
+            .bind(s.expires_at.millis())
+            .bind(&s.ip)
+            .bind(&s.user_agent)
+            .execute(exec)
+            .await
+            .map_err(map_err)?;
+            Ok(())
+        }
+
+        #[async_trait]
+        impl SessionStore for $store {
+            async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
+                insert_session_in(&self.pool, s).await
+            }
+
+            async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {
+                let row = sqlx::query(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id_hash = $1"))
+                    .bind(id_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(session_row).transpose()
+            }
+
+            async fn replace_session(&self, old_hash: &str, new: &SessionRecord) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let gone = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if gone.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM sign_in_codes WHERE session_hash = $1")
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                insert_session_in(&mut *tx, new).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn touch_session(&self, id_hash: &str, now: Timestamp) -> Result<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .bind(now.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, id_hash: &str) -> Result<()> {
+                sqlx::query("DELETE FROM sign_in_codes WHERE session_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn delete_user_session(&self, user_id: i64, key: &str) -> Result<bool> {
+                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND key = $2")
+                    .bind(user_id)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_sessions_of_user(&self, user_id: i64, except_hash: Option<&str>) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                    .bind(user_id)
+                    .bind(except_hash.unwrap_or(""))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn sessions_of_user(&self, user_id: i64) -> Result<Vec<SessionRecord>> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {SESSION_COLS} FROM sessions WHERE user_id = $1 AND stage = 'full' ORDER BY last_seen_at DESC"
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.iter().map(session_row).collect()
+            }
+
+            async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(now.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl CodeStore for $store {
+            async fn put_code(&self, c: &CodeRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sign_in_codes (session_hash, user_id, code_hash, expires_at, failures, created_at) \
+                     VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (session_hash) DO UPDATE SET \
+                     code_hash = excluded.code_hash, expires_at = excluded.expires_at, failures = 0, \
+                     created_at = excluded.created_at",
+                )
+                .bind(&c.session_hash)
+                .bind(c.user_id)
+                .bind(&c.code_hash)
+                .bind(c.expires_at.millis())
+                .bind(c.created_at.millis())
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn code_for_session(&self, session_hash: &str) -> Result<Option<CodeRecord>> {
+                let row = sqlx::query(
+                    "SELECT session_hash, user_id, code_hash, expires_at, failures, created_at \
+                     FROM sign_in_codes WHERE session_hash = $1",
+                )
+                .bind(session_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                row.map(|r| {
+                    Ok(CodeRecord {
+                        session_hash: r.try_get(0).map_err(map_err)?,
+                        user_id: r.try_get(1).map_err(map_err)?,
+                        code_hash: r.try_get(2).map_err(map_err)?,
+                        expires_at: Timestamp(r.try_get(3).map_err(map_err)?),
+                        failures: r.try_get(4).map_err(map_err)?,
+                        created_at: Timestamp(r.try_get(5).map_err(map_err)?),
+                    })
+                })
+                .transpose()
+            }
+
+            async fn code_failed(&self, session_hash: &str) -> Result<i64> {
+                let n: Option<i64> = sqlx::query_scalar(
+                    "UPDATE sign_in_codes SET failures = failures + 1 WHERE session_hash = $1 RETURNING failures",
+                )
+                .bind(session_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(n.unwrap_or(i64::MAX))
+            }
+
+            async fn take_code(&self, session_hash: &str, code_hash: &str, now: Timestamp) -> Result<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM sign_in_codes WHERE session_hash = $1 AND code_hash = $2 AND expires_at > $3 AND failures < 5",
+                )
+                .bind(session_hash)
+                .bind(code_hash)
+                .bind(now.millis())
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_code(&self, session_hash: &str) -> Result<()> {
+                sqlx::query("DELETE FROM sign_in_codes WHERE session_hash = $1")
+                    .bind(session_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn record_code_send(&self, user_id: i64, at: Timestamp) -> Result<()> {
+                sqlx::query("INSERT INTO code_sends (user_id, sent_at) VALUES ($1, $2)")
+                    .bind(user_id)
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn code_sends_since(&self, user_id: i64, since: Timestamp) -> Result<(i64, Option<Timestamp>)> {
+                let row = sqlx::query("SELECT COUNT(*), MAX(sent_at) FROM code_sends WHERE user_id = $1 AND sent_at > $2")
+                    .bind(user_id)
+                    .bind(since.millis())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                let count: i64 = row.try_get(0).map_err(map_err)?;
+                let last: Option<i64> = row.try_get(1).map_err(map_err)?;
+                Ok((count, last.map(Timestamp)))
+            }
+        }
+
+        const EVENT_COLS: &str = "id, at, actor_id, actor_email, actor_groups, category, action, event, \
+            target_type, target_id, target_label, details, ip, prev_hash, hash";
+
+        #[async_trait]
+        impl AuditStore for $store {
+            async fn append_event(&self, entry: AuditEntry) -> Result<()> {
+                let mut tx = self.begin().await?;
+                append_in(&mut tx, entry).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn list_events(&self, q: &EventQuery) -> Result<Page<EventRecord>> {
+                fn filters<'a>(qb: &mut QueryBuilder<'a, $db>, q: &'a EventQuery) {
+                    qb.push(" WHERE 1 = 1");
+                    if let Some(a) = q.actor_id {
+                        qb.push(" AND actor_id = ");
+                        qb.push_bind(a);
+                    }
+                    if let Some(c) = &q.category {
+                        qb.push(" AND category = ");
+                        qb.push_bind(c.as_str());
+                    }
+                    if let Some(e) = &q.event {
+                        qb.push(" AND event = ");
+                        qb.push_bind(e.as_str());
+                    }
+                    if let Some(t) = &q.target_type {
+                        qb.push(" AND target_type = ");
+                        qb.push_bind(t.as_str());
+                    }
+                    if let Some(t) = q.target_id {
+                        qb.push(" AND target_id = ");
+                        qb.push_bind(t);
+                    }
+                    if let Some(f) = q.from {
+                        qb.push(" AND at >= ");
+                        qb.push_bind(f.millis());
+                    }
+                    if let Some(t) = q.to {
+                        qb.push(" AND at < ");
+                        qb.push_bind(t.millis());
+                    }
+                }
+                let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM events");
+                filters(&mut count, q);
+                let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)?;
+                let mut qb = QueryBuilder::<$db>::new(format!("SELECT {EVENT_COLS} FROM events"));
+                filters(&mut qb, q);
+                if let Some(b) = q.before_id {
+                    qb.push(" AND id < ");
+                    qb.push_bind(b);
+                }
+                qb.push(" ORDER BY id DESC LIMIT ");
+                qb.push_bind(q.limit);
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+                let items = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
+                Ok(Page { items, total })
+            }
+
+            async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<EventRecord>> {
+                let rows = sqlx::query(&format!("SELECT {EVENT_COLS} FROM events WHERE id > $1 ORDER BY id LIMIT $2"))
+                    .bind(after_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter().map(event_row).collect()
+            }
+
+            async fn chain_head(&self) -> Result<(i64, String)> {
+                let row = sqlx::query("SELECT seq, last_hash FROM audit_head WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok((row.try_get(0).map_err(map_err)?, row.try_get(1).map_err(map_err)?))
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn migrate(&self) -> Result<Vec<String>> {
+                let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                    .fetch_all(&self.pool)
+                    .await
+                    .unwrap_or_default();
+                MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(e.to_string()))?;
+                Ok(MIGRATOR
+                    .iter()
+                    .filter(|m| !applied.contains(&m.version))
+                    .map(|m| format!("{} {}", m.version, m.description))
+                    .collect())
+            }
+
+            fn backend(&self) -> &'static str {
+                $name
+            }
+        }
+
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,42 @@
+//! SQLite backend: the embedded default. WAL, foreign keys, a busy timeout, and every write
+//! transaction started with `BEGIN IMMEDIATE` so writers queue instead of failing mid-way.
+
+use crate::{map_err, Result};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+}
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub async fn connect(url: &str) -> Result<SqliteStore> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(map_err)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(map_err)?;
+    Ok(SqliteStore { pool })
+}
+
+impl SqliteStore {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+}
+
+crate::sql::impl_store!(SqliteStore, Sqlite, "sqlite");

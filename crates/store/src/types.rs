@@ -1,0 +1,251 @@
+//! Records that cross the store boundary.
+
+use domain::audit::Event;
+use domain::{PermissionSet, Timestamp, TwoFactor, UserStatus};
+
+pub struct NewUser {
+    pub email: String,
+    pub email_key: String,
+    pub name: String,
+    pub password_hash: String,
+    pub status: UserStatus,
+    pub two_factor: TwoFactor,
+    pub mask_data: bool,
+    pub must_change_password: bool,
+    pub created_by: Option<i64>,
+    pub group_ids: Vec<i64>,
+    pub created_at: Timestamp,
+}
+
+/// A Back Office user as stored. `Debug` is written by hand so the hash never reaches a log.
+#[derive(Clone)]
+pub struct UserRecord {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub status: UserStatus,
+    pub two_factor: TwoFactor,
+    pub mask_data: bool,
+    pub must_change_password: bool,
+    pub created_by: Option<i64>,
+    pub created_by_email: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_sign_in_at: Option<Timestamp>,
+    pub failed_attempts: i64,
+    pub locked_until: Option<Timestamp>,
+    /// Captions of the user's groups, filled by list queries.
+    pub groups: Vec<GroupRef>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserRecord {
+    pub fn is_locked(&self, now: Timestamp) -> bool {
+        self.locked_until.is_some_and(|t| t > now)
+    }
+}
+
+/// Fields to change on a user; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UserChange {
+    pub email: Option<(String, String)>,
+    pub name: Option<String>,
+    pub password: Option<(String, bool)>,
+    pub status: Option<UserStatus>,
+    pub two_factor: Option<TwoFactor>,
+    pub mask_data: Option<bool>,
+    pub group_ids: Option<Vec<i64>>,
+    pub unlock: bool,
+    /// End the user's sessions, except the one with this hash when given.
+    pub end_sessions: Option<Option<String>>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserSort {
+    #[default]
+    Id,
+    Name,
+    Email,
+    Status,
+    TwoFactor,
+    Groups,
+    MaskData,
+    Creator,
+    CreatedAt,
+    LastSignIn,
+}
+
+impl UserSort {
+    pub const ALL: [(UserSort, &'static str); 10] = [
+        (UserSort::Id, "id"),
+        (UserSort::Name, "name"),
+        (UserSort::Email, "email"),
+        (UserSort::Status, "status"),
+        (UserSort::TwoFactor, "two_factor"),
+        (UserSort::Groups, "groups"),
+        (UserSort::MaskData, "mask_data"),
+        (UserSort::Creator, "creator"),
+        (UserSort::CreatedAt, "created_at"),
+        (UserSort::LastSignIn, "last_sign_in"),
+    ];
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, c)| *c == code).map(|(s, _)| *s)
+    }
+
+    pub fn code(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map(|(_, c)| *c)
+            .unwrap_or("id")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Contains-match on email or name, case-insensitive.
+    pub text: Option<String>,
+    pub status: Option<UserStatus>,
+    pub group_id: Option<i64>,
+    pub sort: UserSort,
+    pub descending: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: i64,
+    pub caption: String,
+    pub builtin: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupSummary {
+    pub id: i64,
+    pub caption: String,
+    pub builtin: bool,
+    pub members: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupDetail {
+    pub id: i64,
+    pub caption: String,
+    pub builtin: bool,
+    /// Resolved: the whole catalogue for the built-in Administrators group.
+    pub permissions: PermissionSet,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStage {
+    /// Password checked, code not yet: reaches nothing but the code page.
+    AwaitingCode,
+    Full,
+}
+
+impl SessionStage {
+    pub fn code(self) -> &'static str {
+        match self {
+            SessionStage::AwaitingCode => "awaiting_code",
+            SessionStage::Full => "full",
+        }
+    }
+    pub fn from_code(s: &str) -> Self {
+        if s == "full" {
+            SessionStage::Full
+        } else {
+            SessionStage::AwaitingCode
+        }
+    }
+}
+
+/// A server-side session. The cookie holds the id; the store holds only its SHA-256.
+#[derive(Clone)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    /// A short public handle used to end the session from the profile page.
+    pub key: String,
+    pub user_id: i64,
+    pub stage: SessionStage,
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct CodeRecord {
+    pub session_hash: String,
+    pub user_id: i64,
+    pub code_hash: String,
+    pub expires_at: Timestamp,
+    pub failures: i64,
+    pub created_at: Timestamp,
+}
+
+/// An event with who did it, when and from where.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub actor_id: Option<i64>,
+    pub actor_email: Option<String>,
+    pub actor_groups: String,
+    pub ip: Option<String>,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub id: i64,
+    pub at: Timestamp,
+    pub actor_id: Option<i64>,
+    pub actor_email: Option<String>,
+    pub actor_groups: String,
+    pub category: String,
+    pub action: String,
+    pub event: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<i64>,
+    pub target_label: Option<String>,
+    /// The changed fields as a JSON array of `{field, before, after}`.
+    pub details: String,
+    pub ip: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub actor_id: Option<i64>,
+    pub category: Option<String>,
+    pub event: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<i64>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Keyset cursor: only events with a smaller id (newest first).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}

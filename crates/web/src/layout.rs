@@ -1,0 +1,30 @@
+//! What every signed-in page shows around its content: the top bar, the left menu (entries
+//! appear only with the permission to open them) and the flash message.
+
+use app::Actor;
+use domain::{Action, Section};
+
+#[derive(Clone)]
+pub struct Layout {
+    pub email: String,
+    pub csrf: String,
+    pub flash: Option<String>,
+    pub has_smtp: bool,
+    pub can_users: bool,
+    pub can_groups: bool,
+    pub can_settings: bool,
+}
+
+impl Layout {
+    pub fn new(actor: &Actor, csrf: String, flash: Option<String>, has_smtp: bool) -> Self {
+        Self {
+            email: actor.user.email.clone(),
+            csrf,
+            flash,
+            has_smtp,
+            can_users: actor.can(Section::Users, Action::View),
+            can_groups: actor.can(Section::Groups, Action::View),
+            can_settings: actor.can(Section::Settings, Action::View),
+        }
+    }
+}

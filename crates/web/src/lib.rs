@@ -1,0 +1,108 @@
+//! The HTTP adapters: server-rendered pages over the use cases in `app`. Handlers parse the
+//! request, call one use case with the acting user, and render; they hold no rules of their own.
+
+mod assets;
+mod csrf;
+mod error;
+mod form;
+mod layout;
+mod pages;
+mod security;
+mod session;
+
+use app::App;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+pub use error::WebError;
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// `Secure` and `__Host-` cookies; on when the public URL is https.
+    pub secure_cookies: bool,
+    /// The origin browsers send in `Origin` (scheme://host:port), from BACKOFFICE_PUBLIC_URL.
+    pub public_origin: String,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies); empty by default.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    pub cfg: Arc<WebConfig>,
+}
+
+impl AppState {
+    pub fn new(app: Arc<App>, cfg: WebConfig) -> Self {
+        Self {
+            app,
+            cfg: Arc::new(cfg),
+        }
+    }
+}
+
+/// The whole router with its middleware.
+pub fn router(state: AppState) -> Router {
+    use pages::*;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/{file}", get(assets::serve))
+        .route("/", get(dashboard::show))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/login/code", get(login::code_form).post(login::code_submit))
+        .route("/login/code/resend", post(login::code_resend))
+        .route("/login/cancel", post(login::cancel))
+        .route("/logout", post(login::logout))
+        .route("/password/change", get(profile::forced_form).post(profile::forced_submit))
+        .route("/profile", get(profile::show))
+        .route("/profile/password", post(profile::change_password))
+        .route("/profile/sessions/{key}/end", post(profile::end_session))
+        .route("/users", get(users::list))
+        .route("/users/new", get(users::new_form).post(users::create))
+        .route("/users/{id}", get(users::edit_form).post(users::update))
+        .route("/users/{id}/two-factor/disable", get(users::disable_2fa_form).post(users::disable_2fa))
+        .route("/users/{id}/two-factor/enable", post(users::enable_2fa))
+        .route("/users/{id}/unlock", post(users::unlock))
+        .route("/users/{id}/sign-out", post(users::sign_out_everywhere))
+        .route("/groups", get(groups::list))
+        .route("/groups/new", get(groups::new_form).post(groups::create))
+        .route("/groups/export", get(groups::export))
+        .route("/groups/import", get(groups::import_form).post(groups::import))
+        .route("/groups/{id}", get(groups::edit_form).post(groups::update))
+        .route("/groups/{id}/delete", get(groups::delete_form).post(groups::delete))
+        .route("/settings", get(settings::show))
+        .route("/settings/test-email", post(settings::test_email))
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(RequestIds))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                }))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(state)
+}
+
+/// Request ids: random, so they can be quoted in a support request without revealing volume.
+#[derive(Clone)]
+struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id: u64 = rand::random();
+        axum::http::HeaderValue::from_str(&format!("{id:016x}"))
+            .ok()
+            .map(RequestId::new)
+    }
+}

@@ -1,0 +1,347 @@
+//! System › Users › Groups: list, Rights matrix, members, delete, export and import.
+
+use crate::csrf;
+use crate::error::WebError;
+use crate::form::{CsrfForm, Form};
+use crate::layout::Layout;
+use crate::pages::{render, render_status};
+use crate::session::{redirect_with_flash, Staff};
+use crate::AppState;
+use app::{AppError, FieldErrors};
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::{Action, Permission, PermissionSet, Section};
+use serde::Deserialize;
+use store::{GroupSummary, UserRecord};
+
+#[derive(Template)]
+#[template(path = "groups_list.html")]
+struct ListPage {
+    l: Layout,
+    groups: Vec<GroupSummary>,
+    can_create: bool,
+}
+
+pub async fn list(State(state): State<AppState>, staff: Staff) -> Response {
+    match state.app.list_groups(&staff.actor).await {
+        Ok(groups) => render(&ListPage {
+            can_create: staff.actor.can(Section::Groups, Action::Create),
+            groups,
+            l: staff.layout,
+        }),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+/// One row of the Rights matrix: a section and a checkbox per action that exists for it.
+struct RightsRow {
+    section: &'static str,
+    cells: Vec<Option<(String, bool, &'static str)>>,
+}
+
+fn rights(perms: &PermissionSet) -> Vec<RightsRow> {
+    Section::ALL
+        .iter()
+        .map(|&s| RightsRow {
+            section: s.label(),
+            cells: Action::ALL
+                .iter()
+                .map(|&a| {
+                    s.actions().contains(&a).then(|| {
+                        let p = Permission::new(s, a);
+                        (p.code(), perms.has(p), a.label())
+                    })
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "group_form.html")]
+struct FormPage {
+    l: Layout,
+    id: Option<i64>,
+    builtin: bool,
+    caption: String,
+    rights: Vec<RightsRow>,
+    actions: Vec<&'static str>,
+    errors: FieldErrors,
+    tab_users: bool,
+    members: Vec<UserRecord>,
+    can_edit: bool,
+    can_delete: bool,
+}
+
+impl FormPage {
+    fn err(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn form_page(
+    staff: Staff,
+    id: Option<i64>,
+    builtin: bool,
+    caption: String,
+    perms: &PermissionSet,
+    errors: FieldErrors,
+    tab_users: bool,
+    members: Vec<UserRecord>,
+) -> Response {
+    let can_edit = !builtin
+        && staff.actor.can(
+            Section::Groups,
+            if id.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            },
+        );
+    let page = FormPage {
+        can_delete: !builtin && id.is_some() && staff.actor.can(Section::Groups, Action::Delete),
+        can_edit,
+        l: staff.layout,
+        id,
+        builtin,
+        caption,
+        rights: rights(perms),
+        actions: Action::ALL.iter().map(|a| a.label()).collect(),
+        errors,
+        tab_users,
+        members,
+    };
+    if page.errors.is_empty() {
+        render(&page)
+    } else {
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    }
+}
+
+fn perms_from(f: &Form) -> PermissionSet {
+    f.get_all("perm")
+        .into_iter()
+        .filter_map(Permission::from_code)
+        .collect()
+}
+
+pub async fn new_form(staff: Staff) -> Response {
+    if let Err(e) = staff.actor.require(Section::Groups, Action::Create) {
+        return WebError(e).into_response();
+    }
+    form_page(
+        staff,
+        None,
+        false,
+        String::new(),
+        &PermissionSet::default(),
+        FieldErrors::new(),
+        false,
+        vec![],
+    )
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let perms = perms_from(&f);
+    match state
+        .app
+        .create_group(&staff.actor, f.get("caption"), &perms)
+        .await
+    {
+        Ok(id) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group created"),
+        Err(AppError::Invalid(errors)) => form_page(
+            staff,
+            None,
+            false,
+            f.get("caption").into(),
+            &perms,
+            errors,
+            false,
+            vec![],
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Tab {
+    tab: Option<String>,
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Query(t): Query<Tab>,
+) -> Response {
+    match state.app.get_group(&staff.actor, id).await {
+        Ok((g, members)) => form_page(
+            staff,
+            Some(id),
+            g.builtin,
+            g.caption,
+            &g.permissions,
+            FieldErrors::new(),
+            t.tab.as_deref() == Some("users"),
+            members,
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let perms = perms_from(&f);
+    match state
+        .app
+        .update_group(&staff.actor, id, f.get("caption"), &perms)
+        .await
+    {
+        Ok(()) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group saved"),
+        Err(AppError::Invalid(errors)) => form_page(
+            staff,
+            Some(id),
+            false,
+            f.get("caption").into(),
+            &perms,
+            errors,
+            false,
+            vec![],
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "group_delete.html")]
+struct DeletePage {
+    l: Layout,
+    id: i64,
+    caption: String,
+    members: usize,
+}
+
+pub async fn delete_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.app.get_group(&staff.actor, id).await {
+        Ok((g, members)) => render(&DeletePage {
+            l: staff.layout,
+            id,
+            caption: g.caption,
+            members: members.len(),
+        }),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    match state.app.delete_group(&staff.actor, id).await {
+        Ok(()) => redirect_with_flash(&state, "/groups", "Group deleted"),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn export(State(state): State<AppState>, staff: Staff) -> Response {
+    match state.app.export_groups(&staff.actor).await {
+        Ok(json) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"groups.json\"",
+                ),
+            ],
+            json,
+        )
+            .into_response(),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "groups_import.html")]
+struct ImportPage {
+    l: Layout,
+    problems: Vec<String>,
+    replace: bool,
+}
+
+pub async fn import_form(staff: Staff) -> Response {
+    if let Err(e) = staff.actor.require(Section::Groups, Action::Create) {
+        return WebError(e).into_response();
+    }
+    render(&ImportPage {
+        l: staff.layout,
+        problems: vec![],
+        replace: false,
+    })
+}
+
+pub async fn import(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Response {
+    let (mut token, mut file, mut replace) = (String::new(), Vec::new(), false);
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_string();
+                match field.bytes().await {
+                    Ok(bytes) => match name.as_str() {
+                        "csrf" => token = String::from_utf8_lossy(&bytes).into_owned(),
+                        "file" => file = bytes.to_vec(),
+                        "replace" => replace = &bytes[..] == b"enabled",
+                        _ => {}
+                    },
+                    Err(e) => {
+                        return crate::error::error_page(StatusCode::BAD_REQUEST, &e.body_text())
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return crate::error::error_page(StatusCode::BAD_REQUEST, &e.body_text()),
+        }
+    }
+    if let Err(r) = csrf::verify(&state, &headers, &token).await {
+        return r;
+    }
+    match state.app.import_groups(&staff.actor, &file, replace).await {
+        Ok(n) => redirect_with_flash(&state, "/groups", &format!("{n} group(s) imported")),
+        Err(AppError::Invalid(f)) => {
+            let problems = f
+                .values()
+                .flat_map(|v| v.lines().map(str::to_string).collect::<Vec<_>>())
+                .collect();
+            render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ImportPage {
+                    l: staff.layout,
+                    problems,
+                    replace,
+                },
+            )
+        }
+        Err(e) => WebError(e).into_response(),
+    }
+}

@@ -1,0 +1,248 @@
+//! /login and the code step.
+
+use crate::error::WebError;
+use crate::form::CsrfForm;
+use crate::pages::{render, render_status};
+use crate::session::{
+    clear_cookie, cookie, session_cookie, session_cookie_name, set_cookie, AwaitingCode,
+    ClientInfo, Staff, ANON_CSRF_COOKIE,
+};
+use crate::AppState;
+use app::auth::{random_token, SignIn, INVALID_CREDENTIALS};
+use app::AppError;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    email: String,
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "code.html")]
+struct CodePage {
+    csrf: String,
+    masked_email: String,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// Only same-site paths are followed after sign-in (no open redirect).
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_string()
+    } else {
+        "/".into()
+    }
+}
+
+/// The pre-session CSRF token: reuse the browser's, or issue one.
+fn anon_csrf(state: &AppState, headers: &HeaderMap) -> (String, Option<axum::http::HeaderValue>) {
+    match cookie(headers, ANON_CSRF_COOKIE).filter(|t| t.len() == 64) {
+        Some(t) => (t.to_string(), None),
+        None => {
+            let t = random_token();
+            let c = set_cookie(state, ANON_CSRF_COOKIE, &t);
+            (t, Some(c))
+        }
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    email: &str,
+    next: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let (csrf, set) = anon_csrf(state, headers);
+    let mut resp = render_status(
+        status,
+        &LoginPage {
+            csrf,
+            email: email.into(),
+            next: next.into(),
+            error,
+        },
+    );
+    if let Some(c) = set {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+pub async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Next>,
+) -> Response {
+    let next = safe_next(q.next.as_deref().unwrap_or("/"));
+    login_page(&state, &headers, "", &next, None, StatusCode::OK)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientInfo(client): ClientInfo,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let (email, next) = (f.get("email"), safe_next(f.get("next")));
+    match state.app.sign_in(email, f.get("password"), &client).await {
+        Ok(SignIn::Done(session)) => {
+            let mut r = Redirect::to(&next).into_response();
+            r.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&state, &session));
+            r
+        }
+        Ok(SignIn::CodeSent { session, .. }) => {
+            let mut r = Redirect::to("/login/code").into_response();
+            r.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&state, &session));
+            r
+        }
+        Err(AppError::Forbidden(_)) => login_page(
+            &state,
+            &headers,
+            email,
+            &next,
+            Some(INVALID_CREDENTIALS.into()),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(AppError::Mail(m)) | Err(AppError::TooMany(m)) => login_page(
+            &state,
+            &headers,
+            email,
+            &next,
+            Some(m),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn code_form(waiting: AwaitingCode) -> Response {
+    render(&CodePage {
+        csrf: waiting.session.csrf_token,
+        masked_email: waiting.masked_email,
+        error: None,
+        notice: None,
+    })
+}
+
+pub async fn code_submit(
+    State(state): State<AppState>,
+    waiting: AwaitingCode,
+    ClientInfo(client): ClientInfo,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    match state
+        .app
+        .verify_code(&waiting.session, f.get("code"), &client)
+        .await
+    {
+        Ok(session) => {
+            let mut r = Redirect::to("/").into_response();
+            r.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&state, &session));
+            r
+        }
+        Err(AppError::Invalid(fields)) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &CodePage {
+                csrf: waiting.session.csrf_token,
+                masked_email: waiting.masked_email,
+                error: fields.get("code").cloned(),
+                notice: None,
+            },
+        ),
+        Err(AppError::Conflict(m)) => {
+            let mut r = login_page(
+                &state,
+                &HeaderMap::new(),
+                "",
+                "/",
+                Some(m),
+                StatusCode::UNAUTHORIZED,
+            );
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                clear_cookie(&state, session_cookie_name(&state)),
+            );
+            r
+        }
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn code_resend(
+    State(state): State<AppState>,
+    waiting: AwaitingCode,
+    ClientInfo(client): ClientInfo,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    let (error, notice, status) = match state.app.resend_code(&waiting.session, &client).await {
+        Ok(()) => (
+            None,
+            Some("A new code was sent. The previous code no longer works.".to_string()),
+            StatusCode::OK,
+        ),
+        Err(AppError::TooMany(m)) => (Some(m), None, StatusCode::TOO_MANY_REQUESTS),
+        Err(AppError::Mail(m)) => (Some(m), None, StatusCode::SERVICE_UNAVAILABLE),
+        Err(e) => return WebError(e).into_response(),
+    };
+    render_status(
+        status,
+        &CodePage {
+            csrf: waiting.session.csrf_token,
+            masked_email: waiting.masked_email,
+            error,
+            notice,
+        },
+    )
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    waiting: AwaitingCode,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    if let Err(e) = state.app.cancel_sign_in(&waiting.session).await {
+        return WebError(e).into_response();
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        clear_cookie(&state, session_cookie_name(&state)),
+    );
+    r
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    staff: crate::session::StaffAnyState,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    let Staff { actor, .. } = staff.0;
+    if let Err(e) = state.app.sign_out(&actor).await {
+        return WebError(e).into_response();
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        clear_cookie(&state, session_cookie_name(&state)),
+    );
+    r
+}

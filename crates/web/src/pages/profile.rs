@@ -1,0 +1,154 @@
+//! The profile page (own password and sessions) and the forced password change.
+
+use crate::error::WebError;
+use crate::form::CsrfForm;
+use crate::layout::Layout;
+use crate::pages::{render, render_status};
+use crate::session::{redirect_with_flash, Staff, StaffAnyState};
+use crate::AppState;
+use app::{AppError, FieldErrors};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use store::SessionRecord;
+
+#[derive(Template)]
+#[template(path = "password_forced.html")]
+struct ForcedPage {
+    csrf: String,
+    email: String,
+    errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage {
+    l: Layout,
+    name: String,
+    two_factor: &'static str,
+    groups: String,
+    sessions: Vec<SessionRecord>,
+    current_key: String,
+    errors: FieldErrors,
+}
+
+impl ProfilePage {
+    fn err(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+impl ForcedPage {
+    fn err(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+pub async fn forced_form(StaffAnyState(staff): StaffAnyState) -> Response {
+    if !staff.actor.user.must_change_password {
+        return Redirect::to("/").into_response();
+    }
+    render(&ForcedPage {
+        csrf: staff.layout.csrf,
+        email: staff.actor.user.email,
+        errors: FieldErrors::new(),
+    })
+}
+
+pub async fn forced_submit(
+    State(state): State<AppState>,
+    StaffAnyState(staff): StaffAnyState,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    match state
+        .app
+        .change_own_password(
+            &staff.actor,
+            None,
+            f.get("new_password"),
+            f.get("confirm_password"),
+        )
+        .await
+    {
+        Ok(()) => redirect_with_flash(&state, "/", "Your new password is saved"),
+        Err(AppError::Invalid(errors)) => render_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ForcedPage {
+                csrf: staff.layout.csrf,
+                email: staff.actor.user.email,
+                errors,
+            },
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+async fn profile_page(state: &AppState, staff: Staff, errors: FieldErrors) -> Response {
+    let sessions = match state.app.own_sessions(&staff.actor).await {
+        Ok(s) => s,
+        Err(e) => return WebError(e).into_response(),
+    };
+    let current = staff.actor.session_hash.clone().unwrap_or_default();
+    let current_key = sessions
+        .iter()
+        .find(|s| s.id_hash == current)
+        .map(|s| s.key.clone())
+        .unwrap_or_default();
+    let u = &staff.actor.user;
+    let page = ProfilePage {
+        name: u.name.clone(),
+        two_factor: u.two_factor.label(),
+        groups: staff.actor.groups_label(),
+        sessions,
+        current_key,
+        errors,
+        l: staff.layout,
+    };
+    if page.errors.is_empty() {
+        render(&page)
+    } else {
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    }
+}
+
+pub async fn show(State(state): State<AppState>, staff: Staff) -> Response {
+    profile_page(&state, staff, FieldErrors::new()).await
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let result = state
+        .app
+        .change_own_password(
+            &staff.actor,
+            Some(f.get("current_password")),
+            f.get("new_password"),
+            f.get("confirm_password"),
+        )
+        .await;
+    match result {
+        Ok(()) => redirect_with_flash(
+            &state,
+            "/profile",
+            "Password changed; your other sessions were ended",
+        ),
+        Err(AppError::Invalid(errors)) => profile_page(&state, staff, errors).await,
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn end_session(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(key): Path<String>,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    match state.app.end_own_session(&staff.actor, &key).await {
+        Ok(()) => redirect_with_flash(&state, "/profile", "Session ended"),
+        Err(e) => WebError(e).into_response(),
+    }
+}

@@ -1,0 +1,71 @@
+//! System › Settings: mail configuration and "Send test email".
+
+use crate::error::WebError;
+use crate::form::CsrfForm;
+use crate::layout::Layout;
+use crate::pages::{render, render_status};
+use crate::session::Staff;
+use crate::AppState;
+use app::settings::MailSettings;
+use app::AppError;
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::{Action, Section};
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    l: Layout,
+    mail: Option<MailSettings>,
+    can_send: bool,
+    to: String,
+    result: Option<(bool, String)>,
+}
+
+async fn page(
+    state: &AppState,
+    staff: Staff,
+    to: String,
+    result: Option<(bool, String)>,
+) -> Response {
+    match state.app.mail_settings(&staff.actor).await {
+        Ok(mail) => {
+            let failed = result.as_ref().is_some_and(|(ok, _)| !ok);
+            let p = SettingsPage {
+                can_send: staff.actor.can(Section::Settings, Action::Update),
+                l: staff.layout,
+                mail,
+                to,
+                result,
+            };
+            if failed {
+                render_status(StatusCode::BAD_GATEWAY, &p)
+            } else {
+                render(&p)
+            }
+        }
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn show(State(state): State<AppState>, staff: Staff) -> Response {
+    let to = staff.actor.user.email.clone();
+    page(&state, staff, to, None).await
+}
+
+pub async fn test_email(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let to = f.get("to").to_string();
+    let result = match state.app.send_test_email(Some(&staff.actor), &to).await {
+        Ok(answer) => (true, format!("Sent. The SMTP server answered: {answer}")),
+        Err(AppError::Mail(m)) => (false, format!("Not sent: {m}")),
+        Err(AppError::Invalid(f)) => (false, f.values().cloned().collect::<Vec<_>>().join(" ")),
+        Err(e) => return WebError(e).into_response(),
+    };
+    page(&state, staff, to, Some(result)).await
+}

@@ -1,0 +1,513 @@
+//! System › Users › Users: the list, Create user (the seed's page), the edit page and its
+//! Actions menu.
+
+use crate::error::WebError;
+use crate::form::{CsrfForm, Form};
+use crate::layout::Layout;
+use crate::pages::{render, render_status};
+use crate::session::{redirect_with_flash, Staff};
+use crate::AppState;
+use app::users::UserInput;
+use app::{AppError, FieldErrors};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::{Action, Section, TwoFactor, UserStatus};
+use serde::Deserialize;
+use store::{GroupRef, UserQuery, UserRecord, UserSort};
+
+const PAGE_SIZES: [i64; 3] = [25, 50, 100];
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    q: Option<String>,
+    status: Option<String>,
+    group: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+struct Column {
+    label: &'static str,
+    code: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "users_list.html")]
+struct ListPage {
+    l: Layout,
+    users: Vec<UserRecord>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    per_page: i64,
+    q: String,
+    status: String,
+    group: i64,
+    sort: &'static str,
+    desc: bool,
+    groups: Vec<GroupRef>,
+    columns: Vec<Column>,
+    can_create: bool,
+    now: domain::Timestamp,
+}
+
+impl ListPage {
+    /// The query string for this list with some parameters replaced.
+    fn link(&self, sort: &str, desc: bool, page: i64) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("q", &self.q)
+            .append_pair("status", &self.status)
+            .append_pair(
+                "group",
+                &if self.group > 0 {
+                    self.group.to_string()
+                } else {
+                    String::new()
+                },
+            )
+            .append_pair("sort", sort)
+            .append_pair("dir", if desc { "desc" } else { "asc" })
+            .append_pair("page", &page.to_string())
+            .append_pair("per_page", &self.per_page.to_string());
+        format!("/users?{}", s.finish())
+    }
+
+    fn sort_link(&self, code: &str) -> String {
+        let desc = code == self.sort && !self.desc;
+        self.link(code, desc, 1)
+    }
+
+    fn sort_mark(&self, code: &str) -> &'static str {
+        match (code == self.sort, self.desc) {
+            (true, false) => " ▲",
+            (true, true) => " ▼",
+            _ => "",
+        }
+    }
+
+    fn aria_sort(&self, code: &str) -> &'static str {
+        match (code == self.sort, self.desc) {
+            (true, false) => "ascending",
+            (true, true) => "descending",
+            _ => "none",
+        }
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(p): Query<ListParams>,
+) -> Response {
+    let per_page = p
+        .per_page
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| PAGE_SIZES.contains(n))
+        .unwrap_or(25);
+    let page = p
+        .page
+        .as_deref()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
+        .min(1_000_000);
+    let sort = p
+        .sort
+        .as_deref()
+        .and_then(UserSort::from_code)
+        .unwrap_or_default();
+    let desc = p.dir.as_deref() == Some("desc");
+    let status = p.status.as_deref().and_then(UserStatus::from_code);
+    let group = p
+        .group
+        .as_deref()
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    let query = UserQuery {
+        text: p
+            .q
+            .clone()
+            .filter(|q| !q.trim().is_empty())
+            .map(|q| q.trim().to_string()),
+        status,
+        group_id: (group > 0).then_some(group),
+        sort,
+        descending: desc,
+        offset: (page - 1) * per_page,
+        limit: per_page,
+    };
+    let result = state.app.list_users(&staff.actor, &query).await;
+    let page_data = match result {
+        Ok(r) => r,
+        Err(e) => return WebError(e).into_response(),
+    };
+    let groups = state
+        .app
+        .group_choices(&staff.actor)
+        .await
+        .unwrap_or_default();
+    let columns = [
+        ("ID", "id"),
+        ("Name", "name"),
+        ("Email", "email"),
+        ("Status", "status"),
+        ("Two-Factor Authentication", "two_factor"),
+        ("Groups", "groups"),
+        ("Mask data", "mask_data"),
+        ("Creator", "creator"),
+        ("Created at", "created_at"),
+        ("Last sign-in", "last_sign_in"),
+    ]
+    .into_iter()
+    .map(|(label, code)| Column { label, code })
+    .collect();
+    render(&ListPage {
+        can_create: staff.actor.can(Section::Users, Action::Create),
+        users: page_data.items,
+        total: page_data.total,
+        pages: ((page_data.total + per_page - 1) / per_page).max(1),
+        page,
+        per_page,
+        q: p.q.unwrap_or_default(),
+        status: status.map(|s| s.code().to_string()).unwrap_or_default(),
+        group,
+        sort: sort.code(),
+        desc,
+        groups,
+        columns,
+        now: state.app.now(),
+        l: staff.layout,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "user_form.html")]
+struct UserFormPage {
+    l: Layout,
+    /// `None` on Create user.
+    user: Option<UserRecord>,
+    input: UserInput,
+    show_password: bool,
+    groups: Vec<GroupRef>,
+    errors: FieldErrors,
+    alert: Option<String>,
+    can_update: bool,
+    locked: bool,
+}
+
+impl UserFormPage {
+    fn err(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+    fn selected(&self, id: &i64) -> bool {
+        self.input.group_ids.contains(id)
+    }
+    fn action(&self) -> String {
+        match &self.user {
+            Some(u) => format!("/users/{}", u.id),
+            None => "/users/new".into(),
+        }
+    }
+    fn needs_2fa_warning(&self) -> bool {
+        !self.l.has_smtp
+            && self
+                .user
+                .as_ref()
+                .is_some_and(|u| u.two_factor == TwoFactor::Email)
+    }
+}
+
+fn input_from(f: &Form) -> UserInput {
+    UserInput {
+        email: f.get("email").to_string(),
+        password: f.get("password").to_string(),
+        status: f.get("status").to_string(),
+        group_ids: f
+            .get_all("groups")
+            .iter()
+            .filter_map(|g| g.parse().ok())
+            .collect(),
+        name: f.get("name").to_string(),
+        send_to_email: f.has("send_to_email"),
+        mask_data: f.has("mask_data"),
+    }
+}
+
+fn input_of(u: &UserRecord) -> UserInput {
+    UserInput {
+        email: u.email.clone(),
+        password: String::new(),
+        status: u.status.code().into(),
+        group_ids: u.groups.iter().map(|g| g.id).collect(),
+        name: u.name.clone(),
+        send_to_email: false,
+        mask_data: u.mask_data,
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    staff: Staff,
+    user: Option<UserRecord>,
+    input: UserInput,
+    show_password: bool,
+    errors: FieldErrors,
+    alert: Option<String>,
+) -> Response {
+    let groups = match state.app.group_choices(&staff.actor).await {
+        Ok(g) => g,
+        Err(e) => return WebError(e).into_response(),
+    };
+    let now = state.app.now();
+    let page = UserFormPage {
+        can_update: staff.actor.can(Section::Users, Action::Update),
+        locked: user.as_ref().is_some_and(|u| u.is_locked(now)),
+        user,
+        input,
+        show_password,
+        groups,
+        errors,
+        alert,
+        l: staff.layout,
+    };
+    if page.errors.is_empty() && page.alert.is_none() {
+        render(&page)
+    } else {
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    }
+}
+
+pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
+    if let Err(e) = staff.actor.require(Section::Users, Action::Create) {
+        return WebError(e).into_response();
+    }
+    let input = UserInput {
+        status: "enabled".into(),
+        ..Default::default()
+    };
+    form_page(&state, staff, None, input, false, FieldErrors::new(), None).await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let mut input = input_from(&f);
+    if f.has("generate") {
+        input.password = domain::password::generate();
+        return form_page(
+            &state,
+            staff,
+            None,
+            input,
+            f.has("show_password"),
+            FieldErrors::new(),
+            None,
+        )
+        .await;
+    }
+    match state.app.create_user(&staff.actor, &input).await {
+        Ok(id) if !state.app.has_smtp() => {
+            redirect_with_flash(&state, &format!("/users/{id}"), "User created")
+        }
+        Ok(_) => redirect_with_flash(&state, "/users", "User created"),
+        Err(AppError::Invalid(errors)) => {
+            form_page(
+                &state,
+                staff,
+                None,
+                input,
+                f.has("show_password"),
+                errors,
+                None,
+            )
+            .await
+        }
+        Err(AppError::Mail(m)) => {
+            form_page(
+                &state,
+                staff,
+                None,
+                input,
+                f.has("show_password"),
+                FieldErrors::new(),
+                Some(m),
+            )
+            .await
+        }
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.app.get_user(&staff.actor, id).await {
+        Ok(user) => {
+            let input = input_of(&user);
+            form_page(
+                &state,
+                staff,
+                Some(user),
+                input,
+                false,
+                FieldErrors::new(),
+                None,
+            )
+            .await
+        }
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let user = match state.app.get_user(&staff.actor, id).await {
+        Ok(u) => u,
+        Err(e) => return WebError(e).into_response(),
+    };
+    let mut input = input_from(&f);
+    if f.has("generate") {
+        input.password = domain::password::generate();
+        return form_page(
+            &state,
+            staff,
+            Some(user),
+            input,
+            f.has("show_password"),
+            FieldErrors::new(),
+            None,
+        )
+        .await;
+    }
+    match state.app.update_user(&staff.actor, id, &input).await {
+        Ok(()) => redirect_with_flash(&state, &format!("/users/{id}"), "User saved"),
+        Err(AppError::Invalid(errors)) => {
+            form_page(
+                &state,
+                staff,
+                Some(user),
+                input,
+                f.has("show_password"),
+                errors,
+                None,
+            )
+            .await
+        }
+        Err(AppError::Conflict(m)) => {
+            form_page(
+                &state,
+                staff,
+                Some(user),
+                input,
+                false,
+                FieldErrors::new(),
+                Some(m),
+            )
+            .await
+        }
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "user_disable_2fa.html")]
+struct Disable2faPage {
+    l: Layout,
+    user: UserRecord,
+    error: Option<String>,
+}
+
+pub async fn disable_2fa_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.app.get_user(&staff.actor, id).await {
+        Ok(user) => render(&Disable2faPage {
+            l: staff.layout,
+            user,
+            error: None,
+        }),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn disable_2fa(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    match state
+        .app
+        .set_two_factor(&staff.actor, id, false, f.get("actor_password"))
+        .await
+    {
+        Ok(()) => redirect_with_flash(&state, &format!("/users/{id}"), "2FA disabled"),
+        Err(AppError::Invalid(fields)) => match state.app.get_user(&staff.actor, id).await {
+            Ok(user) => render_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &Disable2faPage {
+                    l: staff.layout,
+                    user,
+                    error: fields.values().next().cloned(),
+                },
+            ),
+            Err(e) => WebError(e).into_response(),
+        },
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn enable_2fa(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    match state.app.set_two_factor(&staff.actor, id, true, "").await {
+        Ok(()) => redirect_with_flash(&state, &format!("/users/{id}"), "2FA enabled"),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    match state.app.unlock_user(&staff.actor, id).await {
+        Ok(()) => redirect_with_flash(&state, &format!("/users/{id}"), "User unlocked"),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    match state.app.sign_out_everywhere(&staff.actor, id).await {
+        Ok(()) => redirect_with_flash(
+            &state,
+            &format!("/users/{id}"),
+            "The user was signed out everywhere",
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}

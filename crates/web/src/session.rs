@@ -1,0 +1,225 @@
+//! Cookies and the extractors that turn a session cookie into the acting user.
+
+use crate::error::WebError;
+use crate::layout::Layout;
+use crate::AppState;
+use app::auth::{Authenticated, Client, NewSession};
+use app::Actor;
+use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use std::net::{IpAddr, SocketAddr};
+use store::SessionRecord;
+
+pub const ANON_CSRF_COOKIE: &str = "bo_csrf";
+pub const FLASH_COOKIE: &str = "bo_flash";
+
+pub fn session_cookie_name(state: &AppState) -> &'static str {
+    if state.cfg.secure_cookies {
+        "__Host-bo_session"
+    } else {
+        "bo_session"
+    }
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn cookie_attrs(state: &AppState) -> &'static str {
+    if state.cfg.secure_cookies {
+        "; Path=/; HttpOnly; SameSite=Lax; Secure"
+    } else {
+        "; Path=/; HttpOnly; SameSite=Lax"
+    }
+}
+
+pub fn set_cookie(state: &AppState, name: &str, value: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("{name}={value}{}", cookie_attrs(state)))
+        .expect("cookie value is ASCII")
+}
+
+pub fn clear_cookie(state: &AppState, name: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("{name}={}; Max-Age=0", cookie_attrs(state))).expect("ASCII")
+}
+
+pub fn session_cookie(state: &AppState, s: &NewSession) -> HeaderValue {
+    set_cookie(state, session_cookie_name(state), &s.id)
+}
+
+/// A redirect that also sets a flash message for the next page.
+pub fn redirect_with_flash(state: &AppState, to: &str, message: &str) -> Response {
+    let encoded: String = form_urlencoded::byte_serialize(message.as_bytes()).collect();
+    let mut resp = Redirect::to(to).into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, FLASH_COOKIE, &encoded),
+    );
+    resp
+}
+
+/// Who is asking: the peer address — or, when the peer is a configured proxy, the last address
+/// in its `X-Forwarded-For` — and the user agent.
+pub fn client_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Client {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok());
+    let ip = match (peer, forwarded) {
+        (Some(p), Some(f)) if state.cfg.trusted_proxies.contains(&p) => Some(f),
+        (p, _) => p,
+    };
+    Client {
+        ip: ip.map(|i| i.to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+/// The client of a request, as an extractor.
+pub struct ClientInfo(pub Client);
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientInfo(client_of(
+            state,
+            &parts.headers,
+            &parts.extensions,
+        )))
+    }
+}
+
+/// What the session cookie resolves to, if anything.
+pub async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+) -> Result<Option<Authenticated>, WebError> {
+    let Some(raw) = cookie(headers, session_cookie_name(state)) else {
+        return Ok(None);
+    };
+    Ok(state.app.authenticate(raw, ip).await?)
+}
+
+/// A fully signed-in staff member, with the page layout data. Anyone else is sent where they
+/// belong: to /login, to the code page, or to the forced password change.
+pub struct Staff {
+    pub actor: Actor,
+    pub layout: Layout,
+}
+
+/// Like [`Staff`], but also admits a person who still has to choose a new password.
+pub struct StaffAnyState(pub Staff);
+
+async fn staff(parts: &mut Parts, state: &AppState, allow_forced: bool) -> Result<Staff, Response> {
+    let ip = client_of(state, &parts.headers, &parts.extensions).ip;
+    let auth = resolve(state, &parts.headers, ip)
+        .await
+        .map_err(WebError::into_page)?;
+    match auth {
+        Some(Authenticated::Full(actor)) => {
+            if actor.user.must_change_password && !allow_forced {
+                return Err(Redirect::to("/password/change").into_response());
+            }
+            let csrf = state
+                .app
+                .csrf_token_of(cookie(&parts.headers, session_cookie_name(state)).unwrap_or(""))
+                .await
+                .map_err(|e| WebError::from(e).into_page())?
+                .unwrap_or_default();
+            let flash = cookie(&parts.headers, FLASH_COOKIE).map(|v| {
+                form_urlencoded::parse(format!("f={v}").as_bytes())
+                    .map(|(_, v)| v.into_owned())
+                    .collect()
+            });
+            let layout = Layout::new(&actor, csrf, flash, state.app.has_smtp());
+            Ok(Staff {
+                actor: *actor,
+                layout,
+            })
+        }
+        Some(Authenticated::AwaitingCode { .. }) => {
+            Err(Redirect::to("/login/code").into_response())
+        }
+        None => {
+            let uri = OriginalUri::from_request_parts(parts, state)
+                .await
+                .map(|u| u.0.to_string())
+                .unwrap_or_default();
+            let next: String = form_urlencoded::byte_serialize(uri.as_bytes()).collect();
+            Err(Redirect::to(&format!("/login?next={next}")).into_response())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        staff(parts, state, false).await
+    }
+}
+
+impl FromRequestParts<AppState> for StaffAnyState {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        staff(parts, state, true).await.map(StaffAnyState)
+    }
+}
+
+/// A person between the password and the code step.
+pub struct AwaitingCode {
+    pub session: SessionRecord,
+    pub masked_email: String,
+}
+
+impl FromRequestParts<AppState> for AwaitingCode {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match resolve(state, &parts.headers, None)
+            .await
+            .map_err(WebError::into_page)?
+        {
+            Some(Authenticated::AwaitingCode {
+                session,
+                masked_email,
+            }) => Ok(AwaitingCode {
+                session,
+                masked_email,
+            }),
+            Some(Authenticated::Full(_)) => Err(Redirect::to("/").into_response()),
+            None => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
