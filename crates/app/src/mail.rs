@@ -155,7 +155,9 @@ impl Mailer {
             .to
             .parse()
             .map_err(|e| format!("invalid recipient: {e}"))?;
-        let to = Mailbox::new(Some(mail.to_name), address);
+        // lettre encodes the display name, but panics on control characters: strip them first.
+        let name: String = mail.to_name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let to = Mailbox::new(Some(name.trim().to_string()).filter(|n| !n.is_empty()), address);
         let from: Mailbox = self
             .config
             .from

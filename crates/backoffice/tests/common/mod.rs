@@ -1,0 +1,159 @@
+//! Helpers shared by the HTTP suites: they act through the pages, as a person would.
+#![allow(dead_code)]
+
+use testkit::spawn::{Browser, Page, ADMIN_PASSWORD};
+use testkit::TestApp;
+
+pub const USER_PASSWORD: &str = "Amber-Falcon-Orchard-93";
+pub const NEW_PASSWORD: &str = "Violet-Canyon-Ribbon-58";
+
+/// Fills and saves Create user. `groups` are group ids as strings.
+pub async fn create_user_with(
+    admin: &Browser,
+    email: &str,
+    name: &str,
+    password: &str,
+    groups: &[&str],
+    send_to_email: bool,
+    mask_data: bool,
+) -> Page {
+    admin.get("/users/new").await;
+    let mut fields = vec![("email", email), ("password", password), ("status", "enabled"), ("name", name)];
+    for g in groups {
+        fields.push(("groups", g));
+    }
+    if send_to_email {
+        fields.push(("send_to_email", "1"));
+    }
+    if mask_data {
+        fields.push(("mask_data", "1"));
+    }
+    admin.post("/users/new", &fields).await
+}
+
+pub async fn create_user(admin: &Browser, email: &str, name: &str, groups: &[&str], send: bool, mask: bool) -> Page {
+    let r = create_user_with(admin, email, name, USER_PASSWORD, groups, send, mask).await;
+    assert_eq!(r.status, 303, "create {email}: {}", r.body);
+    r
+}
+
+/// The id of the user with this email, read from the Users list.
+pub async fn user_id(admin: &Browser, email: &str) -> i64 {
+    let page = admin.get(&format!("/users?q={}", email.replace('@', "%40"))).await;
+    let cell = format!("<td>{email}</td>");
+    let at = page.body.find(&cell).unwrap_or_else(|| panic!("{email} not listed"));
+    let before = &page.body[..at];
+    let href = before.rfind("href=\"/users/").expect("row link") + "href=\"/users/".len();
+    before[href..].split('"').next().unwrap().parse().unwrap()
+}
+
+/// Loads a user's edit page and saves it with some fields replaced.
+pub async fn save_user(admin: &Browser, id: i64, changes: &[(&str, &str)]) -> Page {
+    let page = admin.get(&format!("/users/{id}")).await;
+    let value = |name: &str| -> String {
+        let key = format!("name=\"{name}\" type=\"");
+        let at = page.body.find(&key).map(|i| i + key.len()).unwrap_or(0);
+        let rest = &page.body[at..];
+        let v = rest.find("value=\"").map(|i| i + 7).unwrap_or(0);
+        rest[v..].split('"').next().unwrap_or("").to_string()
+    };
+    let email = value("email");
+    let name = value("name");
+    let status = if page.body.contains("<option value=\"disabled\" selected>") { "disabled" } else { "enabled" };
+    let groups: Vec<String> = page
+        .body
+        .split("<option value=\"")
+        .skip(1)
+        .filter(|s| s.split('>').next().unwrap_or("").contains("selected"))
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .filter(|v| v.parse::<i64>().is_ok())
+        .collect();
+    let mask = page.body.contains("name=\"mask_data\" value=\"1\" checked");
+    let mut fields: Vec<(String, String)> = vec![
+        ("email".into(), email),
+        ("password".into(), String::new()),
+        ("status".into(), status.into()),
+        ("name".into(), name),
+    ];
+    for g in groups {
+        fields.push(("groups".into(), g));
+    }
+    if mask {
+        fields.push(("mask_data".into(), "1".into()));
+    }
+    for (k, _) in changes {
+        if *k == "groups" || *k == "mask_data" {
+            fields.retain(|(f, _)| f != k);
+        }
+    }
+    for (k, v) in changes {
+        if *k == "groups" || *k == "mask_data" {
+            if !v.is_empty() {
+                for g in v.split(',') {
+                    fields.push((k.to_string(), g.to_string()));
+                }
+            }
+        } else {
+            fields.retain(|(f, _)| f != k);
+            fields.push((k.to_string(), v.to_string()));
+        }
+    }
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    admin.post(&format!("/users/{id}"), &pairs).await
+}
+
+pub async fn disable_user(admin: &Browser, email: &str) {
+    let id = user_id(admin, email).await;
+    let r = save_user(admin, id, &[("status", "disabled")]).await;
+    assert_eq!(r.status, 303, "disable {email}: {}", r.body);
+}
+
+/// Actions › Disable 2FA, confirmed with the administrator's password.
+pub async fn disable_2fa(admin: &Browser, email: &str) {
+    let id = user_id(admin, email).await;
+    admin.get(&format!("/users/{id}/two-factor/disable")).await;
+    let r = admin.post(&format!("/users/{id}/two-factor/disable"), &[("actor_password", ADMIN_PASSWORD)]).await;
+    assert_eq!(r.status, 303, "disable 2FA of {email}: {}", r.body);
+}
+
+/// Creates a group through the page; returns its id.
+pub async fn create_group(admin: &Browser, caption: &str, perms: &[&str]) -> i64 {
+    admin.get("/groups/new").await;
+    let mut fields = vec![("caption", caption)];
+    for p in perms {
+        fields.push(("perm", p));
+    }
+    let r = admin.post("/groups/new", &fields).await;
+    assert_eq!(r.status, 303, "create group {caption}: {}", r.body);
+    r.location.unwrap().trim_start_matches("/groups/").parse().unwrap()
+}
+
+/// Signs a user in through every step (code from the mail, forced change) and returns the browser.
+pub async fn sign_in_fully(t: &TestApp, email: &str, password: &str) -> Browser {
+    let b = t.browser();
+    let r = b.sign_in(email, password).await;
+    if r.location.as_deref() == Some("/login/code") {
+        let code = t.smtp().latest_code(email);
+        assert_eq!(b.enter_code(&code).await.location.as_deref(), Some("/"));
+    } else {
+        assert_eq!(r.status, 303, "sign in {email}: {}", r.body);
+    }
+    if b.get("/").await.location.as_deref() == Some("/password/change") {
+        b.get("/password/change").await;
+        let r = b.post("/password/change", &[("new_password", NEW_PASSWORD), ("confirm_password", NEW_PASSWORD)]).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    b
+}
+
+/// How many event-log rows mention `text` in their details.
+pub async fn events_with(t: &TestApp, text: &str) -> usize {
+    let store = store::connect(&t.db_url).await.unwrap();
+    let page = store.list_events(&store::EventQuery { limit: 100_000, ..Default::default() }).await.unwrap();
+    page.items.iter().filter(|e| e.details.contains(text) || e.event.contains(text)).count()
+}
+
+/// How many users exist.
+pub async fn user_count(t: &TestApp) -> i64 {
+    store::connect(&t.db_url).await.unwrap().count_users().await.unwrap()
+}

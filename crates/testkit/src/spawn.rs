@@ -1,0 +1,224 @@
+//! A Back Office served on port 0 with a fresh database, a real SMTP server (or none, for a
+//! standalone install), an adjustable clock, and a cookie-keeping client that acts like a browser.
+
+use crate::{db, SmtpServer};
+use app::mail::{Mailer, SmtpConfig};
+use app::{App, Clock, Settings};
+use domain::Timestamp;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// System time plus an offset that a test can move forward.
+#[derive(Default, Clone)]
+pub struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(Timestamp::now().millis() + self.0.load(Ordering::SeqCst))
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub smtp: Option<SmtpServer>,
+    pub clock: TestClock,
+    pub db_url: String,
+    /// Email and password of the first administrator (2FA disabled, password already chosen).
+    pub admin_email: String,
+    pub admin_password: String,
+}
+
+pub const ADMIN_INITIAL_PASSWORD: &str = "Initial-Copper-Meadow-17";
+pub const ADMIN_PASSWORD: &str = "Quiet-Harbour-Lantern-42";
+
+impl TestApp {
+    /// A Back Office on `backend` with an SMTP server.
+    pub async fn start(backend: &str) -> Self {
+        Self::start_with(backend, true).await
+    }
+
+    pub async fn start_with(backend: &str, with_smtp: bool) -> Self {
+        let db_url = db::fresh(backend).await;
+        let store = store::connect(&db_url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let smtp = if with_smtp { Some(SmtpServer::start().await) } else { None };
+        let mailer = smtp.as_ref().map(|s| {
+            let mut c = SmtpConfig::from_url(&s.url(), "backoffice@example.com").unwrap();
+            c.connect_timeout = Duration::from_secs(2);
+            c.total_timeout = Duration::from_secs(3);
+            Mailer::new(c).unwrap()
+        });
+        let clock = TestClock::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let settings = Settings { public_url: format!("http://{addr}"), ..Settings::default() };
+        let app = Arc::new(App::with_clock(store, mailer, settings, Arc::new(clock.clone())));
+        app.seed().await.unwrap();
+        let admin_email = "root@example.com".to_string();
+        app.create_admin(&admin_email, "Root Admin", Some(ADMIN_INITIAL_PASSWORD), Some(domain::TwoFactor::Disabled))
+            .await
+            .unwrap();
+        let state = web::AppState::new(
+            app.clone(),
+            web::WebConfig { secure_cookies: false, public_origin: format!("http://{addr}"), trusted_proxies: vec![] },
+        );
+        let router = web::router(state);
+        tokio::spawn(async move {
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+        let t = Self { addr, app, smtp, clock, db_url, admin_email, admin_password: ADMIN_PASSWORD.into() };
+        // The first administrator chooses their own password, as a person would.
+        let b = t.browser();
+        assert_eq!(b.sign_in(&t.admin_email, ADMIN_INITIAL_PASSWORD).await.status, 303);
+        b.get("/password/change").await;
+        let r = b.post("/password/change", &[("new_password", ADMIN_PASSWORD), ("confirm_password", ADMIN_PASSWORD)]).await;
+        assert_eq!(r.status, 303, "forced password change: {}", r.body);
+        t
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn smtp(&self) -> &SmtpServer {
+        self.smtp.as_ref().expect("this test app has an SMTP server")
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(self)
+    }
+
+    /// A browser signed in as the first administrator.
+    pub async fn admin(&self) -> Browser {
+        let b = self.browser();
+        let r = b.sign_in(&self.admin_email, &self.admin_password).await;
+        assert_eq!(r.status(), 303, "admin sign-in");
+        b
+    }
+}
+
+/// A cookie-keeping HTTP client that does not follow redirects and remembers the last CSRF
+/// token it saw in a page, like a person's browser tab.
+pub struct Browser {
+    pub client: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
+    base: String,
+    csrf: std::sync::Mutex<String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Page {
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+fn extract_csrf(body: &str) -> Option<String> {
+    let at = body.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    body[at..].split('"').next().map(str::to_string)
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { client, jar, base: format!("http://{}", app.addr), csrf: Default::default() }
+    }
+
+    /// The value of a cookie this browser holds.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&self.base.parse().unwrap())?;
+        header
+            .to_str()
+            .ok()?
+            .split(';')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// The session id this browser holds, if any.
+    pub fn session_id(&self) -> Option<String> {
+        self.cookie("bo_session").filter(|v| !v.is_empty())
+    }
+
+    /// Replaces the session cookie (to replay an old or foreign id).
+    pub fn set_session_id(&self, id: &str) {
+        self.jar.add_cookie_str(&format!("bo_session={id}; Path=/"), &self.base.parse().unwrap());
+    }
+
+    async fn page(&self, r: reqwest::Response) -> Page {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = r.text().await.unwrap_or_default();
+        if let Some(t) = extract_csrf(&body) {
+            *self.csrf.lock().unwrap() = t;
+        }
+        Page { status, location, body, headers }
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let r = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        self.page(r).await
+    }
+
+    /// Posts a form with the CSRF token of the last page seen and a same-origin `Origin`.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf.lock().unwrap().clone();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all, Some(&self.base.clone())).await
+    }
+
+    /// Posts exactly these fields, with the given `Origin` (or none).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let r = req.send().await.unwrap();
+        self.page(r).await
+    }
+
+    pub fn csrf(&self) -> String {
+        self.csrf.lock().unwrap().clone()
+    }
+
+    /// The password step: loads /login (for the CSRF cookie and token) and posts the form.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Page {
+        self.get("/login").await;
+        self.post("/login", &[("email", email), ("password", password), ("next", "/")]).await
+    }
+
+    /// The code step.
+    pub async fn enter_code(&self, code: &str) -> Page {
+        self.get("/login/code").await;
+        self.post("/login/code", &[("code", code)]).await
+    }
+}
