@@ -156,8 +156,15 @@ impl Mailer {
             .parse()
             .map_err(|e| format!("invalid recipient: {e}"))?;
         // lettre encodes the display name, but panics on control characters: strip them first.
-        let name: String = mail.to_name.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        let to = Mailbox::new(Some(name.trim().to_string()).filter(|n| !n.is_empty()), address);
+        let name: String = mail
+            .to_name
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let to = Mailbox::new(
+            Some(name.trim().to_string()).filter(|n| !n.is_empty()),
+            address,
+        );
         let from: Mailbox = self
             .config
             .from

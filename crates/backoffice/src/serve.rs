@@ -60,8 +60,9 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         })
     };
     let router = web::router(web::AppState::new(app, web_config));
-    tracing::info!(%addr, "Back Office listening");
-    println!("Back Office listening on http://{addr}");
+    let bound = listener.local_addr().unwrap_or(addr);
+    tracing::info!(addr = %bound, "Back Office listening");
+    println!("Back Office listening on http://{bound}");
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -16,9 +16,19 @@ async fn every_password_failure_looks_the_same() {
         create_user(&admin, "off@example.com", "Off User", &["1"], false, false).await;
         disable_user(&admin, "off@example.com").await;
         // Lock one account with five wrong passwords.
-        create_user(&admin, "locked@example.com", "Lock Ed", &["1"], false, false).await;
+        create_user(
+            &admin,
+            "locked@example.com",
+            "Lock Ed",
+            &["1"],
+            false,
+            false,
+        )
+        .await;
         for _ in 0..5 {
-            t.browser().sign_in("locked@example.com", "wrong password entirely").await;
+            t.browser()
+                .sign_in("locked@example.com", "wrong password entirely")
+                .await;
         }
         let cases = [
             ("nobody@example.com", USER_PASSWORD),
@@ -30,11 +40,18 @@ async fn every_password_failure_looks_the_same() {
         let mut answers = Vec::new();
         for (email, password) in cases {
             let r = t.browser().sign_in(email, password).await;
-            assert!(r.body.contains("Invalid email or password"), "{backend} {email}: {}", r.body);
+            assert!(
+                r.body.contains("Invalid email or password"),
+                "{backend} {email}: {}",
+                r.body
+            );
             answers.push(r.status);
         }
         assert!(answers.iter().all(|s| *s == 401), "{backend}: {answers:?}");
-        assert!(t.smtp().messages().is_empty(), "no code is sent on a failed password step");
+        assert!(
+            t.smtp().messages().is_empty(),
+            "no code is sent on a failed password step"
+        );
     }
 }
 
@@ -43,40 +60,88 @@ async fn code_flow_with_masked_address_and_new_session_ids() {
     for backend in backends() {
         let t = TestApp::start(backend).await;
         let admin = t.admin().await;
-        create_user(&admin, "jane.doe@example.com", "Jane Doe", &["1"], false, false).await;
+        create_user(
+            &admin,
+            "jane.doe@example.com",
+            "Jane Doe",
+            &["1"],
+            false,
+            false,
+        )
+        .await;
         let b = t.browser();
         let r = b.sign_in("jane.doe@example.com", USER_PASSWORD).await;
-        assert_eq!((r.status, r.location.as_deref()), (303, Some("/login/code")));
+        assert_eq!(
+            (r.status, r.location.as_deref()),
+            (303, Some("/login/code"))
+        );
         let pre = b.session_id().expect("pre-2FA session");
         let page = b.get("/login/code").await;
         assert!(page.body.contains("j****@e****.com"), "{}", page.body);
-        assert!(page.body.contains(">Code</label>") && page.body.contains("Verify") && page.body.contains("Resend code"));
+        assert!(
+            page.body.contains(">Code</label>")
+                && page.body.contains("Verify")
+                && page.body.contains("Resend code")
+        );
         let mail = t.smtp().wait_for("jane.doe@example.com", 1).await;
         assert!(mail.body().contains("valid for 10 minutes"));
         let code = t.smtp().latest_code("jane.doe@example.com");
         // The pre-2FA session reaches nothing but the code page.
-        for path in ["/", "/users", "/groups", "/profile", "/settings", "/password/change"] {
+        for path in [
+            "/",
+            "/users",
+            "/groups",
+            "/profile",
+            "/settings",
+            "/password/change",
+        ] {
             let r = b.get(path).await;
-            assert_eq!(r.location.as_deref(), Some("/login/code"), "{path} from a pre-2FA session");
+            assert_eq!(
+                r.location.as_deref(),
+                Some("/login/code"),
+                "{path} from a pre-2FA session"
+            );
         }
         let r = b.enter_code(&code).await;
         assert_eq!((r.status, r.location.as_deref()), (303, Some("/")));
         let full = b.session_id().expect("full session");
         assert_ne!(pre, full, "a new session id after the code step");
         // Forced password change first (the password was set by an administrator).
-        assert_eq!(b.get("/users").await.location.as_deref(), Some("/password/change"));
+        assert_eq!(
+            b.get("/users").await.location.as_deref(),
+            Some("/password/change")
+        );
         b.get("/password/change").await;
-        let r = b.post("/password/change", &[("new_password", NEW_PASSWORD), ("confirm_password", NEW_PASSWORD)]).await;
+        let r = b
+            .post(
+                "/password/change",
+                &[
+                    ("new_password", NEW_PASSWORD),
+                    ("confirm_password", NEW_PASSWORD),
+                ],
+            )
+            .await;
         assert_eq!(r.status, 303, "{}", r.body);
         assert_eq!(b.get("/").await.status, 200);
         // The old pre-2FA id is dead; so is the full one after signing out.
         let other = t.browser();
         other.set_session_id(&pre);
-        assert_eq!(other.get("/").await.location.as_deref().map(|l| l.starts_with("/login")), Some(true));
+        assert_eq!(
+            other
+                .get("/")
+                .await
+                .location
+                .as_deref()
+                .map(|l| l.starts_with("/login")),
+            Some(true)
+        );
         b.get("/").await;
         assert_eq!(b.post("/logout", &[]).await.status, 303);
         other.set_session_id(&full);
-        assert!(other.get("/").await.location.unwrap().starts_with("/login"), "old id dead after sign-out");
+        assert!(
+            other.get("/").await.location.unwrap().starts_with("/login"),
+            "old id dead after sign-out"
+        );
     }
 }
 
@@ -96,12 +161,20 @@ async fn codes_die_after_five_wrong_guesses_and_cannot_be_reused_or_shared() {
         c.sign_in("jane@example.com", USER_PASSWORD).await;
         let code_c = t.smtp().latest_code("jane@example.com");
         if code_a != code_c {
-            assert_eq!(c.enter_code(&code_a).await.status, 422, "a code of another attempt is refused");
+            assert_eq!(
+                c.enter_code(&code_a).await.status,
+                422,
+                "a code of another attempt is refused"
+            );
         }
         assert_eq!(c.enter_code(&code_c).await.location.as_deref(), Some("/"));
         // Reuse: the same code, again, in the other attempt's browser, and after sign-out.
         assert_ne!(a.enter_code(&code_c).await.location.as_deref(), Some("/"));
-        assert_eq!(a.enter_code(&code_a).await.location.as_deref(), Some("/"), "a's own code still works once");
+        assert_eq!(
+            a.enter_code(&code_a).await.location.as_deref(),
+            Some("/"),
+            "a's own code still works once"
+        );
         // Reuse after the code was spent: a new attempt gets a new code, the old one is dead.
         a.get("/").await;
         a.post("/logout", &[]).await;
@@ -110,7 +183,11 @@ async fn codes_die_after_five_wrong_guesses_and_cannot_be_reused_or_shared() {
         d.sign_in("jane@example.com", USER_PASSWORD).await;
         let code_d = t.smtp().latest_code("jane@example.com");
         if code_d != code_a {
-            assert_eq!(d.enter_code(&code_a).await.status, 422, "a spent code is refused");
+            assert_eq!(
+                d.enter_code(&code_a).await.status,
+                422,
+                "a spent code is refused"
+            );
         }
         assert_eq!(d.enter_code(&code_d).await.location.as_deref(), Some("/"));
         t.clock.advance(61);
@@ -126,8 +203,11 @@ async fn codes_die_after_five_wrong_guesses_and_cannot_be_reused_or_shared() {
         let r = b.enter_code(wrong).await;
         assert_eq!(r.status, 401, "fifth wrong code ends the attempt");
         let r = b.enter_code(&code).await;
-        assert_ne!(r.location.as_deref(), Some("/"), "the right code no longer works");
-
+        assert_ne!(
+            r.location.as_deref(),
+            Some("/"),
+            "the right code no longer works"
+        );
     }
 }
 
@@ -187,20 +267,61 @@ async fn lockout_after_five_failures_doubles_and_resets() {
         create_user(&admin, "jane@example.com", "Jane Doe", &["1"], false, false).await;
         disable_2fa(&admin, "jane@example.com").await;
         for _ in 0..5 {
-            assert_eq!(t.browser().sign_in("jane@example.com", "a wrong password!").await.status, 401);
+            assert_eq!(
+                t.browser()
+                    .sign_in("jane@example.com", "a wrong password!")
+                    .await
+                    .status,
+                401
+            );
         }
-        assert_eq!(t.browser().sign_in("jane@example.com", USER_PASSWORD).await.status, 401, "locked");
+        assert_eq!(
+            t.browser()
+                .sign_in("jane@example.com", USER_PASSWORD)
+                .await
+                .status,
+            401,
+            "locked"
+        );
         t.clock.advance(61);
-        assert_eq!(t.browser().sign_in("jane@example.com", "a wrong password!").await.status, 401);
+        assert_eq!(
+            t.browser()
+                .sign_in("jane@example.com", "a wrong password!")
+                .await
+                .status,
+            401
+        );
         t.clock.advance(61);
-        assert_eq!(t.browser().sign_in("jane@example.com", USER_PASSWORD).await.status, 401, "6th failure: 2 minutes");
+        assert_eq!(
+            t.browser()
+                .sign_in("jane@example.com", USER_PASSWORD)
+                .await
+                .status,
+            401,
+            "6th failure: 2 minutes"
+        );
         t.clock.advance(61);
-        assert_eq!(t.browser().sign_in("jane@example.com", USER_PASSWORD).await.status, 303, "unlocked after 2 minutes");
+        assert_eq!(
+            t.browser()
+                .sign_in("jane@example.com", USER_PASSWORD)
+                .await
+                .status,
+            303,
+            "unlocked after 2 minutes"
+        );
         // A success resets the counter: four failures don't lock.
         for _ in 0..4 {
-            t.browser().sign_in("jane@example.com", "a wrong password!").await;
+            t.browser()
+                .sign_in("jane@example.com", "a wrong password!")
+                .await;
         }
-        assert_eq!(t.browser().sign_in("jane@example.com", USER_PASSWORD).await.status, 303);
+        assert_eq!(
+            t.browser()
+                .sign_in("jane@example.com", USER_PASSWORD)
+                .await
+                .status,
+            303
+        );
     }
 }
 
@@ -213,15 +334,30 @@ async fn concurrent_wrong_passwords_never_exceed_the_limit() {
         let mut tasks = Vec::new();
         for _ in 0..50 {
             let b = t.browser();
-            tasks.push(tokio::spawn(async move { b.sign_in("jane@example.com", "a wrong password!").await.status }));
+            tasks.push(tokio::spawn(async move {
+                b.sign_in("jane@example.com", "a wrong password!")
+                    .await
+                    .status
+            }));
         }
         for task in tasks {
             assert_eq!(task.await.unwrap(), 401);
         }
         let events = events_with(&t, "wrong password").await;
         assert_eq!(events, 5, "{backend}: exactly the limit was evaluated");
-        assert_eq!(events_with(&t, "account locked").await, 45, "{backend}: the rest were refused as locked");
-        assert_eq!(t.browser().sign_in("jane@example.com", USER_PASSWORD).await.status, 401, "locked");
+        assert_eq!(
+            events_with(&t, "account locked").await,
+            45,
+            "{backend}: the rest were refused as locked"
+        );
+        assert_eq!(
+            t.browser()
+                .sign_in("jane@example.com", USER_PASSWORD)
+                .await
+                .status,
+            401,
+            "locked"
+        );
     }
 }
 
@@ -231,16 +367,32 @@ async fn smtp_down_gives_a_clear_message_and_is_not_counted() {
         let t = TestApp::start(backend).await;
         let admin = t.admin().await;
         create_user(&admin, "jane@example.com", "Jane Doe", &["1"], false, false).await;
-        for mode in [SmtpMode::Refuse, SmtpMode::TempFail, SmtpMode::Reject, SmtpMode::Hang] {
+        for mode in [
+            SmtpMode::Refuse,
+            SmtpMode::TempFail,
+            SmtpMode::Reject,
+            SmtpMode::Hang,
+        ] {
             t.smtp().set_mode(mode);
             let r = t.browser().sign_in("jane@example.com", USER_PASSWORD).await;
             assert_eq!(r.status, 503, "{mode:?}");
-            assert!(r.body.contains("The code could not be sent; try again in a minute"), "{mode:?}: {}", r.body);
+            assert!(
+                r.body
+                    .contains("The code could not be sent; try again in a minute"),
+                "{mode:?}: {}",
+                r.body
+            );
         }
         t.smtp().set_mode(SmtpMode::Accept);
         // Four failed sends did not lock the account or use up the send limit.
         let b = t.browser();
-        assert_eq!(b.sign_in("jane@example.com", USER_PASSWORD).await.location.as_deref(), Some("/login/code"));
+        assert_eq!(
+            b.sign_in("jane@example.com", USER_PASSWORD)
+                .await
+                .location
+                .as_deref(),
+            Some("/login/code")
+        );
         let code = t.smtp().latest_code("jane@example.com");
         assert_eq!(b.enter_code(&code).await.location.as_deref(), Some("/"));
     }
@@ -252,7 +404,12 @@ async fn standalone_install_says_plainly_that_codes_cannot_be_sent() {
     let admin = t.admin().await;
     create_user(&admin, "jane@example.com", "Jane Doe", &["1"], false, false).await;
     let r = t.browser().sign_in("jane@example.com", USER_PASSWORD).await;
-    assert!(r.body.contains("Ask an administrator to disable 2FA via email codes"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("Ask an administrator to disable 2FA via email codes"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -262,21 +419,62 @@ async fn forced_password_change_cannot_be_skipped() {
     create_user(&admin, "jane@example.com", "Jane Doe", &["1"], false, false).await;
     disable_2fa(&admin, "jane@example.com").await;
     let b = t.browser();
-    assert_eq!(b.sign_in("jane@example.com", USER_PASSWORD).await.status, 303);
-    for path in ["/", "/users", "/users/new", "/groups", "/profile", "/settings", "/users/1"] {
-        assert_eq!(b.get(path).await.location.as_deref(), Some("/password/change"), "{path}");
+    assert_eq!(
+        b.sign_in("jane@example.com", USER_PASSWORD).await.status,
+        303
+    );
+    for path in [
+        "/",
+        "/users",
+        "/users/new",
+        "/groups",
+        "/profile",
+        "/settings",
+        "/users/1",
+    ] {
+        assert_eq!(
+            b.get(path).await.location.as_deref(),
+            Some("/password/change"),
+            "{path}"
+        );
     }
     // A state change by a crafted POST is refused too.
     b.get("/password/change").await;
-    let r = b.post("/groups/new", &[("caption", "Sneaky"), ("perm", "users.view")]).await;
+    let r = b
+        .post(
+            "/groups/new",
+            &[("caption", "Sneaky"), ("perm", "users.view")],
+        )
+        .await;
     assert_eq!(r.location.as_deref(), Some("/password/change"));
     // The policy applies and the form says which rule failed.
-    let r = b.post("/password/change", &[("new_password", "short"), ("confirm_password", "short")]).await;
+    let r = b
+        .post(
+            "/password/change",
+            &[("new_password", "short"), ("confirm_password", "short")],
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("at least 12 characters"));
-    let r = b.post("/password/change", &[("new_password", USER_PASSWORD), ("confirm_password", USER_PASSWORD)]).await;
+    let r = b
+        .post(
+            "/password/change",
+            &[
+                ("new_password", USER_PASSWORD),
+                ("confirm_password", USER_PASSWORD),
+            ],
+        )
+        .await;
     assert!(r.body.contains("different from the current one"));
-    let r = b.post("/password/change", &[("new_password", NEW_PASSWORD), ("confirm_password", NEW_PASSWORD)]).await;
+    let r = b
+        .post(
+            "/password/change",
+            &[
+                ("new_password", NEW_PASSWORD),
+                ("confirm_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 303);
     assert_eq!(b.get("/users").await.status, 200);
 }
@@ -288,27 +486,58 @@ async fn csrf_token_and_origin_are_required_for_every_change() {
     admin.get("/groups/new").await;
     let token = admin.csrf();
     let origin = t.url("");
-    let fields = |tok: &str| vec![("csrf".to_string(), tok.to_string()), ("caption".into(), "Support".into())];
-    let as_ref = |v: &Vec<(String, String)>| v.iter().map(|(a, b)| (a.clone(), b.clone())).collect::<Vec<_>>();
+    let fields = |tok: &str| {
+        vec![
+            ("csrf".to_string(), tok.to_string()),
+            ("caption".into(), "Support".into()),
+        ]
+    };
+    let as_ref = |v: &Vec<(String, String)>| {
+        v.iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect::<Vec<_>>()
+    };
     for (name, token, origin) in [
         ("missing token", "", Some(origin.as_str())),
         ("wrong token", "0000", Some(origin.as_str())),
-        ("foreign origin", token.as_str(), Some("https://evil.example")),
+        (
+            "foreign origin",
+            token.as_str(),
+            Some("https://evil.example"),
+        ),
     ] {
         let f = as_ref(&fields(token));
         let pairs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let r = admin.post_raw("/groups/new", &pairs, origin).await;
         assert_eq!(r.status, 403, "{name}");
     }
-    assert!(!admin.get("/groups").await.body.contains("Support"), "nothing was created");
+    assert!(
+        !admin.get("/groups").await.body.contains("Support"),
+        "nothing was created"
+    );
     // Sign-in itself needs the pre-session token.
     let b = t.browser();
-    let r = b.post_raw("/login", &[("email", "root@example.com"), ("password", testkit::spawn::ADMIN_PASSWORD)], None).await;
+    let r = b
+        .post_raw(
+            "/login",
+            &[
+                ("email", "root@example.com"),
+                ("password", testkit::spawn::ADMIN_PASSWORD),
+            ],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 403);
     // With the token, the same request works.
     let f = fields(&token);
     let pairs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    assert_eq!(admin.post_raw("/groups/new", &pairs, Some(&origin)).await.status, 303);
+    assert_eq!(
+        admin
+            .post_raw("/groups/new", &pairs, Some(&origin))
+            .await
+            .status,
+        303
+    );
 }
 
 #[tokio::test]
@@ -321,7 +550,11 @@ async fn profile_changes_password_and_ends_other_sessions() {
     let r = first
         .post(
             "/profile/password",
-            &[("current_password", "wrong current pw"), ("new_password", NEW_PASSWORD), ("confirm_password", NEW_PASSWORD)],
+            &[
+                ("current_password", "wrong current pw"),
+                ("new_password", NEW_PASSWORD),
+                ("confirm_password", NEW_PASSWORD),
+            ],
         )
         .await;
     assert_eq!(r.status, 422);
@@ -330,19 +563,40 @@ async fn profile_changes_password_and_ends_other_sessions() {
     let r = first
         .post(
             "/profile/password",
-            &[("current_password", &t.admin_password), ("new_password", NEW_PASSWORD), ("confirm_password", NEW_PASSWORD)],
+            &[
+                ("current_password", &t.admin_password),
+                ("new_password", NEW_PASSWORD),
+                ("confirm_password", NEW_PASSWORD),
+            ],
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(first.get("/").await.status, 200, "this session stays");
-    assert!(second.get("/").await.location.unwrap().starts_with("/login"), "the other session ended");
-    assert_eq!(t.browser().sign_in(&t.admin_email, NEW_PASSWORD).await.status, 303);
+    assert!(
+        second
+            .get("/")
+            .await
+            .location
+            .unwrap()
+            .starts_with("/login"),
+        "the other session ended"
+    );
+    assert_eq!(
+        t.browser()
+            .sign_in(&t.admin_email, NEW_PASSWORD)
+            .await
+            .status,
+        303
+    );
 }
 
 #[tokio::test]
 async fn a_name_with_cr_lf_cannot_add_a_header_or_recipient() {
     let smtp = testkit::SmtpServer::start().await;
-    let mailer = app::mail::Mailer::new(app::mail::SmtpConfig::from_url(&smtp.url(), "bo@example.com").unwrap()).unwrap();
+    let mailer = app::mail::Mailer::new(
+        app::mail::SmtpConfig::from_url(&smtp.url(), "bo@example.com").unwrap(),
+    )
+    .unwrap();
     mailer
         .send(app::mail::Mail {
             to_name: "Eve\r\nBcc: mallory@evil.example\r\nX-Injected: yes".into(),
@@ -353,7 +607,16 @@ async fn a_name_with_cr_lf_cannot_add_a_header_or_recipient() {
         .await
         .unwrap();
     let m = smtp.wait_for("eve@example.com", 1).await;
-    assert_eq!(m.to, vec!["eve@example.com".to_string()], "no extra recipient");
+    assert_eq!(
+        m.to,
+        vec!["eve@example.com".to_string()],
+        "no extra recipient"
+    );
     let head = m.data.split("\r\n\r\n").next().unwrap().to_string();
-    assert!(!head.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("X-Injected:")), "{head}");
+    assert!(
+        !head
+            .lines()
+            .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Injected:")),
+        "{head}"
+    );
 }

@@ -26,9 +26,15 @@ pub async fn fresh(backend: &str) -> String {
             format!("sqlite://{}", dir.join(format!("{name}.db")).display())
         }
         "postgres" => {
-            let admin = std::env::var("BACKOFFICE_TEST_POSTGRES_URL").expect("BACKOFFICE_TEST_POSTGRES_URL");
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+            let admin = std::env::var("BACKOFFICE_TEST_POSTGRES_URL")
+                .expect("BACKOFFICE_TEST_POSTGRES_URL");
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
             let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
             format!("{base}/{name}")
         }

@@ -30,14 +30,21 @@ pub struct Received {
 impl Received {
     /// The decoded body (quoted-printable soft breaks removed), for reading codes and passwords.
     pub fn body(&self) -> String {
-        let body = self.data.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or(&self.data);
+        let body = self
+            .data
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or(&self.data);
         let joined = body.replace("=\r\n", "");
         let b = joined.as_bytes();
         let mut raw = Vec::with_capacity(b.len());
         let mut i = 0;
         while i < b.len() {
             if b[i] == b'=' && i + 2 < b.len() {
-                if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     raw.push(v);
                     i += 3;
                     continue;
@@ -50,10 +57,21 @@ impl Received {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        let head = self.data.split_once("\r\n\r\n").map(|(h, _)| h).unwrap_or("");
+        let head = self
+            .data
+            .split_once("\r\n\r\n")
+            .map(|(h, _)| h)
+            .unwrap_or("");
         head.split("\r\n")
-            .find(|l| l.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase())))
-            .map(|l| l.split_once(':').map(|(_, v)| v.trim().to_string()).unwrap_or_default())
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+            })
+            .map(|l| {
+                l.split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default()
+            })
     }
 }
 
@@ -68,11 +86,17 @@ impl SmtpServer {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
         let port = listener.local_addr().unwrap().port();
-        let server = Self { port, mode: Arc::new(Mutex::new(SmtpMode::Accept)), inbox: Arc::default() };
+        let server = Self {
+            port,
+            mode: Arc::new(Mutex::new(SmtpMode::Accept)),
+            inbox: Arc::default(),
+        };
         let s = server.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = listener.accept().await else { continue };
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
                 let s = s.clone();
                 tokio::spawn(async move { s.session(sock).await });
             }
@@ -93,7 +117,10 @@ impl SmtpServer {
     }
 
     pub fn messages_to(&self, to: &str) -> Vec<Received> {
-        self.messages().into_iter().filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to))).collect()
+        self.messages()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.eq_ignore_ascii_case(to)))
+            .collect()
     }
 
     /// Waits (up to 5 s) for the `n`-th message to `to` (1-based) and returns it.
@@ -105,7 +132,10 @@ impl SmtpServer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no message #{n} for {to}; inbox: {:?}", self.messages().iter().map(|m| &m.to).collect::<Vec<_>>());
+        panic!(
+            "no message #{n} for {to}; inbox: {:?}",
+            self.messages().iter().map(|m| &m.to).collect::<Vec<_>>()
+        );
     }
 
     /// The 6-digit code in the latest message to `to`.
@@ -158,7 +188,9 @@ impl SmtpServer {
                     b"250 2.1.5 OK\r\n"
                 }
             } else if upper == "DATA" {
-                let _ = w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await;
+                let _ = w
+                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                    .await;
                 let mut data = String::new();
                 loop {
                     line.clear();
@@ -168,10 +200,17 @@ impl SmtpServer {
                     if line == ".\r\n" || line == ".\n" {
                         break;
                     }
-                    let l = line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line);
+                    let l = line
+                        .strip_prefix('.')
+                        .filter(|_| line.starts_with(".."))
+                        .unwrap_or(&line);
                     data.push_str(l);
                 }
-                self.inbox.lock().unwrap().push(Received { from: from.clone(), to: to.clone(), data });
+                self.inbox.lock().unwrap().push(Received {
+                    from: from.clone(),
+                    to: to.clone(),
+                    data,
+                });
                 b"250 2.0.0 Queued as TEST\r\n"
             } else if upper == "RSET" || upper == "NOOP" {
                 b"250 OK\r\n"

@@ -50,7 +50,11 @@ impl TestApp {
         let db_url = db::fresh(backend).await;
         let store = store::connect(&db_url).await.expect("connect");
         store.migrate().await.expect("migrate");
-        let smtp = if with_smtp { Some(SmtpServer::start().await) } else { None };
+        let smtp = if with_smtp {
+            Some(SmtpServer::start().await)
+        } else {
+            None
+        };
         let mailer = smtp.as_ref().map(|s| {
             let mut c = SmtpConfig::from_url(&s.url(), "backoffice@example.com").unwrap();
             c.connect_timeout = Duration::from_secs(2);
@@ -60,27 +64,70 @@ impl TestApp {
         let clock = TestClock::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let settings = Settings { public_url: format!("http://{addr}"), ..Settings::default() };
-        let app = Arc::new(App::with_clock(store, mailer, settings, Arc::new(clock.clone())));
+        let settings = Settings {
+            public_url: format!("http://{addr}"),
+            ..Settings::default()
+        };
+        let app = Arc::new(App::with_clock(
+            store,
+            mailer,
+            settings,
+            Arc::new(clock.clone()),
+        ));
         app.seed().await.unwrap();
         let admin_email = "root@example.com".to_string();
-        app.create_admin(&admin_email, "Root Admin", Some(ADMIN_INITIAL_PASSWORD), Some(domain::TwoFactor::Disabled))
-            .await
-            .unwrap();
+        app.create_admin(
+            &admin_email,
+            "Root Admin",
+            Some(ADMIN_INITIAL_PASSWORD),
+            Some(domain::TwoFactor::Disabled),
+        )
+        .await
+        .unwrap();
         let state = web::AppState::new(
             app.clone(),
-            web::WebConfig { secure_cookies: false, public_origin: format!("http://{addr}"), trusted_proxies: vec![] },
+            web::WebConfig {
+                secure_cookies: false,
+                public_origin: format!("http://{addr}"),
+                trusted_proxies: vec![],
+            },
         );
         let router = web::router(state);
         tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
-        let t = Self { addr, app, smtp, clock, db_url, admin_email, admin_password: ADMIN_PASSWORD.into() };
+        let t = Self {
+            addr,
+            app,
+            smtp,
+            clock,
+            db_url,
+            admin_email,
+            admin_password: ADMIN_PASSWORD.into(),
+        };
         // The first administrator chooses their own password, as a person would.
         let b = t.browser();
-        assert_eq!(b.sign_in(&t.admin_email, ADMIN_INITIAL_PASSWORD).await.status, 303);
+        assert_eq!(
+            b.sign_in(&t.admin_email, ADMIN_INITIAL_PASSWORD)
+                .await
+                .status,
+            303
+        );
         b.get("/password/change").await;
-        let r = b.post("/password/change", &[("new_password", ADMIN_PASSWORD), ("confirm_password", ADMIN_PASSWORD)]).await;
+        let r = b
+            .post(
+                "/password/change",
+                &[
+                    ("new_password", ADMIN_PASSWORD),
+                    ("confirm_password", ADMIN_PASSWORD),
+                ],
+            )
+            .await;
         assert_eq!(r.status, 303, "forced password change: {}", r.body);
         t
     }
@@ -90,7 +137,9 @@ impl TestApp {
     }
 
     pub fn smtp(&self) -> &SmtpServer {
-        self.smtp.as_ref().expect("this test app has an SMTP server")
+        self.smtp
+            .as_ref()
+            .expect("this test app has an SMTP server")
     }
 
     pub fn browser(&self) -> Browser {
@@ -141,7 +190,12 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Self { client, jar, base: format!("http://{}", app.addr), csrf: Default::default() }
+        Self {
+            client,
+            jar,
+            base: format!("http://{}", app.addr),
+            csrf: Default::default(),
+        }
     }
 
     /// The value of a cookie this browser holds.
@@ -164,22 +218,38 @@ impl Browser {
 
     /// Replaces the session cookie (to replay an old or foreign id).
     pub fn set_session_id(&self, id: &str) {
-        self.jar.add_cookie_str(&format!("bo_session={id}; Path=/"), &self.base.parse().unwrap());
+        self.jar.add_cookie_str(
+            &format!("bo_session={id}; Path=/"),
+            &self.base.parse().unwrap(),
+        );
     }
 
     async fn page(&self, r: reqwest::Response) -> Page {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
-        let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = r.text().await.unwrap_or_default();
         if let Some(t) = extract_csrf(&body) {
             *self.csrf.lock().unwrap() = t;
         }
-        Page { status, location, body, headers }
+        Page {
+            status,
+            location,
+            body,
+            headers,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Page {
-        let r = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         self.page(r).await
     }
 
@@ -192,8 +262,15 @@ impl Browser {
     }
 
     /// Posts exactly these fields, with the given `Origin` (or none).
-    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Page {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         let mut req = self
             .client
             .post(format!("{}{path}", self.base))
@@ -213,7 +290,11 @@ impl Browser {
     /// The password step: loads /login (for the CSRF cookie and token) and posts the form.
     pub async fn sign_in(&self, email: &str, password: &str) -> Page {
         self.get("/login").await;
-        self.post("/login", &[("email", email), ("password", password), ("next", "/")]).await
+        self.post(
+            "/login",
+            &[("email", email), ("password", password), ("next", "/")],
+        )
+        .await
     }
 
     /// The code step.

@@ -18,7 +18,12 @@ pub async fn create_user_with(
     mask_data: bool,
 ) -> Page {
     admin.get("/users/new").await;
-    let mut fields = vec![("email", email), ("password", password), ("status", "enabled"), ("name", name)];
+    let mut fields = vec![
+        ("email", email),
+        ("password", password),
+        ("status", "enabled"),
+        ("name", name),
+    ];
     for g in groups {
         fields.push(("groups", g));
     }
@@ -31,7 +36,14 @@ pub async fn create_user_with(
     admin.post("/users/new", &fields).await
 }
 
-pub async fn create_user(admin: &Browser, email: &str, name: &str, groups: &[&str], send: bool, mask: bool) -> Page {
+pub async fn create_user(
+    admin: &Browser,
+    email: &str,
+    name: &str,
+    groups: &[&str],
+    send: bool,
+    mask: bool,
+) -> Page {
     let r = create_user_with(admin, email, name, USER_PASSWORD, groups, send, mask).await;
     assert_eq!(r.status, 303, "create {email}: {}", r.body);
     r
@@ -39,9 +51,14 @@ pub async fn create_user(admin: &Browser, email: &str, name: &str, groups: &[&st
 
 /// The id of the user with this email, read from the Users list.
 pub async fn user_id(admin: &Browser, email: &str) -> i64 {
-    let page = admin.get(&format!("/users?q={}", email.replace('@', "%40"))).await;
+    let page = admin
+        .get(&format!("/users?q={}", email.replace('@', "%40")))
+        .await;
     let cell = format!("<td>{email}</td>");
-    let at = page.body.find(&cell).unwrap_or_else(|| panic!("{email} not listed"));
+    let at = page
+        .body
+        .find(&cell)
+        .unwrap_or_else(|| panic!("{email} not listed"));
     let before = &page.body[..at];
     let href = before.rfind("href=\"/users/").expect("row link") + "href=\"/users/".len();
     before[href..].split('"').next().unwrap().parse().unwrap()
@@ -59,7 +76,11 @@ pub async fn save_user(admin: &Browser, id: i64, changes: &[(&str, &str)]) -> Pa
     };
     let email = value("email");
     let name = value("name");
-    let status = if page.body.contains("<option value=\"disabled\" selected>") { "disabled" } else { "enabled" };
+    let status = if page.body.contains("<option value=\"disabled\" selected>") {
+        "disabled"
+    } else {
+        "enabled"
+    };
     let groups: Vec<String> = page
         .body
         .split("<option value=\"")
@@ -98,7 +119,10 @@ pub async fn save_user(admin: &Browser, id: i64, changes: &[(&str, &str)]) -> Pa
             fields.push((k.to_string(), v.to_string()));
         }
     }
-    let pairs: Vec<(&str, &str)> = fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     admin.post(&format!("/users/{id}"), &pairs).await
 }
 
@@ -112,7 +136,12 @@ pub async fn disable_user(admin: &Browser, email: &str) {
 pub async fn disable_2fa(admin: &Browser, email: &str) {
     let id = user_id(admin, email).await;
     admin.get(&format!("/users/{id}/two-factor/disable")).await;
-    let r = admin.post(&format!("/users/{id}/two-factor/disable"), &[("actor_password", ADMIN_PASSWORD)]).await;
+    let r = admin
+        .post(
+            &format!("/users/{id}/two-factor/disable"),
+            &[("actor_password", ADMIN_PASSWORD)],
+        )
+        .await;
     assert_eq!(r.status, 303, "disable 2FA of {email}: {}", r.body);
 }
 
@@ -125,7 +154,11 @@ pub async fn create_group(admin: &Browser, caption: &str, perms: &[&str]) -> i64
     }
     let r = admin.post("/groups/new", &fields).await;
     assert_eq!(r.status, 303, "create group {caption}: {}", r.body);
-    r.location.unwrap().trim_start_matches("/groups/").parse().unwrap()
+    r.location
+        .unwrap()
+        .trim_start_matches("/groups/")
+        .parse()
+        .unwrap()
 }
 
 /// Signs a user in through every step (code from the mail, forced change) and returns the browser.
@@ -140,7 +173,15 @@ pub async fn sign_in_fully(t: &TestApp, email: &str, password: &str) -> Browser 
     }
     if b.get("/").await.location.as_deref() == Some("/password/change") {
         b.get("/password/change").await;
-        let r = b.post("/password/change", &[("new_password", NEW_PASSWORD), ("confirm_password", NEW_PASSWORD)]).await;
+        let r = b
+            .post(
+                "/password/change",
+                &[
+                    ("new_password", NEW_PASSWORD),
+                    ("confirm_password", NEW_PASSWORD),
+                ],
+            )
+            .await;
         assert_eq!(r.status, 303, "{}", r.body);
     }
     b
@@ -149,11 +190,25 @@ pub async fn sign_in_fully(t: &TestApp, email: &str, password: &str) -> Browser 
 /// How many event-log rows mention `text` in their details.
 pub async fn events_with(t: &TestApp, text: &str) -> usize {
     let store = store::connect(&t.db_url).await.unwrap();
-    let page = store.list_events(&store::EventQuery { limit: 100_000, ..Default::default() }).await.unwrap();
-    page.items.iter().filter(|e| e.details.contains(text) || e.event.contains(text)).count()
+    let page = store
+        .list_events(&store::EventQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    page.items
+        .iter()
+        .filter(|e| e.details.contains(text) || e.event.contains(text))
+        .count()
 }
 
 /// How many users exist.
 pub async fn user_count(t: &TestApp) -> i64 {
-    store::connect(&t.db_url).await.unwrap().count_users().await.unwrap()
+    store::connect(&t.db_url)
+        .await
+        .unwrap()
+        .count_users()
+        .await
+        .unwrap()
 }
