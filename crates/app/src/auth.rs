@@ -169,7 +169,7 @@ impl App {
         }
         let (session, record) = self.new_session(user.id, SessionStage::AwaitingCode, client);
         self.store.insert_session(&record).await?;
-        if let Err(e) = self.send_code(&user, &record.id_hash, ip).await {
+        if let Err(e) = self.send_code(&user, &record.id_hash, ip, false).await {
             self.store.delete_session(&record.id_hash).await?;
             return Err(e);
         }
@@ -196,12 +196,14 @@ impl App {
         }
     }
 
-    /// Sends a new code bound to the pre-2FA session `session_hash`, within the send limits.
+    /// Sends a new code bound to the pre-2FA session `session_hash`, within the send limits:
+    /// 5 codes per account per 15 minutes, and a resend at most once a minute.
     async fn send_code(
         &self,
         user: &UserRecord,
         session_hash: &str,
         ip: Option<&str>,
+        resend: bool,
     ) -> Result<(), AppError> {
         let mailer = self
             .mailer
@@ -212,7 +214,7 @@ impl App {
             .store
             .code_sends_since(user.id, now.plus_secs(-SEND_WINDOW_SECS))
             .await?;
-        if let Some(last) = last {
+        if let Some(last) = last.filter(|_| resend) {
             let wait = RESEND_INTERVAL_SECS - (now.millis() - last.millis()) / 1000;
             if wait > 0 {
                 return Err(AppError::TooMany(format!(
@@ -348,7 +350,7 @@ impl App {
         if user.status == UserStatus::Disabled {
             return Err(AppError::Unauthenticated);
         }
-        self.send_code(&user, &session.id_hash, client.ip.as_deref())
+        self.send_code(&user, &session.id_hash, client.ip.as_deref(), true)
             .await
     }
 

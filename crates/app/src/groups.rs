@@ -266,7 +266,8 @@ impl App {
                         .map(|p| p.to_string())
                         .collect::<Vec<_>>()
                         .join(", ");
-                    problems.push(format!("Group {n} ({caption}): you can't grant permissions you don't hold: {names}"));
+                    problems
+                        .push(format!("Group {n} ({caption}): you can't grant permissions you don't hold: {names}"));
                 }
                 parsed.push((caption, set));
             }

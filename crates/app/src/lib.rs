@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
+pub mod events;
 pub mod groups;
 pub mod hashing;
 pub mod mail;

@@ -6,6 +6,7 @@ pub mod email;
 pub mod masking;
 pub mod password;
 pub mod permission;
+pub mod spreadsheet;
 pub mod time;
 pub mod user;
 

@@ -27,6 +27,27 @@ impl Timestamp {
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
     }
 
+    /// Midnight UTC of a `YYYY-MM-DD` date, as typed in a date field.
+    pub fn from_date(date: &str) -> Option<Self> {
+        let mut parts = date.trim().splitn(3, '-');
+        let y: i64 = parts.next()?.parse().ok()?;
+        let m: i64 = parts.next()?.parse().ok()?;
+        let d: i64 = parts.next()?.parse().ok()?;
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
+            return None;
+        }
+        // Howard Hinnant's days-from-civil algorithm.
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let t = Self(days * 86_400_000);
+        (t.iso()[..10] == *date.trim()).then_some(t)
+    }
+
     fn civil(self) -> (i64, u32, u32, u32, u32, u32) {
         let secs = self.0.div_euclid(1000);
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -68,5 +89,11 @@ mod tests {
         assert_eq!(Timestamp(0).iso(), "1970-01-01T00:00:00Z");
         assert_eq!(Timestamp(1_795_784_700_000).iso(), "2026-11-27T13:05:00Z");
         assert_eq!(Timestamp(951_782_400_000).iso(), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_date("2000-02-29"),
+            Some(Timestamp(951_782_400_000))
+        );
+        assert_eq!(Timestamp::from_date("2026-02-30"), None);
+        assert_eq!(Timestamp::from_date("yesterday"), None);
     }
 }

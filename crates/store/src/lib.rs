@@ -146,7 +146,8 @@ pub trait CodeStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Appends an event on its own (sign-in attempts, refusals, exports).
     async fn append_event(&self, entry: AuditEntry) -> Result<()>;
-    async fn list_events(&self, query: &EventQuery) -> Result<Page<EventRecord>>;
+    /// Newest first, keyset-paged by `before_id`; no total, so deep logs stay fast.
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>>;
     /// Every event in id order, for `audit verify`.
     async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<EventRecord>>;
     /// The chain head: the last sequence number and hash (to detect a removed tail).

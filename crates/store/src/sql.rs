@@ -990,43 +990,36 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn list_events(&self, q: &EventQuery) -> Result<Page<EventRecord>> {
-                fn filters<'a>(qb: &mut QueryBuilder<'a, $db>, q: &'a EventQuery) {
-                    qb.push(" WHERE 1 = 1");
-                    if let Some(a) = q.actor_id {
-                        qb.push(" AND actor_id = ");
-                        qb.push_bind(a);
-                    }
-                    if let Some(c) = &q.category {
-                        qb.push(" AND category = ");
-                        qb.push_bind(c.as_str());
-                    }
-                    if let Some(e) = &q.event {
-                        qb.push(" AND event = ");
-                        qb.push_bind(e.as_str());
-                    }
-                    if let Some(t) = &q.target_type {
-                        qb.push(" AND target_type = ");
-                        qb.push_bind(t.as_str());
-                    }
-                    if let Some(t) = q.target_id {
-                        qb.push(" AND target_id = ");
-                        qb.push_bind(t);
-                    }
-                    if let Some(f) = q.from {
-                        qb.push(" AND at >= ");
-                        qb.push_bind(f.millis());
-                    }
-                    if let Some(t) = q.to {
-                        qb.push(" AND at < ");
-                        qb.push_bind(t.millis());
-                    }
+            async fn list_events(&self, q: &EventQuery) -> Result<Vec<EventRecord>> {
+                let mut qb = QueryBuilder::<$db>::new(format!("SELECT {EVENT_COLS} FROM events WHERE 1 = 1"));
+                if let Some(a) = q.actor_id {
+                    qb.push(" AND actor_id = ");
+                    qb.push_bind(a);
                 }
-                let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM events");
-                filters(&mut count, q);
-                let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)?;
-                let mut qb = QueryBuilder::<$db>::new(format!("SELECT {EVENT_COLS} FROM events"));
-                filters(&mut qb, q);
+                if let Some(c) = &q.category {
+                    qb.push(" AND category = ");
+                    qb.push_bind(c.as_str());
+                }
+                if let Some(e) = &q.event {
+                    qb.push(" AND event = ");
+                    qb.push_bind(e.as_str());
+                }
+                if let Some(t) = &q.target_type {
+                    qb.push(" AND target_type = ");
+                    qb.push_bind(t.as_str());
+                }
+                if let Some(t) = q.target_id {
+                    qb.push(" AND target_id = ");
+                    qb.push_bind(t);
+                }
+                if let Some(f) = q.from {
+                    qb.push(" AND at >= ");
+                    qb.push_bind(f.millis());
+                }
+                if let Some(t) = q.to {
+                    qb.push(" AND at < ");
+                    qb.push_bind(t.millis());
+                }
                 if let Some(b) = q.before_id {
                     qb.push(" AND id < ");
                     qb.push_bind(b);
@@ -1034,8 +1027,7 @@ macro_rules! impl_store {
                 qb.push(" ORDER BY id DESC LIMIT ");
                 qb.push_bind(q.limit);
                 let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
-                let items = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
-                Ok(Page { items, total })
+                rows.iter().map(event_row).collect()
             }
 
             async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<EventRecord>> {

@@ -84,23 +84,7 @@ impl TestApp {
         )
         .await
         .unwrap();
-        let state = web::AppState::new(
-            app.clone(),
-            web::WebConfig {
-                secure_cookies: false,
-                public_origin: format!("http://{addr}"),
-                trusted_proxies: vec![],
-            },
-        );
-        let router = web::router(state);
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        serve(listener, app.clone(), addr);
         let t = Self {
             addr,
             app,
@@ -132,6 +116,37 @@ impl TestApp {
         t
     }
 
+    /// A second Back Office instance on the same database and SMTP server (scale-out tests).
+    pub async fn another_instance(&self) -> TestApp {
+        let store = store::connect(&self.db_url).await.expect("connect");
+        let mailer = self.smtp.as_ref().map(|s| {
+            let c = SmtpConfig::from_url(&s.url(), "backoffice@example.com").unwrap();
+            Mailer::new(c).unwrap()
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let settings = Settings {
+            public_url: format!("http://{addr}"),
+            ..Settings::default()
+        };
+        let app = Arc::new(App::with_clock(
+            store,
+            mailer,
+            settings,
+            Arc::new(self.clock.clone()),
+        ));
+        serve(listener, app.clone(), addr);
+        TestApp {
+            addr,
+            app,
+            smtp: self.smtp.clone(),
+            clock: self.clock.clone(),
+            db_url: self.db_url.clone(),
+            admin_email: self.admin_email.clone(),
+            admin_password: self.admin_password.clone(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -153,6 +168,26 @@ impl TestApp {
         assert_eq!(r.status(), 303, "admin sign-in");
         b
     }
+}
+
+fn serve(listener: tokio::net::TcpListener, app: Arc<App>, addr: SocketAddr) {
+    let state = web::AppState::new(
+        app,
+        web::WebConfig {
+            secure_cookies: false,
+            public_origin: format!("http://{addr}"),
+            trusted_proxies: vec![],
+        },
+    );
+    let router = web::router(state);
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
 }
 
 /// A cookie-keeping HTTP client that does not follow redirects and remembers the last CSRF

@@ -13,6 +13,7 @@ pub struct Layout {
     pub can_users: bool,
     pub can_groups: bool,
     pub can_settings: bool,
+    pub can_events: bool,
 }
 
 impl Layout {
@@ -25,6 +26,7 @@ impl Layout {
             can_users: actor.can(Section::Users, Action::View),
             can_groups: actor.can(Section::Groups, Action::View),
             can_settings: actor.can(Section::Settings, Action::View),
+            can_events: actor.can(Section::EventLog, Action::View),
         }
     }
 }

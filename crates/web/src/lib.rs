@@ -77,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/groups/import", get(groups::import_form).post(groups::import))
         .route("/groups/{id}", get(groups::edit_form).post(groups::update))
         .route("/groups/{id}/delete", get(groups::delete_form).post(groups::delete))
+        .route("/events", get(events::list))
+        .route("/events/export", get(events::export))
         .route("/settings", get(settings::show))
         .route("/settings/test-email", post(settings::test_email))
         .fallback(error::not_found)

@@ -169,7 +169,15 @@ pub async fn sign_in_fully(t: &TestApp, email: &str, password: &str) -> Browser 
         let code = t.smtp().latest_code(email);
         assert_eq!(b.enter_code(&code).await.location.as_deref(), Some("/"));
     } else {
-        assert_eq!(r.status, 303, "sign in {email}: {}", r.body);
+        let alert = r
+            .body
+            .split("role=\"alert\">")
+            .nth(1)
+            .unwrap_or("")
+            .split('<')
+            .next()
+            .unwrap_or("");
+        assert_eq!(r.status, 303, "sign in {email}: {alert}");
     }
     if b.get("/").await.location.as_deref() == Some("/password/change") {
         b.get("/password/change").await;
@@ -197,8 +205,7 @@ pub async fn events_with(t: &TestApp, text: &str) -> usize {
         })
         .await
         .unwrap();
-    page.items
-        .iter()
+    page.iter()
         .filter(|e| e.details.contains(text) || e.event.contains(text))
         .count()
 }

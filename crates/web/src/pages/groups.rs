@@ -73,6 +73,7 @@ struct FormPage {
     members: Vec<UserRecord>,
     can_edit: bool,
     can_delete: bool,
+    events: Vec<app::events::EventView>,
 }
 
 impl FormPage {
@@ -82,7 +83,8 @@ impl FormPage {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn form_page(
+async fn form_page(
+    state: &AppState,
     staff: Staff,
     id: Option<i64>,
     builtin: bool,
@@ -101,7 +103,16 @@ fn form_page(
                 Action::Create
             },
         );
+    let events = match id {
+        Some(gid) => state
+            .app
+            .history(&staff.actor, "group", gid)
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let page = FormPage {
+        events,
         can_delete: !builtin && id.is_some() && staff.actor.can(Section::Groups, Action::Delete),
         can_edit,
         l: staff.layout,
@@ -128,11 +139,12 @@ fn perms_from(f: &Form) -> PermissionSet {
         .collect()
 }
 
-pub async fn new_form(staff: Staff) -> Response {
+pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
     if let Err(e) = staff.actor.require(Section::Groups, Action::Create) {
         return WebError(e).into_response();
     }
     form_page(
+        &state,
         staff,
         None,
         false,
@@ -142,6 +154,7 @@ pub async fn new_form(staff: Staff) -> Response {
         false,
         vec![],
     )
+    .await
 }
 
 pub async fn create(
@@ -156,16 +169,20 @@ pub async fn create(
         .await
     {
         Ok(id) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group created"),
-        Err(AppError::Invalid(errors)) => form_page(
-            staff,
-            None,
-            false,
-            f.get("caption").into(),
-            &perms,
-            errors,
-            false,
-            vec![],
-        ),
+        Err(AppError::Invalid(errors)) => {
+            form_page(
+                &state,
+                staff,
+                None,
+                false,
+                f.get("caption").into(),
+                &perms,
+                errors,
+                false,
+                vec![],
+            )
+            .await
+        }
         Err(e) => WebError(e).into_response(),
     }
 }
@@ -182,16 +199,20 @@ pub async fn edit_form(
     Query(t): Query<Tab>,
 ) -> Response {
     match state.app.get_group(&staff.actor, id).await {
-        Ok((g, members)) => form_page(
-            staff,
-            Some(id),
-            g.builtin,
-            g.caption,
-            &g.permissions,
-            FieldErrors::new(),
-            t.tab.as_deref() == Some("users"),
-            members,
-        ),
+        Ok((g, members)) => {
+            form_page(
+                &state,
+                staff,
+                Some(id),
+                g.builtin,
+                g.caption,
+                &g.permissions,
+                FieldErrors::new(),
+                t.tab.as_deref() == Some("users"),
+                members,
+            )
+            .await
+        }
         Err(e) => WebError(e).into_response(),
     }
 }
@@ -209,16 +230,20 @@ pub async fn update(
         .await
     {
         Ok(()) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group saved"),
-        Err(AppError::Invalid(errors)) => form_page(
-            staff,
-            Some(id),
-            false,
-            f.get("caption").into(),
-            &perms,
-            errors,
-            false,
-            vec![],
-        ),
+        Err(AppError::Invalid(errors)) => {
+            form_page(
+                &state,
+                staff,
+                Some(id),
+                false,
+                f.get("caption").into(),
+                &perms,
+                errors,
+                false,
+                vec![],
+            )
+            .await
+        }
         Err(e) => WebError(e).into_response(),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per page group.
 
 pub mod dashboard;
+pub mod events;
 pub mod groups;
 pub mod health;
 pub mod login;

@@ -198,6 +198,8 @@ struct UserFormPage {
     alert: Option<String>,
     can_update: bool,
     locked: bool,
+    /// This user's history from the event log (empty without Event log View).
+    events: Vec<app::events::EventView>,
 }
 
 impl UserFormPage {
@@ -264,7 +266,16 @@ async fn form_page(
         Err(e) => return WebError(e).into_response(),
     };
     let now = state.app.now();
+    let events = match &user {
+        Some(u) => state
+            .app
+            .history(&staff.actor, "user", u.id)
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let page = UserFormPage {
+        events,
         can_update: staff.actor.can(Section::Users, Action::Update),
         locked: user.as_ref().is_some_and(|u| u.is_locked(now)),
         user,
