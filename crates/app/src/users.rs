@@ -85,15 +85,24 @@ impl App {
     }
 
     /// Field-by-field validation shared by create and edit.
+    /// `editing` is the id of the user being edited (their own email is not a duplicate).
     async fn validate_user(
         &self,
         input: &UserInput,
         password_required: bool,
+        editing: Option<i64>,
     ) -> Result<Valid, AppError> {
         let mut errors = FieldErrors::new();
         let email = Email::parse(&input.email)
             .map_err(|e| errors.insert("email", e.to_string()))
             .ok();
+        // Reported with the other field errors; the database's unique index still decides.
+        if let Some(e) = &email {
+            let owner = self.store.user_by_email_key(&e.key()).await?.map(|u| u.id);
+            if owner.is_some() && owner != editing {
+                errors.insert("email", "This email is already used by another user".into());
+            }
+        }
         let local = email
             .as_ref()
             .map(|e| e.local_part().to_string())
@@ -178,7 +187,7 @@ impl App {
                 "No SMTP server is configured, so the credentials can't be emailed",
             ));
         }
-        let v = self.validate_user(input, true).await?;
+        let v = self.validate_user(input, true, None).await?;
         self.guard_grant(
             actor,
             &v.grants,
@@ -269,7 +278,7 @@ impl App {
         let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
         self.guard_target(actor, &target, &format!("update user {}", target.email))
             .await?;
-        let v = self.validate_user(input, false).await?;
+        let v = self.validate_user(input, false, Some(id)).await?;
         let new_ids: Vec<i64> = v.groups.iter().map(|g| g.id).collect();
         let old_ids: Vec<i64> = target.groups.iter().map(|g| g.id).collect();
         let groups_changed = new_ids != old_ids;

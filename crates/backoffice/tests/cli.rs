@@ -539,3 +539,37 @@ async fn a_whole_sign_in_leaves_no_secret_in_the_logs() {
     }
     let _ = std::io::stdout().flush();
 }
+
+#[tokio::test]
+async fn mail_test_reports_the_smtp_answer_or_the_failure() {
+    let smtp = testkit::SmtpServer::start().await;
+    let dir = temp_dir("mail");
+    let db = format!("sqlite://{}/bo.db", dir.display());
+    let mail = |url: Option<&str>| {
+        let mut c = bo(&dir, Some(&db));
+        if let Some(u) = url {
+            c.env("BACKOFFICE_SMTP_URL", u);
+        }
+        c.args(["mail", "test", "--to", "ops@example.com"]);
+        run(c, None)
+    };
+    let o = mail(Some(&smtp.url()));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("The SMTP server answered: 250"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(smtp.messages_to("ops@example.com").len(), 1);
+    smtp.set_mode(testkit::SmtpMode::Reject);
+    let o = mail(Some(&smtp.url()));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("550"), "{}", text(&o));
+    let o = mail(None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("No SMTP server is configured"),
+        "{}",
+        text(&o)
+    );
+}

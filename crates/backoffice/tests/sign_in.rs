@@ -620,3 +620,72 @@ async fn a_name_with_cr_lf_cannot_add_a_header_or_recipient() {
         "{head}"
     );
 }
+
+#[tokio::test]
+async fn sessions_end_after_idle_and_absolute_timeouts() {
+    let t = TestApp::start("sqlite").await;
+    let b = t.admin().await;
+    t.clock.advance(29 * 60);
+    assert_eq!(
+        b.get("/").await.status,
+        200,
+        "29 idle minutes: still signed in"
+    );
+    t.clock.advance(29 * 60);
+    assert_eq!(
+        b.get("/").await.status,
+        200,
+        "activity keeps the session alive"
+    );
+    t.clock.advance(31 * 60);
+    assert!(
+        b.get("/").await.location.unwrap().starts_with("/login"),
+        "31 idle minutes end it"
+    );
+    let c = t.admin().await;
+    for _ in 0..25 {
+        t.clock.advance(29 * 60);
+        c.get("/").await;
+    }
+    assert!(
+        c.get("/").await.location.unwrap().starts_with("/login"),
+        "12 hours end it whatever happens"
+    );
+}
+
+#[tokio::test]
+async fn settings_show_mail_configuration_and_send_a_test_email() {
+    let t = TestApp::start("sqlite").await;
+    let admin = t.admin().await;
+    let page = admin.get("/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("127.0.0.1") && page.body.contains("None (plain SMTP)"));
+    assert!(page.body.contains("backoffice@example.com") && page.body.contains("Send test email"));
+    let r = admin
+        .post("/settings/test-email", &[("to", "ops@example.com")])
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("The SMTP server answered: 250"),
+        "{}",
+        r.body
+    );
+    assert_eq!(t.smtp().messages_to("ops@example.com").len(), 1);
+    t.smtp().set_mode(SmtpMode::Reject);
+    admin.get("/settings").await;
+    let r = admin
+        .post("/settings/test-email", &[("to", "ops@example.com")])
+        .await;
+    assert_eq!(r.status, 502);
+    assert!(
+        r.body.contains("Not sent") && r.body.contains("550"),
+        "{}",
+        r.body
+    );
+
+    let solo = TestApp::start_with("sqlite", false).await;
+    let page = solo.admin().await.get("/settings").await;
+    assert!(page
+        .body
+        .contains("Standalone install: no SMTP server is configured"));
+}

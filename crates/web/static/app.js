@@ -28,6 +28,8 @@
         if (what === "none") box.checked = false;
         else if (what === "all" || box.getAttribute("data-action") === what) box.checked = true;
       });
+      var menu = btn.closest("details");
+      if (menu) menu.open = false;
     });
   });
 })();

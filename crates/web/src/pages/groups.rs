@@ -140,7 +140,16 @@ fn perms_from(f: &Form) -> PermissionSet {
 }
 
 pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
-    if let Err(e) = staff.actor.require(Section::Groups, Action::Create) {
+    if let Err(e) = state
+        .app
+        .authorize(
+            &staff.actor,
+            Section::Groups,
+            Action::Create,
+            "open Create group",
+        )
+        .await
+    {
         return WebError(e).into_response();
     }
     form_page(
@@ -310,8 +319,17 @@ struct ImportPage {
     replace: bool,
 }
 
-pub async fn import_form(staff: Staff) -> Response {
-    if let Err(e) = staff.actor.require(Section::Groups, Action::Create) {
+pub async fn import_form(State(state): State<AppState>, staff: Staff) -> Response {
+    if let Err(e) = state
+        .app
+        .authorize(
+            &staff.actor,
+            Section::Groups,
+            Action::Create,
+            "open Import groups",
+        )
+        .await
+    {
         return WebError(e).into_response();
     }
     render(&ImportPage {

@@ -294,7 +294,16 @@ async fn form_page(
 }
 
 pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
-    if let Err(e) = staff.actor.require(Section::Users, Action::Create) {
+    if let Err(e) = state
+        .app
+        .authorize(
+            &staff.actor,
+            Section::Users,
+            Action::Create,
+            "open Create user",
+        )
+        .await
+    {
         return WebError(e).into_response();
     }
     let input = UserInput {

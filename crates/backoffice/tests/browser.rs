@@ -1,0 +1,644 @@
+//! The seed's flows in a real browser: Debian's Chromium driven over WebDriver (chromedriver),
+//! against the real binary on a temporary SQLite database with a real SMTP server. Elements are
+//! found as a person finds them: by label, button and link text.
+//!
+//! Runs when BACKOFFICE_BROWSER_TESTS=1 (`.ci/run` sets it and installs chromium and
+//! chromium-driver); otherwise each test says it was skipped.
+
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use testkit::SmtpServer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_backoffice");
+const ADMIN_PASSWORD: &str = "Granite-Willow-Beacon-35";
+const USER_PASSWORD: &str = "Saffron-Glacier-Mosaic-72";
+
+fn enabled() -> bool {
+    let on = std::env::var("BACKOFFICE_BROWSER_TESTS").is_ok_and(|v| v == "1");
+    if !on {
+        eprintln!("browser tests skipped: set BACKOFFICE_BROWSER_TESTS=1 (needs chromium and chromium-driver)");
+    }
+    on
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bo-browser-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Child processes that are killed when the test ends, whatever happens.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real binary, its first-start output, and its URL.
+struct Backoffice {
+    _child: Kill,
+    url: String,
+    admin_email: String,
+    admin_password: String,
+}
+
+fn start_backoffice(dir: &Path, smtp: &SmtpServer) -> Backoffice {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
+        .env("BACKOFFICE_SMTP_URL", smtp.url())
+        .env("BACKOFFICE_MAIL_FROM", "backoffice@example.com")
+        .env_remove("BACKOFFICE_DATABASE_URL")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let (mut email, mut password) = (String::new(), String::new());
+    let url = loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "server exited");
+        if let Some(v) = line.trim().strip_prefix("Email: ") {
+            email = v.to_string();
+        }
+        if let Some(v) = line.trim().strip_prefix("One-time password: ") {
+            password = v.to_string();
+        }
+        if let Some(u) = line.trim().strip_prefix("Back Office listening on ") {
+            break u.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Backoffice {
+        _child: Kill(child),
+        url,
+        admin_email: email,
+        admin_password: password,
+    }
+}
+
+/// A person at a browser.
+struct Person {
+    c: Client,
+    base: String,
+    shots: PathBuf,
+    _driver: Kill,
+}
+
+async fn open_browser(base: &str, downloads: &Path) -> Person {
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (Debian package chromium-driver)");
+    let driver = Kill(driver);
+    let profile = downloads.join("profile");
+    let caps = serde_json::json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--window-size=1400,1000", format!("--user-data-dir={}", profile.display())],
+            "prefs": {"download.default_directory": downloads.display().to_string(), "download.prompt_for_download": false}
+        }
+    });
+    let caps = caps.as_object().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let c = loop {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if Instant::now() > deadline => panic!("no WebDriver session: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    Person {
+        c,
+        base: base.to_string(),
+        shots,
+        _driver: driver,
+    }
+}
+
+fn lit(s: &str) -> String {
+    if s.contains('\'') {
+        format!("\"{s}\"")
+    } else {
+        format!("'{s}'")
+    }
+}
+
+impl Person {
+    async fn goto(&self, path: &str) {
+        self.c.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    async fn path(&self) -> String {
+        self.c.current_url().await.unwrap().path().to_string()
+    }
+
+    async fn text(&self) -> String {
+        self.c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The form control a `<label>` with this text names.
+    async fn field(&self, label: &str) -> Element {
+        let l = self
+            .c
+            .wait()
+            .for_element(Locator::XPath(&format!(
+                "//label[normalize-space(.)={}]",
+                lit(label)
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("no label {label:?}: {e}"));
+        match l.attr("for").await.unwrap() {
+            Some(id) => self.c.find(Locator::Id(&id)).await.unwrap(),
+            None => l
+                .find(Locator::Css("input, select, textarea"))
+                .await
+                .unwrap(),
+        }
+    }
+
+    async fn fill(&self, label: &str, value: &str) {
+        let f = self.field(label).await;
+        f.clear().await.unwrap();
+        f.send_keys(value).await.unwrap();
+    }
+
+    async fn value(&self, label: &str) -> String {
+        self.field(label)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    async fn check(&self, label: &str) {
+        let f = self.field(label).await;
+        if f.prop("checked").await.unwrap().as_deref() != Some("true") {
+            f.click().await.unwrap();
+        }
+    }
+
+    async fn choose(&self, label: &str, option: &str) {
+        let f = self.field(label).await;
+        f.find(Locator::XPath(&format!(
+            ".//option[starts-with(normalize-space(.), {})]",
+            lit(option)
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no option {option:?} in {label:?}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    }
+
+    /// Clicks a button (or an element with role=button) by its text.
+    async fn press(&self, text: &str) {
+        eprintln!("press {text:?} on {}", self.path().await);
+        let xpath = format!(
+            "//button[normalize-space(.)={t}] | //*[@role='button'][normalize-space(.)={t}] | //input[@type='submit'][@value={t}]",
+            t = lit(text)
+        );
+        self.c
+            .wait()
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn follow(&self, text: &str) {
+        let xpath = format!("//a[normalize-space(.)={}]", lit(text));
+        self.c
+            .wait()
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no link {text:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn keys(&self, keys: &str) {
+        self.c
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(keys)
+            .await
+            .unwrap();
+    }
+
+    /// Presses Tab until the focused element is the control named by `label`.
+    async fn tab_to(&self, label: &str) {
+        let target = self
+            .field(label)
+            .await
+            .attr("id")
+            .await
+            .unwrap()
+            .expect("labelled control has an id");
+        for _ in 0..60 {
+            let active = self.c.active_element().await.unwrap();
+            if active.attr("id").await.unwrap().as_deref() == Some(target.as_str()) {
+                return;
+            }
+            self.keys(&Key::Tab.to_string()).await;
+        }
+        panic!("Tab never reached {label:?}");
+    }
+
+    /// Presses Tab until the focused element is the button or link with this text.
+    async fn tab_to_text(&self, text: &str) {
+        for _ in 0..80 {
+            let active = self.c.active_element().await.unwrap();
+            if active.text().await.unwrap_or_default().trim() == text {
+                return;
+            }
+            self.keys(&Key::Tab.to_string()).await;
+        }
+        panic!("Tab never reached {text:?}");
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// The password step, the code from the mail when one is asked for, and the forced change.
+    async fn sign_in(
+        &self,
+        smtp: &SmtpServer,
+        email: &str,
+        password: &str,
+        new_password: Option<&str>,
+    ) {
+        self.goto("/login").await;
+        let before = smtp.messages_to(email).len();
+        self.fill("Email", email).await;
+        self.fill("Password", password).await;
+        self.press("Sign in").await;
+        if self.path().await == "/login/code" {
+            let _ = smtp.wait_for(email, before + 1).await;
+            self.fill("Code", &smtp.latest_code(email)).await;
+            self.press("Verify").await;
+        }
+        if let Some(np) = new_password {
+            assert_eq!(
+                self.path().await,
+                "/password/change",
+                "{}",
+                self.text().await
+            );
+            self.fill("New password", np).await;
+            self.fill("Repeat the new password", np).await;
+            self.press("Save password").await;
+        }
+        assert_eq!(self.path().await, "/", "{}", self.text().await);
+    }
+
+    async fn sign_out(&self) {
+        self.press("Sign out").await;
+        assert_eq!(self.path().await, "/login");
+    }
+
+    /// The table row that mentions `text`.
+    async fn row(&self, text: &str) -> String {
+        let xpath = format!("//tr[td[normalize-space(.)={}]]", lit(text));
+        self.c
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no row with {text:?}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// Creates a group through its page; used by the flows that need groups.
+async fn create_group(p: &Person, caption: &str, rights: &[&str]) {
+    p.goto("/groups").await;
+    p.follow("+Create").await;
+    p.fill("Caption", caption).await;
+    for r in rights {
+        p.check(r).await;
+    }
+    p.press("Save").await;
+    assert!(p.text().await.contains("Group created"));
+}
+
+#[tokio::test]
+async fn the_seed_flows_in_chromium() {
+    if !enabled() {
+        return;
+    }
+    let smtp = SmtpServer::start().await;
+    let dir = temp_dir("seed");
+    let bo = start_backoffice(&dir, &smtp);
+    let p = open_browser(&bo.url, &dir).await;
+
+    // Flow 1: first start — the printed one-time password, a code by mail, a new password.
+    assert_eq!(bo.admin_email, "admin@backoffice.local");
+    p.sign_in(
+        &smtp,
+        &bo.admin_email,
+        &bo.admin_password,
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    assert!(p.text().await.contains("Dashboard"));
+    p.screenshot("flow1-dashboard").await;
+
+    // Flow 5: groups with the Check menu, export, import with Replace Disabled.
+    p.goto("/groups").await;
+    p.follow("+Create").await;
+    p.fill("Caption", "Support").await;
+    p.press("Check").await;
+    p.press("View").await;
+    assert_eq!(
+        p.field("Users View")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert_ne!(
+        p.field("Users Create")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    p.press("Uncheck all").await;
+    assert_ne!(
+        p.field("Users View")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    p.press("Check").await;
+    p.press("All").await;
+    assert_eq!(
+        p.field("Settings Update")
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    p.press("Save").await;
+    assert!(p.text().await.contains("Group created"));
+    create_group(&p, "Desk", &["Clients View", "Users View"]).await;
+    p.goto("/groups").await;
+    p.follow("Export").await;
+    let exported = dir.join("groups.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exported.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(exported.exists(), "the export was downloaded");
+    p.goto("/groups").await;
+    p.follow("Import").await;
+    p.field("File")
+        .await
+        .send_keys(&exported.display().to_string())
+        .await
+        .unwrap();
+    p.choose("Replace", "Disabled").await;
+    p.press("Import").await;
+    let text = p.text().await;
+    assert!(
+        text.contains("group(s) imported")
+            && text.contains("Support (1)")
+            && text.contains("Desk (1)"),
+        "{text}"
+    );
+    p.screenshot("flow5-groups").await;
+
+    // Flow 2: the seed, step by step.
+    p.goto("/").await;
+    p.follow("Users").await;
+    p.follow("+Create").await;
+    assert!(p.text().await.contains("Create user"));
+    p.fill("Email", "nora.newman@example.com").await;
+    p.press("Generate").await;
+    assert_eq!(
+        p.field("Password")
+            .await
+            .attr("type")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("password"),
+        "hidden until shown"
+    );
+    p.check("Show password").await;
+    assert_eq!(
+        p.field("Password")
+            .await
+            .attr("type")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("text")
+    );
+    let generated = p.value("Password").await;
+    assert_eq!(
+        generated.len(),
+        20,
+        "generated password read from the field"
+    );
+    p.choose("Status", "Enabled").await;
+    p.choose("Groups", "Desk").await;
+    p.choose("Groups", "Support").await;
+    p.fill("Name", "Nora Newman").await;
+    p.check("Send to email").await;
+    p.check("Mask data").await;
+    p.press("Save").await;
+    assert_eq!(p.path().await, "/users");
+    assert!(p.text().await.contains("User created"));
+    let row = p.row("nora.newman@example.com").await;
+    for cell in [
+        "Nora Newman",
+        "Enabled",
+        "Email",
+        "Desk, Support",
+        "Yes",
+        "admin@backoffice.local",
+        "Never",
+    ] {
+        assert!(row.contains(cell), "row lacks {cell:?}: {row}");
+    }
+    p.screenshot("flow2-user-listed").await;
+
+    // Flow 6: field errors next to their fields, with what was typed kept.
+    p.follow("+Create").await;
+    p.fill("Email", "NORA.newman@example.com").await;
+    p.fill("Password", "short").await;
+    p.fill("Name", "Second Nora").await;
+    p.press("Save").await;
+    let text = p.text().await;
+    assert!(
+        text.contains("This email is already used by another user"),
+        "{text}"
+    );
+    assert!(text.contains("Password must be at least 12 characters long"));
+    assert!(text.contains("Choose at least one group"));
+    assert_eq!(p.value("Name").await, "Second Nora");
+    assert_eq!(p.value("Email").await, "NORA.newman@example.com");
+    p.screenshot("flow6-field-errors").await;
+    p.sign_out().await;
+
+    // Flow 3 (the part without clients): the new user reads the mail, signs in with it and the
+    // emailed code, and chooses a new password.
+    let mail = smtp.wait_for("nora.newman@example.com", 1).await.body();
+    assert!(mail.contains(&generated));
+    p.sign_in(
+        &smtp,
+        "nora.newman@example.com",
+        &generated,
+        Some(USER_PASSWORD),
+    )
+    .await;
+    p.screenshot("flow3-new-user").await;
+    p.sign_out().await;
+
+    // Flow 4: Actions › Disable 2FA, confirmed; the column says Disabled; no code any more.
+    p.sign_in(&smtp, &bo.admin_email, ADMIN_PASSWORD, None)
+        .await;
+    p.goto("/users").await;
+    p.follow("Nora Newman").await;
+    p.press("Actions").await;
+    p.follow("Disable 2FA").await;
+    p.fill("Your password", ADMIN_PASSWORD).await;
+    p.press("Save").await;
+    assert!(p.text().await.contains("2FA disabled"));
+    p.goto("/users").await;
+    let row = p.row("nora.newman@example.com").await;
+    assert!(row.contains("Disabled"), "{row}");
+    p.sign_out().await;
+    let codes_before = smtp.messages_to("nora.newman@example.com").len();
+    p.goto("/login").await;
+    p.fill("Email", "nora.newman@example.com").await;
+    p.fill("Password", USER_PASSWORD).await;
+    p.press("Sign in").await;
+    assert_eq!(p.path().await, "/", "signed in without a code");
+    assert_eq!(
+        smtp.messages_to("nora.newman@example.com").len(),
+        codes_before,
+        "no code was sent"
+    );
+    p.screenshot("flow4-no-code").await;
+    p.sign_out().await;
+    p.c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_seed_flow_with_the_keyboard_alone() {
+    if !enabled() {
+        return;
+    }
+    let smtp = SmtpServer::start().await;
+    let dir = temp_dir("keys");
+    let bo = start_backoffice(&dir, &smtp);
+    let p = open_browser(&bo.url, &dir).await;
+    p.sign_in(
+        &smtp,
+        &bo.admin_email,
+        &bo.admin_password,
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    create_group(&p, "Desk", &["Clients View"]).await;
+    create_group(&p, "Support", &["Users View"]).await;
+
+    p.goto("/").await;
+    p.tab_to_text("Users").await;
+    p.keys(&Key::Enter.to_string()).await;
+    assert_eq!(p.path().await, "/users");
+    p.tab_to_text("+Create").await;
+    p.keys(&Key::Enter.to_string()).await;
+    assert_eq!(p.path().await, "/users/new");
+    p.tab_to("Email").await;
+    p.keys("kim.keys@example.com").await;
+    p.tab_to_text("Generate").await;
+    p.keys(&Key::Enter.to_string()).await;
+    p.tab_to("Show password").await;
+    p.keys(&Key::Space.to_string()).await;
+    let generated = p.value("Password").await;
+    assert_eq!(generated.len(), 20);
+    p.tab_to("Groups").await;
+    // The listbox: Down selects the next option, Shift+Down extends the selection.
+    p.keys(&Key::Down.to_string()).await;
+    p.keys(&Key::Down.to_string()).await;
+    p.keys(&(Key::Shift + Key::Down.to_string().as_str())).await;
+    p.tab_to("Name").await;
+    p.keys("Kim Keys").await;
+    p.tab_to("Send to email").await;
+    p.keys(&Key::Space.to_string()).await;
+    p.tab_to("Mask data").await;
+    p.keys(&Key::Space.to_string()).await;
+    p.tab_to_text("Save").await;
+    p.keys(&Key::Enter.to_string()).await;
+    assert_eq!(p.path().await, "/users", "{}", p.text().await);
+    let row = p.row("kim.keys@example.com").await;
+    assert!(row.contains("Kim Keys") && row.contains("Yes"), "{row}");
+    assert!(
+        row.contains("Desk") && row.contains("Support"),
+        "two groups chosen with the keyboard: {row}"
+    );
+    assert!(smtp
+        .wait_for("kim.keys@example.com", 1)
+        .await
+        .body()
+        .contains(&generated));
+    p.screenshot("flow7-keyboard").await;
+    p.c.close().await.unwrap();
+}
