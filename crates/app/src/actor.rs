@@ -10,8 +10,10 @@ pub struct Actor {
     pub user: UserRecord,
     pub is_admin: bool,
     pub permissions: PermissionSet,
-    /// Hash of the session this request came with (`None` for the CLI).
+    /// Hash of the session this request came with (`None` for the CLI and API tokens).
     pub session_hash: Option<String>,
+    /// The API token this request came with, if any.
+    pub token_id: Option<i64>,
     pub ip: Option<String>,
 }
 

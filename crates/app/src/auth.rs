@@ -424,6 +424,7 @@ impl App {
             is_admin,
             permissions,
             session_hash: Some(id_hash),
+            token_id: None,
             ip,
         }))))
     }

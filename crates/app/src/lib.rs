@@ -12,6 +12,7 @@ pub mod groups;
 pub mod hashing;
 pub mod mail;
 pub mod settings;
+pub mod tokens;
 pub mod users;
 
 pub use actor::Actor;

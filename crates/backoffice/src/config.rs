@@ -38,6 +38,8 @@ pub struct Config {
     pub session_idle_minutes: u64,
     pub session_absolute_hours: u64,
     pub trusted_proxies: String,
+    pub api_rate_per_minute: u32,
+    pub api_rate_per_ip_per_minute: u32,
 }
 
 impl Default for Config {
@@ -55,6 +57,8 @@ impl Default for Config {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             trusted_proxies: String::new(),
+            api_rate_per_minute: 600,
+            api_rate_per_ip_per_minute: 1200,
         }
     }
 }

@@ -15,6 +15,8 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
             .starts_with("https://"),
         public_origin: config.public_origin().map_err(|e| config_failure(&e))?,
         trusted_proxies: config.trusted_proxies().map_err(|e| config_failure(&e))?,
+        api_rate_per_credential: config.api_rate_per_minute,
+        api_rate_per_ip: config.api_rate_per_ip_per_minute,
     };
     let app = open(&config).await?;
     if !app.has_smtp() {

@@ -20,7 +20,7 @@ pub enum PasswordError {
 }
 
 /// Checks a candidate password against the policy. `email_local` is the local part of the
-/// account's email: a password containing it is refused (case-insensitively).
+/// account's email: a password containing it (3 characters or more) is refused, case-insensitively.
 pub fn check(password: &str, email_local: &str) -> Result<(), PasswordError> {
     let len = password.chars().count();
     if len < MIN_LEN {
@@ -29,7 +29,8 @@ pub fn check(password: &str, email_local: &str) -> Result<(), PasswordError> {
     if len > MAX_LEN {
         return Err(PasswordError::TooLong);
     }
-    if !email_local.is_empty()
+    // Very short local parts ("jo@…") would forbid half the dictionary; they are skipped.
+    if email_local.chars().count() >= 3
         && password
             .to_lowercase()
             .contains(&email_local.to_lowercase())

@@ -5,6 +5,7 @@
 mod audit_chain;
 mod postgres;
 mod sql;
+mod sql_tokens;
 mod sqlite;
 mod types;
 
@@ -154,9 +155,36 @@ pub trait AuditStore: Send + Sync {
     async fn chain_head(&self) -> Result<(i64, String)>;
 }
 
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a new token's hash with its event, in one transaction.
+    async fn insert_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+        event: AuditEntry,
+    ) -> Result<i64>;
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
+    /// The owner's tokens that are not revoked, newest first.
+    async fn tokens_of_user(&self, user_id: i64) -> Result<Vec<TokenRecord>>;
+    async fn revoke_token(
+        &self,
+        user_id: i64,
+        id: i64,
+        at: Timestamp,
+        event: AuditEntry,
+    ) -> Result<()>;
+    async fn touch_token(&self, id: i64, at: Timestamp) -> Result<()>;
+}
+
 /// Everything the application needs from a database.
 #[async_trait]
-pub trait Store: UserStore + GroupStore + SessionStore + CodeStore + AuditStore {
+pub trait Store:
+    UserStore + GroupStore + SessionStore + CodeStore + AuditStore + TokenStore
+{
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;
     /// Applies pending migrations; returns the versions applied now.

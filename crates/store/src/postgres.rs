@@ -46,3 +46,4 @@ impl PgStore {
 }
 
 crate::sql::impl_store!(PgStore, Postgres, "postgres");
+crate::sql_tokens::impl_token_store!(PgStore, Postgres);

@@ -249,3 +249,15 @@ pub struct EventQuery {
     pub before_id: Option<i64>,
     pub limit: i64,
 }
+
+/// A personal API token (its secret is never stored, only its SHA-256).
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}

@@ -177,6 +177,8 @@ fn serve(listener: tokio::net::TcpListener, app: Arc<App>, addr: SocketAddr) {
             secure_cookies: false,
             public_origin: format!("http://{addr}"),
             trusted_proxies: vec![],
+            api_rate_per_credential: 0,
+            api_rate_per_ip: 0,
         },
     );
     let router = web::router(state);

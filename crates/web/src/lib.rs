@@ -1,6 +1,7 @@
 //! The HTTP adapters: server-rendered pages over the use cases in `app`. Handlers parse the
 //! request, call one use case with the acting user, and render; they hold no rules of their own.
 
+pub mod api;
 mod assets;
 mod csrf;
 mod error;
@@ -30,19 +31,28 @@ pub struct WebConfig {
     pub public_origin: String,
     /// Peers whose `X-Forwarded-For` is believed (reverse proxies); empty by default.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// API requests per minute per token or session, and per client IP (0 = unlimited).
+    pub api_rate_per_credential: u32,
+    pub api_rate_per_ip: u32,
 }
 
 #[derive(Clone)]
 pub struct AppState {
     pub app: Arc<App>,
     pub cfg: Arc<WebConfig>,
+    pub(crate) limits: Arc<api::extract::RateLimiter>,
 }
 
 impl AppState {
     pub fn new(app: Arc<App>, cfg: WebConfig) -> Self {
+        let limits = Arc::new(api::extract::RateLimiter::new(
+            cfg.api_rate_per_credential,
+            cfg.api_rate_per_ip,
+        ));
         Self {
             app,
             cfg: Arc::new(cfg),
+            limits,
         }
     }
 }
@@ -81,6 +91,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events/export", get(events::export))
         .route("/settings", get(settings::show))
         .route("/settings/test-email", post(settings::test_email))
+        .merge(api::router())
+        .route("/api/{*rest}", axum::routing::any(api::not_found))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(security::headers))
         .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))

@@ -1,0 +1,386 @@
+//! The JSON API: tokens, the OpenAPI document, the role matrix, and its error contract.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use testkit::{db::backends, Browser, TestApp};
+
+/// A JSON client with a bearer token.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    fn new(t: &TestApp, token: Option<&str>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: t.url(""),
+            token: token.map(str::to_string),
+        }
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// Creates a token for a signed-in browser through `POST /api/v1/me/tokens` (session + CSRF).
+async fn token_for(t: &TestApp, b: &Browser) -> String {
+    b.get("/profile").await;
+    let r = b
+        .client
+        .post(t.url("/api/v1/me/tokens"))
+        .header("x-csrf-token", b.csrf())
+        .header("origin", t.url(""))
+        .json(&json!({"name": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn tokens_are_shown_once_act_as_their_owner_and_can_be_revoked() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        // Without the CSRF header, a session can't create a token.
+        let r = admin
+            .client
+            .post(t.url("/api/v1/me/tokens"))
+            .json(&json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let token = token_for(&t, &admin).await;
+        assert!(token.starts_with("bo_") && token.len() == 67);
+        let api = Api::new(&t, Some(&token));
+        let (s, me) = api.send("GET", "/api/v1/me", None).await;
+        assert_eq!(s, 200);
+        assert_eq!(me["user"]["email"], "root@example.com");
+        assert_eq!(me["is_admin"], true);
+        // A token can't mint another token.
+        let (s, _) = api
+            .send("POST", "/api/v1/me/tokens", Some(json!({"name": "child"})))
+            .await;
+        assert_eq!(s, 403);
+        let (s, list) = api.send("GET", "/api/v1/me/tokens", None).await;
+        assert_eq!(s, 200);
+        assert!(
+            list.to_string().find(&token).is_none(),
+            "the secret is never shown again"
+        );
+        let id = list[0]["id"].as_i64().unwrap();
+        let store = store::connect(&t.db_url).await.unwrap();
+        let tok = store.tokens_of_user(1).await.unwrap();
+        assert_eq!(tok.len(), 1);
+        let (s, _) = api
+            .send("DELETE", &format!("/api/v1/me/tokens/{id}"), None)
+            .await;
+        assert_eq!(s, 204);
+        assert_eq!(api.send("GET", "/api/v1/me", None).await.0, 401, "revoked");
+        // A token dies with its owner's account.
+        create_user(&admin, "jane@example.com", "Jane", &["1"], false, false).await;
+        disable_2fa(&admin, "jane@example.com").await;
+        let jane = sign_in_fully(&t, "jane@example.com", USER_PASSWORD).await;
+        let jane_token = token_for(&t, &jane).await;
+        let jane_api = Api::new(&t, Some(&jane_token));
+        assert_eq!(jane_api.send("GET", "/api/v1/me", None).await.0, 200);
+        disable_user(&admin, "jane@example.com").await;
+        assert_eq!(jane_api.send("GET", "/api/v1/me", None).await.0, 401);
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_valid_and_lists_every_route() {
+    let t = TestApp::start("sqlite").await;
+    let (s, doc) = Api::new(&t, None)
+        .send("GET", "/api/openapi.json", None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented: Vec<String> = Vec::new();
+    for (path, item) in paths {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if let Some(op) = item.get(method) {
+                documented.push(format!("{} {path}", method.to_uppercase()));
+                assert!(
+                    op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                    "{method} {path} has responses"
+                );
+            }
+        }
+    }
+    documented.sort();
+    let mut served = vec![
+        "GET /api/v1/me",
+        "GET /api/v1/me/tokens",
+        "POST /api/v1/me/tokens",
+        "DELETE /api/v1/me/tokens/{id}",
+        "GET /api/v1/permissions",
+        "GET /api/v1/users",
+        "POST /api/v1/users",
+        "GET /api/v1/users/{id}",
+        "PATCH /api/v1/users/{id}",
+        "POST /api/v1/users/{id}/two-factor/disable",
+        "POST /api/v1/users/{id}/two-factor/enable",
+        "POST /api/v1/users/{id}/unlock",
+        "POST /api/v1/users/{id}/sign-out",
+        "GET /api/v1/groups",
+        "POST /api/v1/groups",
+        "GET /api/v1/groups/export",
+        "POST /api/v1/groups/import",
+        "GET /api/v1/groups/{id}",
+        "PUT /api/v1/groups/{id}",
+        "DELETE /api/v1/groups/{id}",
+        "GET /api/v1/events",
+        "GET /api/v1/events/export",
+    ];
+    served.sort();
+    assert_eq!(documented, served);
+    // Every $ref resolves.
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = r.split('"').next().unwrap();
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling $ref {name}"
+        );
+    }
+    // And every documented route is really served (anything but 404/405 without credentials).
+    let api = Api::new(&t, None);
+    for route in &served {
+        let (method, path) = route.split_once(' ').unwrap();
+        let (s, _) = api.send(method, &path.replace("{id}", "1"), None).await;
+        assert_eq!(s, 401, "{route} answers 401 without credentials");
+    }
+    let docs = reqwest::get(t.url("/api/docs")).await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger-ui-bundle.js"));
+    assert_eq!(
+        reqwest::get(t.url("/api/docs/swagger-ui-bundle.js"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_role_matrix() {
+    let t = TestApp::start("sqlite").await;
+    let admin = t.admin().await;
+    let viewer_group = create_group(
+        &admin,
+        "Viewers",
+        &["users.view", "groups.view", "event_log.view"],
+    )
+    .await;
+    create_user(
+        &admin,
+        "viewer@example.com",
+        "Vi Ewer",
+        &[&viewer_group.to_string()],
+        false,
+        true,
+    )
+    .await;
+    disable_2fa(&admin, "viewer@example.com").await;
+    create_user(
+        &admin,
+        "pending@example.com",
+        "Pen Ding",
+        &["1"],
+        false,
+        false,
+    )
+    .await;
+    let viewer = sign_in_fully(&t, "viewer@example.com", USER_PASSWORD).await;
+    let admin_api = Api::new(&t, Some(&token_for(&t, &admin).await));
+    let viewer_api = Api::new(&t, Some(&token_for(&t, &viewer).await));
+    let anonymous = Api::new(&t, None);
+    // A pre-2FA session reaches no API route.
+    let pending = t.browser();
+    assert_eq!(
+        pending
+            .sign_in("pending@example.com", USER_PASSWORD)
+            .await
+            .location
+            .as_deref(),
+        Some("/login/code")
+    );
+    let pre = pending
+        .client
+        .get(t.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 401);
+
+    let cases: Vec<(&str, String, Option<Value>, u16, u16)> = vec![
+        // method, path, body, viewer status, admin status
+        ("GET", "/api/v1/users".into(), None, 200, 200),
+        ("GET", "/api/v1/users/1".into(), None, 200, 200),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(
+                json!({"email": "n@example.com", "password": USER_PASSWORD, "status": "enabled", "groups": [1], "name": "N"}),
+            ),
+            403,
+            201,
+        ),
+        (
+            "PATCH",
+            "/api/v1/users/2".into(),
+            Some(json!({"name": "Renamed"})),
+            403,
+            200,
+        ),
+        ("POST", "/api/v1/users/2/unlock".into(), None, 403, 200),
+        (
+            "POST",
+            "/api/v1/users/2/two-factor/enable".into(),
+            None,
+            403,
+            200,
+        ),
+        ("POST", "/api/v1/users/2/sign-out".into(), None, 403, 204),
+        ("GET", "/api/v1/groups".into(), None, 200, 200),
+        (
+            "POST",
+            "/api/v1/groups".into(),
+            Some(json!({"caption": "Desk", "permissions": ["users.view"]})),
+            403,
+            201,
+        ),
+        ("GET", "/api/v1/groups/export".into(), None, 200, 200),
+        ("GET", "/api/v1/events".into(), None, 200, 200),
+        ("GET", "/api/v1/events/export".into(), None, 403, 200),
+        ("GET", "/api/v1/permissions".into(), None, 200, 200),
+        (
+            "DELETE",
+            format!("/api/v1/groups/{viewer_group}"),
+            None,
+            403,
+            204,
+        ),
+    ];
+    for (method, path, body, viewer_status, admin_status) in cases {
+        assert_eq!(
+            anonymous.send(method, &path, body.clone()).await.0,
+            401,
+            "anonymous {method} {path}"
+        );
+        let (s, v) = viewer_api.send(method, &path, body.clone()).await;
+        assert_eq!(s, viewer_status, "viewer {method} {path}: {v}");
+        let (s, v) = admin_api.send(method, &path, body).await;
+        assert_eq!(s, admin_status, "admin {method} {path}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn errors_follow_the_contract() {
+    let t = TestApp::start("sqlite").await;
+    let admin = t.admin().await;
+    let token = token_for(&t, &admin).await;
+    let api = Api::new(&t, Some(&token));
+    let raw = |body: &'static str, ctype: &'static str| {
+        let http = api.http.clone();
+        let url = t.url("/api/v1/groups");
+        let token = token.clone();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", ctype)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = raw("{not json", "application/json").await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"].is_string());
+    assert_eq!(raw("{}", "text/plain").await.0, 415);
+    let (s, v) = raw(
+        r#"{"caption": "X", "permissions": [], "builtin": true}"#,
+        "application/json",
+    )
+    .await;
+    assert_eq!(s, 422, "unknown fields are refused: {v}");
+    let big = Box::leak(
+        format!(
+            "{{\"caption\": \"{}\", \"permissions\": []}}",
+            "x".repeat(1_100_000)
+        )
+        .into_boxed_str(),
+    );
+    assert_eq!(raw(big, "application/json").await.0, 413);
+    let (s, v) = api.send("POST", "/api/v1/users", Some(json!({"email": "bad", "password": "short", "status": "enabled", "groups": [], "name": ""}))).await;
+    assert_eq!(s, 422);
+    for f in ["email", "password", "groups", "name"] {
+        assert!(v["fields"][f].is_string(), "field {f}: {v}");
+    }
+    let user = json!({"email": "dup@example.com", "password": USER_PASSWORD, "status": "enabled", "groups": [1], "name": "Dup"});
+    assert_eq!(
+        api.send("POST", "/api/v1/users", Some(user.clone()))
+            .await
+            .0,
+        201
+    );
+    let mut upper = user.clone();
+    upper["email"] = json!("DUP@example.com");
+    let (s, v) = api.send("POST", "/api/v1/users", Some(upper)).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(api.send("GET", "/api/v1/users/999999", None).await.0, 404);
+    assert_eq!(
+        api.send("GET", "/api/v1/users?limit=1000", None).await.0,
+        422
+    );
+    assert_eq!(api.send("GET", "/api/v1/users?bogus=1", None).await.0, 400);
+    assert_eq!(api.send("GET", "/api/v1/nowhere", None).await.0, 404);
+    // Escalation through the API is refused like through the pages.
+    let g = create_group(&admin, "Creators", &["users.view", "users.create"]).await;
+    create_user(
+        &admin,
+        "creator@example.com",
+        "Cre Ator",
+        &[&g.to_string()],
+        false,
+        false,
+    )
+    .await;
+    disable_2fa(&admin, "creator@example.com").await;
+    let creator = sign_in_fully(&t, "creator@example.com", USER_PASSWORD).await;
+    let creator_api = Api::new(&t, Some(&token_for(&t, &creator).await));
+    let climb = json!({"email": "climb@example.com", "password": USER_PASSWORD, "status": "enabled", "groups": [1], "name": "Climb"});
+    let (s, v) = creator_api.send("POST", "/api/v1/users", Some(climb)).await;
+    assert_eq!(s, 403, "{v}");
+}

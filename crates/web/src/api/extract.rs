@@ -1,0 +1,177 @@
+//! Who is calling the API, within which limits, and with which body.
+//!
+//! A caller is either a personal token (`Authorization: Bearer bo_…`) or the browser session
+//! cookie; with the cookie, a state change also needs the CSRF token in `X-CSRF-Token` and a
+//! same-origin request. Pre-2FA sessions reach nothing here.
+
+use super::error::ApiError;
+use crate::session::{client_of, cookie, session_cookie_name};
+use crate::AppState;
+use app::auth::Authenticated;
+use app::Actor;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Fixed one-minute windows per key (credential or IP). Limits of 0 mean unlimited.
+pub struct RateLimiter {
+    pub(crate) per_credential: u32,
+    pub(crate) per_ip: u32,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_credential: u32, per_ip: u32) -> Self {
+        Self {
+            per_credential,
+            per_ip,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a request; `Err(seconds)` tells how long until the window resets.
+    fn hit(&self, key: String, limit: u32) -> Result<(), u64> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() > 100_000 {
+            w.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        }
+        let entry = w.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > limit {
+            let left = 60u64
+                .saturating_sub(now.duration_since(entry.0).as_secs())
+                .max(1);
+            return Err(left);
+        }
+        Ok(())
+    }
+}
+
+fn limited(secs: u64) -> ApiError {
+    ApiError {
+        retry_after: Some(secs),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests; slow down",
+        )
+    }
+}
+
+/// The authenticated caller of an API request.
+pub struct ApiActor(pub Actor);
+
+fn unauthenticated() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "Authenticate with a bearer token or a signed-in session",
+    )
+}
+
+impl FromRequestParts<AppState> for ApiActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = client_of(state, &parts.headers, &parts.extensions);
+        if let Some(ip) = &client.ip {
+            state
+                .limits
+                .hit(format!("ip:{ip}"), state.limits.per_ip)
+                .map_err(limited)?;
+        }
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
+        if let Some(raw) = bearer {
+            let actor = state
+                .app
+                .authenticate_token(raw.trim(), client.ip)
+                .await?
+                .ok_or_else(unauthenticated)?;
+            let key = format!("token:{}", actor.token_id.unwrap_or_default());
+            state
+                .limits
+                .hit(key, state.limits.per_credential)
+                .map_err(limited)?;
+            return Ok(ApiActor(actor));
+        }
+        let Some(raw) = cookie(&parts.headers, session_cookie_name(state)) else {
+            return Err(unauthenticated());
+        };
+        let Some(Authenticated::Full(actor)) = state.app.authenticate(raw, client.ip).await? else {
+            return Err(unauthenticated());
+        };
+        let key = format!("session:{}", actor.session_hash.clone().unwrap_or_default());
+        state
+            .limits
+            .hit(key, state.limits.per_credential)
+            .map_err(limited)?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let token = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            crate::csrf::verify(
+                state,
+                &parts.headers,
+                if token.is_empty() { "-" } else { token },
+            )
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "Send the session's CSRF token in X-CSRF-Token",
+                )
+            })?;
+        }
+        Ok(ApiActor(*actor))
+    }
+}
+
+/// A JSON body whose every rejection becomes the API's JSON error.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}
+
+/// Query parameters whose rejection becomes the API's JSON error.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(v) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(v))
+    }
+}

@@ -1,0 +1,214 @@
+//! `/api/v1/groups`: the same use cases as System › Users › Groups.
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{ApiActor, ApiJson, ApiQuery};
+use crate::AppState;
+use app::groups::GroupsFile;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use domain::{Permission, PermissionSet};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupOut {
+    pub id: i64,
+    pub caption: String,
+    /// The built-in Administrators group: every permission, can't be edited or deleted.
+    pub builtin: bool,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupSummaryOut {
+    pub id: i64,
+    pub caption: String,
+    pub builtin: bool,
+    pub members: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupIn {
+    /// 1–100 characters, unique (case-insensitive).
+    pub caption: String,
+    /// Permission codes from `/api/v1/permissions`.
+    pub permissions: Vec<String>,
+}
+
+fn permission_set(codes: &[String]) -> ApiResult<PermissionSet> {
+    let mut set = PermissionSet::default();
+    for c in codes {
+        let p = Permission::from_code(c).ok_or_else(|| {
+            let mut e = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Please check the highlighted fields",
+            );
+            e.body
+                .fields
+                .insert("permissions".into(), format!("Unknown permission {c:?}"));
+            e
+        })?;
+        set.insert(p);
+    }
+    Ok(set)
+}
+
+async fn group_out(state: &AppState, actor: &app::Actor, id: i64) -> ApiResult<GroupOut> {
+    let (g, _) = state.app.get_group(actor, id).await?;
+    Ok(GroupOut {
+        id: g.id,
+        caption: g.caption,
+        builtin: g.builtin,
+        permissions: g.permissions.codes(),
+    })
+}
+
+/// Every group with its number of members; Administrators first.
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
+    responses((status = 200, body = Vec<GroupSummaryOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> ApiResult<Json<Vec<GroupSummaryOut>>> {
+    let groups = state.app.list_groups(&actor).await?;
+    Ok(Json(
+        groups
+            .into_iter()
+            .map(|g| GroupSummaryOut {
+                id: g.id,
+                caption: g.caption,
+                builtin: g.builtin,
+                members: g.members,
+            })
+            .collect(),
+    ))
+}
+
+/// One group and its permissions.
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
+    responses((status = 200, body = GroupOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<GroupOut>> {
+    Ok(Json(group_out(&state, &actor, id).await?))
+}
+
+/// Creates a group; the caller must hold every permission it grants.
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = GroupIn,
+    responses((status = 201, body = GroupOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiJson(g): ApiJson<GroupIn>,
+) -> ApiResult<(StatusCode, Json<GroupOut>)> {
+    let id = state
+        .app
+        .create_group(&actor, &g.caption, &permission_set(&g.permissions)?)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(group_out(&state, &actor, id).await?),
+    ))
+}
+
+/// Replaces a group's caption and permissions.
+#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)), request_body = GroupIn,
+    responses((status = 200, body = GroupOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+    ApiJson(g): ApiJson<GroupIn>,
+) -> ApiResult<Json<GroupOut>> {
+    state
+        .app
+        .update_group(&actor, id, &g.caption, &permission_set(&g.permissions)?)
+        .await?;
+    Ok(Json(group_out(&state, &actor, id).await?))
+}
+
+/// Deletes a group; its members lose its permissions at their next request.
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    state.app.delete_group(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every group but the built-in one, as the import takes it.
+#[utoipa::path(get, path = "/api/v1/groups/export", tag = "groups",
+    responses((status = 200, body = GroupsFileSchema), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn export(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> ApiResult<Json<serde_json::Value>> {
+    let json = state.app.export_groups(&actor).await?;
+    serde_json::from_str(&json)
+        .map(Json)
+        .map_err(|e| app::AppError::Internal(e.to_string()).into())
+}
+
+/// The groups file (what export writes and import reads).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GroupsFileSchema {
+    /// Always 1.
+    version: u32,
+    groups: Vec<GroupFileEntrySchema>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct GroupFileEntrySchema {
+    caption: String,
+    permissions: Vec<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// true: replace groups with the same caption; false (default): add " (1)", " (2)" … copies.
+    pub replace: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ImportOut {
+    pub imported: usize,
+}
+
+/// Imports a groups file: all or nothing.
+#[utoipa::path(post, path = "/api/v1/groups/import", tag = "groups", params(ImportParams), request_body = GroupsFileSchema,
+    responses((status = 200, body = ImportOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn import(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiQuery(p): ApiQuery<ImportParams>,
+    ApiJson(file): ApiJson<GroupsFile>,
+) -> ApiResult<Json<ImportOut>> {
+    let bytes = serde_json::to_vec(&file).map_err(|e| app::AppError::Internal(e.to_string()))?;
+    let imported = state
+        .app
+        .import_groups(&actor, &bytes, p.replace.unwrap_or(false))
+        .await?;
+    Ok(Json(ImportOut { imported }))
+}

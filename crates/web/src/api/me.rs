@@ -1,0 +1,146 @@
+//! `/api/v1/me`, personal tokens, and the permission catalogue.
+
+use super::error::{ApiResult, ErrorBody};
+use super::extract::{ApiActor, ApiJson};
+use super::users::UserOut;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use domain::Permission;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct MeOut {
+    pub user: UserOut,
+    /// Codes of every permission held, e.g. `users.view`.
+    pub permissions: Vec<String>,
+    pub is_admin: bool,
+}
+
+/// The caller's own account and permissions.
+#[utoipa::path(get, path = "/api/v1/me", tag = "me",
+    responses((status = 200, body = MeOut), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn me(ApiActor(actor): ApiActor) -> Json<MeOut> {
+    Json(MeOut {
+        permissions: actor.permissions.codes(),
+        is_admin: actor.is_admin,
+        user: UserOut::from(&actor.user),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenOut {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&store::TokenRecord> for TokenOut {
+    fn from(t: &store::TokenRecord) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.clone(),
+            created_at: t.created_at.iso(),
+            expires_at: t.expires_at.iso(),
+            last_used_at: t.last_used_at.map(|t| t.iso()),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIn {
+    /// What the token is for.
+    pub name: String,
+    /// Days until it expires: 1–365, 90 when omitted.
+    #[schema(minimum = 1, maximum = 365)]
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewTokenOut {
+    /// The secret: shown once, never again.
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenOut,
+}
+
+/// The caller's tokens that are not revoked.
+#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me",
+    responses((status = 200, body = Vec<TokenOut>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+) -> ApiResult<Json<Vec<TokenOut>>> {
+    Ok(Json(
+        state
+            .app
+            .list_tokens(&actor)
+            .await?
+            .iter()
+            .map(TokenOut::from)
+            .collect(),
+    ))
+}
+
+/// Creates a personal token; only with a fully signed-in session (not with another token).
+#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "me", request_body = TokenIn,
+    responses((status = 201, body = NewTokenOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiJson(input): ApiJson<TokenIn>,
+) -> ApiResult<(StatusCode, Json<NewTokenOut>)> {
+    let t = state
+        .app
+        .create_token(&actor, &input.name, input.expires_in_days)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewTokenOut {
+            token: t.token,
+            info: TokenOut::from(&t.record),
+        }),
+    ))
+}
+
+/// Revokes one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "me", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    state.app.revoke_token(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PermissionOut {
+    pub code: String,
+    pub section: String,
+    pub action: String,
+}
+
+/// Every permission that exists.
+#[utoipa::path(get, path = "/api/v1/permissions", tag = "groups",
+    responses((status = 200, body = Vec<PermissionOut>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn permissions(ApiActor(_): ApiActor) -> Json<Vec<PermissionOut>> {
+    Json(
+        Permission::catalogue()
+            .map(|p| PermissionOut {
+                code: p.code(),
+                section: p.section.label().into(),
+                action: p.action.label().into(),
+            })
+            .collect(),
+    )
+}

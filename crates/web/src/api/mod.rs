@@ -1,0 +1,120 @@
+//! The JSON API under `/api/v1`: a second adapter over the same use cases as the pages. The
+//! OpenAPI document is generated from these handlers (utoipa), so it can't drift from them.
+
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod groups;
+pub mod me;
+pub mod users;
+
+use crate::AppState;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Back Office API", version = "1", description = "Staff users, groups, clients and the event log. \
+        Authenticate with a personal token (`Authorization: Bearer bo_…`, created on the profile page or with \
+        POST /api/v1/me/tokens) or with the browser session cookie plus the CSRF token in `X-CSRF-Token` for changes."),
+    modifiers(&Security),
+    security(("bearer" = []), ("session" = [])),
+    tags((name = "me"), (name = "users"), (name = "groups"), (name = "events"))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("bo_session"))),
+        );
+    }
+}
+
+/// The API routes and their OpenAPI document, built from the same list.
+pub fn routes() -> (Router<AppState>, OpenApiDoc) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(me::me))
+        .routes(routes!(me::list_tokens, me::create_token))
+        .routes(routes!(me::revoke_token))
+        .routes(routes!(me::permissions))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update))
+        .routes(routes!(users::disable_2fa))
+        .routes(routes!(users::enable_2fa))
+        .routes(routes!(users::unlock))
+        .routes(routes!(users::sign_out))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::export))
+        .routes(routes!(groups::import))
+        .routes(routes!(groups::get, groups::update, groups::delete))
+        .routes(routes!(events::list))
+        .routes(routes!(events::export))
+        .split_for_parts()
+}
+
+/// The API, `/api/openapi.json` and Swagger UI at `/api/docs` (served from the binary).
+pub fn router() -> Router<AppState> {
+    let (api, doc) = routes();
+    let json = doc.to_pretty_json().unwrap_or_default();
+    api.route(
+        "/api/openapi.json",
+        get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json.clone()) }),
+    )
+    .route("/api/docs", get(docs_page))
+    .route("/api/docs/{file}", get(docs_asset))
+    .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+}
+
+const SWAGGER_JS: &str = include_str!("../../static/swagger/swagger-ui-bundle.js");
+const SWAGGER_CSS: &str = include_str!("../../static/swagger/swagger-ui.css");
+const SWAGGER_INIT: &str =
+    "window.ui = SwaggerUIBundle({ url: '/api/openapi.json', dom_id: '#swagger-ui' });";
+
+/// Swagger UI styles itself inline, so its page gets a CSP that allows inline styles (not scripts).
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+    frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+async fn docs_page() -> Response {
+    let html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Back Office API</title>\
+        <link rel=\"stylesheet\" href=\"/api/docs/swagger-ui.css\"></head><body><div id=\"swagger-ui\"></div>\
+        <script src=\"/api/docs/swagger-ui-bundle.js\"></script><script src=\"/api/docs/init.js\"></script></body></html>";
+    ([(header::CONTENT_SECURITY_POLICY, DOCS_CSP)], Html(html)).into_response()
+}
+
+async fn docs_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "swagger-ui-bundle.js" => (SWAGGER_JS, "text/javascript; charset=utf-8"),
+        "swagger-ui.css" => (SWAGGER_CSS, "text/css; charset=utf-8"),
+        "init.js" => (SWAGGER_INIT, "text/javascript; charset=utf-8"),
+        _ => return not_found().await,
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Unknown paths under `/api/` answer in JSON.
+pub async fn not_found() -> Response {
+    error::ApiError::new(StatusCode::NOT_FOUND, "No such API route").into_response()
+}

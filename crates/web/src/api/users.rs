@@ -1,0 +1,320 @@
+//! `/api/v1/users`: the same use cases as System › Users › Users.
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{ApiActor, ApiJson, ApiQuery};
+use crate::AppState;
+use app::users::UserInput;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use domain::UserStatus;
+use serde::{Deserialize, Serialize};
+use store::{UserQuery, UserRecord, UserSort};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct GroupRefOut {
+    pub id: i64,
+    pub caption: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// Two-factor authentication: `email` or `disabled`.
+    pub two_factor: String,
+    pub mask_data: bool,
+    pub groups: Vec<GroupRefOut>,
+    pub created_by: Option<i64>,
+    pub created_at: String,
+    pub last_sign_in_at: Option<String>,
+    pub locked: bool,
+}
+
+impl From<&UserRecord> for UserOut {
+    fn from(u: &UserRecord) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            status: u.status.code().into(),
+            two_factor: u.two_factor.code().into(),
+            mask_data: u.mask_data,
+            groups: u
+                .groups
+                .iter()
+                .map(|g| GroupRefOut {
+                    id: g.id,
+                    caption: g.caption.clone(),
+                })
+                .collect(),
+            created_by: u.created_by,
+            created_at: u.created_at.iso(),
+            last_sign_in_at: u.last_sign_in_at.map(|t| t.iso()),
+            locked: u.locked_until.is_some_and(|t| t > domain::Timestamp::now()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserOut>,
+    pub total: i64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Email or name contains (case-insensitive).
+    pub q: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: Option<String>,
+    /// Only members of this group.
+    pub group: Option<i64>,
+    /// id, name, email, status, two_factor, groups, mask_data, creator, created_at, last_sign_in.
+    pub sort: Option<String>,
+    /// `asc` (default) or `desc`.
+    pub dir: Option<String>,
+    /// 1–100, default 25.
+    pub limit: Option<i64>,
+    /// From `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn bad_param(field: &str, message: &str) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Please check the highlighted fields",
+    );
+    e.body.fields.insert(field.into(), message.into());
+    e
+}
+
+/// Lists users with filters, sorting and cursor pagination.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListParams),
+    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiQuery(p): ApiQuery<UserListParams>,
+) -> ApiResult<Json<UserPage>> {
+    let limit = p.limit.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(bad_param("limit", "Choose between 1 and 100"));
+    }
+    let status = match p.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            UserStatus::from_code(s)
+                .ok_or_else(|| bad_param("status", "Use enabled or disabled"))?,
+        ),
+    };
+    let sort = match p.sort.as_deref() {
+        None | Some("") => UserSort::Id,
+        Some(s) => {
+            UserSort::from_code(s).ok_or_else(|| bad_param("sort", "Unknown sort column"))?
+        }
+    };
+    let descending = match p.dir.as_deref() {
+        None | Some("") | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return Err(bad_param("dir", "Use asc or desc")),
+    };
+    let offset = match p.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|o| (0..=10_000_000).contains(o))
+            .ok_or_else(|| bad_param("cursor", "Not a cursor from this API"))?,
+    };
+    let q = UserQuery {
+        text: p.q.filter(|t| !t.trim().is_empty()),
+        status,
+        group_id: p.group,
+        sort,
+        descending,
+        offset,
+        limit,
+    };
+    let page = state.app.list_users(&actor, &q).await?;
+    let next = offset + limit;
+    Ok(Json(UserPage {
+        next_cursor: (next < page.total).then(|| next.to_string()),
+        total: page.total,
+        items: page.items.iter().map(UserOut::from).collect(),
+    }))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<UserOut>> {
+    Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
+}
+
+/// The seed's Create user fields.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub email: String,
+    pub password: String,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// Ids of one or more groups.
+    pub groups: Vec<i64>,
+    /// First and last names.
+    pub name: String,
+    /// Email the credentials to the user (needs an SMTP server).
+    #[serde(default)]
+    pub send_to_email: bool,
+    /// Mask client personal data for this user.
+    #[serde(default)]
+    pub mask_data: bool,
+}
+
+/// Creates a user (2FA by email codes, a new password must be chosen at first sign-in).
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserCreate,
+    responses((status = 201, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiJson(u): ApiJson<UserCreate>,
+) -> ApiResult<(StatusCode, Json<UserOut>)> {
+    let input = UserInput {
+        email: u.email,
+        password: u.password,
+        status: u.status,
+        group_ids: u.groups,
+        name: u.name,
+        send_to_email: u.send_to_email,
+        mask_data: u.mask_data,
+    };
+    let id = state.app.create_user(&actor, &input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(UserOut::from(&state.app.get_user(&actor, id).await?)),
+    ))
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    pub email: Option<String>,
+    /// A new password, which the user must change at next sign-in; ends their sessions.
+    pub password: Option<String>,
+    pub status: Option<String>,
+    pub groups: Option<Vec<i64>>,
+    pub name: Option<String>,
+    pub mask_data: Option<bool>,
+}
+
+/// Changes a user.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserUpdate,
+    responses((status = 200, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+    ApiJson(u): ApiJson<UserUpdate>,
+) -> ApiResult<Json<UserOut>> {
+    let current = state.app.get_user(&actor, id).await?;
+    let input = UserInput {
+        email: u.email.unwrap_or(current.email),
+        password: u.password.unwrap_or_default(),
+        status: u.status.unwrap_or_else(|| current.status.code().into()),
+        group_ids: u
+            .groups
+            .unwrap_or_else(|| current.groups.iter().map(|g| g.id).collect()),
+        name: u.name.unwrap_or(current.name),
+        send_to_email: false,
+        mask_data: u.mask_data.unwrap_or(current.mask_data),
+    };
+    state.app.update_user(&actor, id, &input).await?;
+    Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Confirm {
+    /// The caller's own password, to confirm.
+    pub password: String,
+}
+
+/// Disables two-factor authentication for a user (the caller confirms with their password).
+#[utoipa::path(post, path = "/api/v1/users/{id}/two-factor/disable", tag = "users", params(("id" = i64, Path)),
+    request_body = Confirm,
+    responses((status = 200, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn disable_2fa(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+    ApiJson(c): ApiJson<Confirm>,
+) -> ApiResult<Json<UserOut>> {
+    state
+        .app
+        .set_two_factor(&actor, id, false, &c.password)
+        .await?;
+    Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
+}
+
+/// Enables two-factor authentication by email codes for a user.
+#[utoipa::path(post, path = "/api/v1/users/{id}/two-factor/enable", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn enable_2fa(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<UserOut>> {
+    state.app.set_two_factor(&actor, id, true, "").await?;
+    Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
+}
+
+/// Unlocks a user locked by failed sign-ins.
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<UserOut>> {
+    state.app.unlock_user(&actor, id).await?;
+    Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
+}
+
+/// Ends every session of a user.
+#[utoipa::path(post, path = "/api/v1/users/{id}/sign-out", tag = "users", params(("id" = i64, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    state.app.sign_out_everywhere(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
