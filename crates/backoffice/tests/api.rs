@@ -384,3 +384,68 @@ async fn errors_follow_the_contract() {
     let (s, v) = creator_api.send("POST", "/api/v1/users", Some(climb)).await;
     assert_eq!(s, 403, "{v}");
 }
+
+#[tokio::test]
+async fn tokens_from_the_profile_page() {
+    let t = TestApp::start("sqlite").await;
+    let admin = t.admin().await;
+    admin.get("/profile").await;
+    let r = admin
+        .post(
+            "/profile/tokens",
+            &[("token_name", "reporting"), ("expires_in_days", "400")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "at most a year");
+    let r = admin
+        .post(
+            "/profile/tokens",
+            &[("token_name", "reporting"), ("expires_in_days", "30")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let token = r
+        .body
+        .split("<code>")
+        .nth(1)
+        .unwrap()
+        .split("</code>")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        Api::new(&t, Some(&token))
+            .send("GET", "/api/v1/me", None)
+            .await
+            .0,
+        200
+    );
+    let page = admin.get("/profile").await;
+    assert!(
+        page.body.contains("reporting") && !page.body.contains(&token),
+        "listed, secret not shown again"
+    );
+    let id = page
+        .body
+        .split("/profile/tokens/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        admin
+            .post(&format!("/profile/tokens/{id}/revoke"), &[])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        Api::new(&t, Some(&token))
+            .send("GET", "/api/v1/me", None)
+            .await
+            .0,
+        401
+    );
+}

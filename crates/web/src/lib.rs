@@ -74,6 +74,8 @@ pub fn router(state: AppState) -> Router {
         .route("/profile", get(profile::show))
         .route("/profile/password", post(profile::change_password))
         .route("/profile/sessions/{key}/end", post(profile::end_session))
+        .route("/profile/tokens", post(profile::create_token))
+        .route("/profile/tokens/{id}/revoke", post(profile::revoke_token))
         .route("/users", get(users::list))
         .route("/users/new", get(users::new_form).post(users::create))
         .route("/users/{id}", get(users::edit_form).post(users::update))

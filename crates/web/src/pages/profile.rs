@@ -31,6 +31,9 @@ struct ProfilePage {
     sessions: Vec<SessionRecord>,
     current_key: String,
     errors: FieldErrors,
+    tokens: Vec<store::TokenRecord>,
+    /// A token just created: its secret is shown on this page only.
+    new_token: Option<String>,
 }
 
 impl ProfilePage {
@@ -84,9 +87,18 @@ pub async fn forced_submit(
     }
 }
 
-async fn profile_page(state: &AppState, staff: Staff, errors: FieldErrors) -> Response {
+async fn profile_page(
+    state: &AppState,
+    staff: Staff,
+    errors: FieldErrors,
+    new_token: Option<String>,
+) -> Response {
     let sessions = match state.app.own_sessions(&staff.actor).await {
         Ok(s) => s,
+        Err(e) => return WebError(e).into_response(),
+    };
+    let tokens = match state.app.list_tokens(&staff.actor).await {
+        Ok(t) => t,
         Err(e) => return WebError(e).into_response(),
     };
     let current = staff.actor.session_hash.clone().unwrap_or_default();
@@ -103,6 +115,8 @@ async fn profile_page(state: &AppState, staff: Staff, errors: FieldErrors) -> Re
         sessions,
         current_key,
         errors,
+        tokens,
+        new_token,
         l: staff.layout,
     };
     if page.errors.is_empty() {
@@ -113,7 +127,7 @@ async fn profile_page(state: &AppState, staff: Staff, errors: FieldErrors) -> Re
 }
 
 pub async fn show(State(state): State<AppState>, staff: Staff) -> Response {
-    profile_page(&state, staff, FieldErrors::new()).await
+    profile_page(&state, staff, FieldErrors::new(), None).await
 }
 
 pub async fn change_password(
@@ -136,7 +150,7 @@ pub async fn change_password(
             "/profile",
             "Password changed; your other sessions were ended",
         ),
-        Err(AppError::Invalid(errors)) => profile_page(&state, staff, errors).await,
+        Err(AppError::Invalid(errors)) => profile_page(&state, staff, errors, None).await,
         Err(e) => WebError(e).into_response(),
     }
 }
@@ -149,6 +163,39 @@ pub async fn end_session(
 ) -> Response {
     match state.app.end_own_session(&staff.actor, &key).await {
         Ok(()) => redirect_with_flash(&state, "/profile", "Session ended"),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let days = f.get("expires_in_days").trim().parse::<i64>().ok();
+    match state
+        .app
+        .create_token(
+            &staff.actor,
+            f.get("token_name"),
+            days.or(Some(app::tokens::DEFAULT_DAYS)),
+        )
+        .await
+    {
+        Ok(t) => profile_page(&state, staff, FieldErrors::new(), Some(t.token)).await,
+        Err(AppError::Invalid(errors)) => profile_page(&state, staff, errors, None).await,
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    match state.app.revoke_token(&staff.actor, id).await {
+        Ok(()) => redirect_with_flash(&state, "/profile", "API token revoked"),
         Err(e) => WebError(e).into_response(),
     }
 }
