@@ -195,9 +195,15 @@ impl Person {
     }
 
     async fn fill(&self, label: &str, value: &str) {
-        let f = self.field(label).await;
-        f.clear().await.unwrap();
-        f.send_keys(value).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let f = self.field(label).await;
+            match f.clear().await {
+                Ok(()) => return f.send_keys(value).await.unwrap(),
+                Err(e) if Instant::now() > deadline => panic!("can't type into {label:?}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
     }
 
     async fn value(&self, label: &str) -> String {
@@ -236,26 +242,72 @@ impl Person {
             "//button[normalize-space(.)={t}] | //*[@role='button'][normalize-space(.)={t}] | //input[@type='submit'][@value={t}]",
             t = lit(text)
         );
-        self.c
-            .wait()
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
-            .click()
-            .await
-            .unwrap();
+        self.click(&xpath, text).await;
+    }
+
+    /// Clicks the element at `xpath`, waiting while the page is still settling (a loaded
+    /// machine can report an element before it can take a click). When the element submits a
+    /// form or follows a link, waits until the next page has loaded.
+    async fn click(&self, xpath: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let el = self
+                .c
+                .wait()
+                .for_element(Locator::XPath(xpath))
+                .await
+                .unwrap_or_else(|e| panic!("no {what:?}: {e}"));
+            let tag = el.tag_name().await.unwrap_or_default();
+            let kind = el
+                .attr("type")
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "submit".into());
+            let navigates = tag == "a" || (tag == "button" && kind == "submit");
+            if navigates {
+                self.c
+                    .execute("window.__boMark = true;", vec![])
+                    .await
+                    .unwrap();
+            }
+            match el.click().await {
+                Ok(()) => {
+                    if navigates {
+                        self.settle().await;
+                    }
+                    return;
+                }
+                Err(e) if Instant::now() > deadline => panic!("can't click {what:?}: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Waits for a new document (the mark set before the click is gone) that has loaded.
+    async fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let state = self
+                .c
+                .execute(
+                    "return (window.__boMark ? 'old' : document.readyState);",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            if state == "complete" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn follow(&self, text: &str) {
         let xpath = format!("//a[normalize-space(.)={}]", lit(text));
-        self.c
-            .wait()
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .unwrap_or_else(|e| panic!("no link {text:?}: {e}"))
-            .click()
-            .await
-            .unwrap();
+        self.click(&xpath, text).await;
     }
 
     async fn keys(&self, keys: &str) {
@@ -266,6 +318,16 @@ impl Person {
             .send_keys(keys)
             .await
             .unwrap();
+    }
+
+    /// Presses Enter on the focused link or button and waits for the next page.
+    async fn enter(&self) {
+        self.c
+            .execute("window.__boMark = true;", vec![])
+            .await
+            .unwrap();
+        self.keys(&Key::Enter.to_string()).await;
+        self.settle().await;
     }
 
     /// Presses Tab until the focused element is the control named by `label`.
@@ -601,15 +663,15 @@ async fn the_seed_flow_with_the_keyboard_alone() {
 
     p.goto("/").await;
     p.tab_to_text("Users").await;
-    p.keys(&Key::Enter.to_string()).await;
+    p.enter().await;
     assert_eq!(p.path().await, "/users");
     p.tab_to_text("+Create").await;
-    p.keys(&Key::Enter.to_string()).await;
+    p.enter().await;
     assert_eq!(p.path().await, "/users/new");
     p.tab_to("Email").await;
     p.keys("kim.keys@example.com").await;
     p.tab_to_text("Generate").await;
-    p.keys(&Key::Enter.to_string()).await;
+    p.enter().await;
     p.tab_to("Show password").await;
     p.keys(&Key::Space.to_string()).await;
     let generated = p.value("Password").await;
@@ -626,7 +688,7 @@ async fn the_seed_flow_with_the_keyboard_alone() {
     p.tab_to("Mask data").await;
     p.keys(&Key::Space.to_string()).await;
     p.tab_to_text("Save").await;
-    p.keys(&Key::Enter.to_string()).await;
+    p.enter().await;
     assert_eq!(p.path().await, "/users", "{}", p.text().await);
     let row = p.row("kim.keys@example.com").await;
     assert!(row.contains("Kim Keys") && row.contains("Yes"), "{row}");
