@@ -3,8 +3,10 @@
 //! their SQL text (see `sql.rs`); each backend has its own migrations folder.
 
 mod audit_chain;
+mod clients;
 mod postgres;
 mod sql;
+mod sql_clients;
 mod sqlite;
 mod types;
 
@@ -13,6 +15,7 @@ use domain::{PermissionSet, Timestamp};
 use std::sync::Arc;
 
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
+pub use clients::*;
 pub use types::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +158,9 @@ pub trait AuditStore: Send + Sync {
 
 /// Everything the application needs from a database.
 #[async_trait]
-pub trait Store: UserStore + GroupStore + SessionStore + CodeStore + AuditStore {
+pub trait Store:
+    UserStore + GroupStore + SessionStore + CodeStore + AuditStore + ClientStore
+{
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;
     /// Applies pending migrations; returns the versions applied now.

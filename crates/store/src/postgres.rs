@@ -46,3 +46,4 @@ impl PgStore {
 }
 
 crate::sql::impl_store!(PgStore, Postgres, "postgres");
+crate::sql_clients::impl_client_store!(PgStore, Postgres);

@@ -40,3 +40,4 @@ impl SqliteStore {
 }
 
 crate::sql::impl_store!(SqliteStore, Sqlite, "sqlite");
+crate::sql_clients::impl_client_store!(SqliteStore, Sqlite);
