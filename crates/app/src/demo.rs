@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use store::{ClientFields, NewClient};
 
 /// Clients per transaction.
-const BATCH: usize = 20_000;
+const BATCH: usize = 50_000;
 /// Registration dates fall in the five years before 2026-01-01.
 const EPOCH_END: i64 = 1_767_225_600_000;
 const FIVE_YEARS_MS: i64 = 5 * 365 * 86_400_000;
