@@ -6,6 +6,8 @@ pub mod actor;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod clients;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod groups;

@@ -45,6 +45,22 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Demo data.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DemoCommand {
+    /// Add realistic fake clients. Deterministic: the same database and N give the same
+    /// clients. Shows progress on the terminal and prints the time taken.
+    Seed {
+        /// How many clients to add.
+        #[arg(long)]
+        clients: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,6 +175,9 @@ pub async fn run(cli: Cli, config: Config) -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(&config).await,
+        Command::Demo {
+            command: DemoCommand::Seed { clients },
+        } => demo_seed(&config, clients).await,
     };
     result.unwrap_or_else(|code| code)
 }
@@ -266,4 +285,28 @@ async fn audit_verify(config: &Config) -> Result<ExitCode, ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+async fn demo_seed(config: &Config, clients: usize) -> Result<ExitCode, ExitCode> {
+    let app = open(config).await?;
+    let started = std::time::Instant::now();
+    let progress = |done: usize| {
+        let percent = (done * 100).checked_div(clients).unwrap_or(100);
+        eprint!("\rSeeding clients: {done} / {clients} ({percent}%)");
+    };
+    let added = app
+        .seed_demo_clients(clients, &progress)
+        .await
+        .map_err(|e| {
+            eprintln!();
+            failure(&e)
+        })?;
+    if added > 0 {
+        eprintln!();
+    }
+    println!(
+        "Added {added} demo client(s) in {:.1} s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! unit- and property-tested in isolation and reused by the store, the use cases and the web.
 
 pub mod audit;
+pub mod client;
 pub mod email;
 pub mod masking;
 pub mod password;

@@ -92,5 +92,51 @@ mod tests {
             prop_assert_eq!(masked.chars().filter(char::is_ascii_digit).count(), 2);
             prop_assert_eq!(phone(&masked), masked);
         }
+
+        #[test]
+        fn email_length_does_not_depend_on_part_lengths(
+            a in "[a-z]{1,30}", b in "[a-z]{1,30}", c in "[a-z]{1,20}", d in "[a-z]{1,20}", tld in "[a-z]{2,6}"
+        ) {
+            let one = email(&format!("{a}@{c}.{tld}"));
+            let two = email(&format!("{b}@{d}.{tld}"));
+            prop_assert_eq!(one.chars().count(), two.chars().count());
+        }
+
+        #[test]
+        fn phone_length_is_fixed(a in "[+0-9 ()-]{0,25}", b in "[+0-9 ()-]{0,25}") {
+            prop_assert_eq!(phone(&a).chars().count(), phone(&b).chars().count());
+        }
+
+        #[test]
+        fn unicode_emails_reveal_only_first_chars(local in "\\PC{1,12}", dom in "[\\p{L}\\p{N}]{1,12}") {
+            prop_assume!(!local.contains('@') && !local.chars().any(char::is_whitespace));
+            let masked = email(&format!("{local}@{dom}.com"));
+            let l = local.chars().next().unwrap();
+            let d = dom.chars().next().unwrap();
+            prop_assert_eq!(&masked, &format!("{l}****@{d}****.com"));
+            prop_assert_eq!(email(&masked), masked);
+        }
+
+        /// Whatever the input, a masked name holds no more characters than one per word plus
+        /// the fixed padding, and no character that was not an initial.
+        #[test]
+        fn name_never_reveals_more_than_initials(input in "\\PC{0,40}") {
+            let masked = name(&input);
+            let words = input.split_whitespace().count();
+            let revealed: Vec<char> = masked.split(' ').filter_map(|w| w.chars().next()).collect();
+            let initials: Vec<char> = input.split_whitespace().filter_map(|w| w.chars().next()).collect();
+            prop_assert_eq!(revealed, initials);
+            prop_assert_eq!(masked.chars().count(), if words == 0 { 0 } else { words * 6 - 1 });
+        }
+    }
+
+    #[test]
+    fn empty_and_one_letter_values() {
+        assert_eq!(email(""), "");
+        assert_eq!(email("a@b.c"), "a****@b****.c");
+        assert_eq!(email("@"), "****@****");
+        assert_eq!(phone(""), "+*********");
+        assert_eq!(phone("+*********"), "+*********");
+        assert_eq!(name("É"), "É****");
     }
 }

@@ -3,9 +3,11 @@
 //! their SQL text (see `sql.rs`); each backend has its own migrations folder.
 
 mod audit_chain;
+mod clients;
 mod postgres;
 mod sql;
 mod sql_tokens;
+mod sql_clients;
 mod sqlite;
 mod types;
 
@@ -14,6 +16,7 @@ use domain::{PermissionSet, Timestamp};
 use std::sync::Arc;
 
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
+pub use clients::*;
 pub use types::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +186,7 @@ pub trait TokenStore: Send + Sync {
 /// Everything the application needs from a database.
 #[async_trait]
 pub trait Store:
-    UserStore + GroupStore + SessionStore + CodeStore + AuditStore + TokenStore
+    UserStore + GroupStore + SessionStore + CodeStore + AuditStore + TokenStore + ClientStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

@@ -47,3 +47,4 @@ impl PgStore {
 
 crate::sql::impl_store!(PgStore, Postgres, "postgres");
 crate::sql_tokens::impl_token_store!(PgStore, Postgres);
+crate::sql_clients::impl_client_store!(PgStore, Postgres);

@@ -1,5 +1,6 @@
 //! One module per page group.
 
+pub mod clients;
 pub mod dashboard;
 pub mod events;
 pub mod groups;

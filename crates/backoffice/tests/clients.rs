@@ -1,0 +1,752 @@
+//! Clients over HTTP, as people use them: the directory, and "Mask data" everywhere. Every test
+//! runs on SQLite, and on PostgreSQL when BACKOFFICE_TEST_POSTGRES_URL is set.
+
+mod common;
+
+use common::*;
+use domain::Permission;
+use testkit::spawn::Browser;
+use testkit::{db::backends, TestApp};
+
+/// Creates a client through Create client; returns its id.
+async fn create_client(
+    b: &Browser,
+    first: &str,
+    last: &str,
+    email: &str,
+    phone: &str,
+    country: &str,
+    city: &str,
+) -> i64 {
+    b.get("/clients/new").await;
+    let r = b
+        .post(
+            "/clients/new",
+            &[
+                ("first_name", first),
+                ("last_name", last),
+                ("email", email),
+                ("phone", phone),
+                ("country", country),
+                ("city", city),
+                ("role", "investor"),
+                ("status", "active"),
+                ("language", "en"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "create client {email}: {}", r.body);
+    r.location
+        .unwrap()
+        .trim_start_matches("/clients/")
+        .parse()
+        .unwrap()
+}
+
+/// A group holding every permission, and a user in it (with or without Mask data), signed in.
+async fn staff_with_everything(t: &TestApp, admin: &Browser, email: &str, mask: bool) -> Browser {
+    let all: Vec<String> = Permission::catalogue().map(|p| p.code()).collect();
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let caption = format!("Everything {email}");
+    let gid = create_group(admin, &caption, &refs).await.to_string();
+    create_user(admin, email, "Staff Person", &[gid.as_str()], false, mask).await;
+    sign_in_fully(t, email, USER_PASSWORD).await
+}
+
+/// A signed-in user whose only group grants `perms`.
+async fn staff_with(
+    t: &TestApp,
+    admin: &Browser,
+    email: &str,
+    perms: &[&str],
+    mask: bool,
+) -> Browser {
+    let gid = create_group(admin, &format!("Group {email}"), perms)
+        .await
+        .to_string();
+    create_user(admin, email, "Staff Person", &[gid.as_str()], false, mask).await;
+    sign_in_fully(t, email, USER_PASSWORD).await
+}
+
+/// Uploads a file to a multipart form, with the CSRF token of the last page seen.
+async fn upload(t: &TestApp, b: &Browser, path: &str, file: &str) -> (u16, String) {
+    let boundary = "----clients-test-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clients.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{file}\r\n--{boundary}--\r\n",
+        b.csrf()
+    );
+    let r = b
+        .client
+        .post(t.url(path))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("origin", t.url(""))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The total the list shows: `<p>N clients</p>`.
+fn total(body: &str) -> i64 {
+    body.match_indices("<p>")
+        .find_map(|(at, _)| {
+            let rest = &body[at + 3..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            (!digits.is_empty() && rest[digits.len()..].starts_with(" client"))
+                .then(|| digits.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no total in {body}"))
+}
+
+/// HTML text as a person reads it (the entities askama writes, undone).
+fn text(html: &str) -> String {
+    html.replace("&#39;", "'")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+/// Everything a response shows: status line, headers and body.
+fn everything(p: &testkit::Page) -> String {
+    let headers: String = p
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap_or("")))
+        .collect();
+    format!("{}\n{headers}\n{}", p.status, p.body)
+}
+
+#[tokio::test]
+async fn masked_staff_never_see_client_personal_data() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        // Unique markers: nothing else on any page contains them.
+        let mut ids = Vec::new();
+        let mut markers = Vec::new();
+        for i in 0..3 {
+            let first = format!("Qxfirstmark{i}");
+            let last = format!("Vylastmark{i}");
+            let email = format!("leakmark{i}@markerdomain{i}.test");
+            let phone = format!("+44 20 7946 13{i}7");
+            ids.push(create_client(&admin, &first, &last, &email, &phone, "GB", "Leeds").await);
+            markers.extend([
+                first.clone(),
+                last.clone(),
+                email.clone(),
+                format!("leakmark{i}"),
+                format!("markerdomain{i}"),
+                format!("+4420794613{i}7"),
+                // Everything of the phone but the last two digits.
+                "20794613".to_string(),
+                format!("irstmark{i}"),
+                format!("astmark{i}"),
+            ]);
+        }
+        let masked = staff_with_everything(&t, &admin, "masked@example.com", true).await;
+        let plain = staff_with_everything(&t, &admin, "plain@example.com", false).await;
+        let id = ids[0];
+
+        let paths: Vec<String> = vec![
+            "/".to_string(),
+            "/clients".into(),
+            format!("/clients?by=id&q={id}"),
+            "/clients?country=GB&role=investor&status=active&from=2000-01-01&to=2100-01-01".into(),
+            "/clients?sort=registered&dir=desc".into(),
+            "/clients?sort=id&dir=asc&per_page=25&after=0".into(),
+            format!("/clients/{id}"),
+            format!("/clients/{id}/edit"),
+            format!("/clients/{id}/block"),
+            "/clients/export".into(),
+            format!("/clients/export?by=id&q={id}"),
+            // Error pages: refused searches and sorts, bad filters, unknown ids.
+            "/clients?by=name&q=qx".into(),
+            "/clients?by=email&q=leak".into(),
+            "/clients?by=phone&q=%2B44".into(),
+            "/clients?sort=name".into(),
+            "/clients?sort=email&dir=desc".into(),
+            "/clients/export?by=email&q=l".into(),
+            "/clients?from=not-a-date&country=XX".into(),
+            "/clients/999999".into(),
+            "/clients/999999/edit".into(),
+            "/clients/new".into(),
+            "/clients/import".into(),
+        ];
+        let mut seen_masked = String::new();
+        let mut seen_plain = String::new();
+        for path in &paths {
+            let m = masked.get(path).await;
+            assert!(m.status < 500, "{backend} {path}: {}", m.status);
+            seen_masked.push_str(&everything(&m));
+            let p = plain.get(path).await;
+            seen_plain.push_str(&everything(&p));
+        }
+        // A save with a bad field comes back as a form: the error page of the edit form.
+        masked.get(&format!("/clients/{id}/edit")).await;
+        let r = masked
+            .post(
+                &format!("/clients/{id}/edit"),
+                &[
+                    ("first_name", "Q****"),
+                    ("last_name", "V****"),
+                    ("email", "l****@m****.test"),
+                    ("phone", "+*******17"),
+                    ("country", "XX"),
+                    ("city", "Leeds"),
+                    ("role", "investor"),
+                    ("status", "active"),
+                    ("language", "en"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        seen_masked.push_str(&everything(&r));
+        // Block (a change) and the flash page after it.
+        masked.get(&format!("/clients/{}/block", ids[2])).await;
+        let r = masked
+            .post(&format!("/clients/{}/block", ids[2]), &[])
+            .await;
+        assert_eq!(r.status, 303);
+        seen_masked.push_str(&everything(&r));
+        seen_masked.push_str(&everything(
+            &masked.get(&format!("/clients/{}", ids[2])).await,
+        ));
+
+        for marker in &markers {
+            assert!(
+                !seen_masked.contains(marker.as_str()),
+                "{backend}: {marker} leaked to a masked viewer"
+            );
+            assert!(
+                seen_plain.contains(marker.as_str()),
+                "{backend}: {marker} not shown to an unmasked viewer"
+            );
+        }
+        // What the masked viewer does see: the masks.
+        assert!(seen_masked.contains("Q**** V****"), "{backend}");
+        assert!(seen_masked.contains("l****@m****.test"));
+        assert!(seen_masked.contains("+*******17"));
+        assert!(seen_masked.contains("Mask data"));
+    }
+}
+
+#[tokio::test]
+async fn masked_viewers_cannot_search_filter_or_sort_by_personal_fields() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let id = create_client(
+            &admin,
+            "Ann",
+            "Lee",
+            "ann.lee@example.com",
+            "+44 20 7946 0958",
+            "GB",
+            "London",
+        )
+        .await;
+        create_client(
+            &admin,
+            "Bob",
+            "Stone",
+            "bob@example.org",
+            "+49 30 1234567",
+            "DE",
+            "Berlin",
+        )
+        .await;
+        let masked = staff_with(
+            &t,
+            &admin,
+            "masked@example.com",
+            &["clients.view", "clients.export"],
+            true,
+        )
+        .await;
+        let plain = staff_with(
+            &t,
+            &admin,
+            "plain@example.com",
+            &["clients.view", "clients.export"],
+            false,
+        )
+        .await;
+
+        let personal = [
+            "/clients?by=name&q=ann",
+            "/clients?by=email&q=ann.lee%40",
+            "/clients?by=phone&q=%2B4420",
+            "/clients?sort=name",
+            "/clients?sort=email&dir=desc",
+            "/clients/export?by=name&q=ann",
+            "/clients/export?by=phone&q=44",
+        ];
+        for path in personal {
+            let r = masked.get(path).await;
+            assert_eq!(r.status, 403, "{backend} {path}");
+            assert!(text(&r.body).contains("With Mask data on you can't search, filter or sort clients by name, email or phone"), "{}", r.body);
+            let r = plain.get(path).await;
+            assert_eq!(r.status, 200, "{backend} {path}: {}", r.body);
+        }
+        // The unmasked viewer's searches find what they should.
+        assert_eq!(total(&plain.get("/clients?by=name&q=ann").await.body), 1);
+        assert_eq!(
+            total(&plain.get("/clients?by=name&q=STONE").await.body),
+            1,
+            "last-name prefix, any case"
+        );
+        assert_eq!(
+            total(&plain.get("/clients?by=email&q=BOB%40").await.body),
+            1
+        );
+        assert_eq!(
+            total(&plain.get("/clients?by=phone&q=%2B44%2020").await.body),
+            1
+        );
+        assert_eq!(
+            total(&plain.get("/clients?by=phone&q=0049").await.body),
+            1,
+            "00 for +"
+        );
+        let export = plain.get("/clients/export?by=name&q=bob").await.body;
+        assert!(
+            export.contains("bob@example.org") && !export.contains("ann.lee"),
+            "{export}"
+        );
+
+        // What a masked viewer may use: ID, country, role, status, dates; the page offers only those.
+        let page = masked.get("/clients").await;
+        assert!(
+            page.body.contains("<option value=\"id\"")
+                && !page.body.contains("<option value=\"name\"")
+        );
+        assert!(
+            !page.body.contains("sort=name") && !page.body.contains("sort=email"),
+            "no personal sort links"
+        );
+        assert_eq!(
+            total(&masked.get(&format!("/clients?by=id&q={id}")).await.body),
+            1
+        );
+        assert_eq!(total(&masked.get("/clients?country=DE").await.body), 1);
+        assert_eq!(total(&masked.get("/clients?status=blocked").await.body), 0);
+        assert_eq!(
+            masked.get("/clients?sort=registered&dir=desc").await.status,
+            200
+        );
+        // The refusals are in the event log, without the searched text.
+        assert!(events_with(&t, "search clients by name").await >= 1);
+        assert_eq!(
+            masked.get("/clients?by=email&q=zzqsecret").await.status,
+            403
+        );
+        assert_eq!(
+            events_with(&t, "zzqsecret").await,
+            0,
+            "{backend}: the guess is not recorded"
+        );
+    }
+}
+
+#[tokio::test]
+async fn list_filters_sorts_and_keyset_pages() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let mut ids = Vec::new();
+        for i in 0..30 {
+            let country = if i % 3 == 0 { "FR" } else { "GB" };
+            ids.push(
+                create_client(
+                    &admin,
+                    &format!("Name{i:02}"),
+                    "Person",
+                    &format!("p{i:02}@example.com"),
+                    &format!("+44 20 7946 {:04}", 1000 + i),
+                    country,
+                    "",
+                )
+                .await,
+            );
+        }
+        let first = admin.get("/clients").await;
+        assert_eq!(total(&first.body), 30);
+        assert!(first.body.contains("30 clients"));
+        // "Next" carries the last id of the page; following it pages through everything once.
+        let mut seen = Vec::new();
+        let mut path = "/clients?per_page=25".to_string();
+        for _ in 0..10 {
+            let page = admin.get(&path).await;
+            assert_eq!(page.status, 200);
+            for id in &ids {
+                if page
+                    .body
+                    .contains(&format!("<td><a href=\"/clients/{id}\">{id}</a></td>"))
+                {
+                    seen.push(*id);
+                }
+            }
+            match page
+                .body
+                .split("<a href=\"")
+                .filter(|s| s.contains(">Next →"))
+                .map(|s| text(s.split('"').next().unwrap()))
+                .next()
+            {
+                Some(next) => {
+                    assert!(next.contains("after="), "keyset link: {next}");
+                    path = next;
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids, "{backend}");
+        // Filters and a date range that excludes everything.
+        assert_eq!(total(&admin.get("/clients?country=FR").await.body), 10);
+        assert_eq!(
+            total(
+                &admin
+                    .get("/clients?from=2000-01-01&to=2000-12-31")
+                    .await
+                    .body
+            ),
+            0
+        );
+        let bad = admin.get("/clients?from=31.12.2020&country=ZZ").await;
+        assert_eq!(bad.status, 422);
+        assert!(
+            bad.body.contains("Enter a date as YYYY-MM-DD")
+                && bad.body.contains("ZZ is not an ISO 3166 country code")
+        );
+        // Sort by email, descending.
+        let page = admin.get("/clients?sort=email&dir=desc").await.body;
+        assert!(
+            page.find("p29@example.com").unwrap()
+                < page
+                    .find("p00@example.com")
+                    .unwrap_or(usize::MAX)
+                    .min(page.find("p05@example.com").unwrap())
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_edit_and_block_with_field_errors_and_events() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        admin.get("/clients/new").await;
+        let r = admin
+            .post(
+                "/clients/new",
+                &[
+                    ("first_name", ""),
+                    ("last_name", "Lee"),
+                    ("email", "not-an-email"),
+                    ("phone", "020 7946 0958"),
+                    ("country", "UK"),
+                    ("city", "London"),
+                    ("role", "investor"),
+                    ("status", "active"),
+                    ("language", "en"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        for message in [
+            "Enter the client's first name",
+            "Enter a valid email address",
+            "Start the phone number with +",
+            "UK is not an ISO 3166 country code",
+        ] {
+            assert!(text(&r.body).contains(message), "{message}: {}", r.body);
+        }
+        assert!(
+            r.body.contains("value=\"not-an-email\""),
+            "the form keeps what was typed"
+        );
+        let id = create_client(
+            &admin,
+            "Ann",
+            "Lee",
+            "Ann.Lee@Example.com",
+            "+44 (20) 7946-0958",
+            "gb",
+            "London",
+        )
+        .await;
+        let detail = admin.get(&format!("/clients/{id}")).await.body;
+        assert!(
+            detail.contains("+442079460958") && detail.contains("United Kingdom (GB)"),
+            "normalised: {detail}"
+        );
+        // Emails are unique case-insensitively.
+        admin.get("/clients/new").await;
+        let r = admin
+            .post(
+                "/clients/new",
+                &[
+                    ("first_name", "Other"),
+                    ("last_name", "Person"),
+                    ("email", "ann.lee@EXAMPLE.com"),
+                    ("phone", "+4420794600"),
+                    ("country", "GB"),
+                    ("role", "both"),
+                    ("status", "active"),
+                    ("language", "en"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        assert!(r.body.contains("A client with this email already exists"));
+
+        // A masked editor (Update, no Delete) changes the city; the personal data stays real.
+        let editor = staff_with(
+            &t,
+            &admin,
+            "editor@example.com",
+            &["clients.view", "clients.update"],
+            true,
+        )
+        .await;
+        let form = editor.get(&format!("/clients/{id}/edit")).await.body;
+        assert!(
+            form.contains("value=\"A****\" maxlength=\"100\" autocomplete=\"off\" readonly"),
+            "{form}"
+        );
+        let r = editor
+            .post(
+                &format!("/clients/{id}/edit"),
+                &[
+                    ("first_name", "A****"),
+                    ("last_name", "L****"),
+                    ("email", "attacker@evil.test"),
+                    ("phone", "+*******58"),
+                    ("country", "GB"),
+                    ("city", "Manchester"),
+                    ("role", "both"),
+                    ("status", "active"),
+                    ("language", "de"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let detail = admin.get(&format!("/clients/{id}")).await.body;
+        for real in [
+            "Ann Lee",
+            "Ann.Lee@Example.com",
+            "+442079460958",
+            "Manchester",
+            "German (de)",
+            "Investor and strategy provider",
+        ] {
+            assert!(detail.contains(real), "{backend}: {real} in {detail}");
+        }
+        assert!(!detail.contains("attacker@evil.test") && !detail.contains("A****"));
+        // Blocking needs Clients Delete, in the form and through Block.
+        editor.get(&format!("/clients/{id}/edit")).await;
+        let r = editor
+            .post(
+                &format!("/clients/{id}/edit"),
+                &[
+                    ("country", "GB"),
+                    ("role", "both"),
+                    ("status", "blocked"),
+                    ("language", "de"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(
+            editor.get(&format!("/clients/{id}/block")).await.status,
+            403
+        );
+        admin.get(&format!("/clients/{id}/block")).await;
+        assert_eq!(
+            admin
+                .post(&format!("/clients/{id}/block"), &[])
+                .await
+                .status,
+            303
+        );
+        assert!(admin
+            .get(&format!("/clients/{id}"))
+            .await
+            .body
+            .contains(">Blocked<"));
+        assert_eq!(events_with(&t, "Client blocked").await, 1);
+        assert_eq!(events_with(&t, "Client created").await, 1);
+        assert_eq!(
+            events_with(&t, "Manchester").await,
+            1,
+            "the update event names the changed city"
+        );
+        // The masked editor can't create or import.
+        assert_eq!(editor.get("/clients/new").await.status, 403);
+    }
+}
+
+#[tokio::test]
+async fn export_is_rfc_4180_neutralised_and_needs_the_export_permission() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        create_client(
+            &admin,
+            "Ann",
+            "Lee",
+            "ann@example.com",
+            "+44 20 7946 0958",
+            "GB",
+            "=HYPERLINK(\"http://x\",\"y\")",
+        )
+        .await;
+        create_client(
+            &admin,
+            "Bob",
+            "O'Neil, Jr",
+            "bob@example.com",
+            "+1 212 555 0100",
+            "US",
+            "@SUM(A1)",
+        )
+        .await;
+        let r = admin.get("/clients/export").await;
+        assert_eq!(r.status, 200);
+        assert!(r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        assert!(r.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("clients.csv"));
+        let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(r.body.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[0][..5],
+            ["ID", "First name", "Last name", "Email", "Phone"]
+        );
+        for cell in rows.iter().flatten() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell}"
+            );
+        }
+        assert_eq!(rows[1][6], "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(rows[1][4], "'+442079460958");
+        assert_eq!(rows[2][2], "O'Neil, Jr");
+        assert_eq!(events_with(&t, "Clients exported").await, 1);
+
+        let viewer = staff_with(&t, &admin, "viewer@example.com", &["clients.view"], false).await;
+        assert_eq!(viewer.get("/clients/export").await.status, 403);
+        assert!(!viewer.get("/clients").await.body.contains("Export CSV"));
+        // Masked export: the masks, neutralised too.
+        let masked = staff_with(
+            &t,
+            &admin,
+            "masked@example.com",
+            &["clients.view", "clients.export"],
+            true,
+        )
+        .await;
+        let body = masked.get("/clients/export").await.body;
+        assert!(
+            body.contains("A****,L****,a****@e****.com,'+*******58"),
+            "{body}"
+        );
+        assert!(!body.contains("ann@example.com"));
+    }
+}
+
+#[tokio::test]
+async fn import_is_all_or_nothing_with_a_row_report() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        create_client(
+            &admin,
+            "Existing",
+            "Client",
+            "taken@example.com",
+            "+44 20 7946 0000",
+            "GB",
+            "",
+        )
+        .await;
+        let header = "First name,Last name,Email,Phone,Country,City,Role,Status,Language\r\n";
+        let bad = format!(
+            "{header}Ann,Lee,ann@example.com,+44 20 7946 0958,GB,London,Investor,Active,en\r\n\
+             Bob,Stone,bob@example.com,12345,GB,Leeds,Investor,Active,en\r\n\
+             Cy,Ode,cy@example.com,+49 30 1234567,XX,Berlin,Trader,Active,de\r\n\
+             Di,Ray,TAKEN@example.com,+49 30 7654321,DE,,Investor,,de\r\n"
+        );
+        admin.get("/clients/import").await;
+        let (status, body) = upload(&t, &admin, "/clients/import", &bad).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains("Nothing was imported"));
+        assert!(
+            body.contains("Row 3, Phone: Start the phone number with +"),
+            "{body}"
+        );
+        assert!(
+            body.contains("Row 4, Country: XX is not an ISO 3166 country code"),
+            "{body}"
+        );
+        assert!(
+            body.contains("Row 4, Role: Choose Investor, Strategy provider, or both"),
+            "{body}"
+        );
+        assert_eq!(
+            total(&admin.get("/clients").await.body),
+            1,
+            "{backend}: nothing imported"
+        );
+        // Only the duplicate left: it is reported against the stored client.
+        let dup = format!("{header}Di,Ray,TAKEN@example.com,+49 30 7654321,DE,,Investor,,de\r\n");
+        let (status, body) = upload(&t, &admin, "/clients/import", &dup).await;
+        assert_eq!(status, 422);
+        assert!(
+            body.contains("Row 2, Email: a client with this email already exists"),
+            "{body}"
+        );
+
+        let good = format!(
+            "{header}Ann,Lee,ann@example.com,+44 20 7946 0958,GB,London,Investor,Active,en\r\n\
+             Bob,Stone,bob@example.com,'+44 20 7946 0959,GB,Leeds,strategy_provider,Blocked,en\r\n\
+             Cy,Ode,cy@example.com,0049 30 1234567,de,Berlin,Both,,DE\r\n"
+        );
+        admin.get("/clients/import").await;
+        let (status, body) = upload(&t, &admin, "/clients/import", &good).await;
+        assert_eq!(status, 303, "{body}");
+        assert_eq!(total(&admin.get("/clients").await.body), 4);
+        assert!(admin
+            .get("/clients?by=phone&q=%2B4930")
+            .await
+            .body
+            .contains("cy@example.com"));
+        assert_eq!(events_with(&t, "Clients imported").await, 1);
+        // An export of the directory imports cleanly into a fresh one (after the neutralising prefix).
+        let export = admin.get("/clients/export?country=DE").await.body;
+        let t2 = TestApp::start(backend).await;
+        let admin2 = t2.admin().await;
+        admin2.get("/clients/import").await;
+        let (status, body) = upload(&t2, &admin2, "/clients/import", &export).await;
+        assert_eq!(status, 303, "{body}");
+        assert!(admin2.get("/clients").await.body.contains("cy@example.com"));
+    }
+}

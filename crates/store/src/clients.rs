@@ -1,0 +1,189 @@
+//! The client directory's port: records, queries and the [`ClientStore`] trait. The SQL behind
+//! it is in `sql_clients.rs`, shared by both backends.
+
+use crate::{AuditEntry, Result};
+use async_trait::async_trait;
+use domain::client::{ClientRole, ClientStatus};
+use domain::Timestamp;
+
+/// The fields of a client that a person edits, already parsed (see `domain::client::validate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFields {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// The lower-cased email: unique across clients.
+    pub email_key: String,
+    /// E.164.
+    pub phone: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub city: String,
+    pub role: ClientRole,
+    pub status: ClientStatus,
+    /// ISO 639-1.
+    pub language: String,
+}
+
+impl From<&domain::client::ValidClient> for ClientFields {
+    fn from(v: &domain::client::ValidClient) -> Self {
+        Self {
+            first_name: v.first_name.clone(),
+            last_name: v.last_name.clone(),
+            email: v.email.to_string(),
+            email_key: v.email.key(),
+            phone: v.phone.clone(),
+            country: v.country.clone(),
+            city: v.city.clone(),
+            role: v.role,
+            status: v.status,
+            language: v.language.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub fields: ClientFields,
+    pub registered_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: String,
+    pub country: String,
+    pub city: String,
+    pub role: ClientRole,
+    pub status: ClientStatus,
+    pub language: String,
+    pub registered_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl ClientRecord {
+    pub fn full_name(&self) -> String {
+        domain::client::full_name(&self.first_name, &self.last_name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientSort {
+    #[default]
+    Id,
+    Name,
+    Email,
+    Registered,
+}
+
+impl ClientSort {
+    pub const ALL: [(ClientSort, &'static str); 4] = [
+        (ClientSort::Id, "id"),
+        (ClientSort::Name, "name"),
+        (ClientSort::Email, "email"),
+        (ClientSort::Registered, "registered"),
+    ];
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(_, c)| *c == code).map(|(s, _)| *s)
+    }
+
+    pub fn code(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map(|(_, c)| *c)
+            .unwrap_or("id")
+    }
+}
+
+/// One search at a time, each served by its own index. Prefixes are already normalised
+/// (lower-cased; a phone prefix starts with `+` and holds only digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientSearch {
+    Id(i64),
+    /// Prefix of "first last" or of the last name.
+    Name(String),
+    Email(String),
+    Phone(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientFilter {
+    pub search: Option<ClientSearch>,
+    pub country: Option<String>,
+    pub role: Option<ClientRole>,
+    pub status: Option<ClientStatus>,
+    /// Registered at or after.
+    pub registered_from: Option<Timestamp>,
+    /// Registered before.
+    pub registered_before: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientQuery {
+    pub filter: ClientFilter,
+    pub sort: ClientSort,
+    pub descending: bool,
+    /// Keyset cursor for the ID order: only clients after this id in the chosen direction.
+    /// Ignored for the other orders, which page with `offset`.
+    pub after_id: Option<i64>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Inserts one client and its event in one transaction.
+    async fn insert_client(&self, client: &NewClient, event: AuditEntry) -> Result<i64>;
+    /// Inserts many clients in one transaction with multi-row INSERTs (import, demo seed).
+    /// The event, when given, is appended in the same transaction.
+    async fn insert_clients(
+        &self,
+        clients: &[NewClient],
+        event: Option<AuditEntry>,
+    ) -> Result<usize>;
+    async fn client_by_id(&self, id: i64) -> Result<Option<ClientRecord>>;
+    async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ClientRecord>>;
+    async fn count_clients(&self, filter: &ClientFilter) -> Result<i64>;
+    /// Replaces the editable fields and appends the event, in one transaction.
+    async fn update_client(&self, id: i64, fields: &ClientFields, event: AuditEntry) -> Result<()>;
+    /// Which of these email keys are already taken by a client.
+    async fn taken_client_emails(&self, keys: &[String]) -> Result<Vec<String>>;
+    /// The highest client id (0 when there is none).
+    async fn max_client_id(&self) -> Result<i64>;
+}
+
+/// The smallest string greater than every string that starts with `prefix`, for an indexed
+/// range scan `col >= prefix AND col < upper` (both databases compare these columns bytewise).
+pub(crate) fn prefix_upper(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper;
+
+    #[test]
+    fn upper_bounds() {
+        assert_eq!(prefix_upper("abc").as_deref(), Some("abd"));
+        assert_eq!(prefix_upper("+44").as_deref(), Some("+45"));
+        assert_eq!(prefix_upper("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper(""), None);
+        assert_eq!(prefix_upper("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
+}

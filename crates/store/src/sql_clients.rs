@@ -1,0 +1,258 @@
+//! The client directory's SQL, shared by both backends like `sql.rs`. Invoked after
+//! `impl_store!` in the same module, so it reuses that expansion's `Tx`, `DbRow` and `append_in`.
+//! Every offered search and sort is an indexed range or an index-ordered scan (see migration
+//! 0002): prefix search is `key >= prefix AND key < upper`, never `LIKE '%…'`.
+
+macro_rules! impl_client_store {
+    ($store:ident, $db:ty) => {
+        use domain::client::{ClientRole, ClientStatus};
+
+        const CLIENT_COLS: &str = "id, first_name, last_name, email, phone, country, city, role, status, \
+            language, registered_at, updated_at";
+        /// Rows per multi-row INSERT: 12 binds each stays far below both databases' limits.
+        const CLIENT_BATCH: usize = 1000;
+
+        fn client_row(r: &DbRow) -> Result<ClientRecord> {
+            let g = |e: sqlx::Error| map_err(e);
+            Ok(ClientRecord {
+                id: r.try_get("id").map_err(g)?,
+                first_name: r.try_get("first_name").map_err(g)?,
+                last_name: r.try_get("last_name").map_err(g)?,
+                email: r.try_get("email").map_err(g)?,
+                phone: r.try_get("phone").map_err(g)?,
+                country: r.try_get("country").map_err(g)?,
+                city: r.try_get("city").map_err(g)?,
+                role: ClientRole::from_code(&r.try_get::<String, _>("role").map_err(g)?)
+                    .unwrap_or(ClientRole::Investor),
+                status: ClientStatus::from_code(&r.try_get::<String, _>("status").map_err(g)?)
+                    .unwrap_or(ClientStatus::Blocked),
+                language: r.try_get("language").map_err(g)?,
+                registered_at: Timestamp(r.try_get("registered_at").map_err(g)?),
+                updated_at: Timestamp(r.try_get("updated_at").map_err(g)?),
+            })
+        }
+
+        fn push_prefix<'a>(qb: &mut sqlx::QueryBuilder<'a, $db>, column: &str, prefix: &str) {
+            qb.push(format!("({column} >= "));
+            qb.push_bind(prefix.to_string());
+            if let Some(upper) = $crate::clients::prefix_upper(prefix) {
+                qb.push(format!(" AND {column} < "));
+                qb.push_bind(upper);
+            }
+            qb.push(")");
+        }
+
+        fn client_filters<'a>(qb: &mut sqlx::QueryBuilder<'a, $db>, f: &'a ClientFilter) {
+            qb.push(" WHERE 1 = 1");
+            match &f.search {
+                None => {}
+                Some(ClientSearch::Id(id)) => {
+                    qb.push(" AND id = ");
+                    qb.push_bind(*id);
+                }
+                Some(ClientSearch::Name(p)) => {
+                    qb.push(" AND (");
+                    push_prefix(qb, "name_key", p);
+                    qb.push(" OR ");
+                    push_prefix(qb, "last_key", p);
+                    qb.push(")");
+                }
+                Some(ClientSearch::Email(p)) => {
+                    qb.push(" AND ");
+                    push_prefix(qb, "email_key", p);
+                }
+                Some(ClientSearch::Phone(p)) => {
+                    qb.push(" AND ");
+                    push_prefix(qb, "phone", p);
+                }
+            }
+            if let Some(c) = &f.country {
+                qb.push(" AND country = ");
+                qb.push_bind(c.as_str());
+            }
+            if let Some(r) = f.role {
+                qb.push(" AND role = ");
+                qb.push_bind(r.code());
+            }
+            if let Some(s) = f.status {
+                qb.push(" AND status = ");
+                qb.push_bind(s.code());
+            }
+            if let Some(t) = f.registered_from {
+                qb.push(" AND registered_at >= ");
+                qb.push_bind(t.millis());
+            }
+            if let Some(t) = f.registered_before {
+                qb.push(" AND registered_at < ");
+                qb.push_bind(t.millis());
+            }
+        }
+
+        async fn insert_clients_in(tx: &mut Tx, clients: &[NewClient]) -> Result<()> {
+            for chunk in clients.chunks(CLIENT_BATCH) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO clients (first_name, last_name, name_key, last_key, email, email_key, phone, \
+                     country, city, role, status, language, registered_at, updated_at) ",
+                );
+                qb.push_values(chunk, |mut b, c| {
+                    let f = &c.fields;
+                    b.push_bind(f.first_name.clone())
+                        .push_bind(f.last_name.clone())
+                        .push_bind(domain::client::name_key(&f.first_name, &f.last_name))
+                        .push_bind(f.last_name.to_lowercase())
+                        .push_bind(f.email.clone())
+                        .push_bind(f.email_key.clone())
+                        .push_bind(f.phone.clone())
+                        .push_bind(f.country.clone())
+                        .push_bind(f.city.clone())
+                        .push_bind(f.role.code())
+                        .push_bind(f.status.code())
+                        .push_bind(f.language.clone())
+                        .push_bind(c.registered_at.millis())
+                        .push_bind(c.registered_at.millis());
+                });
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
+            }
+            Ok(())
+        }
+
+        #[async_trait]
+        impl ClientStore for $store {
+            async fn insert_client(&self, client: &NewClient, event: AuditEntry) -> Result<i64> {
+                let mut tx = self.begin().await?;
+                let f = &client.fields;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO clients (first_name, last_name, name_key, last_key, email, email_key, phone, \
+                     country, city, role, status, language, registered_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
+                )
+                .bind(&f.first_name)
+                .bind(&f.last_name)
+                .bind(domain::client::name_key(&f.first_name, &f.last_name))
+                .bind(f.last_name.to_lowercase())
+                .bind(&f.email)
+                .bind(&f.email_key)
+                .bind(&f.phone)
+                .bind(&f.country)
+                .bind(&f.city)
+                .bind(f.role.code())
+                .bind(f.status.code())
+                .bind(&f.language)
+                .bind(client.registered_at.millis())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                append_in(&mut tx, with_target_id(event, id)).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(id)
+            }
+
+            async fn insert_clients(&self, clients: &[NewClient], event: Option<AuditEntry>) -> Result<usize> {
+                let mut tx = self.begin().await?;
+                insert_clients_in(&mut tx, clients).await?;
+                if let Some(event) = event {
+                    append_in(&mut tx, event).await?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(clients.len())
+            }
+
+            async fn client_by_id(&self, id: i64) -> Result<Option<ClientRecord>> {
+                let row = sqlx::query(&format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.as_ref().map(client_row).transpose()
+            }
+
+            async fn list_clients(&self, q: &ClientQuery) -> Result<Vec<ClientRecord>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {CLIENT_COLS} FROM clients"));
+                client_filters(&mut qb, &q.filter);
+                let dir = if q.descending { "DESC" } else { "ASC" };
+                let keyset = q.sort == ClientSort::Id && q.after_id.is_some();
+                if let (true, Some(after)) = (keyset, q.after_id) {
+                    qb.push(if q.descending { " AND id < " } else { " AND id > " });
+                    qb.push_bind(after);
+                }
+                let order = match q.sort {
+                    ClientSort::Id => format!("id {dir}"),
+                    ClientSort::Name => format!("name_key {dir}, id {dir}"),
+                    // Unique, so it needs no tie-breaker.
+                    ClientSort::Email => format!("email_key {dir}"),
+                    ClientSort::Registered => format!("registered_at {dir}, id {dir}"),
+                };
+                qb.push(format!(" ORDER BY {order} LIMIT "));
+                qb.push_bind(q.limit);
+                if !keyset && q.offset > 0 {
+                    qb.push(" OFFSET ");
+                    qb.push_bind(q.offset);
+                }
+                let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+                rows.iter().map(client_row).collect()
+            }
+
+            async fn count_clients(&self, filter: &ClientFilter) -> Result<i64> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM clients");
+                client_filters(&mut qb, filter);
+                qb.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)
+            }
+
+            async fn update_client(&self, id: i64, f: &ClientFields, event: AuditEntry) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE clients SET first_name = $2, last_name = $3, name_key = $4, last_key = $5, email = $6, \
+                     email_key = $7, phone = $8, country = $9, city = $10, role = $11, status = $12, \
+                     language = $13, updated_at = $14 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(&f.first_name)
+                .bind(&f.last_name)
+                .bind(domain::client::name_key(&f.first_name, &f.last_name))
+                .bind(f.last_name.to_lowercase())
+                .bind(&f.email)
+                .bind(&f.email_key)
+                .bind(&f.phone)
+                .bind(&f.country)
+                .bind(&f.city)
+                .bind(f.role.code())
+                .bind(f.status.code())
+                .bind(&f.language)
+                .bind(event.at.millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                append_in(&mut tx, event).await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn taken_client_emails(&self, keys: &[String]) -> Result<Vec<String>> {
+                let mut taken = Vec::new();
+                for chunk in keys.chunks(CLIENT_BATCH) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT email_key FROM clients WHERE email_key IN (");
+                    let mut sep = qb.separated(", ");
+                    for k in chunk {
+                        sep.push_bind(k.as_str());
+                    }
+                    qb.push(")");
+                    let found: Vec<String> = qb.build_query_scalar().fetch_all(&self.pool).await.map_err(map_err)?;
+                    taken.extend(found);
+                }
+                Ok(taken)
+            }
+
+            async fn max_client_id(&self) -> Result<i64> {
+                let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM clients")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(max.unwrap_or(0))
+            }
+        }
+    };
+}
+
+pub(crate) use impl_client_store;

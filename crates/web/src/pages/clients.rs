@@ -1,0 +1,549 @@
+//! Clients: the list with search, filters, sort and pagination, the detail page, Create and
+//! Edit, Block, Export CSV and Import. Every value shown comes from `app` already masked for
+//! masked viewers; the templates only print.
+
+use crate::csrf;
+use crate::error::{error_page, WebError};
+use crate::form::{CsrfForm, Form};
+use crate::layout::Layout;
+use crate::pages::{render, render_status};
+use crate::session::{redirect_with_flash, Staff};
+use crate::AppState;
+use app::clients::{ClientListRequest, SearchField, PAGE_SIZES};
+use app::{AppError, FieldErrors};
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::client::{ClientInput, ClientRole, ClientStatus, COUNTRIES, LANGUAGES};
+use domain::{Action, Section};
+use serde::Deserialize;
+use store::{ClientRecord, ClientSort};
+
+#[derive(Deserialize, Default, Clone)]
+pub struct ListParams {
+    q: Option<String>,
+    by: Option<String>,
+    country: Option<String>,
+    role: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    after: Option<String>,
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+impl ListParams {
+    fn request(&self) -> ClientListRequest {
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        ClientListRequest {
+            field: self
+                .by
+                .as_deref()
+                .and_then(SearchField::from_code)
+                .unwrap_or_default(),
+            text: s(&self.q),
+            country: s(&self.country),
+            role: s(&self.role),
+            status: s(&self.status),
+            from: s(&self.from),
+            to: s(&self.to),
+            sort: self
+                .sort
+                .as_deref()
+                .and_then(ClientSort::from_code)
+                .unwrap_or_default(),
+            descending: self.dir.as_deref() == Some("desc"),
+            after_id: self.after.as_deref().and_then(|v| v.parse().ok()),
+            page: self
+                .page
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+            per_page: self
+                .per_page
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(PAGE_SIZES[0]),
+        }
+    }
+}
+
+struct Column {
+    label: &'static str,
+    /// The sort code, when the viewer may sort by this column.
+    sort: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "clients_list.html")]
+struct ListPage {
+    l: Layout,
+    req: ClientListRequest,
+    clients: Vec<ClientRecord>,
+    total: i64,
+    next_after: Option<i64>,
+    errors: FieldErrors,
+    masked: bool,
+    fields: Vec<SearchField>,
+    columns: Vec<Column>,
+    countries: &'static [(&'static str, &'static str)],
+    roles: [ClientRole; 3],
+    statuses: [ClientStatus; 2],
+    per_pages: [i64; 3],
+    can_add: bool,
+    can_export: bool,
+}
+
+impl ListPage {
+    /// The query string of this list's search and filters (no order, no page).
+    fn filters(&self) -> form_urlencoded::Serializer<'static, String> {
+        let r = &self.req;
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("by", r.field.code())
+            .append_pair("q", &r.text)
+            .append_pair("country", &r.country)
+            .append_pair("role", &r.role)
+            .append_pair("status", &r.status)
+            .append_pair("from", &r.from)
+            .append_pair("to", &r.to);
+        s
+    }
+
+    fn link(&self, sort: &str, desc: bool, after: Option<i64>, page: i64) -> String {
+        let mut s = self.filters();
+        s.append_pair("sort", sort)
+            .append_pair("dir", if desc { "desc" } else { "asc" })
+            .append_pair("per_page", &self.req.per_page.to_string());
+        if let Some(a) = after {
+            s.append_pair("after", &a.to_string());
+        } else if page > 1 {
+            s.append_pair("page", &page.to_string());
+        }
+        format!("/clients?{}", s.finish())
+    }
+
+    fn export_link(&self) -> String {
+        format!("/clients/export?{}", self.filters().finish())
+    }
+
+    fn sort_link(&self, code: &str) -> String {
+        let desc = code == self.req.sort.code() && !self.req.descending;
+        self.link(code, desc, None, 1)
+    }
+
+    fn sort_mark(&self, code: &str) -> &'static str {
+        match (code == self.req.sort.code(), self.req.descending) {
+            (true, false) => " ▲",
+            (true, true) => " ▼",
+            _ => "",
+        }
+    }
+
+    fn aria_sort(&self, code: &str) -> &'static str {
+        match (code == self.req.sort.code(), self.req.descending) {
+            (true, false) => "ascending",
+            (true, true) => "descending",
+            _ => "none",
+        }
+    }
+
+    fn keyset(&self) -> bool {
+        self.req.sort == ClientSort::Id
+    }
+
+    fn next_link(&self) -> Option<String> {
+        let sort = self.req.sort.code();
+        if self.keyset() {
+            self.next_after
+                .map(|a| self.link(sort, self.req.descending, Some(a), 1))
+        } else {
+            let page = self.req.page.max(1);
+            (page * self.req.per_page < self.total)
+                .then(|| self.link(sort, self.req.descending, None, page + 1))
+        }
+    }
+
+    fn previous_link(&self) -> Option<String> {
+        let sort = self.req.sort.code();
+        if self.keyset() {
+            self.req
+                .after_id
+                .map(|_| self.link(sort, self.req.descending, None, 1))
+        } else {
+            let page = self.req.page.max(1);
+            (page > 1).then(|| self.link(sort, self.req.descending, None, page - 1))
+        }
+    }
+
+    fn err(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(p): Query<ListParams>,
+) -> Response {
+    let mut req = p.request();
+    if !PAGE_SIZES.contains(&req.per_page) {
+        req.per_page = PAGE_SIZES[0];
+    }
+    let (clients, total, next_after, errors) =
+        match state.app.list_clients(&staff.actor, &req).await {
+            Ok(list) => (list.items, list.total, list.next_after, FieldErrors::new()),
+            Err(AppError::Invalid(errors)) => (Vec::new(), 0, None, errors),
+            Err(e) => return WebError(e).into_response(),
+        };
+    let masked = staff.actor.user.mask_data;
+    let columns = [
+        ("ID", Some("id")),
+        ("Name", Some("name")),
+        ("Email", Some("email")),
+        ("Phone", None),
+        ("Country", None),
+        ("Role", None),
+        ("Status", None),
+        ("Registered", Some("registered")),
+    ]
+    .into_iter()
+    .map(|(label, sort)| Column {
+        label,
+        sort: sort.filter(|s| !(masked && (*s == "name" || *s == "email"))),
+    })
+    .collect();
+    let page = ListPage {
+        can_add: state.app.can_add_clients(&staff.actor),
+        can_export: staff.actor.can(Section::Clients, Action::Export),
+        fields: SearchField::ALL
+            .into_iter()
+            .filter(|f| !masked || !f.is_personal())
+            .collect(),
+        req,
+        clients,
+        total,
+        next_after,
+        errors,
+        masked,
+        columns,
+        countries: COUNTRIES,
+        roles: ClientRole::ALL,
+        statuses: ClientStatus::ALL,
+        per_pages: PAGE_SIZES,
+        l: staff.layout,
+    };
+    if page.errors.is_empty() {
+        render(&page)
+    } else {
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    }
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(p): Query<ListParams>,
+) -> Response {
+    match state.app.export_clients(&staff.actor, &p.request()).await {
+        Ok((csv, _)) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"clients.csv\"",
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "client_detail.html")]
+struct DetailPage {
+    l: Layout,
+    c: ClientRecord,
+    masked: bool,
+    can_update: bool,
+    can_block: bool,
+}
+
+impl DetailPage {
+    fn country_name(&self) -> &'static str {
+        domain::client::country_name(&self.c.country).unwrap_or("")
+    }
+    fn language_name(&self) -> &'static str {
+        domain::client::language_name(&self.c.language).unwrap_or("")
+    }
+}
+
+pub async fn detail(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> Response {
+    match state.app.get_client(&staff.actor, id).await {
+        Ok(c) => render(&DetailPage {
+            can_update: staff.actor.can(Section::Clients, Action::Update),
+            can_block: staff.actor.can(Section::Clients, Action::Delete)
+                && c.status == ClientStatus::Active,
+            masked: staff.actor.user.mask_data,
+            c,
+            l: staff.layout,
+        }),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "client_form.html")]
+struct FormPage {
+    l: Layout,
+    /// `None` on Create client.
+    id: Option<i64>,
+    input: ClientInput,
+    errors: FieldErrors,
+    /// Personal fields are read-only (and masked) for a masked editor.
+    masked: bool,
+    countries: &'static [(&'static str, &'static str)],
+    languages: &'static [(&'static str, &'static str)],
+    roles: [ClientRole; 3],
+    statuses: [ClientStatus; 2],
+}
+
+impl FormPage {
+    fn err(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+    fn action(&self) -> String {
+        match self.id {
+            Some(id) => format!("/clients/{id}/edit"),
+            None => "/clients/new".into(),
+        }
+    }
+}
+
+fn input_from(f: &Form) -> ClientInput {
+    ClientInput {
+        first_name: f.get("first_name").into(),
+        last_name: f.get("last_name").into(),
+        email: f.get("email").into(),
+        phone: f.get("phone").into(),
+        country: f.get("country").into(),
+        city: f.get("city").into(),
+        role: f.get("role").into(),
+        status: f.get("status").into(),
+        language: f.get("language").into(),
+    }
+}
+
+fn form_page(staff: Staff, id: Option<i64>, input: ClientInput, errors: FieldErrors) -> Response {
+    let page = FormPage {
+        masked: staff.actor.user.mask_data && id.is_some(),
+        id,
+        input,
+        errors,
+        countries: COUNTRIES,
+        languages: LANGUAGES,
+        roles: ClientRole::ALL,
+        statuses: ClientStatus::ALL,
+        l: staff.layout,
+    };
+    if page.errors.is_empty() {
+        render(&page)
+    } else {
+        render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    }
+}
+
+pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
+    if let Err(e) = staff.actor.require(Section::Clients, Action::Create) {
+        return WebError(e).into_response();
+    }
+    if !state.app.can_add_clients(&staff.actor) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "With Mask data on you can't create or import clients.",
+        );
+    }
+    let input = ClientInput {
+        status: "active".into(),
+        role: "investor".into(),
+        language: "en".into(),
+        ..Default::default()
+    };
+    form_page(staff, None, input, FieldErrors::new())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let input = input_from(&f);
+    match state.app.create_client(&staff.actor, &input).await {
+        Ok(id) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client created"),
+        Err(AppError::Invalid(errors)) => form_page(staff, None, input, errors),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(e) = staff.actor.require(Section::Clients, Action::Update) {
+        return WebError(e).into_response();
+    }
+    match state.app.get_client(&staff.actor, id).await {
+        Ok(c) => form_page(
+            staff,
+            Some(id),
+            app::clients::input_of(&c),
+            FieldErrors::new(),
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let posted = input_from(&f);
+    match state.app.update_client(&staff.actor, id, &posted).await {
+        Ok(()) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client saved"),
+        Err(AppError::Invalid(errors)) => {
+            // The form comes back with what was typed — but a masked editor's personal fields
+            // show the stored values as masked, never what the request carried.
+            let mut input = posted;
+            if staff.actor.user.mask_data {
+                match state.app.get_client(&staff.actor, id).await {
+                    Ok(c) => {
+                        input.first_name = c.first_name;
+                        input.last_name = c.last_name;
+                        input.email = c.email;
+                        input.phone = c.phone;
+                    }
+                    Err(e) => return WebError(e).into_response(),
+                }
+            }
+            form_page(staff, Some(id), input, errors)
+        }
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "client_block.html")]
+struct BlockPage {
+    l: Layout,
+    c: ClientRecord,
+}
+
+pub async fn block_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(e) = staff.actor.require(Section::Clients, Action::Delete) {
+        return WebError(e).into_response();
+    }
+    match state.app.get_client(&staff.actor, id).await {
+        Ok(c) => render(&BlockPage { l: staff.layout, c }),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn block(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm,
+) -> Response {
+    match state.app.block_client(&staff.actor, id).await {
+        Ok(()) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client blocked"),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "clients_import.html")]
+struct ImportPage {
+    l: Layout,
+    problems: Vec<String>,
+    columns: String,
+}
+
+fn import_page(staff: Staff, problems: Vec<String>) -> Response {
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render_status(
+        status,
+        &ImportPage {
+            l: staff.layout,
+            problems,
+            columns: app::clients::EXPORT_COLUMNS.join(", "),
+        },
+    )
+}
+
+pub async fn import_form(State(state): State<AppState>, staff: Staff) -> Response {
+    if let Err(e) = staff.actor.require(Section::Clients, Action::Create) {
+        return WebError(e).into_response();
+    }
+    if !state.app.can_add_clients(&staff.actor) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "With Mask data on you can't create or import clients.",
+        );
+    }
+    import_page(staff, vec![])
+}
+
+pub async fn import(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Response {
+    let (mut token, mut file) = (String::new(), Vec::new());
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_string();
+                match field.bytes().await {
+                    Ok(bytes) => match name.as_str() {
+                        "csrf" => token = String::from_utf8_lossy(&bytes).into_owned(),
+                        "file" => file = bytes.to_vec(),
+                        _ => {}
+                    },
+                    Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.body_text()),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.body_text()),
+        }
+    }
+    if let Err(r) = csrf::verify(&state, &headers, &token).await {
+        return r;
+    }
+    match state.app.import_clients(&staff.actor, &file).await {
+        Ok(n) => redirect_with_flash(&state, "/clients", &format!("{n} client(s) imported")),
+        Err(AppError::Invalid(f)) => import_page(
+            staff,
+            f.values()
+                .flat_map(|v| v.lines().map(str::to_string).collect::<Vec<_>>())
+                .collect(),
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
