@@ -6,8 +6,8 @@ mod audit_chain;
 mod clients;
 mod postgres;
 mod sql;
-mod sql_tokens;
 mod sql_clients;
+mod sql_tokens;
 mod sqlite;
 mod types;
 
