@@ -540,7 +540,8 @@ async fn a_whole_sign_in_leaves_no_secret_in_the_logs() {
     let _ = std::io::stdout().flush();
 }
 
-#[tokio::test]
+/// Multi-threaded: the test blocks on the child process while its SMTP server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_test_reports_the_smtp_answer_or_the_failure() {
     let smtp = testkit::SmtpServer::start().await;
     let dir = temp_dir("mail");

@@ -133,7 +133,7 @@ async fn clients_story() {
             })
             .await
             .unwrap();
-        assert_eq!(events.items[0].event, "Clients imported");
+        assert_eq!(events[0].event, "Clients imported");
 
         // Keyset pages in both directions cover every row once, in order.
         for desc in [false, true] {

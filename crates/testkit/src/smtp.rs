@@ -168,6 +168,16 @@ impl SmtpServer {
             }
             let cmd = line.trim_end().to_string();
             let upper = cmd.to_ascii_uppercase();
+            // The mode is read at every command, so a pooled connection sees a new fault too.
+            let mode = *self.mode.lock().unwrap();
+            match mode {
+                SmtpMode::Refuse => return,
+                SmtpMode::Hang => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                _ => {}
+            }
             let reply: &[u8] = if upper.starts_with("EHLO") {
                 b"250-test.smtp\r\n250 8BITMIME\r\n"
             } else if upper.starts_with("HELO") {
