@@ -158,6 +158,12 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "DELETE /api/v1/groups/{id}",
         "GET /api/v1/events",
         "GET /api/v1/events/export",
+        "GET /api/v1/clients",
+        "POST /api/v1/clients",
+        "GET /api/v1/clients/export",
+        "GET /api/v1/clients/{id}",
+        "PATCH /api/v1/clients/{id}",
+        "POST /api/v1/clients/{id}/block",
     ];
     served.sort();
     assert_eq!(documented, served);

@@ -180,6 +180,25 @@ async fn masked_staff_never_see_client_personal_data() {
             "/clients/999999/edit".into(),
             "/clients/new".into(),
             "/clients/import".into(),
+            // The event log, where client changes are recorded.
+            "/events".into(),
+            "/events?category=clients".into(),
+            format!("/events?target_type=client&target_id={id}"),
+            "/events/export?format=csv".into(),
+            "/events/export?format=jsonl".into(),
+            // The JSON API (session-authenticated GETs).
+            "/api/v1/clients".into(),
+            format!("/api/v1/clients/{id}"),
+            format!("/api/v1/clients?in=id&q={id}"),
+            "/api/v1/clients?sort=registered&dir=desc&limit=50".into(),
+            "/api/v1/clients/export".into(),
+            "/api/v1/clients?in=name&q=qx".into(),
+            "/api/v1/clients?in=email&q=leak".into(),
+            "/api/v1/clients?sort=email".into(),
+            "/api/v1/clients/999999".into(),
+            "/api/v1/events".into(),
+            format!("/api/v1/events?target_type=client&target_id={id}"),
+            "/api/v1/events/export".into(),
         ];
         let mut seen_masked = String::new();
         let mut seen_plain = String::new();

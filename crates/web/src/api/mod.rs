@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`: a second adapter over the same use cases as the pages. The
 //! OpenAPI document is generated from these handlers (utoipa), so it can't drift from them.
 
+pub mod clients;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -26,7 +27,7 @@ use utoipa_axum::routes;
         POST /api/v1/me/tokens) or with the browser session cookie plus the CSRF token in `X-CSRF-Token` for changes."),
     modifiers(&Security),
     security(("bearer" = []), ("session" = [])),
-    tags((name = "me"), (name = "users"), (name = "groups"), (name = "events"))
+    tags((name = "me"), (name = "users"), (name = "groups"), (name = "clients"), (name = "events"))
 )]
 struct ApiDoc;
 
@@ -63,6 +64,10 @@ pub fn routes() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(groups::export))
         .routes(routes!(groups::import))
         .routes(routes!(groups::get, groups::update, groups::delete))
+        .routes(routes!(clients::list, clients::create))
+        .routes(routes!(clients::export))
+        .routes(routes!(clients::get, clients::update))
+        .routes(routes!(clients::block))
         .routes(routes!(events::list))
         .routes(routes!(events::export))
         .split_for_parts()

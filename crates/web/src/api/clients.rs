@@ -1,0 +1,299 @@
+//! `/api/v1/clients`: the client directory, masked in the application layer exactly as the
+//! pages are.
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{ApiActor, ApiJson, ApiQuery};
+use crate::AppState;
+use app::clients::{ClientListRequest, SearchField};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use domain::client::ClientInput;
+use serde::{Deserialize, Serialize};
+use store::{ClientRecord, ClientSort};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientOut {
+    pub id: i64,
+    /// Masked (e.g. `J****`) for callers with Mask data on.
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: String,
+    /// ISO 3166 alpha-2.
+    pub country: String,
+    pub city: String,
+    /// investor, strategy_provider or both.
+    pub role: String,
+    /// active or blocked.
+    pub status: String,
+    pub language: String,
+    pub registered_at: String,
+}
+
+impl From<&ClientRecord> for ClientOut {
+    fn from(c: &ClientRecord) -> Self {
+        Self {
+            id: c.id,
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            country: c.country.clone(),
+            city: c.city.clone(),
+            role: c.role.code().into(),
+            status: c.status.code().into(),
+            language: c.language.clone(),
+            registered_at: c.registered_at.iso(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientPage {
+    pub items: Vec<ClientOut>,
+    pub total: i64,
+    /// For the ID order: pass as `after` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClientParams {
+    /// Search text: a prefix (name, email, phone) or an exact ID.
+    pub q: Option<String>,
+    /// What `q` searches: id, name (default), email or phone. Masked callers may only use id.
+    #[serde(rename = "in")]
+    #[param(rename = "in")]
+    pub search_in: Option<String>,
+    pub country: Option<String>,
+    /// investor, strategy_provider or both.
+    pub role: Option<String>,
+    /// active or blocked.
+    pub status: Option<String>,
+    /// Registered from (UTC date YYYY-MM-DD, inclusive).
+    pub from: Option<String>,
+    /// Registered to (UTC date YYYY-MM-DD, inclusive).
+    pub to: Option<String>,
+    /// id (default), name, email or registered. Masked callers can't sort by name or email.
+    pub sort: Option<String>,
+    /// asc (default) or desc.
+    pub dir: Option<String>,
+    /// Keyset cursor (ID order): the `next_cursor` of the previous page.
+    pub after: Option<i64>,
+    /// Page number for the other orders (1-based).
+    pub page: Option<i64>,
+    /// 25 (default), 50 or 100.
+    pub limit: Option<i64>,
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Please check the highlighted fields",
+    );
+    e.body.fields.insert(field.into(), message.into());
+    e
+}
+
+impl ClientParams {
+    fn request(&self) -> ApiResult<ClientListRequest> {
+        let field = match self.search_in.as_deref() {
+            None | Some("") => SearchField::Name,
+            Some(s) => SearchField::from_code(s)
+                .ok_or_else(|| invalid("in", "Use id, name, email or phone"))?,
+        };
+        let sort = match self.sort.as_deref() {
+            None | Some("") => ClientSort::Id,
+            Some(s) => ClientSort::from_code(s)
+                .ok_or_else(|| invalid("sort", "Use id, name, email or registered"))?,
+        };
+        let descending = match self.dir.as_deref() {
+            None | Some("") | Some("asc") => false,
+            Some("desc") => true,
+            Some(_) => return Err(invalid("dir", "Use asc or desc")),
+        };
+        let per_page = self.limit.unwrap_or(25);
+        if !app::clients::PAGE_SIZES.contains(&per_page) {
+            return Err(invalid("limit", "Use 25, 50 or 100"));
+        }
+        let page = self.page.unwrap_or(1);
+        if !(1..=1_000_000).contains(&page) {
+            return Err(invalid("page", "Use a page number from 1"));
+        }
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        Ok(ClientListRequest {
+            field,
+            text: s(&self.q),
+            country: s(&self.country),
+            role: s(&self.role),
+            status: s(&self.status),
+            from: s(&self.from),
+            to: s(&self.to),
+            sort,
+            descending,
+            after_id: self.after,
+            page,
+            per_page,
+        })
+    }
+}
+
+/// Lists and searches clients.
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ClientParams),
+    responses((status = 200, body = ClientPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiQuery(p): ApiQuery<ClientParams>,
+) -> ApiResult<Json<ClientPage>> {
+    let list = state.app.list_clients(&actor, &p.request()?).await?;
+    Ok(Json(ClientPage {
+        total: list.total,
+        next_cursor: list.next_after.map(|a| a.to_string()),
+        items: list.items.iter().map(ClientOut::from).collect(),
+    }))
+}
+
+/// One client.
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = i64, Path)),
+    responses((status = 200, body = ClientOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ClientOut>> {
+    Ok(Json(ClientOut::from(
+        &state.app.get_client(&actor, id).await?,
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIn {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// Any common format; stored as E.164.
+    pub phone: String,
+    pub country: String,
+    pub city: String,
+    /// investor, strategy_provider or both.
+    pub role: String,
+    /// active or blocked.
+    pub status: String,
+    /// Communication language, two letters (e.g. en).
+    pub language: String,
+}
+
+impl From<ClientIn> for ClientInput {
+    fn from(c: ClientIn) -> Self {
+        ClientInput {
+            first_name: c.first_name,
+            last_name: c.last_name,
+            email: c.email,
+            phone: c.phone,
+            country: c.country,
+            city: c.city,
+            role: c.role,
+            status: c.status,
+            language: c.language,
+        }
+    }
+}
+
+/// Creates a client.
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = ClientIn,
+    responses((status = 201, body = ClientOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiJson(c): ApiJson<ClientIn>,
+) -> ApiResult<(StatusCode, Json<ClientOut>)> {
+    let id = state.app.create_client(&actor, &c.into()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ClientOut::from(&state.app.get_client(&actor, id).await?)),
+    ))
+}
+
+/// Fields to change; absent fields stay. For masked callers, personal fields are ignored.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientUpdate {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub role: Option<String>,
+    pub status: Option<String>,
+    pub language: Option<String>,
+}
+
+/// Changes a client.
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = i64, Path)), request_body = ClientUpdate,
+    responses((status = 200, body = ClientOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+    ApiJson(u): ApiJson<ClientUpdate>,
+) -> ApiResult<Json<ClientOut>> {
+    let current = app::clients::input_of(&state.app.get_client(&actor, id).await?);
+    let input = ClientInput {
+        first_name: u.first_name.unwrap_or(current.first_name),
+        last_name: u.last_name.unwrap_or(current.last_name),
+        email: u.email.unwrap_or(current.email),
+        phone: u.phone.unwrap_or(current.phone),
+        country: u.country.unwrap_or(current.country),
+        city: u.city.unwrap_or(current.city),
+        role: u.role.unwrap_or(current.role),
+        status: u.status.unwrap_or(current.status),
+        language: u.language.unwrap_or(current.language),
+    };
+    state.app.update_client(&actor, id, &input).await?;
+    Ok(Json(ClientOut::from(
+        &state.app.get_client(&actor, id).await?,
+    )))
+}
+
+/// Blocks a client (Clients Delete); nothing is deleted, history stays.
+#[utoipa::path(post, path = "/api/v1/clients/{id}/block", tag = "clients", params(("id" = i64, Path)),
+    responses((status = 200, body = ClientOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn block(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ClientOut>> {
+    state.app.block_client(&actor, id).await?;
+    Ok(Json(ClientOut::from(
+        &state.app.get_client(&actor, id).await?,
+    )))
+}
+
+/// The filtered list as CSV (Clients View + Clients Export), formula-safe, masked for masked callers.
+#[utoipa::path(get, path = "/api/v1/clients/export", tag = "clients", params(ClientParams),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn export(
+    State(state): State<AppState>,
+    ApiActor(actor): ApiActor,
+    ApiQuery(p): ApiQuery<ClientParams>,
+) -> ApiResult<Response> {
+    let (csv, _) = state.app.export_clients(&actor, &p.request()?).await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+}
