@@ -524,6 +524,38 @@ async fn the_seed_flows_in_chromium() {
     );
     p.screenshot("flow5-groups").await;
 
+    // Two clients, entered by the administrator through Clients › +Create.
+    let clients = [
+        (
+            "Johanna",
+            "Quickfeather",
+            "johanna.quickfeather@example.com",
+            "+44 20 7946 0188",
+        ),
+        (
+            "Marek",
+            "Zylberstein",
+            "marek.zylberstein@example.org",
+            "+48 22 555 0142",
+        ),
+    ];
+    for (first, last, email, phone) in clients {
+        p.goto("/").await;
+        p.follow("Clients").await;
+        p.follow("+Create").await;
+        p.fill("First name", first).await;
+        p.fill("Last name", last).await;
+        p.fill("Email", email).await;
+        p.fill("Phone", phone).await;
+        p.choose("Country", "United Kingdom").await;
+        p.fill("City", "London").await;
+        p.choose("Role", "Investor").await;
+        p.choose("Status", "Active").await;
+        p.choose("Communication language", "English").await;
+        p.press("Save").await;
+        assert!(p.text().await.contains(last), "{}", p.text().await);
+    }
+
     // Flow 2: the seed, step by step.
     p.goto("/").await;
     p.follow("Users").await;
@@ -609,7 +641,25 @@ async fn the_seed_flows_in_chromium() {
         Some(USER_PASSWORD),
     )
     .await;
-    p.screenshot("flow3-new-user").await;
+    p.follow("Clients").await;
+    let text = p.text().await;
+    assert!(
+        text.contains("J**** Q****")
+            && text.contains("j****@e****.com")
+            && text.contains("+*******88"),
+        "{text}"
+    );
+    let source = p.c.source().await.unwrap();
+    for (first, last, email, phone) in clients {
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        for real in [first, last, email, &digits[..digits.len() - 2]] {
+            assert!(
+                !source.contains(real),
+                "{real} is in the page source of a masked user"
+            );
+        }
+    }
+    p.screenshot("flow3-masked-clients").await;
     p.sign_out().await;
 
     // Flow 4: Actions › Disable 2FA, confirmed; the column says Disabled; no code any more.
