@@ -2,10 +2,10 @@
 //! pages are.
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiActor, ApiJson, ApiQuery};
+use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use app::clients::{ClientListRequest, SearchField};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -166,7 +166,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ClientOut>> {
     Ok(Json(ClientOut::from(
         &state.app.get_client(&actor, id).await?,
@@ -248,7 +248,7 @@ pub struct ClientUpdate {
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(u): ApiJson<ClientUpdate>,
 ) -> ApiResult<Json<ClientOut>> {
     let current = app::clients::input_of(&state.app.get_client(&actor, id).await?);
@@ -276,7 +276,7 @@ pub async fn update(
 pub async fn block(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ClientOut>> {
     state.app.block_client(&actor, id).await?;
     Ok(Json(ClientOut::from(

@@ -1,10 +1,10 @@
 //! `/api/v1/groups`: the same use cases as System › Users › Groups.
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiActor, ApiJson, ApiQuery};
+use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use app::groups::GroupsFile;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::{Permission, PermissionSet};
@@ -94,7 +94,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<GroupOut>> {
     Ok(Json(group_out(&state, &actor, id).await?))
 }
@@ -128,7 +128,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(g): ApiJson<GroupIn>,
 ) -> ApiResult<Json<GroupOut>> {
     state
@@ -145,7 +145,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     state.app.delete_group(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,10 +1,10 @@
 //! `/api/v1/me`, personal tokens, and the permission catalogue.
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{ApiActor, ApiJson};
+use super::extract::{ApiActor, ApiJson, ApiPath};
 use super::users::UserOut;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::Permission;
@@ -117,7 +117,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     state.app.revoke_token(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,10 +1,10 @@
 //! `/api/v1/users`: the same use cases as System › Users › Users.
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiActor, ApiJson, ApiQuery};
+use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use app::users::UserInput;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::UserStatus;
@@ -161,7 +161,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<UserOut>> {
     Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
 }
@@ -235,7 +235,7 @@ pub struct UserUpdate {
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(u): ApiJson<UserUpdate>,
 ) -> ApiResult<Json<UserOut>> {
     let current = state.app.get_user(&actor, id).await?;
@@ -270,7 +270,7 @@ pub struct Confirm {
 pub async fn disable_2fa(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(c): ApiJson<Confirm>,
 ) -> ApiResult<Json<UserOut>> {
     state
@@ -287,7 +287,7 @@ pub async fn disable_2fa(
 pub async fn enable_2fa(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<UserOut>> {
     state.app.set_two_factor(&actor, id, true, "").await?;
     Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
@@ -300,7 +300,7 @@ pub async fn enable_2fa(
 pub async fn unlock(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<UserOut>> {
     state.app.unlock_user(&actor, id).await?;
     Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
@@ -313,7 +313,7 @@ pub async fn unlock(
 pub async fn sign_out(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     state.app.sign_out_everywhere(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
