@@ -6,6 +6,7 @@
 //! can't create or import clients (a "this email is already used" answer would too), and a
 //! masked editor's save keeps the stored personal values, so a mask is never written back.
 
+use crate::csv_file::{restore_cell, write_csv};
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::client::{self, ClientInput, ClientRole, ClientStatus, ValidClient};
@@ -126,54 +127,6 @@ pub const EXPORT_COLUMNS: [&str; 11] = [
     "Language",
     "Registered",
 ];
-
-/// A spreadsheet evaluates a cell that starts with one of these; exports prefix it with `'`.
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-
-/// True for `=…`, and for `'=…`, `''=…` …: what [`neutralise_cell`] prefixes, so that
-/// [`restore_cell`] can tell a prefix it added from an apostrophe that was in the data.
-fn needs_prefix(value: &str) -> bool {
-    value.trim_start_matches('\'').starts_with(FORMULA_STARTS)
-}
-
-/// Makes a cell inert for spreadsheets: `=1+1` → `'=1+1`.
-pub fn neutralise_cell(value: &str) -> String {
-    if needs_prefix(value) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    }
-}
-
-/// Undoes [`neutralise_cell`] on import, so an exported file imports as it was exported.
-fn restore_cell(value: &str) -> &str {
-    match value.strip_prefix('\'') {
-        Some(rest) if needs_prefix(rest) => rest,
-        _ => value,
-    }
-}
-
-/// RFC 4180 CSV (CRLF line ends, quotes only where needed) with every cell neutralised.
-pub fn write_csv<I>(header: &[&str], rows: I) -> Result<String, AppError>
-where
-    I: IntoIterator<Item = Vec<String>>,
-{
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(Vec::new());
-    let internal = |e: csv::Error| AppError::Internal(format!("csv: {e}"));
-    w.write_record(header.iter().map(|h| neutralise_cell(h)))
-        .map_err(internal)?;
-    for row in rows {
-        w.write_record(row.iter().map(|c| neutralise_cell(c)))
-            .map_err(internal)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(format!("csv: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| AppError::Internal(e.to_string()))
-}
 
 fn role_filter(raw: &str) -> Result<Option<ClientRole>, String> {
     if raw.trim().is_empty() {
@@ -831,6 +784,7 @@ fn parse_import(bytes: &[u8]) -> Result<ParsedRows, Vec<RowProblem>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csv_file::{needs_prefix, neutralise_cell, FORMULA_STARTS};
     use proptest::prelude::*;
 
     fn read_back(csv_text: &str) -> Vec<Vec<String>> {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod clients;
+pub mod csv_file;
 pub mod demo;
 pub mod error;
 pub mod events;

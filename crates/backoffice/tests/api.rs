@@ -455,3 +455,90 @@ async fn tokens_from_the_profile_page() {
         401
     );
 }
+
+#[tokio::test]
+async fn masked_callers_get_masks_and_cannot_search_personal_fields() {
+    let t = TestApp::start("sqlite").await;
+    let admin = t.admin().await;
+    let admin_api = Api::new(&t, Some(&token_for(&t, &admin).await));
+    let client = json!({"first_name": "Ottilie", "last_name": "Brackenridge", "email": "ottilie.b@example.com",
+        "phone": "+44 20 7946 0321", "country": "GB", "city": "York", "role": "investor", "status": "active",
+        "language": "en"});
+    let (s, c) = admin_api
+        .send("POST", "/api/v1/clients", Some(client))
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["id"].as_i64().unwrap();
+    let (_, perms) = admin_api.send("GET", "/api/v1/permissions", None).await;
+    let all: Vec<Value> = perms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].clone())
+        .collect();
+    let (_, g) = admin_api
+        .send(
+            "POST",
+            "/api/v1/groups",
+            Some(json!({"caption": "All", "permissions": all})),
+        )
+        .await;
+    create_user(
+        &admin,
+        "masked@example.com",
+        "Mas Ked",
+        &[&g["id"].to_string()],
+        false,
+        true,
+    )
+    .await;
+    disable_2fa(&admin, "masked@example.com").await;
+    let masked = sign_in_fully(&t, "masked@example.com", USER_PASSWORD).await;
+    let api = Api::new(&t, Some(&token_for(&t, &masked).await));
+    let (s, v) = api
+        .send("GET", &format!("/api/v1/clients/{id}"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (
+            v["first_name"].as_str(),
+            v["email"].as_str(),
+            v["phone"].as_str()
+        ),
+        (Some("O****"), Some("o****@e****.com"), Some("+*******21"))
+    );
+    for path in [
+        "/api/v1/clients?in=name&q=Ott",
+        "/api/v1/clients?in=email&q=ottilie",
+        "/api/v1/clients?sort=name",
+    ] {
+        let (s, v) = api.send("GET", path, None).await;
+        assert_eq!(s, 403, "{path}: {v}");
+        assert!(
+            !v.to_string().contains("Ott"),
+            "the refusal doesn't echo the search"
+        );
+    }
+    assert_eq!(
+        api.send("GET", &format!("/api/v1/clients?in=id&q={id}"), None)
+            .await
+            .0,
+        200
+    );
+    // Saving what a masked caller sees never overwrites the real values.
+    let (s, _) = api
+        .send(
+            "PATCH",
+            &format!("/api/v1/clients/{id}"),
+            Some(json!({"first_name": "O****", "city": "Leeds"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, real) = admin_api
+        .send("GET", &format!("/api/v1/clients/{id}"), None)
+        .await;
+    assert_eq!(
+        (real["first_name"].as_str(), real["city"].as_str()),
+        (Some("Ottilie"), Some("Leeds"))
+    );
+}

@@ -7,7 +7,6 @@ pub mod email;
 pub mod masking;
 pub mod password;
 pub mod permission;
-pub mod spreadsheet;
 pub mod time;
 pub mod user;
 

@@ -192,3 +192,23 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_per_key_and_tells_when_to_retry() {
+        let l = RateLimiter::new(3, 0);
+        for _ in 0..3 {
+            assert!(l.hit("token:1".into(), 3).is_ok());
+        }
+        let wait = l.hit("token:1".into(), 3).unwrap_err();
+        assert!((1..=60).contains(&wait));
+        assert!(
+            l.hit("token:2".into(), 3).is_ok(),
+            "other keys are not affected"
+        );
+        assert!(l.hit("ip:x".into(), 0).is_ok(), "0 means unlimited");
+    }
+}

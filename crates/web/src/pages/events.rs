@@ -11,7 +11,6 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use domain::spreadsheet::safe_cell;
 use domain::{Action, Section};
 use serde::Deserialize;
 
@@ -156,7 +155,6 @@ pub async fn export(
         )
             .into_response();
     }
-    let mut w = csv::Writer::from_writer(Vec::new());
     let head = [
         "id",
         "time_utc",
@@ -171,32 +169,24 @@ pub async fn export(
         "details",
         "ip",
     ];
-    let mut result = w.write_record(head);
-    for e in &events {
-        if result.is_err() {
-            break;
-        }
-        let id = e.id.to_string();
-        let target_id = e.target_id.map(|t| t.to_string()).unwrap_or_default();
-        let details = details_text(e);
-        let cells = [
-            id.as_str(),
-            e.at.as_str(),
-            e.actor_email.as_deref().unwrap_or(""),
-            e.actor_groups.as_str(),
-            e.category.as_str(),
-            e.action.as_str(),
-            e.event.as_str(),
-            e.target_type.as_deref().unwrap_or(""),
-            target_id.as_str(),
-            e.target_label.as_deref().unwrap_or(""),
-            details.as_str(),
-            e.ip.as_deref().unwrap_or(""),
-        ];
-        result = w.write_record(cells.iter().map(|c| safe_cell(c).into_owned()));
-    }
-    match result.and_then(|_| w.into_inner().map_err(|e| e.into_error().into())) {
-        Ok(bytes) => (
+    let rows = events.iter().map(|e| {
+        vec![
+            e.id.to_string(),
+            e.at.clone(),
+            e.actor_email.clone().unwrap_or_default(),
+            e.actor_groups.clone(),
+            e.category.clone(),
+            e.action.clone(),
+            e.event.clone(),
+            e.target_type.clone().unwrap_or_default(),
+            e.target_id.map(|t| t.to_string()).unwrap_or_default(),
+            e.target_label.clone().unwrap_or_default(),
+            details_text(e),
+            e.ip.clone().unwrap_or_default(),
+        ]
+    });
+    match app::csv_file::write_csv(&head, rows) {
+        Ok(body) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (
@@ -204,9 +194,9 @@ pub async fn export(
                     "attachment; filename=\"event-log.csv\"",
                 ),
             ],
-            bytes,
+            body,
         )
             .into_response(),
-        Err(e) => WebError(AppError::Internal(e.to_string())).into_response(),
+        Err(e) => WebError(e).into_response(),
     }
 }
