@@ -90,39 +90,30 @@ pub struct ClientParams {
     pub limit: Option<i64>,
 }
 
-fn invalid(field: &str, message: &str) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "Please check the highlighted fields",
-    );
-    e.body.fields.insert(field.into(), message.into());
-    e
-}
-
 impl ClientParams {
     fn request(&self) -> ApiResult<ClientListRequest> {
         let field = match self.search_in.as_deref() {
             None | Some("") => SearchField::Name,
             Some(s) => SearchField::from_code(s)
-                .ok_or_else(|| invalid("in", "Use id, name, email or phone"))?,
+                .ok_or_else(|| ApiError::field("in", "Use id, name, email or phone"))?,
         };
         let sort = match self.sort.as_deref() {
             None | Some("") => ClientSort::Id,
             Some(s) => ClientSort::from_code(s)
-                .ok_or_else(|| invalid("sort", "Use id, name, email or registered"))?,
+                .ok_or_else(|| ApiError::field("sort", "Use id, name, email or registered"))?,
         };
         let descending = match self.dir.as_deref() {
             None | Some("") | Some("asc") => false,
             Some("desc") => true,
-            Some(_) => return Err(invalid("dir", "Use asc or desc")),
+            Some(_) => return Err(ApiError::field("dir", "Use asc or desc")),
         };
         let per_page = self.limit.unwrap_or(25);
         if !app::clients::PAGE_SIZES.contains(&per_page) {
-            return Err(invalid("limit", "Use 25, 50 or 100"));
+            return Err(ApiError::field("limit", "Use 25, 50 or 100"));
         }
         let page = self.page.unwrap_or(1);
         if !(1..=1_000_000).contains(&page) {
-            return Err(invalid("page", "Use a page number from 1"));
+            return Err(ApiError::field("page", "Use a page number from 1"));
         }
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
         Ok(ClientListRequest {

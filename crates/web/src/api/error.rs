@@ -37,6 +37,16 @@ impl ApiError {
             retry_after: None,
         }
     }
+
+    /// 422 with one field in error (a query parameter or body field the use case never saw).
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Please check the highlighted fields",
+        );
+        e.body.fields.insert(field.into(), message.into());
+        e
+    }
 }
 
 impl From<AppError> for ApiError {

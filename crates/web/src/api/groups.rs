@@ -40,16 +40,8 @@ pub struct GroupIn {
 fn permission_set(codes: &[String]) -> ApiResult<PermissionSet> {
     let mut set = PermissionSet::default();
     for c in codes {
-        let p = Permission::from_code(c).ok_or_else(|| {
-            let mut e = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Please check the highlighted fields",
-            );
-            e.body
-                .fields
-                .insert("permissions".into(), format!("Unknown permission {c:?}"));
-            e
-        })?;
+        let p = Permission::from_code(c)
+            .ok_or_else(|| ApiError::field("permissions", format!("Unknown permission {c:?}")))?;
         set.insert(p);
     }
     Ok(set)

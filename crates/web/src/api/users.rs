@@ -88,15 +88,6 @@ pub struct UserListParams {
     pub cursor: Option<String>,
 }
 
-fn bad_param(field: &str, message: &str) -> ApiError {
-    let mut e = ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "Please check the highlighted fields",
-    );
-    e.body.fields.insert(field.into(), message.into());
-    e
-}
-
 /// Lists users with filters, sorting and cursor pagination.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListParams),
     responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -108,25 +99,25 @@ pub async fn list(
 ) -> ApiResult<Json<UserPage>> {
     let limit = p.limit.unwrap_or(25);
     if !(1..=100).contains(&limit) {
-        return Err(bad_param("limit", "Choose between 1 and 100"));
+        return Err(ApiError::field("limit", "Choose between 1 and 100"));
     }
     let status = match p.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(
             UserStatus::from_code(s)
-                .ok_or_else(|| bad_param("status", "Use enabled or disabled"))?,
+                .ok_or_else(|| ApiError::field("status", "Use enabled or disabled"))?,
         ),
     };
     let sort = match p.sort.as_deref() {
         None | Some("") => UserSort::Id,
         Some(s) => {
-            UserSort::from_code(s).ok_or_else(|| bad_param("sort", "Unknown sort column"))?
+            UserSort::from_code(s).ok_or_else(|| ApiError::field("sort", "Unknown sort column"))?
         }
     };
     let descending = match p.dir.as_deref() {
         None | Some("") | Some("asc") => false,
         Some("desc") => true,
-        Some(_) => return Err(bad_param("dir", "Use asc or desc")),
+        Some(_) => return Err(ApiError::field("dir", "Use asc or desc")),
     };
     let offset = match p.cursor.as_deref() {
         None | Some("") => 0,
@@ -134,7 +125,7 @@ pub async fn list(
             .parse::<i64>()
             .ok()
             .filter(|o| (0..=10_000_000).contains(o))
-            .ok_or_else(|| bad_param("cursor", "Not a cursor from this API"))?,
+            .ok_or_else(|| ApiError::field("cursor", "Not a cursor from this API"))?,
     };
     let q = UserQuery {
         text: p.q.filter(|t| !t.trim().is_empty()),
