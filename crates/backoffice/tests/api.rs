@@ -542,3 +542,314 @@ async fn masked_callers_get_masks_and_cannot_search_personal_fields() {
         (Some("Ottilie"), Some("Leeds"))
     );
 }
+
+/// Every route × {no credentials, pre-2FA session, a user without the permission, a user with it,
+/// a masked user with every permission}: the documented status for each.
+#[tokio::test]
+async fn every_route_for_every_kind_of_caller() {
+    let t = TestApp::start("sqlite").await;
+    let admin = t.admin().await;
+    let admin_api = Api::new(&t, Some(&token_for(&t, &admin).await));
+    let client = json!({"first_name": "Rosalind", "last_name": "Featherstonehaugh", "email": "rosalind.f@example.com",
+        "phone": "+44 20 7946 0555", "country": "GB", "city": "Bath", "role": "both", "status": "active", "language": "en"});
+    let (_, c) = admin_api
+        .send("POST", "/api/v1/clients", Some(client))
+        .await;
+    let client_id = c["id"].as_i64().unwrap();
+    let nothing = create_group(&admin, "Nothing", &[]).await.to_string();
+    let (_, perms) = admin_api.send("GET", "/api/v1/permissions", None).await;
+    let all: Vec<Value> = perms
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].clone())
+        .collect();
+    let (_, everything) = admin_api
+        .send(
+            "POST",
+            "/api/v1/groups",
+            Some(json!({"caption": "Everything", "permissions": all})),
+        )
+        .await;
+    let everything = everything["id"].to_string();
+    create_user(
+        &admin,
+        "none@example.com",
+        "No Perm",
+        &[&nothing],
+        false,
+        false,
+    )
+    .await;
+    create_user(
+        &admin,
+        "masked@example.com",
+        "Mas Ked",
+        &[&everything],
+        false,
+        true,
+    )
+    .await;
+    create_user(
+        &admin,
+        "target@example.com",
+        "Tar Get",
+        &[&nothing],
+        false,
+        false,
+    )
+    .await;
+    create_user(
+        &admin,
+        "pending@example.com",
+        "Pen Ding",
+        &[&everything],
+        false,
+        false,
+    )
+    .await;
+    for u in ["none@example.com", "masked@example.com"] {
+        disable_2fa(&admin, u).await;
+    }
+    let target = user_id(&admin, "target@example.com").await;
+    let none_api = Api::new(
+        &t,
+        Some(
+            &token_for(
+                &t,
+                &sign_in_fully(&t, "none@example.com", USER_PASSWORD).await,
+            )
+            .await,
+        ),
+    );
+    let masked_api = Api::new(
+        &t,
+        Some(
+            &token_for(
+                &t,
+                &sign_in_fully(&t, "masked@example.com", USER_PASSWORD).await,
+            )
+            .await,
+        ),
+    );
+    let pending = t.browser();
+    assert_eq!(
+        pending
+            .sign_in("pending@example.com", USER_PASSWORD)
+            .await
+            .location
+            .as_deref(),
+        Some("/login/code")
+    );
+
+    let user_body = |email: &str| json!({"email": email, "password": USER_PASSWORD, "status": "enabled", "groups": [nothing.parse::<i64>().unwrap()], "name": "New"});
+    let client_body = |email: &str| {
+        json!({"first_name": "Ann", "last_name": "Lee", "email": email, "phone": "+44 20 7946 0999", "country": "GB",
+            "city": "Hull", "role": "investor", "status": "active", "language": "en"})
+    };
+    // method, path, body, status without the permission, status with it, status for the masked user
+    let routes: Vec<(&str, String, Option<Value>, u16, u16, u16)> = vec![
+        ("GET", "/api/v1/me".into(), None, 200, 200, 200),
+        ("GET", "/api/v1/me/tokens".into(), None, 200, 200, 200),
+        (
+            "POST",
+            "/api/v1/me/tokens".into(),
+            Some(json!({"name": "x"})),
+            403,
+            403,
+            403,
+        ),
+        (
+            "DELETE",
+            "/api/v1/me/tokens/999999".into(),
+            None,
+            404,
+            404,
+            404,
+        ),
+        ("GET", "/api/v1/permissions".into(), None, 200, 200, 200),
+        ("GET", "/api/v1/users".into(), None, 403, 200, 200),
+        (
+            "POST",
+            "/api/v1/users".into(),
+            Some(user_body("a1@example.com")),
+            403,
+            201,
+            201,
+        ),
+        (
+            "GET",
+            format!("/api/v1/users/{target}"),
+            None,
+            403,
+            200,
+            200,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/users/{target}"),
+            Some(json!({"name": "Renamed"})),
+            403,
+            200,
+            200,
+        ),
+        (
+            "POST",
+            format!("/api/v1/users/{target}/two-factor/disable"),
+            Some(json!({"password": NEW_PASSWORD})),
+            403,
+            200,
+            200,
+        ),
+        (
+            "POST",
+            format!("/api/v1/users/{target}/two-factor/enable"),
+            None,
+            403,
+            200,
+            200,
+        ),
+        (
+            "POST",
+            format!("/api/v1/users/{target}/unlock"),
+            None,
+            403,
+            200,
+            200,
+        ),
+        (
+            "POST",
+            format!("/api/v1/users/{target}/sign-out"),
+            None,
+            403,
+            204,
+            204,
+        ),
+        ("GET", "/api/v1/groups".into(), None, 403, 200, 200),
+        (
+            "POST",
+            "/api/v1/groups".into(),
+            Some(json!({"caption": "G1", "permissions": []})),
+            403,
+            201,
+            201,
+        ),
+        ("GET", "/api/v1/groups/export".into(), None, 403, 200, 200),
+        (
+            "POST",
+            "/api/v1/groups/import".into(),
+            Some(json!({"version": 1, "groups": []})),
+            403,
+            200,
+            200,
+        ),
+        (
+            "GET",
+            format!("/api/v1/groups/{nothing}"),
+            None,
+            403,
+            200,
+            200,
+        ),
+        (
+            "PUT",
+            format!("/api/v1/groups/{nothing}"),
+            Some(json!({"caption": "Nothing", "permissions": []})),
+            403,
+            200,
+            200,
+        ),
+        ("GET", "/api/v1/clients".into(), None, 403, 200, 200),
+        (
+            "GET",
+            "/api/v1/clients?in=name&q=Ros".into(),
+            None,
+            403,
+            200,
+            403,
+        ),
+        (
+            "POST",
+            "/api/v1/clients".into(),
+            Some(client_body("c1@example.com")),
+            403,
+            201,
+            403,
+        ),
+        ("GET", "/api/v1/clients/export".into(), None, 403, 200, 200),
+        (
+            "GET",
+            format!("/api/v1/clients/{client_id}"),
+            None,
+            403,
+            200,
+            200,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/clients/{client_id}"),
+            Some(json!({"city": "Bristol"})),
+            403,
+            200,
+            200,
+        ),
+        (
+            "POST",
+            format!("/api/v1/clients/{client_id}/block"),
+            None,
+            403,
+            200,
+            200,
+        ),
+        ("GET", "/api/v1/events".into(), None, 403, 200, 200),
+        ("GET", "/api/v1/events/export".into(), None, 403, 200, 200),
+        // The masked caller deletes it first; then it is gone for the administrator.
+        (
+            "DELETE",
+            format!("/api/v1/groups/{nothing}"),
+            None,
+            403,
+            404,
+            204,
+        ),
+    ];
+    let anonymous = Api::new(&t, None);
+    for (i, (method, path, body, without, with, masked)) in routes.into_iter().enumerate() {
+        // Unique values per caller, so creates don't collide.
+        let vary = |b: &Option<Value>, who: &str| {
+            b.as_ref().map(|v| {
+                let mut s = v
+                    .to_string()
+                    .replace("a1@", &format!("a1{who}@"))
+                    .replace("c1@", &format!("c1{who}@"));
+                if who == "a" {
+                    s = s.replace(NEW_PASSWORD, testkit::spawn::ADMIN_PASSWORD);
+                }
+                serde_json::from_str::<Value>(&s.replace("\"G1\"", &format!("\"G1{who}\"")))
+                    .unwrap()
+            })
+        };
+        assert_eq!(
+            anonymous.send(method, &path, body.clone()).await.0,
+            401,
+            "anonymous {method} {path}"
+        );
+        let r = pending
+            .client
+            .request(method.parse().unwrap(), t.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "pre-2FA {method} {path}");
+        let (s, v) = none_api.send(method, &path, vary(&body, "n")).await;
+        assert_eq!(s, without, "#{i} without permission {method} {path}: {v}");
+        let (s, v) = masked_api.send(method, &path, vary(&body, "m")).await;
+        assert_eq!(s, masked, "#{i} masked {method} {path}: {v}");
+        assert!(
+            !v.to_string().contains("Featherstonehaugh") && !v.to_string().contains("rosalind.f"),
+            "{path}: {v}"
+        );
+        let (s, v) = admin_api.send(method, &path, vary(&body, "a")).await;
+        assert_eq!(s, with, "#{i} with permission {method} {path}: {v}");
+    }
+}
