@@ -647,8 +647,9 @@ async fn every_route_for_every_kind_of_caller() {
         json!({"first_name": "Ann", "last_name": "Lee", "email": email, "phone": "+44 20 7946 0999", "country": "GB",
             "city": "Hull", "role": "investor", "status": "active", "language": "en"})
     };
-    // method, path, body, status without the permission, status with it, status for the masked user
-    let routes: Vec<(&str, String, Option<Value>, u16, u16, u16)> = vec![
+    /// method, path, body, status without the permission, status with it, status for the masked user
+    type Route<'a> = (&'a str, String, Option<Value>, u16, u16, u16);
+    let routes: Vec<Route> = vec![
         ("GET", "/api/v1/me".into(), None, 200, 200, 200),
         ("GET", "/api/v1/me/tokens".into(), None, 200, 200, 200),
         (
