@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Latency of the client directory with 1,000,000 clients (issue 5's speed targets), on SQLite
-and, when BENCH_POSTGRES_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres), on
-PostgreSQL: page 1, a deep keyset page, an email-prefix search and a detail page, as an unmasked
-and as a masked user (who searches by ID instead), each with wrk at 16 connections for 10 s.
+"""Latency of the client directory with 1,000,000 clients and of the event log with 1,000,000
+rows (the speed targets of the clients and event-log issues), on SQLite and, when
+BENCH_POSTGRES_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres), on PostgreSQL:
+clients page 1, a deep keyset page, an email-prefix search and a detail page, as an unmasked and as
+a masked user (who searches by ID instead); the event log's first page, a filtered page (actor +
+time range) and an object's history. Each with wrk at 16 connections for 10 s. Then the median
+cost of writing one event (examples/event_cost.rs).
 
-Usage: benchmarks/latency.py [BINARY] [CLIENTS]   (defaults: target/release/backoffice 1000000)
-Prints a Markdown table; benchmarks/latency.md records a run."""
+Usage: benchmarks/latency.py [BINARY] [CLIENTS] [EVENTS]
+(defaults: target/release/backoffice 1000000 1000000). Prints a Markdown table; latency.md
+records a run."""
 
 import os
 import re
@@ -17,6 +21,8 @@ import requests
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/backoffice"
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
+EVENTS = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
+EVENT_COST = os.path.join(os.path.dirname(os.path.abspath(BIN)), "examples", "event_cost")
 PASSWORD = "Quartz-Harbour-Lantern-42"
 DURATION = os.environ.get("BENCH_SECONDS", "10")
 
@@ -30,8 +36,8 @@ def run_backend(label, db_url):
     bo("migrate")
     bo("admin", "create", "--email", "bench@example.com", "--name", "Bench", "--password-stdin", "--two-factor",
        "disabled", stdin=PASSWORD)
-    seeded = bo("demo", "seed", "--clients", str(N))
-    print(f"{label}: {seeded.stdout.strip() or seeded.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+    seeded = bo("demo", "seed", "--clients", str(N), "--events", str(EVENTS))
+    print(f"{label}: {' '.join(seeded.stdout.split())}", file=sys.stderr)
     server = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     base = None
     for line in server.stdout:
@@ -77,6 +83,10 @@ def run_backend(label, db_url):
         ("masked", masked, "deep page (keyset)", f"/clients?after={deep}"),
         ("masked", masked, "search by ID", f"/clients?by=id&q={mid}"),
         ("masked", masked, "detail", f"/clients/{mid}"),
+        ("unmasked", admin, "event log first page", "/events"),
+        ("unmasked", admin, "event log: actor + time range", "/events?actor=bench%40example.com&from=2026-03-01&to=2026-09-30"),
+        ("unmasked", admin, "event log: one object's history", "/events?target_type=client&target_id=500"),
+        ("masked", masked, "event log first page", "/events"),
     ]
     rows = []
     for who, s, name, path in scenarios:
@@ -91,6 +101,10 @@ def run_backend(label, db_url):
         rows.append((label, who, name, rps, p50, p99, errors.group(1) if errors else "0"))
     server.terminate()
     server.wait()
+    if os.path.exists(EVENT_COST):
+        cost = subprocess.run([EVENT_COST, db_url, "2000"], capture_output=True, text=True, check=True).stdout.strip()
+        print(f"{label}: {cost}", file=sys.stderr)
+        rows.append((label, "-", "one event written (own transaction): " + cost.split(": ", 1)[1], "", "", "", ""))
     return rows
 
 

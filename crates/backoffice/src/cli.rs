@@ -54,12 +54,15 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum DemoCommand {
-    /// Add realistic fake clients. Deterministic: the same database and N give the same
-    /// clients. Shows progress on the terminal and prints the time taken.
+    /// Add realistic fake clients and/or event-log rows. Deterministic: the same database and
+    /// N give the same data. Shows progress on the terminal and prints the time taken.
     Seed {
         /// How many clients to add.
-        #[arg(long)]
+        #[arg(long, default_value_t = 0)]
         clients: usize,
+        /// How many event-log rows to add (a year of plausible activity, chained).
+        #[arg(long, default_value_t = 0)]
+        events: usize,
     },
 }
 
@@ -176,8 +179,8 @@ pub async fn run(cli: Cli, config: Config) -> ExitCode {
             command: AuditCommand::Verify,
         } => audit_verify(&config).await,
         Command::Demo {
-            command: DemoCommand::Seed { clients },
-        } => demo_seed(&config, clients).await,
+            command: DemoCommand::Seed { clients, events },
+        } => demo_seed(&config, clients, events).await,
     };
     result.unwrap_or_else(|code| code)
 }
@@ -287,8 +290,24 @@ async fn audit_verify(config: &Config) -> Result<ExitCode, ExitCode> {
     }
 }
 
-async fn demo_seed(config: &Config, clients: usize) -> Result<ExitCode, ExitCode> {
+async fn demo_seed(config: &Config, clients: usize, events: usize) -> Result<ExitCode, ExitCode> {
     let app = open(config).await?;
+    if events > 0 {
+        let started = std::time::Instant::now();
+        let progress = |done: usize| eprint!("\rSeeding events: {done} / {events}");
+        let added = app.seed_demo_events(events, &progress).await.map_err(|e| {
+            eprintln!();
+            failure(&e)
+        })?;
+        eprintln!();
+        println!(
+            "Added {added} demo event(s) in {:.1} s.",
+            started.elapsed().as_secs_f64()
+        );
+        if clients == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let started = std::time::Instant::now();
     let progress = |done: usize| {
         let percent = (done * 100).checked_div(clients).unwrap_or(100);

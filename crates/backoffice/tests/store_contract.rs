@@ -414,3 +414,23 @@ async fn the_event_chain_links_every_row_even_with_concurrent_writers() {
         );
     }
 }
+
+#[tokio::test]
+async fn bulk_appends_continue_the_chain() {
+    for b in backends() {
+        let s = open(b).await;
+        s.append_event(entry("first")).await.unwrap();
+        s.append_events((0..1200).map(|i| entry(&format!("bulk {i}"))).collect())
+            .await
+            .unwrap();
+        s.append_event(entry("last")).await.unwrap();
+        let rows = s.all_events(0, 5000).await.unwrap();
+        assert_eq!(rows.len(), 1202);
+        let mut state = (store::GENESIS.to_string(), 1);
+        assert_eq!(store::verify_chain(&mut state, &rows), None, "{b}");
+        assert_eq!(
+            s.chain_head().await.unwrap(),
+            (1202, rows[1201].hash.clone())
+        );
+    }
+}

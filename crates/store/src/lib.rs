@@ -152,6 +152,8 @@ pub trait AuditStore: Send + Sync {
     async fn append_event(&self, entry: AuditEntry) -> Result<()>;
     /// Newest first, keyset-paged by `before_id`; no total, so deep logs stay fast.
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>>;
+    /// Appends many events in one transaction, chained in order (demo data, benchmarks).
+    async fn append_events(&self, entries: Vec<AuditEntry>) -> Result<()>;
     /// Every event in id order, for `audit verify`.
     async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<EventRecord>>;
     /// The chain head: the last sequence number and hash (to detect a removed tail).
