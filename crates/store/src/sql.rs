@@ -1082,11 +1082,33 @@ macro_rules! impl_store {
                     qb.push(" AND target_id = ");
                     qb.push_bind(t);
                 }
+                // Ids grow with time, so a time range is also an id range: two lookups on the `at`
+                // index turn it into bounds that the (actor|target|category, id) indexes can use.
+                // An event's time is taken before its transaction commits (at most the SMTP
+                // timeout earlier), so the bounds are widened by ten minutes and the exact time
+                // condition stays.
+                const SLACK_MS: i64 = 600_000;
                 if let Some(f) = q.from {
+                    let first: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM events WHERE at >= $1 ORDER BY at, id LIMIT 1")
+                            .bind(f.millis() - SLACK_MS)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(map_err)?;
+                    qb.push(" AND id >= ");
+                    qb.push_bind(first.unwrap_or(i64::MAX));
                     qb.push(" AND at >= ");
                     qb.push_bind(f.millis());
                 }
                 if let Some(t) = q.to {
+                    let last: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM events WHERE at < $1 ORDER BY at DESC, id DESC LIMIT 1")
+                            .bind(t.millis() + SLACK_MS)
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(map_err)?;
+                    qb.push(" AND id <= ");
+                    qb.push_bind(last.unwrap_or(0));
                     qb.push(" AND at < ");
                     qb.push_bind(t.millis());
                 }
