@@ -90,15 +90,8 @@ macro_rules! impl_store {
             serde_json::Value::Array(changes).to_string()
         }
 
-        /// Appends one event to the chain inside `tx`. The update of `audit_head` takes its row
-        /// lock, so concurrent writers append one after another and the chain stays linear.
-        async fn append_in(tx: &mut Tx, entry: AuditEntry) -> Result<()> {
-            let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
-                .fetch_one(&mut **tx)
-                .await
-                .map_err(map_err)?;
-            let id: i64 = head.try_get("seq").map_err(map_err)?;
-            let prev: String = head.try_get("last_hash").map_err(map_err)?;
+        /// The row for `entry` at position `id`, linked to the previous row's hash.
+        fn chained_record(entry: AuditEntry, id: i64, prev_hash: String) -> EventRecord {
             let e = entry.event;
             let mut record = EventRecord {
                 id,
@@ -114,10 +107,23 @@ macro_rules! impl_store {
                 target_id: e.target_id,
                 target_label: e.target_label,
                 ip: entry.ip,
-                prev_hash: prev.clone(),
+                prev_hash,
                 hash: String::new(),
             };
-            record.hash = row_hash(&prev, &record);
+            record.hash = row_hash(&record.prev_hash, &record);
+            record
+        }
+
+        /// Appends one event to the chain inside `tx`. The update of `audit_head` takes its row
+        /// lock, so concurrent writers append one after another and the chain stays linear.
+        async fn append_in(tx: &mut Tx, entry: AuditEntry) -> Result<()> {
+            let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            let id: i64 = head.try_get("seq").map_err(map_err)?;
+            let prev: String = head.try_get("last_hash").map_err(map_err)?;
+            let record = chained_record(entry, id, prev);
             sqlx::query(
                 "INSERT INTO events (id, at, actor_id, actor_email, actor_groups, category, action, event, \
                  target_type, target_id, target_label, details, ip, prev_hash, hash) \
@@ -1005,25 +1011,7 @@ macro_rules! impl_store {
                 let mut prev: String = head.try_get("last_hash").map_err(map_err)?;
                 let mut records = Vec::with_capacity(entries.len());
                 for (i, entry) in entries.into_iter().enumerate() {
-                    let e = entry.event;
-                    let mut r = EventRecord {
-                        id: last - n + 1 + i as i64,
-                        at: entry.at,
-                        actor_id: entry.actor_id,
-                        actor_email: entry.actor_email,
-                        actor_groups: entry.actor_groups,
-                        category: e.category.code().to_string(),
-                        action: e.action.code().to_string(),
-                        details: details_json(&e),
-                        event: e.event,
-                        target_type: e.target_type,
-                        target_id: e.target_id,
-                        target_label: e.target_label,
-                        ip: entry.ip,
-                        prev_hash: prev.clone(),
-                        hash: String::new(),
-                    };
-                    r.hash = row_hash(&prev, &r);
+                    let r = chained_record(entry, last - n + 1 + i as i64, prev);
                     prev = r.hash.clone();
                     records.push(r);
                 }
