@@ -42,7 +42,11 @@ pub enum Authenticated {
         session: SessionRecord,
         masked_email: String,
     },
-    Full(Box<Actor>),
+    /// Signed in; the session's CSRF token comes along so pages need no second lookup.
+    Full {
+        actor: Box<Actor>,
+        csrf_token: String,
+    },
 }
 
 /// The request context needed to open a session.
@@ -387,7 +391,7 @@ impl App {
             return Ok(None);
         }
         let id_hash = hash_token(raw_session_id);
-        let Some(session) = self.store.session(&id_hash).await? else {
+        let Some((session, authority)) = self.store.session_authority(&id_hash).await? else {
             return Ok(None);
         };
         let now = self.now();
@@ -400,33 +404,30 @@ impl App {
         let expired = session.expires_at <= now
             || idle_limit <= now
             || (session.stage == SessionStage::AwaitingCode && code_stage_limit <= now);
-        let user = if expired {
-            None
-        } else {
-            self.store.user_by_id(session.user_id).await?
-        };
-        let Some(user) = user.filter(|u| u.status == UserStatus::Enabled) else {
+        if expired || authority.user.status != UserStatus::Enabled {
             self.store.delete_session(&id_hash).await?;
             return Ok(None);
-        };
+        }
         if session.stage == SessionStage::AwaitingCode {
             return Ok(Some(Authenticated::AwaitingCode {
-                masked_email: masking::email(&user.email),
+                masked_email: masking::email(&authority.user.email),
                 session,
             }));
         }
         if now.millis() - session.last_seen_at.millis() > 60_000 {
             self.store.touch_session(&id_hash, now).await?;
         }
-        let (is_admin, permissions) = self.store.permissions_of_user(user.id).await?;
-        Ok(Some(Authenticated::Full(Box::new(Actor {
-            user,
-            is_admin,
-            permissions,
-            session_hash: Some(id_hash),
-            token_id: None,
-            ip,
-        }))))
+        Ok(Some(Authenticated::Full {
+            actor: Box::new(Actor {
+                user: authority.user,
+                is_admin: authority.is_admin,
+                permissions: authority.permissions,
+                session_hash: Some(id_hash),
+                token_id: None,
+                ip,
+            }),
+            csrf_token: session.csrf_token,
+        }))
     }
 
     /// The CSRF token bound to a session.

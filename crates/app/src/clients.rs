@@ -17,6 +17,9 @@ use store::{
 };
 
 pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
+/// A filtered list is counted up to this many matches and shown as "more than" beyond it, so
+/// a broad filter never costs a count of the whole table.
+pub const COUNT_CAP: i64 = 10_000;
 /// Rows read per query while exporting.
 const EXPORT_CHUNK: i64 = 5000;
 
@@ -87,10 +90,15 @@ pub struct ClientListRequest {
 }
 
 /// One page of the list, masked for masked viewers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientList {
     pub items: Vec<ClientRecord>,
+    /// The number of matching clients; with a filter it is counted up to [`COUNT_CAP`] only.
     pub total: i64,
+    /// The filter matches more than `total` (= [`COUNT_CAP`]) clients.
+    pub total_is_lower_bound: bool,
+    /// Another page follows this one.
+    pub has_more: bool,
     /// The id to continue after (ID order), when there are more rows.
     pub next_after: Option<i64>,
 }
@@ -333,10 +341,17 @@ impl App {
             (true, ClientSort::Id, Some(last)) => Some(last.id),
             _ => None,
         };
-        let total = self.store.count_clients(&query.filter).await?;
+        let counted = self.store.count_clients(&query.filter, COUNT_CAP).await?;
+        let total_is_lower_bound = query.filter != ClientFilter::default() && counted > COUNT_CAP;
         Ok(ClientList {
             items: items.into_iter().map(|c| present(actor, c)).collect(),
-            total,
+            total: if total_is_lower_bound {
+                COUNT_CAP
+            } else {
+                counted
+            },
+            total_is_lower_bound,
+            has_more: more,
             next_after,
         })
     }

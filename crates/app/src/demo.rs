@@ -5,10 +5,10 @@
 use crate::{App, AppError};
 use domain::audit::{AuditAction, Category, Event};
 use domain::client::{ClientRole, ClientStatus};
-use domain::Timestamp;
+use domain::{Action, Permission, PermissionSet, Section, Timestamp, TwoFactor, UserStatus};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use store::{ClientFields, NewClient};
+use store::{ClientFields, NewClient, NewUser, StoreError};
 
 /// Clients per transaction.
 const BATCH: usize = 50_000;
@@ -155,7 +155,98 @@ fn fake_client(rng: &mut ChaCha8Rng, n: i64) -> NewClient {
     }
 }
 
+/// Demo staff are spread over this many groups.
+pub const DEMO_GROUPS: usize = 20;
+
+/// What demo group `k` may do: every group views clients and the event log; the rest varies so
+/// the groups differ the way real teams do.
+fn demo_group_rights(k: usize) -> PermissionSet {
+    let mut set = PermissionSet::default();
+    set.insert(Permission::new(Section::Clients, Action::View));
+    set.insert(Permission::new(Section::EventLog, Action::View));
+    let extra = [
+        Permission::new(Section::Clients, Action::Update),
+        Permission::new(Section::Clients, Action::Export),
+        Permission::new(Section::Users, Action::View),
+        Permission::new(Section::Groups, Action::View),
+        Permission::new(Section::Clients, Action::Create),
+    ];
+    for (bit, p) in extra.into_iter().enumerate() {
+        if k & (1 << bit) != 0 {
+            set.insert(p);
+        }
+    }
+    set
+}
+
 impl App {
+    /// `demo seed --staff N`: N enabled staff accounts `staff-<n>@demo.example` in
+    /// [`DEMO_GROUPS`] groups, every third one with Mask data, 2FA off and no forced password
+    /// change (so benchmarks can sign them in). They all get `password`, hashed once: demo data,
+    /// never for production. Numbering continues after the existing users.
+    pub async fn seed_demo_staff(
+        &self,
+        count: usize,
+        password: &str,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<usize, AppError> {
+        let mut group_ids = Vec::with_capacity(DEMO_GROUPS);
+        for k in 0..DEMO_GROUPS {
+            let caption = format!("Demo team {:02}", k + 1);
+            let event = Event::new(Category::Groups, AuditAction::Add, "Group created")
+                .change("caption", "", &caption);
+            let entry = self.entry(None, None, event);
+            match self
+                .store
+                .insert_group(&caption, &demo_group_rights(k), entry)
+                .await
+            {
+                Ok(id) => group_ids.push(id),
+                Err(StoreError::Duplicate(_)) => {
+                    let groups = self.store.list_groups().await?;
+                    let found = groups.iter().find(|g| g.caption == caption);
+                    group_ids.push(found.map(|g| g.id).ok_or(AppError::NotFound)?);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let hash = self.hasher.hash(password).await;
+        let base = self.store.count_users().await? as usize;
+        for i in 0..count {
+            let n = base + i + 1;
+            let email = format!("staff-{n}@demo.example");
+            let user = NewUser {
+                email_key: email.clone(),
+                email: email.clone(),
+                name: format!("Demo Staff {n}"),
+                password_hash: hash.clone(),
+                status: UserStatus::Enabled,
+                two_factor: TwoFactor::Disabled,
+                mask_data: n.is_multiple_of(3),
+                must_change_password: false,
+                created_by: None,
+                group_ids: vec![group_ids[n % DEMO_GROUPS]],
+                created_at: self.now(),
+            };
+            let event = Event::new(Category::Users, AuditAction::Add, "User created")
+                .target("user", 0, &email);
+            let (_, pending) = self
+                .store
+                .insert_user(user, self.entry(None, None, event))
+                .await?;
+            pending.commit().await?;
+            if (i + 1).is_multiple_of(500) || i + 1 == count {
+                progress(i + 1);
+            }
+        }
+        Ok(count)
+    }
+
+    /// Refreshes the database's planner statistics after a bulk load.
+    pub async fn refresh_statistics(&self) -> Result<(), AppError> {
+        Ok(self.store.analyze().await?)
+    }
+
     /// Adds `count` demo clients; `progress` is called with the number written so far.
     /// Numbering continues after the highest existing id, so seeding twice never collides.
     pub async fn seed_demo_clients(

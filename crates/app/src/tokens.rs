@@ -104,17 +104,14 @@ impl App {
         if !raw.starts_with(PREFIX) || raw.len() != PREFIX.len() + 64 {
             return Ok(None);
         }
-        let Some(token) = self.store.token_by_hash(&hash_token(raw)).await? else {
+        let Some((token, authority)) = self.store.token_authority(&hash_token(raw)).await? else {
             return Ok(None);
         };
         let now = self.now();
-        if token.revoked_at.is_some() || token.expires_at <= now {
-            return Ok(None);
-        }
-        let Some(user) = self.store.user_by_id(token.user_id).await? else {
-            return Ok(None);
-        };
-        if user.status != UserStatus::Enabled {
+        if token.revoked_at.is_some()
+            || token.expires_at <= now
+            || authority.user.status != UserStatus::Enabled
+        {
             return Ok(None);
         }
         if token
@@ -123,11 +120,10 @@ impl App {
         {
             self.store.touch_token(token.id, now).await?;
         }
-        let (is_admin, permissions) = self.store.permissions_of_user(user.id).await?;
         Ok(Some(Actor {
-            user,
-            is_admin,
-            permissions,
+            user: authority.user,
+            is_admin: authority.is_admin,
+            permissions: authority.permissions,
             session_hash: None,
             token_id: Some(token.id),
             ip,

@@ -1,6 +1,6 @@
 //! What writing one event-log row costs: the median time of appending an event in its own
 //! transaction (head-row update, insert, chain update, commit). The cost added to a change is
-//! lower, since the change's transaction commits anyway. Used by `benchmarks/latency.py`.
+//! lower, since the change's transaction commits anyway. Used by `bench/run`.
 //!
 //! `cargo run --release --example event_cost -- DATABASE_URL [N]`
 

@@ -57,6 +57,14 @@ enum DemoCommand {
     /// Add realistic fake clients and/or event-log rows. Deterministic: the same database and
     /// N give the same data. Shows progress on the terminal and prints the time taken.
     Seed {
+        /// How many staff accounts to add (staff-<n>@demo.example, spread over 20 "Demo team"
+        /// groups, every third with Mask data, 2FA off). They share one password.
+        #[arg(long, default_value_t = 0)]
+        staff: usize,
+        /// Read the demo staff password from standard input instead of generating one (which
+        /// is printed).
+        #[arg(long)]
+        staff_password_stdin: bool,
         /// How many clients to add.
         #[arg(long, default_value_t = 0)]
         clients: usize,
@@ -179,8 +187,22 @@ pub async fn run(cli: Cli, config: Config) -> ExitCode {
             command: AuditCommand::Verify,
         } => audit_verify(&config).await,
         Command::Demo {
-            command: DemoCommand::Seed { clients, events },
-        } => demo_seed(&config, clients, events).await,
+            command:
+                DemoCommand::Seed {
+                    staff,
+                    staff_password_stdin,
+                    clients,
+                    events,
+                },
+        } => {
+            let seed = Seed {
+                staff,
+                staff_password_stdin,
+                clients,
+                events,
+            };
+            demo_seed(&config, seed).await
+        }
     };
     result.unwrap_or_else(|code| code)
 }
@@ -215,6 +237,16 @@ async fn migrate(config: &Config) -> Result<ExitCode, ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A password piped to standard input, without its line ending.
+fn password_from_stdin() -> Result<String, ExitCode> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).map_err(|e| {
+        eprintln!("error: can't read the password from standard input: {e}");
+        ExitCode::from(1)
+    })?;
+    Ok(s.trim_end_matches(['\r', '\n']).to_string())
+}
+
 async fn admin_create(
     config: &Config,
     email: &str,
@@ -223,12 +255,7 @@ async fn admin_create(
     two_factor: Option<TwoFactorArg>,
 ) -> Result<ExitCode, ExitCode> {
     let password = if password_stdin {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| {
-            eprintln!("error: can't read the password from standard input: {e}");
-            ExitCode::from(1)
-        })?;
-        Some(s.trim_end_matches(['\r', '\n']).to_string())
+        Some(password_from_stdin()?)
     } else {
         None
     };
@@ -290,8 +317,52 @@ async fn audit_verify(config: &Config) -> Result<ExitCode, ExitCode> {
     }
 }
 
-async fn demo_seed(config: &Config, clients: usize, events: usize) -> Result<ExitCode, ExitCode> {
+/// What `demo seed` adds.
+struct Seed {
+    staff: usize,
+    staff_password_stdin: bool,
+    clients: usize,
+    events: usize,
+}
+
+async fn demo_seed(config: &Config, seed: Seed) -> Result<ExitCode, ExitCode> {
+    let Seed {
+        staff,
+        staff_password_stdin,
+        clients,
+        events,
+    } = seed;
+    let staff_password = match (staff, staff_password_stdin) {
+        (0, _) => None,
+        (_, true) => Some((password_from_stdin()?, false)),
+        (_, false) => Some((domain::password::generate(), true)),
+    };
+    if let Some((password, _)) = &staff_password {
+        if let Err(e) = domain::password::check(password, "staff") {
+            eprintln!("error: demo staff password: {e}");
+            return Err(ExitCode::from(1));
+        }
+    }
     let app = open(config).await?;
+    if let Some((password, generated)) = staff_password {
+        let started = std::time::Instant::now();
+        let progress = |done: usize| eprint!("\rSeeding staff: {done} / {staff}");
+        let added = app
+            .seed_demo_staff(staff, &password, &progress)
+            .await
+            .map_err(|e| {
+                eprintln!();
+                failure(&e)
+            })?;
+        eprintln!();
+        println!(
+            "Added {added} demo staff account(s) in {:.1} s.",
+            started.elapsed().as_secs_f64()
+        );
+        if generated {
+            println!("Their password (shown once): {password}");
+        }
+    }
     if events > 0 {
         let started = std::time::Instant::now();
         let progress = |done: usize| eprint!("\rSeeding events: {done} / {events}");
@@ -304,10 +375,16 @@ async fn demo_seed(config: &Config, clients: usize, events: usize) -> Result<Exi
             "Added {added} demo event(s) in {:.1} s.",
             started.elapsed().as_secs_f64()
         );
-        if clients == 0 {
-            return Ok(ExitCode::SUCCESS);
-        }
     }
+    if clients > 0 {
+        seed_clients(&app, clients).await?;
+    }
+    // Fresh planner statistics, so the first queries after a bulk load use the indexes.
+    app.refresh_statistics().await.map_err(|e| failure(&e))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn seed_clients(app: &App, clients: usize) -> Result<(), ExitCode> {
     let started = std::time::Instant::now();
     let progress = |done: usize| {
         let percent = (done * 100).checked_div(clients).unwrap_or(100);
@@ -327,5 +404,5 @@ async fn demo_seed(config: &Config, clients: usize, events: usize) -> Result<Exi
         "Added {added} demo client(s) in {:.1} s.",
         started.elapsed().as_secs_f64()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

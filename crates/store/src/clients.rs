@@ -148,7 +148,9 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<usize>;
     async fn client_by_id(&self, id: i64) -> Result<Option<ClientRecord>>;
     async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ClientRecord>>;
-    async fn count_clients(&self, filter: &ClientFilter) -> Result<i64>;
+    /// The number of matching clients: exact up to `cap`, otherwise `cap + 1`. The unfiltered
+    /// total is always exact (a counter kept by the inserts).
+    async fn count_clients(&self, filter: &ClientFilter, cap: i64) -> Result<i64>;
     /// Replaces the editable fields and appends the event, in one transaction.
     async fn update_client(&self, id: i64, fields: &ClientFields, event: AuditEntry) -> Result<()>;
     /// Which of these email keys are already taken by a client.

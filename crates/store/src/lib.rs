@@ -6,6 +6,7 @@ mod audit_chain;
 mod clients;
 mod postgres;
 mod sql;
+mod sql_authority;
 mod sql_clients;
 mod sql_tokens;
 mod sqlite;
@@ -185,13 +186,31 @@ pub trait TokenStore: Send + Sync {
     async fn touch_token(&self, id: i64, at: Timestamp) -> Result<()>;
 }
 
+/// Who a credential speaks for, found in one query per request.
+#[async_trait]
+pub trait AuthorityStore: Send + Sync {
+    /// A session with its user, the user's groups and permissions.
+    async fn session_authority(&self, id_hash: &str) -> Result<Option<(SessionRecord, Authority)>>;
+    /// An API token (revoked or not) with its user, the user's groups and permissions.
+    async fn token_authority(&self, token_hash: &str) -> Result<Option<(TokenRecord, Authority)>>;
+}
+
 /// Everything the application needs from a database.
 #[async_trait]
 pub trait Store:
-    UserStore + GroupStore + SessionStore + CodeStore + AuditStore + TokenStore + ClientStore
+    UserStore
+    + GroupStore
+    + SessionStore
+    + CodeStore
+    + AuditStore
+    + TokenStore
+    + ClientStore
+    + AuthorityStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;
+    /// Refreshes the query planner's statistics (after a bulk load).
+    async fn analyze(&self) -> Result<()>;
     /// Applies pending migrations; returns the versions applied now.
     async fn migrate(&self) -> Result<Vec<String>>;
     fn backend(&self) -> &'static str;

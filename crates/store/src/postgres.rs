@@ -10,6 +10,8 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
 }
 
+const ANALYZE_SQL: &str = "ANALYZE";
+
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Connects with a bounded retry, so a database that is still starting is waited for, and one
@@ -48,3 +50,4 @@ impl PgStore {
 crate::sql::impl_store!(PgStore, Postgres, "postgres");
 crate::sql_tokens::impl_token_store!(PgStore, Postgres);
 crate::sql_clients::impl_client_store!(PgStore, Postgres);
+crate::sql_authority::impl_authority_store!(PgStore, Postgres);

@@ -1136,6 +1136,11 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn analyze(&self) -> Result<()> {
+                sqlx::raw_sql(ANALYZE_SQL).execute(&self.pool).await.map_err(map_err)?;
+                Ok(())
+            }
+
             async fn migrate(&self) -> Result<Vec<String>> {
                 let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
                     .fetch_all(&self.pool)

@@ -113,6 +113,16 @@ macro_rules! impl_client_store {
                 });
                 qb.build().execute(&mut **tx).await.map_err(map_err)?;
             }
+            count_clients_in(tx, clients.len()).await
+        }
+
+        /// Keeps the `row_counts` total in step with inserts, in the inserting transaction.
+        async fn count_clients_in(tx: &mut Tx, added: usize) -> Result<()> {
+            sqlx::query("UPDATE row_counts SET n = n + $1 WHERE name = 'clients'")
+                .bind(added as i64)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
             Ok(())
         }
 
@@ -142,6 +152,7 @@ macro_rules! impl_client_store {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
+                count_clients_in(&mut tx, 1).await?;
                 append_in(&mut tx, with_target_id(event, id)).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(id)
@@ -192,9 +203,20 @@ macro_rules! impl_client_store {
                 rows.iter().map(client_row).collect()
             }
 
-            async fn count_clients(&self, filter: &ClientFilter) -> Result<i64> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM clients");
+            async fn count_clients(&self, filter: &ClientFilter, cap: i64) -> Result<i64> {
+                if *filter == ClientFilter::default() {
+                    return sqlx::query_scalar("SELECT n FROM row_counts WHERE name = 'clients'")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(map_err);
+                }
+                // Counting stops one row past the cap: a broad filter costs at most that many
+                // index entries, never a scan of the whole table.
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM (SELECT 1 FROM clients");
                 client_filters(&mut qb, filter);
+                qb.push(" LIMIT ");
+                qb.push_bind(cap + 1);
+                qb.push(") AS matching");
                 qb.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)
             }
 

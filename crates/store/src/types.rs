@@ -179,6 +179,15 @@ impl SessionStage {
     }
 }
 
+/// A user with what they may do: the user (with groups), whether they are an administrator,
+/// and the permissions their groups give them (all of them for administrators).
+#[derive(Clone)]
+pub struct Authority {
+    pub user: UserRecord,
+    pub is_admin: bool,
+    pub permissions: PermissionSet,
+}
+
 /// A server-side session. The cookie holds the id; the store holds only its SHA-256.
 #[derive(Clone)]
 pub struct SessionRecord {

@@ -122,7 +122,9 @@ async fn clients_story() {
         let e = Event::new(Category::Clients, AuditAction::Import, "Clients imported");
         assert_eq!(s.insert_clients(&batch, Some(entry(e))).await.unwrap(), 60);
         assert_eq!(
-            s.count_clients(&ClientFilter::default()).await.unwrap(),
+            s.count_clients(&ClientFilter::default(), 10_000)
+                .await
+                .unwrap(),
             60,
             "{backend}"
         );
@@ -167,7 +169,11 @@ async fn clients_story() {
             search: Some(search),
             ..Default::default()
         };
-        let n = |f: ClientFilter| async move { s.count_clients(&f).await.unwrap() };
+        let n = |f: ClientFilter| async move { s.count_clients(&f, 10_000).await.unwrap() };
+        // A filtered count stops one past its cap.
+        let ann = count(ClientSearch::Name("ann".into()));
+        assert_eq!(s.count_clients(&ann, 10).await.unwrap(), 11, "{backend}");
+        assert_eq!(s.count_clients(&ann, 30).await.unwrap(), 30, "{backend}");
         assert_eq!(
             n(count(ClientSearch::Name("ann".into()))).await,
             30,
@@ -269,11 +275,20 @@ async fn clients_story() {
             "{backend}"
         );
         assert_eq!(
-            s.count_clients(&ClientFilter::default()).await.unwrap(),
+            s.count_clients(&ClientFilter::default(), 10_000)
+                .await
+                .unwrap(),
             60,
             "all or nothing"
         );
         let id = s.insert_client(&fresh_one, entry(e)).await.unwrap();
+        assert_eq!(
+            s.count_clients(&ClientFilter::default(), 10_000)
+                .await
+                .unwrap(),
+            61,
+            "{backend}: the kept total follows single inserts too"
+        );
         let mut fields = fresh_one.fields.clone();
         fields.email = "Ann.0@example.com".into();
         fields.email_key = "ann.0@example.com".into();

@@ -140,22 +140,16 @@ async fn staff(parts: &mut Parts, state: &AppState, allow_forced: bool) -> Resul
         .await
         .map_err(WebError::into_page)?;
     match auth {
-        Some(Authenticated::Full(actor)) => {
+        Some(Authenticated::Full { actor, csrf_token }) => {
             if actor.user.must_change_password && !allow_forced {
                 return Err(Redirect::to("/password/change").into_response());
             }
-            let csrf = state
-                .app
-                .csrf_token_of(cookie(&parts.headers, session_cookie_name(state)).unwrap_or(""))
-                .await
-                .map_err(|e| WebError::from(e).into_page())?
-                .unwrap_or_default();
             let flash = cookie(&parts.headers, FLASH_COOKIE).map(|v| {
                 form_urlencoded::parse(format!("f={v}").as_bytes())
                     .map(|(_, v)| v.into_owned())
                     .collect()
             });
-            let layout = Layout::new(&actor, csrf, flash, state.app.has_smtp());
+            let layout = Layout::new(&actor, csrf_token, flash, state.app.has_smtp());
             Ok(Staff {
                 actor: *actor,
                 layout,
@@ -218,7 +212,7 @@ impl FromRequestParts<AppState> for AwaitingCode {
                 session,
                 masked_email,
             }),
-            Some(Authenticated::Full(_)) => Err(Redirect::to("/").into_response()),
+            Some(Authenticated::Full { .. }) => Err(Redirect::to("/").into_response()),
             None => Err(Redirect::to("/login").into_response()),
         }
     }

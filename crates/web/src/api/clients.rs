@@ -54,7 +54,10 @@ impl From<&ClientRecord> for ClientOut {
 #[derive(Serialize, ToSchema)]
 pub struct ClientPage {
     pub items: Vec<ClientOut>,
+    /// Matching clients; with a filter, counted up to 10,000 only (see `total_is_lower_bound`).
     pub total: i64,
+    /// True when the filter matches more than `total` clients.
+    pub total_is_lower_bound: bool,
     /// For the ID order: pass as `after` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
@@ -145,6 +148,7 @@ pub async fn list(
     let list = state.app.list_clients(&actor, &p.request()?).await?;
     Ok(Json(ClientPage {
         total: list.total,
+        total_is_lower_bound: list.total_is_lower_bound,
         next_cursor: list.next_after.map(|a| a.to_string()),
         items: list.items.iter().map(ClientOut::from).collect(),
     }))

@@ -116,7 +116,9 @@ impl FromRequestParts<AppState> for ApiActor {
         let Some(raw) = cookie(&parts.headers, session_cookie_name(state)) else {
             return Err(unauthenticated());
         };
-        let Some(Authenticated::Full(actor)) = state.app.authenticate(raw, client.ip).await? else {
+        let Some(Authenticated::Full { actor, .. }) =
+            state.app.authenticate(raw, client.ip).await?
+        else {
             return Err(unauthenticated());
         };
         let key = format!("session:{}", actor.session_hash.clone().unwrap_or_default());

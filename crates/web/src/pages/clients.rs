@@ -9,7 +9,7 @@ use crate::layout::Layout;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
-use app::clients::{ClientListRequest, SearchField, PAGE_SIZES};
+use app::clients::{ClientList, ClientListRequest, SearchField, PAGE_SIZES};
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -85,6 +85,8 @@ struct ListPage {
     req: ClientListRequest,
     clients: Vec<ClientRecord>,
     total: i64,
+    total_is_lower_bound: bool,
+    has_more: bool,
     next_after: Option<i64>,
     errors: FieldErrors,
     masked: bool,
@@ -162,7 +164,7 @@ impl ListPage {
                 .map(|a| self.link(sort, self.req.descending, Some(a), 1))
         } else {
             let page = self.req.page.max(1);
-            (page * self.req.per_page < self.total)
+            self.has_more
                 .then(|| self.link(sort, self.req.descending, None, page + 1))
         }
     }
@@ -176,6 +178,23 @@ impl ListPage {
         } else {
             let page = self.req.page.max(1);
             (page > 1).then(|| self.link(sort, self.req.descending, None, page - 1))
+        }
+    }
+
+    /// "1 client", "1,234 clients", "More than 10,000 clients match".
+    fn total_text(&self) -> String {
+        let digits = self.total.to_string();
+        let mut grouped = String::new();
+        for (i, d) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(d);
+        }
+        match (self.total_is_lower_bound, self.total) {
+            (true, _) => format!("More than {grouped} clients match"),
+            (false, 1) => "1 client".to_string(),
+            (false, _) => format!("{grouped} clients"),
         }
     }
 
@@ -193,12 +212,11 @@ pub async fn list(
     if !PAGE_SIZES.contains(&req.per_page) {
         req.per_page = PAGE_SIZES[0];
     }
-    let (clients, total, next_after, errors) =
-        match state.app.list_clients(&staff.actor, &req).await {
-            Ok(list) => (list.items, list.total, list.next_after, FieldErrors::new()),
-            Err(AppError::Invalid(errors)) => (Vec::new(), 0, None, errors),
-            Err(e) => return WebError(e).into_response(),
-        };
+    let (list, errors) = match state.app.list_clients(&staff.actor, &req).await {
+        Ok(list) => (list, FieldErrors::new()),
+        Err(AppError::Invalid(errors)) => (ClientList::default(), errors),
+        Err(e) => return WebError(e).into_response(),
+    };
     let masked = staff.actor.user.mask_data;
     let columns = [
         ("ID", Some("id")),
@@ -224,9 +242,11 @@ pub async fn list(
             .filter(|f| !masked || !f.is_personal())
             .collect(),
         req,
-        clients,
-        total,
-        next_after,
+        clients: list.items,
+        total: list.total,
+        total_is_lower_bound: list.total_is_lower_bound,
+        has_more: list.has_more,
+        next_after: list.next_after,
         errors,
         masked,
         columns,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times `backoffice demo seed --clients N` on a fresh SQLite database, and on a fresh
 # PostgreSQL database when BENCH_POSTGRES_URL (a server URL ending in /postgres or /test) is set.
-# Usage: benchmarks/seed-clients.sh [N]   (default 1000000). Record results in seed-clients.md.
+# Usage: bench/seed-clients.sh [N]   (default 1000000). Record results in seed-clients.md.
 set -euo pipefail
 n="${1:-1000000}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
