@@ -19,7 +19,7 @@ use store::{
 pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
 /// A filtered list is counted up to this many matches and shown as "more than" beyond it, so
 /// a broad filter never costs a count of the whole table.
-pub const COUNT_CAP: i64 = 10_000;
+pub const COUNT_CAP: i64 = 1_000;
 /// Rows read per query while exporting.
 const EXPORT_CHUNK: i64 = 5000;
 
@@ -65,6 +65,16 @@ impl SearchField {
 
     pub fn is_personal(self) -> bool {
         self != SearchField::Id
+    }
+
+    /// The order of results when the request names none: an email-prefix search lists matches
+    /// in email order, straight off the email index (in ID order every match would have to be
+    /// read and sorted first); everything else in ID order.
+    pub fn default_sort(self, text: &str) -> ClientSort {
+        match self {
+            SearchField::Email if !text.trim().is_empty() => ClientSort::Email,
+            _ => ClientSort::Id,
+        }
     }
 }
 

@@ -137,15 +137,21 @@ fn failure(e: &AppError) -> ExitCode {
 
 /// Opens the database (with migrations) and builds the application.
 pub async fn open(config: &Config) -> Result<Arc<App>, ExitCode> {
+    open_for(config, store::Workload::Serve).await
+}
+
+pub async fn open_for(config: &Config, workload: store::Workload) -> Result<Arc<App>, ExitCode> {
     config.prepare_database().map_err(|e| config_failure(&e))?;
     let settings = config.settings().map_err(|e| config_failure(&e))?;
     let smtp = config.smtp().map_err(|e| config_failure(&e))?;
-    let store = store::connect(&config.database_url).await.map_err(|e| {
-        config_failure(&ConfigError {
-            setting: "BACKOFFICE_DATABASE_URL",
-            reason: format!("can't open the database: {e}"),
-        })
-    })?;
+    let store = store::connect_with(&config.database_url, workload)
+        .await
+        .map_err(|e| {
+            config_failure(&ConfigError {
+                setting: "BACKOFFICE_DATABASE_URL",
+                reason: format!("can't open the database: {e}"),
+            })
+        })?;
     let applied = store.migrate().await.map_err(|e| {
         eprintln!("error: migrations failed: {e}");
         ExitCode::from(1)
@@ -343,7 +349,7 @@ async fn demo_seed(config: &Config, seed: Seed) -> Result<ExitCode, ExitCode> {
             return Err(ExitCode::from(1));
         }
     }
-    let app = open(config).await?;
+    let app = open_for(config, store::Workload::BulkLoad).await?;
     if let Some((password, generated)) = staff_password {
         let started = std::time::Instant::now();
         let progress = |done: usize| eprint!("\rSeeding staff: {done} / {staff}");

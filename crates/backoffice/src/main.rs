@@ -8,7 +8,20 @@ mod telemetry;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// glibc's malloc raises its mmap threshold after the first large free, so argon2's 19 MiB
+/// blocks would then come from (and stay in) the heap of every hashing thread. A fixed threshold
+/// sends them to mmap and back to the system after each hash; two arenas bound fragmentation.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let args = cli::Cli::parse();
     let config = match config::Config::load() {
         Ok(c) => c,

@@ -769,3 +769,108 @@ async fn import_is_all_or_nothing_with_a_row_report() {
         assert!(admin2.get("/clients").await.body.contains("cy@example.com"));
     }
 }
+
+/// Runs `backoffice demo seed` against the test's database, the staff password on stdin.
+fn demo_seed(t: &TestApp, args: &[&str], staff_password: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backoffice"))
+        .args(["demo", "seed"])
+        .args(args)
+        .env_clear()
+        .env("BACKOFFICE_DATABASE_URL", &t.db_url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(staff_password.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn big_lists_count_up_to_a_cap_and_email_searches_list_in_email_order() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let out = demo_seed(
+            &t,
+            &[
+                "--staff",
+                "4",
+                "--staff-password-stdin",
+                "--clients",
+                "1500",
+            ],
+            "Copper-Meadow-Violin-77",
+        );
+        assert!(out.contains("Added 4 demo staff account(s)"), "{out}");
+        assert!(out.contains("Added 1500 demo client(s)"), "{out}");
+        // The unfiltered total is exact (a kept counter); a broad filter is counted up to 1,000.
+        let all = admin.get("/clients").await;
+        assert!(all.body.contains("<p>1,500 clients</p>"), "{backend}");
+        let active = admin.get("/clients?status=active").await;
+        assert!(
+            active.body.contains("More than 1,000 clients match"),
+            "{backend}"
+        );
+        let api: serde_json::Value =
+            serde_json::from_str(&admin.get("/api/v1/clients?status=active").await.body).unwrap();
+        assert_eq!(api["total"], 1000);
+        assert_eq!(api["total_is_lower_bound"], true);
+        let exact: serde_json::Value =
+            serde_json::from_str(&admin.get("/api/v1/clients?country=IS").await.body).unwrap();
+        assert_eq!(exact["total"], 0);
+        assert_eq!(exact["total_is_lower_bound"], false);
+        // A new client whose id is last but whose email sorts first among "p…" addresses.
+        let early = create_client(
+            &admin,
+            "Pia",
+            "Early",
+            "p-early@example.com",
+            "+44 20 7946 0001",
+            "GB",
+            "",
+        )
+        .await;
+        let late = create_client(
+            &admin,
+            "Pia",
+            "Late",
+            "pz-late@example.com",
+            "+44 20 7946 0002",
+            "GB",
+            "",
+        )
+        .await;
+        let page = admin.get("/clients?by=email&q=p-").await.body;
+        assert!(page.contains("p-early@example.com") && !page.contains("pz-late@example.com"));
+        let json = |body: String| serde_json::from_str::<serde_json::Value>(&body).unwrap();
+        let by_email = json(admin.get("/api/v1/clients?in=email&q=p").await.body);
+        assert_eq!(
+            by_email["items"][0]["id"], early,
+            "{backend}: email order by default"
+        );
+        let by_id = json(
+            admin
+                .get("/api/v1/clients?in=email&q=p&sort=id&dir=desc")
+                .await
+                .body,
+        );
+        assert_eq!(
+            by_id["items"][0]["id"], late,
+            "{backend}: an explicit order still wins"
+        );
+        // Demo staff sign in with the password they were seeded with, straight to the dashboard.
+        let staff = t.browser();
+        staff
+            .sign_in("staff-2@demo.example", "Copper-Meadow-Violin-77")
+            .await;
+        let home = staff.get("/").await;
+        assert_eq!(home.status, 200, "{backend}");
+        assert!(home.body.contains("staff-2@demo.example"), "{backend}");
+    }
+}

@@ -219,8 +219,23 @@ pub trait Store:
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`). The backend is chosen
 /// here, once; everything above works on the trait object.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    connect_with(url, Workload::Serve).await
+}
+
+/// What a connection pool is tuned for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Many short queries: a small page cache per connection keeps the server's memory low (the
+    /// operating system caches the file anyway).
+    Serve,
+    /// Bulk loading (`demo seed`): a large page cache, so index pages aren't rewritten over
+    /// and over.
+    BulkLoad,
+}
+
+pub async fn connect_with(url: &str, workload: Workload) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::connect(url).await?))
+        Ok(Arc::new(sqlite::connect(url, workload).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::connect(url).await?))
     } else {

@@ -349,8 +349,8 @@ macro_rules! impl_store {
                         qb.push(")");
                     }
                 }
-                let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*)");
-                count.push(USER_FROM);
+                // The filters read only `u`, so the count needs no join to the creator.
+                let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM users u");
                 filters(&mut count, q);
                 let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)?;
 

@@ -1,7 +1,7 @@
 //! SQLite backend: the embedded default. WAL, foreign keys, a busy timeout, and every write
 //! transaction started with `BEGIN IMMEDIATE` so writers queue instead of failing mid-way.
 
-use crate::{map_err, Result};
+use crate::{map_err, Result, Workload};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
@@ -17,7 +17,11 @@ const ANALYZE_SQL: &str = "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysi
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-pub async fn connect(url: &str) -> Result<SqliteStore> {
+pub async fn connect(url: &str, workload: Workload) -> Result<SqliteStore> {
+    let cache_kib = match workload {
+        Workload::Serve => 4096,
+        Workload::BulkLoad => 65536,
+    };
     let options = SqliteConnectOptions::from_str(url)
         .map_err(map_err)?
         .create_if_missing(true)
@@ -25,9 +29,9 @@ pub async fn connect(url: &str) -> Result<SqliteStore> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10))
-        // 64 MiB of page cache per connection (the default is 2 MiB): bulk inserts into the
-        // clients indexes otherwise spill and rewrite the same pages to the WAL many times.
-        .pragma("cache_size", "-65536");
+        // Bulk inserts into the clients indexes need 64 MiB of page cache per connection (the
+        // default is 2 MiB), or they spill and rewrite the same pages to the WAL many times.
+        .pragma("cache_size", format!("-{cache_kib}"));
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))

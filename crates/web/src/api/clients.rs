@@ -54,7 +54,7 @@ impl From<&ClientRecord> for ClientOut {
 #[derive(Serialize, ToSchema)]
 pub struct ClientPage {
     pub items: Vec<ClientOut>,
-    /// Matching clients; with a filter, counted up to 10,000 only (see `total_is_lower_bound`).
+    /// Matching clients; with a filter, counted up to 1,000 only (see `total_is_lower_bound`).
     pub total: i64,
     /// True when the filter matches more than `total` clients.
     pub total_is_lower_bound: bool,
@@ -101,7 +101,7 @@ impl ClientParams {
                 .ok_or_else(|| ApiError::field("in", "Use id, name, email or phone"))?,
         };
         let sort = match self.sort.as_deref() {
-            None | Some("") => ClientSort::Id,
+            None | Some("") => field.default_sort(self.q.as_deref().unwrap_or("")),
             Some(s) => ClientSort::from_code(s)
                 .ok_or_else(|| ApiError::field("sort", "Use id, name, email or registered"))?,
         };

@@ -39,12 +39,13 @@ pub struct ListParams {
 impl ListParams {
     fn request(&self) -> ClientListRequest {
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        let field = self
+            .by
+            .as_deref()
+            .and_then(SearchField::from_code)
+            .unwrap_or_default();
         ClientListRequest {
-            field: self
-                .by
-                .as_deref()
-                .and_then(SearchField::from_code)
-                .unwrap_or_default(),
+            field,
             text: s(&self.q),
             country: s(&self.country),
             role: s(&self.role),
@@ -55,7 +56,7 @@ impl ListParams {
                 .sort
                 .as_deref()
                 .and_then(ClientSort::from_code)
-                .unwrap_or_default(),
+                .unwrap_or_else(|| field.default_sort(&s(&self.q))),
             descending: self.dir.as_deref() == Some("desc"),
             after_id: self.after.as_deref().and_then(|v| v.parse().ok()),
             page: self
@@ -151,6 +152,11 @@ impl ListPage {
             (true, true) => "descending",
             _ => "none",
         }
+    }
+
+    /// The order is the one a new search would get anyway, so the filter form needn't carry it.
+    fn sort_is_default(&self) -> bool {
+        self.req.sort == self.req.field.default_sort(&self.req.text) && !self.req.descending
     }
 
     fn keyset(&self) -> bool {
