@@ -307,6 +307,10 @@ macro_rules! impl_store {
                 .await
                 .map_err(map_err)?;
                 set_user_groups(&mut tx, id, &user.group_ids).await?;
+                sqlx::query("UPDATE row_counts SET n = n + 1 WHERE name = 'users'")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 Ok((id, Box::new(PendingTx { tx, entry: Some(with_target_id(event, id)) })))
             }
 
@@ -349,10 +353,15 @@ macro_rules! impl_store {
                         qb.push(")");
                     }
                 }
-                // The filters read only `u`, so the count needs no join to the creator.
-                let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM users u");
-                filters(&mut count, q);
-                let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)?;
+                let unfiltered = q.text.as_deref().unwrap_or("").is_empty() && q.status.is_none() && q.group_id.is_none();
+                let total = if unfiltered {
+                    self.count_users().await?
+                } else {
+                    // The filters read only `u`, so the count needs no join to the creator.
+                    let mut count = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM users u");
+                    filters(&mut count, q);
+                    count.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)?
+                };
 
                 let mut qb = QueryBuilder::<$db>::new(format!("SELECT {USER_COLS}"));
                 qb.push(USER_FROM);
@@ -531,7 +540,10 @@ macro_rules! impl_store {
             }
 
             async fn count_users(&self) -> Result<i64> {
-                sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(map_err)
+                sqlx::query_scalar("SELECT n FROM row_counts WHERE name = 'users'")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)
             }
 
             async fn reserve_attempt(&self, user_id: i64, now: Timestamp) -> Result<Option<i64>> {
