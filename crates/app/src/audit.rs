@@ -5,13 +5,16 @@ use domain::audit::Event;
 use store::{AuditEntry, ChainReport, GENESIS};
 
 impl App {
-    /// An entry made by `actor` (or by the system / an anonymous person when `None`).
+    /// An entry made by `actor` (or by the system / an anonymous person when `None`). Every
+    /// change is recorded through here, so it also forgets what API tokens resolved to: a change
+    /// made through this instance is seen by the next request.
     pub(crate) fn entry(
         &self,
         actor: Option<&Actor>,
         ip: Option<&str>,
         event: Event,
     ) -> AuditEntry {
+        self.token_cache.clear();
         AuditEntry {
             at: self.now(),
             actor_id: actor.map(|a| a.id()),

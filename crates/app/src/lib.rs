@@ -15,6 +15,7 @@ pub mod groups;
 pub mod hashing;
 pub mod mail;
 pub mod settings;
+mod token_cache;
 pub mod tokens;
 pub mod users;
 
@@ -66,6 +67,7 @@ pub struct App {
     pub(crate) hasher: hashing::Hasher,
     pub(crate) settings: Settings,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) token_cache: token_cache::TokenCache,
 }
 
 impl App {
@@ -85,6 +87,7 @@ impl App {
             hasher: hashing::Hasher::new(),
             settings,
             clock,
+            token_cache: Default::default(),
         }
     }
 

@@ -9,6 +9,8 @@ use domain::UserStatus;
 use store::TokenRecord;
 
 pub const DEFAULT_DAYS: i64 = 90;
+/// How long an instance may remember what a token resolved to.
+pub const CACHE_TTL: std::time::Duration = crate::token_cache::TTL;
 pub const MAX_DAYS: i64 = 365;
 const PREFIX: &str = "bo_";
 
@@ -95,7 +97,8 @@ impl App {
             .await?)
     }
 
-    /// Resolves `Authorization: Bearer …`: one indexed lookup for the token, then its owner.
+    /// Resolves `Authorization: Bearer …`: one indexed lookup for the token with its owner and
+    /// their permissions, remembered for up to a second (see `token_cache`).
     pub async fn authenticate_token(
         &self,
         raw: &str,
@@ -104,8 +107,17 @@ impl App {
         if !raw.starts_with(PREFIX) || raw.len() != PREFIX.len() + 64 {
             return Ok(None);
         }
-        let Some((token, authority)) = self.store.token_authority(&hash_token(raw)).await? else {
-            return Ok(None);
+        let token_hash = hash_token(raw);
+        let (token, authority) = match self.token_cache.get(&token_hash) {
+            Some(found) => found,
+            None => {
+                let Some(found) = self.store.token_authority(&token_hash).await? else {
+                    return Ok(None);
+                };
+                self.token_cache
+                    .put(token_hash.clone(), found.0.clone(), found.1.clone());
+                found
+            }
         };
         let now = self.now();
         if token.revoked_at.is_some()
@@ -119,6 +131,11 @@ impl App {
             .is_none_or(|t| now.millis() - t.millis() > 60_000)
         {
             self.store.touch_token(token.id, now).await?;
+            let touched = TokenRecord {
+                last_used_at: Some(now),
+                ..token.clone()
+            };
+            self.token_cache.put(token_hash, touched, authority.clone());
         }
         Ok(Some(Actor {
             user: authority.user,

@@ -109,6 +109,26 @@ async fn tokens_are_shown_once_act_as_their_owner_and_can_be_revoked() {
         assert_eq!(jane_api.send("GET", "/api/v1/me", None).await.0, 200);
         disable_user(&admin, "jane@example.com").await;
         assert_eq!(jane_api.send("GET", "/api/v1/me", None).await.0, 401);
+        // Another instance may remember a token for up to a second (its token cache), so a
+        // revocation made elsewhere is honoured within a second.
+        let other = t.another_instance().await;
+        let token = token_for(&t, &admin).await;
+        let here = Api::new(&t, Some(&token));
+        let there = Api::new(&other, Some(&token));
+        assert_eq!(there.send("GET", "/api/v1/me", None).await.0, 200);
+        let (_, list) = here.send("GET", "/api/v1/me/tokens", None).await;
+        let id = list[0]["id"].as_i64().unwrap();
+        let (s, _) = here
+            .send("DELETE", &format!("/api/v1/me/tokens/{id}"), None)
+            .await;
+        assert_eq!(s, 204);
+        assert_eq!(here.send("GET", "/api/v1/me", None).await.0, 401);
+        tokio::time::sleep(app::tokens::CACHE_TTL + std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            there.send("GET", "/api/v1/me", None).await.0,
+            401,
+            "{backend}"
+        );
     }
 }
 
