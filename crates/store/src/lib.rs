@@ -209,7 +209,7 @@ pub trait Store:
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;
-    /// Refreshes the query planner's statistics (after a bulk load).
+    /// Refreshes the query planner's statistics after a bulk load (PostgreSQL also vacuums).
     async fn analyze(&self) -> Result<()>;
     /// Applies pending migrations; returns the versions applied now.
     async fn migrate(&self) -> Result<Vec<String>>;
