@@ -1,7 +1,8 @@
 //! Faults injected for real, and what was promised when they happen:
 //! - SMTP refusing, hanging, answering 4xx or 5xx: sign-in codes and credentials mail fail
 //!   within the configured timeout with their clear messages, nothing is half-written, and an
-//!   unrelated request meanwhile answers promptly;
+//!   unrelated request meanwhile answers promptly (in-process, and with the real binary and
+//!   `BACKOFFICE_SMTP_TIMEOUT_SECONDS`);
 //! - PostgreSQL connections killed and the database closed to new connections under a load of
 //!   reads and writes: 503 (page or JSON) during the outage, the pool recovers by itself, and
 //!   every acknowledged write is there afterwards;
@@ -545,7 +546,14 @@ fn bo(dir: &Path, db: &str) -> Command {
 
 /// Creates the operator's administrator account (2FA off) with `admin create`.
 fn create_admin(dir: &Path, db: &str) {
+    create_admin_with(dir, db, "disabled", &[]);
+}
+
+fn create_admin_with(dir: &Path, db: &str, two_factor: &str, envs: &[(&str, &str)]) {
     let mut c = bo(dir, db);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
     c.args([
         "admin",
         "create",
@@ -555,7 +563,7 @@ fn create_admin(dir: &Path, db: &str) {
         "Ops",
         "--password-stdin",
         "--two-factor",
-        "disabled",
+        two_factor,
     ])
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
@@ -1021,5 +1029,88 @@ async fn sigterm_stops_after_the_grace_period_even_if_a_request_never_finishes()
         "waited for the in-flight request"
     );
     assert_eq!(status.code(), Some(1), "a cut-off request is reported");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_binary_bounds_a_hanging_smtp_server_by_the_configured_timeout() {
+    let smtp = testkit::SmtpServer::start().await;
+    let dir = temp_dir("smtp-timeout");
+    let db = format!("sqlite://{}/bo.db", dir.display());
+    let smtp_url = smtp.url();
+    let envs = [
+        ("BACKOFFICE_SMTP_URL", smtp_url.as_str()),
+        ("BACKOFFICE_SMTP_TIMEOUT_SECONDS", "2"),
+    ];
+    // A zero timeout is a configuration error naming the setting.
+    let o = bo(&dir, &db)
+        .env("BACKOFFICE_SMTP_URL", &smtp_url)
+        .env("BACKOFFICE_SMTP_TIMEOUT_SECONDS", "0")
+        .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("BACKOFFICE_SMTP_TIMEOUT_SECONDS"));
+
+    create_admin_with(&dir, &db, "email", &envs);
+    let s = serve(&dir, &db, &envs);
+    smtp.set_mode(SmtpMode::Hang);
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .get(format!("{}/login", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let unrelated = tokio::spawn({
+        let url = s.url.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let t = Instant::now();
+            let r = reqwest::get(format!("{url}/readyz")).await.unwrap();
+            (r.status().as_u16(), t.elapsed())
+        }
+    });
+    let r = http
+        .post(format!("{}/login", s.url))
+        .header("origin", &s.url)
+        .form(&[
+            ("csrf", csrf_in(&login).as_str()),
+            ("email", ADMIN),
+            ("password", FIRST_PASSWORD),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("The code could not be sent; try again in a minute"),
+        "{body}"
+    );
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(2) + SLACK,
+        "answered after {took:?} with a 2 s SMTP timeout"
+    );
+    let (ready, ready_took) = unrelated.await.unwrap();
+    assert_eq!(ready, 200);
+    assert!(ready_took < Duration::from_secs(1), "{ready_took:?}");
+    drop(s);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM sign_in_codes").await,
+        0,
+        "no code stored"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
