@@ -7,7 +7,8 @@
 //!   reads and writes: 503 (page or JSON) during the outage, the pool recovers by itself, and
 //!   every acknowledged write is there afterwards;
 //! - SQLite: the process killed with SIGKILL mid-load (integrity check passes, every
-//!   acknowledged write present), the disk full (writes 503, reads work, recovery by itself);
+//!   acknowledged write present), the disk full (writes 503, reads work, recovery by itself),
+//!   the filesystem turned read-only under it (writes 503, reads work, the process stays up);
 //! - SIGTERM under load: in-flight requests complete, new connections are refused, exit 0
 //!   within the grace period.
 
@@ -1113,4 +1114,153 @@ async fn the_binary_bounds_a_hanging_smtp_server_by_the_configured_timeout() {
         "no code stored"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A small ext4 filesystem on a loop device (mounted with errors=remount-ro), unmounted and
+/// deleted when dropped.
+struct LoopExt4 {
+    dir: PathBuf,
+    img: PathBuf,
+}
+
+impl LoopExt4 {
+    /// `None` (with the reason printed) when it can't be made (not root, no loop devices).
+    fn mount() -> Option<Self> {
+        let dir = temp_dir("ext4");
+        let img = dir.with_extension("img");
+        let ok = |c: &mut Command| c.output().map(|o| o.status.success()).unwrap_or(false);
+        let made = ok(Command::new("truncate").args(["-s", "32M"]).arg(&img))
+            && ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img))
+            && ok(Command::new("mount")
+                .args(["-o", "loop,errors=remount-ro"])
+                .arg(&img)
+                .arg(&dir));
+        let fs = LoopExt4 { dir, img };
+        if !made {
+            eprintln!("skipped: can't mount a loop ext4 filesystem (needs root and loop devices)");
+            return None;
+        }
+        Some(fs)
+    }
+
+    fn device(&self) -> String {
+        let o = Command::new("findmnt")
+            .args(["-no", "SOURCE"])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        let src = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        src.rsplit('/').next().unwrap().to_string()
+    }
+
+    /// Makes ext4 hit an error, so it turns itself read-only under the open database (as on a
+    /// failing disk); files already open for writing can't be written any more.
+    fn fail_read_only(&self) -> bool {
+        let knob = format!("/sys/fs/ext4/{}/trigger_fs_error", self.device());
+        std::fs::write(&knob, "test: read-only").is_ok()
+    }
+
+    /// The operator's repair: unmount, fsck, mount again.
+    fn repair(&self) {
+        assert!(Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .unwrap()
+            .success());
+        let _ = Command::new("e2fsck").args(["-fy"]).arg(&self.img).output();
+        assert!(Command::new("mount")
+            .args(["-o", "loop,errors=remount-ro"])
+            .arg(&self.img)
+            .arg(&self.dir)
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+impl Drop for LoopExt4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        let _ = std::fs::remove_file(&self.img);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_on_a_filesystem_turned_read_only_answers_503_for_writes_and_keeps_reads() {
+    let Some(fs) = LoopExt4::mount() else {
+        return;
+    };
+    let db = format!("sqlite://{}/bo.db", fs.dir.display());
+    let work = temp_dir("ro-work");
+    create_admin(&work, &db);
+    let mut s = serve(&work, &db, &[]);
+    let token = api_token(&s, true).await;
+    let http = reqwest::Client::new();
+    let mut acked = Vec::new();
+    for _ in 0..5 {
+        let (status, c) = post_client(&http, &s, &token).await;
+        assert_eq!(status, 201);
+        acked.push(c["id"].as_i64().unwrap());
+    }
+    if !fs.fail_read_only() {
+        eprintln!("skipped: this kernel has no ext4 trigger_fs_error");
+        return;
+    }
+    let (status, body) = post_client(&http, &s, &token).await;
+    assert_eq!(status, 503, "a write on a read-only filesystem: {body}");
+    assert_eq!(
+        body["error"], "The database is unavailable; try again in a moment",
+        "{body}"
+    );
+    for id in &acked {
+        let r = http
+            .get(format!("{}/api/v1/clients/{id}", s.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "a read on a read-only filesystem");
+    }
+    let r = http
+        .get(format!("{}/api/v1/clients", s.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a list on a read-only filesystem");
+    // Writes keep answering 503, never 500, and the process stays up.
+    for _ in 0..5 {
+        assert_eq!(post_client(&http, &s, &token).await.0, 503);
+    }
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "the server is still up"
+    );
+    drop(s);
+    // After the operator repairs the filesystem the database opens cleanly and the server
+    // starts on it. Writes acknowledged shortly before the filesystem failed may be gone: with
+    // synchronous=NORMAL a commit reaches the WAL file but is not fsynced, so a filesystem that
+    // drops its dirty pages loses it, as power loss would (SIGKILL does not; see above).
+    fs.repair();
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+    let present: std::collections::HashSet<i64> = sqlite_ids(&db).await.into_iter().collect();
+    eprintln!(
+        "after the repair: {} of {} acknowledged writes present",
+        acked.iter().filter(|id| present.contains(id)).count(),
+        acked.len()
+    );
+    let s = serve(&work, &db, &[]);
+    let r = http.get(format!("{}/readyz", s.url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&work);
 }
