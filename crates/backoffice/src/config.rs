@@ -40,6 +40,8 @@ pub struct Config {
     pub trusted_proxies: String,
     pub api_rate_per_minute: u32,
     pub api_rate_per_ip_per_minute: u32,
+    pub smtp_timeout_seconds: u64,
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for Config {
@@ -59,6 +61,8 @@ impl Default for Config {
             trusted_proxies: String::new(),
             api_rate_per_minute: 600,
             api_rate_per_ip_per_minute: 1200,
+            smtp_timeout_seconds: 30,
+            shutdown_grace_seconds: 30,
         }
     }
 }
@@ -104,6 +108,8 @@ impl Config {
                 let setting = match e.path.first().map(String::as_str) {
                     Some("session_idle_minutes") => "BACKOFFICE_SESSION_IDLE_MINUTES",
                     Some("session_absolute_hours") => "BACKOFFICE_SESSION_ABSOLUTE_HOURS",
+                    Some("smtp_timeout_seconds") => "BACKOFFICE_SMTP_TIMEOUT_SECONDS",
+                    Some("shutdown_grace_seconds") => "BACKOFFICE_SHUTDOWN_GRACE_SECONDS",
                     _ => "configuration",
                 };
                 bad(setting, e.to_string())
@@ -175,6 +181,13 @@ impl Config {
         if let Some(p) = &self.smtp_password {
             c.password = Some(p.clone());
         }
+        if self.smtp_timeout_seconds == 0 {
+            return Err(bad("BACKOFFICE_SMTP_TIMEOUT_SECONDS", "must be at least 1"));
+        }
+        // One bound for the whole exchange (connect, greeting, every command); connecting alone
+        // gets at most 10 s of it.
+        c.total_timeout = Duration::from_secs(self.smtp_timeout_seconds);
+        c.connect_timeout = c.total_timeout.min(Duration::from_secs(10));
         Ok(Some(c))
     }
 

@@ -2,6 +2,7 @@
 
 use crate::cli::{config_failure, open, print_two_factor_note};
 use crate::config::{Config, ConfigError};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -65,20 +66,47 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
     let bound = listener.local_addr().unwrap_or(addr);
     tracing::info!(addr = %bound, "Back Office listening");
     println!("Back Office listening on http://{bound}");
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stopping_tx.send(());
+    };
+    // On SIGTERM the listener closes at once (new connections are refused) and in-flight
+    // requests get `grace` to finish; after that the process exits anyway, with status 1.
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    .with_graceful_shutdown(signal)
+    .into_future();
+    tokio::pin!(served);
+    let outcome = tokio::select! {
+        r = &mut served => Some(r),
+        _ = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(grace).await;
+        } => None,
+    };
     housekeeping.abort();
-    match served {
-        Ok(()) => {
+    match outcome {
+        Some(Ok(())) => {
             tracing::info!("stopped");
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) => {
+        Some(Err(e)) => {
             eprintln!("error: server failed: {e}");
+            Err(ExitCode::from(1))
+        }
+        None => {
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "requests still running at the end of the shutdown grace period; stopping anyway"
+            );
+            eprintln!(
+                "error: requests still running after the {} s shutdown grace period (BACKOFFICE_SHUTDOWN_GRACE_SECONDS); stopped anyway",
+                grace.as_secs()
+            );
             Err(ExitCode::from(1))
         }
     }

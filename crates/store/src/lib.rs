@@ -264,13 +264,39 @@ fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
-        sqlx::Error::Database(db)
-            if db
-                .code()
-                .is_some_and(|c| c.starts_with("57P") || c == "08006") =>
-        {
+        sqlx::Error::Database(db) if is_unavailable(db.as_ref()) => {
             StoreError::Unavailable(e.to_string())
         }
         _ => StoreError::Other(e.to_string()),
     }
+}
+
+/// Database errors that say "not now" rather than "not this": the server is shutting down,
+/// refusing or dropping connections (PostgreSQL), or the SQLite file can't be written right
+/// now (disk full, read-only, I/O error, can't open, busy for longer than the busy timeout).
+/// They become 503, and the same request succeeds once the cause is gone.
+fn is_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes carry the primary code in the low byte.
+        const BUSY: i32 = 5;
+        const LOCKED: i32 = 6;
+        const NOMEM: i32 = 7;
+        const READONLY: i32 = 8;
+        const IOERR: i32 = 10;
+        const FULL: i32 = 13;
+        const CANTOPEN: i32 = 14;
+        return code.parse::<i32>().is_ok_and(|c| {
+            matches!(
+                c & 0xff,
+                BUSY | LOCKED | NOMEM | READONLY | IOERR | FULL | CANTOPEN
+            )
+        });
+    }
+    // PostgreSQL SQLSTATEs: connection exceptions (08…), operator intervention (57P01 admin
+    // shutdown, 57P02 crash shutdown, 57P03 cannot connect now), too many connections (53300),
+    // and 55000, which is what a database closed with ALLOW_CONNECTIONS false answers.
+    code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "55000"
 }

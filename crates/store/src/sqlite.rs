@@ -3,7 +3,7 @@
 
 use crate::{map_err, Result, Workload};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction, TransactionManager};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -35,6 +35,18 @@ pub async fn connect(url: &str, workload: Workload) -> Result<SqliteStore> {
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
+        // When a COMMIT fails on I/O (read-only or failing filesystem) SQLite has already rolled
+        // back, the rollback sqlx then sends fails too, and sqlx's transaction counter stays at
+        // one: that connection would refuse every later BEGIN (a 500 on every write it serves,
+        // even after the disk is fixed). Such a connection is dropped here and a fresh one opened.
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                Ok(
+                    <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(conn)
+                        == 0,
+                )
+            })
+        })
         .connect_with(options)
         .await
         .map_err(map_err)?;
