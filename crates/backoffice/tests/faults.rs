@@ -1238,10 +1238,9 @@ async fn sqlite_on_a_filesystem_turned_read_only_answers_503_for_writes_and_keep
         "the server is still up"
     );
     drop(s);
-    // After the operator repairs the filesystem the database opens cleanly and the server
-    // starts on it. Writes acknowledged shortly before the filesystem failed may be gone: with
-    // synchronous=NORMAL a commit reaches the WAL file but is not fsynced, so a filesystem that
-    // drops its dirty pages loses it, as power loss would (SIGKILL does not; see above).
+    // After the operator repairs the filesystem the database opens cleanly, the server starts
+    // on it, and every acknowledged write is there: commits are fsynced before they are
+    // acknowledged (synchronous=FULL), so a filesystem that drops its dirty pages loses none.
     fs.repair();
     {
         use sqlx::Connection;
@@ -1253,9 +1252,10 @@ async fn sqlite_on_a_filesystem_turned_read_only_answers_503_for_writes_and_keep
         assert_eq!(check, "ok");
     }
     let present: std::collections::HashSet<i64> = sqlite_ids(&db).await.into_iter().collect();
-    eprintln!(
-        "after the repair: {} of {} acknowledged writes present",
-        acked.iter().filter(|id| present.contains(id)).count(),
+    let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged writes lost: {lost:?} of {}",
         acked.len()
     );
     let s = serve(&work, &db, &[]);
