@@ -71,17 +71,7 @@ impl App {
             self.authorize(actor, Section::Users, Action::View, "list groups")
                 .await?;
         }
-        Ok(self
-            .store
-            .list_groups()
-            .await?
-            .into_iter()
-            .map(|g| GroupRef {
-                id: g.id,
-                caption: g.caption,
-                builtin: g.builtin,
-            })
-            .collect())
+        Ok(self.store.group_refs().await?)
     }
 
     /// Field-by-field validation shared by create and edit.

@@ -144,7 +144,10 @@ pub async fn open_for(config: &Config, workload: store::Workload) -> Result<Arc<
     config.prepare_database().map_err(|e| config_failure(&e))?;
     let settings = config.settings().map_err(|e| config_failure(&e))?;
     let smtp = config.smtp().map_err(|e| config_failure(&e))?;
-    let store = store::connect_with(&config.database_url, workload)
+    let max_connections = config
+        .database_max_connections()
+        .map_err(|e| config_failure(&e))?;
+    let store = store::connect_with(&config.database_url, workload, max_connections)
         .await
         .map_err(|e| {
             config_failure(&ConfigError {

@@ -42,6 +42,8 @@ pub struct Config {
     pub api_rate_per_ip_per_minute: u32,
     pub smtp_timeout_seconds: u64,
     pub shutdown_grace_seconds: u64,
+    /// Pooled database connections per instance; 0 = automatic.
+    pub database_max_connections: u32,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             api_rate_per_ip_per_minute: 1200,
             smtp_timeout_seconds: 30,
             shutdown_grace_seconds: 30,
+            database_max_connections: 0,
         }
     }
 }
@@ -110,6 +113,7 @@ impl Config {
                     Some("session_absolute_hours") => "BACKOFFICE_SESSION_ABSOLUTE_HOURS",
                     Some("smtp_timeout_seconds") => "BACKOFFICE_SMTP_TIMEOUT_SECONDS",
                     Some("shutdown_grace_seconds") => "BACKOFFICE_SHUTDOWN_GRACE_SECONDS",
+                    Some("database_max_connections") => "BACKOFFICE_DATABASE_MAX_CONNECTIONS",
                     _ => "configuration",
                 };
                 bad(setting, e.to_string())
@@ -210,6 +214,18 @@ impl Config {
     }
 
     /// Checks the database URL and, for SQLite, creates the data folder and proves it writable.
+    /// The pool size: `None` lets the store choose (see `store::connect_with`).
+    pub fn database_max_connections(&self) -> Result<Option<u32>, ConfigError> {
+        match self.database_max_connections {
+            0 => Ok(None),
+            n if n <= 1000 => Ok(Some(n)),
+            _ => Err(bad(
+                "BACKOFFICE_DATABASE_MAX_CONNECTIONS",
+                "must be between 1 and 1000 (0 = automatic)",
+            )),
+        }
+    }
+
     pub fn prepare_database(&self) -> Result<(), ConfigError> {
         const S: &str = "BACKOFFICE_DATABASE_URL";
         let url = self.database_url.as_str();

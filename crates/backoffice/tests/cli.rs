@@ -284,6 +284,16 @@ fn bad_configuration_exits_2_naming_the_setting() {
             "BACKOFFICE_LISTEN",
         ),
         (
+            "BACKOFFICE_DATABASE_MAX_CONNECTIONS",
+            "5000".into(),
+            "BACKOFFICE_DATABASE_MAX_CONNECTIONS",
+        ),
+        (
+            "BACKOFFICE_DATABASE_MAX_CONNECTIONS",
+            "many".into(),
+            "BACKOFFICE_DATABASE_MAX_CONNECTIONS",
+        ),
+        (
             "BACKOFFICE_SMTP_URL",
             "http://mail.example.com".into(),
             "BACKOFFICE_SMTP_URL",

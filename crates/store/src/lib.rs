@@ -86,6 +86,8 @@ pub trait GroupStore: Send + Sync {
     /// Creates the built-in Administrators group if it does not exist; idempotent.
     async fn ensure_admin_group(&self) -> Result<i64>;
     async fn list_groups(&self) -> Result<Vec<GroupSummary>>;
+    /// Every group's id, caption and kind, without member counts (for choosers and filters).
+    async fn group_refs(&self) -> Result<Vec<GroupRef>>;
     async fn group_by_id(&self, id: i64) -> Result<Option<GroupDetail>>;
     async fn groups_by_ids(&self, ids: &[i64]) -> Result<Vec<GroupDetail>>;
     async fn insert_group(
@@ -219,7 +221,7 @@ pub trait Store:
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`). The backend is chosen
 /// here, once; everything above works on the trait object.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
-    connect_with(url, Workload::Serve).await
+    connect_with(url, Workload::Serve, None).await
 }
 
 /// What a connection pool is tuned for.
@@ -233,11 +235,19 @@ pub enum Workload {
     BulkLoad,
 }
 
-pub async fn connect_with(url: &str, workload: Workload) -> Result<Arc<dyn Store>> {
+/// Opens the database for `workload`, with at most `max_connections` pooled connections
+/// (default: 8 for SQLite, whose readers run side by side; two per core for PostgreSQL).
+pub async fn connect_with(
+    url: &str,
+    workload: Workload,
+    max_connections: Option<u32>,
+) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::connect(url, workload).await?))
+        let max = max_connections.unwrap_or(8);
+        Ok(Arc::new(sqlite::connect(url, workload, max).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::connect(url).await?))
+        let max = max_connections.unwrap_or_else(postgres::default_max_connections);
+        Ok(Arc::new(postgres::connect(url, max).await?))
     } else {
         Err(StoreError::Other(
             "unknown database scheme; use sqlite:// or postgres://".into(),

@@ -620,6 +620,22 @@ macro_rules! impl_store {
                     .map_err(map_err)
             }
 
+            async fn group_refs(&self) -> Result<Vec<GroupRef>> {
+                let rows = sqlx::query("SELECT id, caption, builtin FROM access_groups ORDER BY builtin DESC, caption_key")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(GroupRef {
+                            id: r.try_get(0).map_err(map_err)?,
+                            caption: r.try_get(1).map_err(map_err)?,
+                            builtin: r.try_get(2).map_err(map_err)?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn list_groups(&self) -> Result<Vec<GroupSummary>> {
                 let rows = sqlx::query(
                     "SELECT g.id, g.caption, g.builtin, \
@@ -1083,33 +1099,22 @@ macro_rules! impl_store {
                     qb.push_bind(t);
                 }
                 // Ids grow with time, so a time range is also an id range: two lookups on the `at`
-                // index turn it into bounds that the (actor|target|category, id) indexes can use.
+                // index (scalar subqueries, evaluated once, in the same round trip) turn it into
+                // bounds that the (actor|target|category, id) indexes can use.
                 // An event's time is taken before its transaction commits (at most the SMTP
                 // timeout earlier), so the bounds are widened by ten minutes and the exact time
                 // condition stays.
                 const SLACK_MS: i64 = 600_000;
                 if let Some(f) = q.from {
-                    let first: Option<i64> =
-                        sqlx::query_scalar("SELECT id FROM events WHERE at >= $1 ORDER BY at, id LIMIT 1")
-                            .bind(f.millis() - SLACK_MS)
-                            .fetch_optional(&self.pool)
-                            .await
-                            .map_err(map_err)?;
-                    qb.push(" AND id >= ");
-                    qb.push_bind(first.unwrap_or(i64::MAX));
-                    qb.push(" AND at >= ");
+                    qb.push(" AND id >= COALESCE((SELECT id FROM events WHERE at >= ");
+                    qb.push_bind(f.millis() - SLACK_MS);
+                    qb.push(" ORDER BY at, id LIMIT 1), 9223372036854775807) AND at >= ");
                     qb.push_bind(f.millis());
                 }
                 if let Some(t) = q.to {
-                    let last: Option<i64> =
-                        sqlx::query_scalar("SELECT id FROM events WHERE at < $1 ORDER BY at DESC, id DESC LIMIT 1")
-                            .bind(t.millis() + SLACK_MS)
-                            .fetch_optional(&self.pool)
-                            .await
-                            .map_err(map_err)?;
-                    qb.push(" AND id <= ");
-                    qb.push_bind(last.unwrap_or(0));
-                    qb.push(" AND at < ");
+                    qb.push(" AND id <= COALESCE((SELECT id FROM events WHERE at < ");
+                    qb.push_bind(t.millis() + SLACK_MS);
+                    qb.push(" ORDER BY at DESC, id DESC LIMIT 1), 0) AND at < ");
                     qb.push_bind(t.millis());
                 }
                 if let Some(b) = q.before_id {

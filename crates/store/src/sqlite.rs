@@ -17,7 +17,7 @@ const ANALYZE_SQL: &str = "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysi
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-pub async fn connect(url: &str, workload: Workload) -> Result<SqliteStore> {
+pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Result<SqliteStore> {
     // Serving, every commit is fsynced before it is acknowledged, so an acknowledged write
     // survives a failing filesystem or power loss, not only a killed process. A bulk load
     // (demo data) takes the faster NORMAL: a crash there loses only the load being made.
@@ -36,7 +36,7 @@ pub async fn connect(url: &str, workload: Workload) -> Result<SqliteStore> {
         // default is 2 MiB), or they spill and rewrite the same pages to the WAL many times.
         .pragma("cache_size", format!("-{cache_kib}"));
     let pool = SqlitePoolOptions::new()
-        .max_connections(8)
+        .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
         // When a COMMIT fails on I/O (read-only or failing filesystem) SQLite has already rolled
         // back, the rollback sqlx then sends fails too, and sqlx's transaction counter stays at
