@@ -88,6 +88,33 @@ macro_rules! impl_client_store {
             }
         }
 
+        /// One page of the list: `select` (the columns, or an EXPLAIN in tests) followed by the
+        /// filters, the keyset or offset, the order and the limit.
+        fn client_list_query<'a>(select: &str, q: &'a ClientQuery) -> sqlx::QueryBuilder<'a, $db> {
+            let mut qb = sqlx::QueryBuilder::<$db>::new(format!("{select} FROM clients"));
+            client_filters(&mut qb, &q.filter);
+            let dir = if q.descending { "DESC" } else { "ASC" };
+            let keyset = q.sort == ClientSort::Id && q.after_id.is_some();
+            if let (true, Some(after)) = (keyset, q.after_id) {
+                qb.push(if q.descending { " AND id < " } else { " AND id > " });
+                qb.push_bind(after);
+            }
+            let order = match q.sort {
+                ClientSort::Id => format!("id {dir}"),
+                ClientSort::Name => format!("name_key {dir}, id {dir}"),
+                // Unique, so it needs no tie-breaker.
+                ClientSort::Email => format!("email_key {dir}"),
+                ClientSort::Registered => format!("registered_at {dir}, id {dir}"),
+            };
+            qb.push(format!(" ORDER BY {order} LIMIT "));
+            qb.push_bind(q.limit);
+            if !keyset && q.offset > 0 {
+                qb.push(" OFFSET ");
+                qb.push_bind(q.offset);
+            }
+            qb
+        }
+
         async fn insert_clients_in(tx: &mut Tx, clients: &[NewClient]) -> Result<()> {
             for chunk in clients.chunks(CLIENT_BATCH) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
@@ -178,28 +205,11 @@ macro_rules! impl_client_store {
             }
 
             async fn list_clients(&self, q: &ClientQuery) -> Result<Vec<ClientRecord>> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {CLIENT_COLS} FROM clients"));
-                client_filters(&mut qb, &q.filter);
-                let dir = if q.descending { "DESC" } else { "ASC" };
-                let keyset = q.sort == ClientSort::Id && q.after_id.is_some();
-                if let (true, Some(after)) = (keyset, q.after_id) {
-                    qb.push(if q.descending { " AND id < " } else { " AND id > " });
-                    qb.push_bind(after);
-                }
-                let order = match q.sort {
-                    ClientSort::Id => format!("id {dir}"),
-                    ClientSort::Name => format!("name_key {dir}, id {dir}"),
-                    // Unique, so it needs no tie-breaker.
-                    ClientSort::Email => format!("email_key {dir}"),
-                    ClientSort::Registered => format!("registered_at {dir}, id {dir}"),
-                };
-                qb.push(format!(" ORDER BY {order} LIMIT "));
-                qb.push_bind(q.limit);
-                if !keyset && q.offset > 0 {
-                    qb.push(" OFFSET ");
-                    qb.push_bind(q.offset);
-                }
-                let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+                let rows = client_list_query(&format!("SELECT {CLIENT_COLS}"), q)
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
                 rows.iter().map(client_row).collect()
             }
 
