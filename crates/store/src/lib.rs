@@ -57,7 +57,6 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>>;
     async fn user_by_email_key(&self, key: &str) -> Result<Option<UserRecord>>;
     async fn list_users(&self, query: &UserQuery) -> Result<Page<UserRecord>>;
-    async fn groups_of_user(&self, user_id: i64) -> Result<Vec<GroupRef>>;
     /// The permissions a user holds through their groups (all of them for Administrators).
     async fn permissions_of_user(&self, user_id: i64) -> Result<(bool, PermissionSet)>;
     /// Applies a change and its event in one transaction. A change of status or groups that
@@ -175,7 +174,6 @@ pub trait TokenStore: Send + Sync {
         expires_at: Timestamp,
         event: AuditEntry,
     ) -> Result<i64>;
-    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
     /// The owner's tokens that are not revoked, newest first.
     async fn tokens_of_user(&self, user_id: i64) -> Result<Vec<TokenRecord>>;
     async fn revoke_token(

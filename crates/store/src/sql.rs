@@ -391,26 +391,6 @@ macro_rules! impl_store {
                 Ok(Page { items, total })
             }
 
-            async fn groups_of_user(&self, user_id: i64) -> Result<Vec<GroupRef>> {
-                let rows = sqlx::query(
-                    "SELECT g.id, g.caption, g.builtin FROM user_groups ug JOIN access_groups g ON g.id = ug.group_id \
-                     WHERE ug.user_id = $1 ORDER BY g.builtin DESC, g.caption_key",
-                )
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(GroupRef {
-                            id: r.try_get(0).map_err(map_err)?,
-                            caption: r.try_get(1).map_err(map_err)?,
-                            builtin: r.try_get(2).map_err(map_err)?,
-                        })
-                    })
-                    .collect()
-            }
-
             async fn permissions_of_user(&self, user_id: i64) -> Result<(bool, PermissionSet)> {
                 let rows = sqlx::query(
                     "SELECT g.builtin, gp.permission FROM user_groups ug JOIN access_groups g ON g.id = ug.group_id \

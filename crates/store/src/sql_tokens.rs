@@ -47,15 +47,6 @@ macro_rules! impl_token_store {
                 Ok(id)
             }
 
-            async fn token_by_hash(&self, token_hash: &str) -> $crate::Result<Option<$crate::TokenRecord>> {
-                let row = sqlx::query(&format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"))
-                    .bind(token_hash)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::map_err)?;
-                row.as_ref().map(token_row).transpose()
-            }
-
             async fn tokens_of_user(&self, user_id: i64) -> $crate::Result<Vec<$crate::TokenRecord>> {
                 let rows = sqlx::query(&format!(
                     "SELECT {TOKEN_COLS} FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id DESC"
