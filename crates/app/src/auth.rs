@@ -364,19 +364,14 @@ impl App {
         pre_session: Option<&str>,
         client: &Client,
     ) -> Result<NewSession, AppError> {
-        let now = self.now();
-        self.store.clear_attempts(user.id, Some(now)).await?;
         let (session, record) = self.new_session(user.id, SessionStage::Full, client);
-        match pre_session {
-            Some(old) => self.store.replace_session(old, &record).await?,
-            None => self.store.insert_session(&record).await?,
-        }
         let e = Event::new(Category::Auth, AuditAction::SignIn, "Signed in").target(
             "user",
             user.id,
             &user.email,
         );
-        self.log(None, client.ip.as_deref(), e).await;
+        let entry = self.entry(None, client.ip.as_deref(), e);
+        self.store.open_session(pre_session, &record, entry).await?;
         Ok(session)
     }
 

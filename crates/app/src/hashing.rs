@@ -2,11 +2,15 @@
 //! per core, at a lower CPU priority (nice 10): a flood of sign-ins uses every idle cycle, but
 //! the scheduler serves the async workers first, so every other request stays fast meanwhile.
 //! A semaphore sized to the cores queues the excess, so a client that gives up leaves the queue.
+//!
+//! Each hash needs 19 MiB of work memory. Allocating it afresh costs thousands of page faults
+//! and a full extra write of the block, about a fifth of the hash, so while sign-ins keep coming
+//! the blocks are kept in a small pool; when the last queued hash is done the pool is emptied, so
+//! an idle server holds none of it.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{rand_core::OsRng, Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{oneshot, Semaphore};
@@ -17,22 +21,69 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct Hasher {
     permits: Arc<Semaphore>,
     jobs: mpsc::Sender<Job>,
+    /// Work memory of finished hashes, reused while more are queued.
+    pool: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Hashes asked for and not yet answered (queued or running).
+    demand: Arc<AtomicUsize>,
     /// Verified against when the email is unknown, so that costs the same time as a real check.
     /// Made on first use, so starting the server doesn't wait for a hash.
     dummy: Arc<OnceLock<String>>,
 }
 
-/// argon2id, m=19 MiB, t=2, p=1 (OWASP's minimum, the crate's default).
-fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
+/// The configured cost: argon2id, m=19 MiB, t=2, p=1 (OWASP's minimum, the crate's default).
+pub fn params() -> Params {
+    Params::default()
 }
 
-fn hash_now(password: &str) -> String {
+/// Runs argon2 with `params` into `out`, in `memory` (grown if too small; its old contents don't
+/// matter, as the first pass overwrites every block).
+fn argon2_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &str,
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut Vec<Block>,
+) -> argon2::Result<()> {
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password.as_bytes(),
+        salt,
+        out,
+        &mut memory[..],
+    )
+}
+
+fn hash_now(password: &str, memory: &mut Vec<Block>) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .unwrap_or_default()
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
+        return String::new();
+    };
+    let params = params();
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    let computed = argon2_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        password,
+        salt_bytes,
+        &mut out,
+        memory,
+    );
+    let phc = computed.ok().and_then(|()| {
+        Some(PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: (&params).try_into().ok()?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).ok()?),
+        })
+    });
+    phc.map(|h| h.to_string()).unwrap_or_default()
 }
 
 /// The result of a verification: whether it matched, and whether the stored hash should be
@@ -42,17 +93,32 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-fn verify_now(password: &str, stored: &str) -> Verified {
+/// Whether `password` hashes to `stored` with the stored hash's own algorithm and parameters.
+fn matches(password: &str, stored: &PasswordHash, memory: &mut Vec<Block>) -> Option<bool> {
+    let algorithm = Algorithm::try_from(stored.algorithm).ok()?;
+    let version = stored
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .ok()?;
+    let params = Params::try_from(stored).ok()?;
+    let expected = stored.hash?;
+    let mut salt = [0u8; 64];
+    let salt = stored.salt?.decode_b64(&mut salt).ok()?;
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(algorithm, version, params, password, salt, &mut out, memory).ok()?;
+    // Output's equality is constant-time.
+    Some(Output::new(&out).ok()? == expected)
+}
+
+fn verify_now(password: &str, stored: &str, memory: &mut Vec<Block>) -> Verified {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verified {
             ok: false,
             needs_rehash: false,
         };
     };
-    let ok = argon2()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok();
-    let current = Params::default();
+    let ok = matches(password, &parsed, memory).unwrap_or(false);
+    let current = params();
     let outdated = parsed.algorithm.as_str() != "argon2id"
         || Params::try_from(&parsed)
             .map(|p| p.m_cost() < current.m_cost() || p.t_cost() < current.t_cost())
@@ -105,24 +171,45 @@ impl Hasher {
         let dummy = Arc::new(OnceLock::new());
         let made = dummy.clone();
         let _ = jobs.send(Box::new(move || {
-            made.get_or_init(|| hash_now(&domain::password::generate()));
+            made.get_or_init(|| hash_now(&domain::password::generate(), &mut Vec::new()));
         }));
         Self {
             permits: Arc::new(Semaphore::new(cores)),
             jobs,
+            pool: Arc::default(),
+            demand: Arc::default(),
             dummy,
         }
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> T {
+        let _demand = Demand::count(self);
         let _permit = self
             .permits
             .acquire()
             .await
             .expect("semaphore never closed");
         let (done, result) = oneshot::channel();
+        let (pool, demand) = (self.pool.clone(), self.demand.clone());
         let job: Job = Box::new(move || {
-            let _ = done.send(f());
+            let mut memory = pool
+                .lock()
+                .ok()
+                .and_then(|mut p| p.pop())
+                .unwrap_or_default();
+            let result = f(&mut memory);
+            // Back in the pool before the caller hears, so the last caller's clean-up finds it;
+            // if the caller has given up meanwhile, this job is the last one out.
+            if let Ok(mut p) = pool.lock() {
+                p.push(memory);
+                if demand.load(Ordering::SeqCst) == 0 {
+                    p.clear();
+                }
+            }
+            let _ = done.send(result);
         });
         self.jobs
             .send(job)
@@ -132,29 +219,56 @@ impl Hasher {
 
     pub async fn hash(&self, password: &str) -> String {
         let p = password.to_string();
-        self.run(move || hash_now(&p)).await
+        self.run(move |memory| hash_now(&p, memory)).await
     }
 
     pub async fn verify(&self, password: &str, stored: &str) -> Verified {
         let (p, s) = (password.to_string(), stored.to_string());
-        self.run(move || verify_now(&p, &s)).await
+        self.run(move |memory| verify_now(&p, &s, memory)).await
     }
 
     /// Spends the time of a real verification and always fails.
     pub async fn verify_dummy(&self, password: &str) {
         let dummy = self.dummy.clone();
         let p = password.to_string();
-        self.run(move || {
-            let stored = dummy.get_or_init(|| hash_now(&domain::password::generate()));
-            verify_now(&p, stored)
+        self.run(move |memory| {
+            let stored = dummy.get_or_init(|| hash_now(&domain::password::generate(), memory));
+            verify_now(&p, stored, memory)
         })
         .await;
+    }
+}
+
+/// Counts one hash in `Hasher::demand` for as long as it lives, also when its caller gives up.
+/// The last one out frees the pooled work memory, on a hashing thread.
+struct Demand<'a>(&'a Hasher);
+
+impl<'a> Demand<'a> {
+    fn count(hasher: &'a Hasher) -> Self {
+        hasher.demand.fetch_add(1, Ordering::SeqCst);
+        Self(hasher)
+    }
+}
+
+impl Drop for Demand<'_> {
+    fn drop(&mut self) {
+        if self.0.demand.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let (pool, demand) = (self.0.pool.clone(), self.0.demand.clone());
+            let _ = self.0.jobs.send(Box::new(move || {
+                if demand.load(Ordering::SeqCst) == 0 {
+                    if let Ok(mut p) = pool.lock() {
+                        p.clear();
+                    }
+                }
+            }));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
     #[tokio::test]
     async fn hashes_verify_and_flag_old_parameters() {
@@ -179,5 +293,80 @@ mod tests {
         .to_string();
         let v = h.verify("old password here", &weak).await;
         assert!(v.ok && v.needs_rehash);
+        assert!(!h.verify("old password hers", &weak).await.ok);
+        assert!(!h.verify("anything", "not a hash").await.ok);
+    }
+
+    /// The pooled-memory path must agree with the argon2 crate's own hash and verify, both ways,
+    /// also when the pooled block last held another password's (or a smaller hash's) state.
+    #[tokio::test]
+    async fn agrees_with_the_argon2_crate_in_both_directions() {
+        let h = Hasher::new();
+        let standard = Argon2::new(Algorithm::Argon2id, Version::V0x13, params());
+        let theirs = standard
+            .hash_password(
+                b"Quartz-Harbour-Lantern-42",
+                &SaltString::generate(&mut OsRng),
+            )
+            .unwrap()
+            .to_string();
+        let ours = h.hash("Quartz-Harbour-Lantern-42").await;
+        let ours_parsed = PasswordHash::new(&ours).unwrap();
+        assert!(standard
+            .verify_password(b"Quartz-Harbour-Lantern-42", &ours_parsed)
+            .is_ok());
+        assert!(standard
+            .verify_password(b"Quartz-Harbour-Lantern-43", &ours_parsed)
+            .is_err());
+        // Many at once, so pooled blocks are reused with stale contents.
+        let checks = (0..8).map(|i| {
+            let (h, theirs) = (h.clone(), theirs.clone());
+            tokio::spawn(async move {
+                let password = if i % 2 == 0 {
+                    "Quartz-Harbour-Lantern-42"
+                } else {
+                    "Quartz-Harbour-Lantern-24"
+                };
+                (i, h.verify(password, &theirs).await.ok)
+            })
+        });
+        for check in checks {
+            let (i, ok) = check.await.unwrap();
+            assert_eq!(ok, i % 2 == 0, "verification {i}");
+        }
+    }
+
+    /// Work memory is kept only while hashes are asked for: once the last is answered the pool
+    /// is empty, also when a caller gave up before its hash was done.
+    #[tokio::test]
+    async fn an_idle_hasher_holds_no_work_memory() {
+        let h = Hasher::new();
+        let stored = h.hash("Copper-Meadow-Violin-77").await;
+        let mut waits: Vec<_> = (0..4)
+            .map(|_| {
+                let (h, s) = (h.clone(), stored.clone());
+                tokio::spawn(async move { h.verify("Copper-Meadow-Violin-77", &s).await.ok })
+            })
+            .collect();
+        waits.pop().unwrap().abort();
+        for w in waits {
+            assert!(w.await.unwrap());
+        }
+        let given_up = {
+            let (h, s) = (h.clone(), stored.clone());
+            tokio::spawn(async move { h.verify("Copper-Meadow-Violin-77", &s).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        given_up.abort();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            // Every job holds a clone of the pool: one reference left means none is pending.
+            let idle = h.demand.load(Ordering::SeqCst) == 0 && Arc::strong_count(&h.pool) == 1;
+            if idle && h.pool.lock().unwrap().is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "pool never emptied");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 }

@@ -10,13 +10,20 @@ use std::process::ExitCode;
 
 /// glibc's malloc raises its mmap threshold after the first large free, so argon2's 19 MiB
 /// blocks would then come from (and stay in) the heap of every hashing thread. A fixed threshold
-/// sends them to mmap and back to the system after each hash; two arenas bound fragmentation.
+/// sends them to mmap and back to the system once the hashing pool lets them go.
+/// Arenas are bounded at four per core (glibc allows eight): with only two, the async workers and
+/// the SQLite connection threads queued on the arena locks and list pages lost a third of their
+/// throughput (bench/RESULTS.md); more than four per core added memory and no speed.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = i32::try_from(4 * cores).unwrap_or(i32::MAX);
+        // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
     }
 }
 

@@ -246,15 +246,31 @@ async fn sessions_and_codes() {
             ok += usize::from(t.await.unwrap());
         }
         assert_eq!(ok, 1, "{b}: a code is consumed exactly once");
-        s.replace_session("a", &session("b", SessionStage::Full))
-            .await
-            .unwrap();
+        assert_eq!(s.reserve_attempt(id, now).await.unwrap(), Some(1));
+        let events_before = s.chain_head().await.unwrap().0;
+        s.open_session(
+            Some("a"),
+            &session("b", SessionStage::Full),
+            entry("Signed in"),
+        )
+        .await
+        .unwrap();
         assert!(s.session("a").await.unwrap().is_none());
+        let u = s.user_by_id(id).await.unwrap().unwrap();
+        assert_eq!((u.failed_attempts, u.last_sign_in_at), (0, Some(now)));
+        assert_eq!(s.chain_head().await.unwrap().0, events_before + 1);
+        // The pre-session is gone: nothing is stored, not even the event.
         assert!(matches!(
-            s.replace_session("a", &session("c", SessionStage::Full))
-                .await,
+            s.open_session(
+                Some("a"),
+                &session("c", SessionStage::Full),
+                entry("Signed in")
+            )
+            .await,
             Err(StoreError::NotFound)
         ));
+        assert!(s.session("c").await.unwrap().is_none());
+        assert_eq!(s.chain_head().await.unwrap().0, events_before + 1);
         s.insert_session(&session("d", SessionStage::Full))
             .await
             .unwrap();

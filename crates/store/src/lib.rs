@@ -118,8 +118,16 @@ pub trait GroupStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &SessionRecord) -> Result<()>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>>;
-    /// Swaps a session for a new one (new id after each sign-in step), atomically.
-    async fn replace_session(&self, old_hash: &str, new: &SessionRecord) -> Result<()>;
+    /// A completed sign-in, in one transaction: the user's failed attempts are cleared and the
+    /// sign-in time (the session's start) recorded, the session is stored — in place of the
+    /// pre-session `replacing`, if given (a new id after each step; `NotFound` if it is gone) —
+    /// and `event` is appended. No session exists without its event, and it costs one commit.
+    async fn open_session(
+        &self,
+        replacing: Option<&str>,
+        session: &SessionRecord,
+        event: AuditEntry,
+    ) -> Result<()>;
     async fn touch_session(&self, id_hash: &str, now: Timestamp) -> Result<()>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
     async fn delete_user_session(&self, user_id: i64, key: &str) -> Result<bool>;

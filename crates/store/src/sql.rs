@@ -811,22 +811,39 @@ macro_rules! impl_store {
                 row.as_ref().map(session_row).transpose()
             }
 
-            async fn replace_session(&self, old_hash: &str, new: &SessionRecord) -> Result<()> {
+            async fn open_session(
+                &self,
+                replacing: Option<&str>,
+                session: &SessionRecord,
+                event: AuditEntry,
+            ) -> Result<()> {
                 let mut tx = self.begin().await?;
-                let gone = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-                    .bind(old_hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                if gone.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
+                if let Some(old_hash) = replacing {
+                    let gone = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                        .bind(old_hash)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if gone.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    sqlx::query("DELETE FROM sign_in_codes WHERE session_hash = $1")
+                        .bind(old_hash)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                 }
-                sqlx::query("DELETE FROM sign_in_codes WHERE session_hash = $1")
-                    .bind(old_hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                insert_session_in(&mut *tx, new).await?;
+                sqlx::query(
+                    "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2 \
+                     WHERE id = $1",
+                )
+                .bind(session.user_id)
+                .bind(session.created_at.millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                insert_session_in(&mut *tx, session).await?;
+                append_in(&mut tx, event).await?;
                 tx.commit().await.map_err(map_err)
             }
 

@@ -38,6 +38,10 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // An embedded database has no link that can be cut while a connection sits in the pool;
+        // sqlx's check before each use would only be a round trip to the connection's worker
+        // thread (it still checks each connection when it is returned).
+        .test_before_acquire(false)
         // When a COMMIT fails on I/O (read-only or failing filesystem) SQLite has already rolled
         // back, the rollback sqlx then sends fails too, and sqlx's transaction counter stays at
         // one: that connection would refuse every later BEGIN (a 500 on every write it serves,
