@@ -26,6 +26,22 @@ fn entry(name: &str) -> AuditEntry {
     }
 }
 
+/// A session of `user_id` that starts at `at`.
+fn session_record(user_id: i64, hash: &str, stage: SessionStage, at: Timestamp) -> SessionRecord {
+    SessionRecord {
+        id_hash: hash.into(),
+        key: format!("k{hash}"),
+        user_id,
+        stage,
+        csrf_token: "t".into(),
+        created_at: at,
+        last_seen_at: at,
+        expires_at: at.plus_secs(3600),
+        ip: None,
+        user_agent: None,
+    }
+}
+
 fn new_user(email: &str, groups: Vec<i64>) -> NewUser {
     NewUser {
         email: email.into(),
@@ -193,7 +209,13 @@ async fn attempts_are_reserved_atomically_and_lock_with_doubling() {
             s.user_by_id(id).await.unwrap().unwrap().locked_until,
             Some(later.plus_secs(120))
         );
-        s.clear_attempts(id, Some(later)).await.unwrap();
+        s.open_session(
+            None,
+            &session_record(id, "signed-in", SessionStage::Full, later),
+            entry("Signed in"),
+        )
+        .await
+        .unwrap();
         let u = s.user_by_id(id).await.unwrap().unwrap();
         assert_eq!(
             (u.failed_attempts, u.locked_until, u.last_sign_in_at),
@@ -208,18 +230,7 @@ async fn sessions_and_codes() {
         let s = open(b).await;
         let id = add_user(&s, "ses@example.com", vec![1]).await;
         let now = Timestamp::now();
-        let session = |hash: &str, stage| SessionRecord {
-            id_hash: hash.into(),
-            key: format!("k{hash}"),
-            user_id: id,
-            stage,
-            csrf_token: "t".into(),
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now.plus_secs(3600),
-            ip: None,
-            user_agent: None,
-        };
+        let session = |hash: &str, stage| session_record(id, hash, stage, now);
         s.insert_session(&session("a", SessionStage::AwaitingCode))
             .await
             .unwrap();

@@ -74,8 +74,6 @@ pub trait UserStore: Send + Sync {
     async fn reserve_attempt(&self, user_id: i64, now: Timestamp) -> Result<Option<i64>>;
     /// Gives back a reserved attempt (correct password, code still to come).
     async fn release_attempt(&self, user_id: i64) -> Result<()>;
-    /// A successful sign-in: the consecutive-failure counter and lock are cleared.
-    async fn clear_attempts(&self, user_id: i64, signed_in_at: Option<Timestamp>) -> Result<()>;
     /// Replaces a stored hash whose parameters are older than the configured ones.
     async fn upgrade_password_hash(&self, user_id: i64, hash: &str) -> Result<()>;
 }

@@ -556,19 +556,6 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn clear_attempts(&self, user_id: i64, signed_in_at: Option<Timestamp>) -> Result<()> {
-                sqlx::query(
-                    "UPDATE users SET failed_attempts = 0, locked_until = NULL, \
-                     last_sign_in_at = COALESCE($2, last_sign_in_at) WHERE id = $1",
-                )
-                .bind(user_id)
-                .bind(signed_in_at.map(Timestamp::millis))
-                .execute(&self.pool)
-                .await
-                .map_err(map_err)?;
-                Ok(())
-            }
-
             async fn upgrade_password_hash(&self, user_id: i64, hash: &str) -> Result<()> {
                 sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
                     .bind(user_id)
