@@ -185,8 +185,13 @@ impl Config {
         if let Some(p) = &self.smtp_password {
             c.password = Some(p.clone());
         }
-        if self.smtp_timeout_seconds == 0 {
-            return Err(bad("BACKOFFICE_SMTP_TIMEOUT_SECONDS", "must be at least 1"));
+        // The event log's time filter relies on an event being committed within 10 minutes of
+        // its time, and a mail is sent between the two.
+        if !(1..=300).contains(&self.smtp_timeout_seconds) {
+            return Err(bad(
+                "BACKOFFICE_SMTP_TIMEOUT_SECONDS",
+                "must be between 1 and 300",
+            ));
         }
         // One bound for the whole exchange (connect, greeting, every command); connecting alone
         // gets at most 10 s of it.

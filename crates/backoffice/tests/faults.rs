@@ -1043,16 +1043,23 @@ async fn the_binary_bounds_a_hanging_smtp_server_by_the_configured_timeout() {
         ("BACKOFFICE_SMTP_URL", smtp_url.as_str()),
         ("BACKOFFICE_SMTP_TIMEOUT_SECONDS", "2"),
     ];
-    // A zero timeout is a configuration error naming the setting.
-    let o = bo(&dir, &db)
-        .env("BACKOFFICE_SMTP_URL", &smtp_url)
-        .env("BACKOFFICE_SMTP_TIMEOUT_SECONDS", "0")
-        .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
-        .arg("serve")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("BACKOFFICE_SMTP_TIMEOUT_SECONDS"));
+    // A zero or an over-long timeout is a configuration error naming the setting.
+    for bad_timeout in ["0", "301"] {
+        let o = bo(&dir, &db)
+            .env("BACKOFFICE_SMTP_URL", &smtp_url)
+            .env("BACKOFFICE_SMTP_TIMEOUT_SECONDS", bad_timeout)
+            .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{bad_timeout}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("BACKOFFICE_SMTP_TIMEOUT_SECONDS")
+                && stderr.contains("between 1 and 300"),
+            "{stderr}"
+        );
+    }
 
     create_admin_with(&dir, &db, "email", &envs);
     let s = serve(&dir, &db, &envs);

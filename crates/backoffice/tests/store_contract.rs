@@ -461,3 +461,87 @@ async fn bulk_appends_continue_the_chain() {
         );
     }
 }
+
+/// The time filter finds every event in the range, also one committed after a later-timed event
+/// (its transaction waited on SMTP): ids follow commits, times are taken before them.
+#[tokio::test]
+async fn time_filters_find_events_committed_out_of_time_order() {
+    const MIN: i64 = 60_000;
+    let (from, to) = (
+        Timestamp(1_780_000_000_000),
+        Timestamp(1_780_000_000_000 + 60 * MIN),
+    );
+    let at = |t: Timestamp, name: &str| AuditEntry {
+        at: t,
+        ..entry(name)
+    };
+    for b in backends() {
+        let s = open(b).await;
+        // Committed in this order (ids 1..=6), timed out of order around both bounds.
+        s.append_event(at(Timestamp(from.0 - 30 * MIN), "long before"))
+            .await
+            .unwrap();
+        s.append_event(at(
+            Timestamp(from.0 + 1000),
+            "just after from, committed first",
+        ))
+        .await
+        .unwrap();
+        s.append_event(at(Timestamp(from.0 - MIN), "before from, committed late"))
+            .await
+            .unwrap();
+        s.append_event(at(Timestamp(to.0 + 5 * MIN), "after to, committed early"))
+            .await
+            .unwrap();
+        s.append_event(at(Timestamp(to.0 - 1000), "just before to, committed late"))
+            .await
+            .unwrap();
+        s.append_event(at(Timestamp(to.0 + 30 * MIN), "long after"))
+            .await
+            .unwrap();
+        let names = |q: EventQuery| {
+            let s = s.clone();
+            async move {
+                let rows = s.list_events(&q).await.unwrap();
+                rows.into_iter().map(|e| e.event).collect::<Vec<_>>()
+            }
+        };
+        let query = |from, to| EventQuery {
+            from,
+            to,
+            limit: 50,
+            ..Default::default()
+        };
+        assert_eq!(
+            names(query(Some(from), Some(to))).await,
+            [
+                "just before to, committed late",
+                "just after from, committed first"
+            ],
+            "{b}"
+        );
+        assert_eq!(
+            names(query(Some(from), None)).await,
+            [
+                "long after",
+                "just before to, committed late",
+                "after to, committed early",
+                "just after from, committed first"
+            ],
+            "{b}"
+        );
+        assert_eq!(
+            names(query(None, Some(to))).await,
+            [
+                "just before to, committed late",
+                "before from, committed late",
+                "just after from, committed first",
+                "long before"
+            ],
+            "{b}"
+        );
+        assert!(names(query(Some(Timestamp(to.0 + 60 * MIN)), None))
+            .await
+            .is_empty());
+    }
+}

@@ -1082,23 +1082,28 @@ macro_rules! impl_store {
                     qb.push(" AND target_id = ");
                     qb.push_bind(t);
                 }
-                // Ids grow with time, so a time range is also an id range: two lookups on the `at`
-                // index (scalar subqueries, evaluated once, in the same round trip) turn it into
-                // bounds that the (actor|target|category, id) indexes can use.
-                // An event's time is taken before its transaction commits (at most the SMTP
-                // timeout earlier), so the bounds are widened by ten minutes and the exact time
-                // condition stays.
+                // Ids follow commit order and an event's time is taken before its transaction
+                // commits (at most the SMTP timeout, capped at 5 minutes, earlier), so a time
+                // range is also an id range, which the (actor|target|category, id) indexes can
+                // use. Each bound is one lookup on the `at` index (a scalar subquery, evaluated
+                // once, in the same round trip):
+                // - any event timed before `from - SLACK` committed before `from`, so before every
+                //   event timed at or after `from`: the latest such event's id is a lower bound;
+                // - any event timed at or after `to + SLACK` committed after every event timed
+                //   before `to`: the earliest such event's id is an upper bound.
+                // Either event will do, so no tie-break on equal times is needed (a tie-break
+                // cost SQLite a temporary B-tree per query). The exact time conditions stay.
                 const SLACK_MS: i64 = 600_000;
                 if let Some(f) = q.from {
-                    qb.push(" AND id >= COALESCE((SELECT id FROM events WHERE at >= ");
+                    qb.push(" AND id > COALESCE((SELECT id FROM events WHERE at < ");
                     qb.push_bind(f.millis() - SLACK_MS);
-                    qb.push(" ORDER BY at, id LIMIT 1), 9223372036854775807) AND at >= ");
+                    qb.push(" ORDER BY at DESC LIMIT 1), 0) AND at >= ");
                     qb.push_bind(f.millis());
                 }
                 if let Some(t) = q.to {
-                    qb.push(" AND id <= COALESCE((SELECT id FROM events WHERE at < ");
+                    qb.push(" AND id < COALESCE((SELECT id FROM events WHERE at >= ");
                     qb.push_bind(t.millis() + SLACK_MS);
-                    qb.push(" ORDER BY at DESC, id DESC LIMIT 1), 0) AND at < ");
+                    qb.push(" ORDER BY at LIMIT 1), 9223372036854775807) AND at < ");
                     qb.push_bind(t.millis());
                 }
                 if let Some(b) = q.before_id {
