@@ -8,7 +8,7 @@ use domain::audit::{AuditAction, Category, Event};
 use domain::{masking, password, Email, Timestamp, TwoFactor, UserStatus};
 use rand::{rngs::OsRng, Rng, RngCore};
 use sha2::{Digest, Sha256};
-use store::{CodeRecord, SessionRecord, SessionStage, UserRecord};
+use store::{CodeRecord, SessionRecord, SessionStage, SignInAccount, UserRecord};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
 pub const CODE_NOT_SENT: &str = "The code could not be sent; try again in a minute";
@@ -118,11 +118,12 @@ impl App {
         client: &Client,
     ) -> Result<SignIn, AppError> {
         let ip = client.ip.as_deref();
-        let user = match Email::parse(email) {
-            Ok(e) => self.store.user_by_email_key(&e.key()).await?,
+        let now = self.now();
+        let account = match Email::parse(email) {
+            Ok(e) => self.store.account_for_sign_in(&e.key(), now).await?,
             Err(_) => None,
         };
-        let Some(user) = user else {
+        let Some(SignInAccount { user, attempt }) = account else {
             self.hasher.verify_dummy(password).await;
             self.log(None, ip, failed("unknown email", email)).await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
@@ -138,8 +139,7 @@ impl App {
             .await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
         }
-        let now = self.now();
-        let Some(attempt) = self.store.reserve_attempt(user.id, now).await? else {
+        let Some(attempt) = attempt else {
             self.hasher.verify_dummy(password).await;
             self.log(None, ip, actor_less.change("reason", "", "account locked"))
                 .await;

@@ -225,6 +225,83 @@ async fn attempts_are_reserved_atomically_and_lock_with_doubling() {
 }
 
 #[tokio::test]
+async fn the_sign_in_lookup_reserves_an_attempt_only_for_enabled_unlocked_accounts() {
+    for b in backends() {
+        let s = open(b).await;
+        let creator = add_user(&s, "creator@example.com", vec![1]).await;
+        let user = NewUser {
+            created_by: Some(creator),
+            ..new_user("Signer@Example.com", vec![])
+        };
+        let (id, pending) = s.insert_user(user, entry("User created")).await.unwrap();
+        pending.commit().await.unwrap();
+        let now = Timestamp::now();
+        assert!(s
+            .account_for_sign_in("nobody@example.com", now)
+            .await
+            .unwrap()
+            .is_none());
+
+        let found = s
+            .account_for_sign_in("signer@example.com", now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.attempt, Some(1), "{b}");
+        let expected = s.user_by_id(id).await.unwrap().unwrap();
+        assert_eq!(
+            format!("{:?}", found.user),
+            format!("{expected:?}"),
+            "{b}: the same record as a plain lookup, creator's email included"
+        );
+        assert_eq!(
+            found.user.created_by_email.as_deref(),
+            Some("creator@example.com")
+        );
+
+        for n in 2..=5 {
+            let a = s.account_for_sign_in("signer@example.com", now).await;
+            assert_eq!(a.unwrap().unwrap().attempt, Some(n), "{b}");
+        }
+        let locked = s
+            .account_for_sign_in("signer@example.com", now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(locked.attempt, None, "{b}: locked after the fifth");
+        assert_eq!(locked.user.failed_attempts, 5, "{b}: nothing counted");
+        let unlocked = now.plus_secs(61);
+        let again = s.account_for_sign_in("signer@example.com", unlocked).await;
+        assert_eq!(again.unwrap().unwrap().attempt, Some(6), "{b}");
+
+        let disable = UserChange {
+            status: Some(UserStatus::Disabled),
+            at: now,
+            ..Default::default()
+        };
+        s.update_user(id, disable, entry("User disabled"))
+            .await
+            .unwrap()
+            .commit()
+            .await
+            .unwrap();
+        let later = now.plus_secs(3600);
+        let disabled = s
+            .account_for_sign_in("signer@example.com", later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(disabled.attempt, None, "{b}");
+        assert_eq!(disabled.user.status, UserStatus::Disabled);
+        assert_eq!(
+            s.user_by_id(id).await.unwrap().unwrap().failed_attempts,
+            6,
+            "{b}: a disabled account counts nothing"
+        );
+    }
+}
+
+#[tokio::test]
 async fn sessions_and_codes() {
     for b in backends() {
         let s = open(b).await;

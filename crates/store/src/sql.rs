@@ -19,6 +19,16 @@ macro_rules! impl_store {
             u.mask_data, u.must_change_password, u.created_by, c.email AS created_by_email, \
             u.created_at, u.updated_at, u.last_sign_in_at, u.failed_attempts, u.locked_until";
         const USER_FROM: &str = " FROM users u LEFT JOIN users c ON c.id = u.created_by ";
+        /// Counts one more sign-in attempt ($2 is now, in ms); from the fifth failure in a row the
+        /// account locks, for one minute and then twice as long each time, up to 15 minutes.
+        const RESERVE_ATTEMPT: &str = "SET failed_attempts = failed_attempts + 1, locked_until = CASE \
+             WHEN failed_attempts + 1 < 5 THEN NULL \
+             WHEN failed_attempts + 1 = 5 THEN $2 + 60000 \
+             WHEN failed_attempts + 1 = 6 THEN $2 + 120000 \
+             WHEN failed_attempts + 1 = 7 THEN $2 + 240000 \
+             WHEN failed_attempts + 1 = 8 THEN $2 + 480000 \
+             ELSE $2 + 900000 END";
+        const NOT_LOCKED: &str = "(locked_until IS NULL OR locked_until <= $2)";
 
         fn user_row(r: &DbRow) -> Result<UserRecord> {
             let g = |e: sqlx::Error| map_err(e);
@@ -114,8 +124,15 @@ macro_rules! impl_store {
             record
         }
 
+        const INSERT_EVENT: &str = "INSERT INTO events (id, at, actor_id, actor_email, actor_groups, category, \
+             action, event, target_type, target_id, target_label, details, ip, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
         /// Appends one event to the chain inside `tx`. The update of `audit_head` takes its row
         /// lock, so concurrent writers append one after another and the chain stays linear.
+        /// PostgreSQL inserts the row and moves the head in one statement (a data-modifying
+        /// `WITH`), saving a round trip per event; SQLite has no such `WITH`, and its statements
+        /// cost no round trip.
         async fn append_in(tx: &mut Tx, entry: AuditEntry) -> Result<()> {
             let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
                 .fetch_one(&mut **tx)
@@ -124,11 +141,13 @@ macro_rules! impl_store {
             let id: i64 = head.try_get("seq").map_err(map_err)?;
             let prev: String = head.try_get("last_hash").map_err(map_err)?;
             let record = chained_record(entry, id, prev);
-            sqlx::query(
-                "INSERT INTO events (id, at, actor_id, actor_email, actor_groups, category, action, event, \
-                 target_type, target_id, target_label, details, ip, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
+            let one_statement = $name == "postgres";
+            let insert = if one_statement {
+                format!("WITH inserted AS ({INSERT_EVENT}) UPDATE audit_head SET last_hash = $15 WHERE id = 1")
+            } else {
+                INSERT_EVENT.to_string()
+            };
+            sqlx::query(&insert)
             .bind(record.id)
             .bind(record.at.millis())
             .bind(record.actor_id)
@@ -147,11 +166,13 @@ macro_rules! impl_store {
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
-            sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
-                .bind(&record.hash)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
+            if !one_statement {
+                sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+                    .bind(&record.hash)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            }
             Ok(())
         }
 
@@ -527,21 +548,40 @@ macro_rules! impl_store {
             }
 
             async fn reserve_attempt(&self, user_id: i64, now: Timestamp) -> Result<Option<i64>> {
-                sqlx::query_scalar(
-                    "UPDATE users SET failed_attempts = failed_attempts + 1, locked_until = CASE \
-                     WHEN failed_attempts + 1 < 5 THEN NULL \
-                     WHEN failed_attempts + 1 = 5 THEN $2 + 60000 \
-                     WHEN failed_attempts + 1 = 6 THEN $2 + 120000 \
-                     WHEN failed_attempts + 1 = 7 THEN $2 + 240000 \
-                     WHEN failed_attempts + 1 = 8 THEN $2 + 480000 \
-                     ELSE $2 + 900000 END \
-                     WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_attempts",
-                )
-                .bind(user_id)
-                .bind(now.millis())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)
+                let sql = format!("UPDATE users {RESERVE_ATTEMPT} WHERE id = $1 AND {NOT_LOCKED} RETURNING failed_attempts");
+                sqlx::query_scalar(&sql)
+                    .bind(user_id)
+                    .bind(now.millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)
+            }
+
+            async fn account_for_sign_in(&self, email_key: &str, now: Timestamp) -> Result<Option<SignInAccount>> {
+                // SQLite's RETURNING sees only the updated table, by its own name: no alias, and
+                // the creator's email is a subquery.
+                let cols = USER_COLS.replace("u.", "").replace(
+                    "c.email AS created_by_email",
+                    "(SELECT c.email FROM users c WHERE c.id = users.created_by) AS created_by_email",
+                );
+                let sql = format!(
+                    "UPDATE users {RESERVE_ATTEMPT} WHERE email_key = $1 AND status = 'enabled' \
+                     AND {NOT_LOCKED} RETURNING {cols}"
+                );
+                let reserved = sqlx::query(&sql)
+                    .bind(email_key)
+                    .bind(now.millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(row) = reserved {
+                    let user = user_row(&row)?;
+                    let attempt = Some(user.failed_attempts);
+                    return Ok(Some(SignInAccount { user, attempt }));
+                }
+                // Unknown, disabled or locked: a second look tells which, and counts nothing.
+                let user = self.user_by_email_key(email_key).await?;
+                Ok(user.map(|user| SignInAccount { user, attempt: None }))
             }
 
             async fn release_attempt(&self, user_id: i64) -> Result<()> {

@@ -39,6 +39,15 @@ pub struct UserRecord {
     pub groups: Vec<GroupRef>,
 }
 
+/// An account found for the password step of a sign-in.
+#[derive(Debug)]
+pub struct SignInAccount {
+    pub user: UserRecord,
+    /// The attempt counted against the account (see `UserStore::reserve_attempt`); `None` when
+    /// nothing was counted because the account is disabled or locked.
+    pub attempt: Option<i64>,
+}
+
 impl std::fmt::Debug for UserRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserRecord")
