@@ -1,7 +1,8 @@
 //! The SQL both backends share. sqlx's SQLite driver accepts `$n` placeholders and both
 //! databases speak `RETURNING` and `ON CONFLICT`, so one text serves both; the macro stamps the
 //! trait implementations out for each backend's pool and row types. What differs (connecting,
-//! `BEGIN IMMEDIATE`, migrations) lives in `sqlite.rs` and `postgres.rs`.
+//! `BEGIN IMMEDIATE`, migrations, `ANALYZE`, whether an event is appended with a data-modifying
+//! `WITH`) lives in `sqlite.rs` and `postgres.rs`.
 
 macro_rules! impl_store {
     ($store:ident, $db:ty, $name:literal) => {
@@ -130,9 +131,8 @@ macro_rules! impl_store {
 
         /// Appends one event to the chain inside `tx`. The update of `audit_head` takes its row
         /// lock, so concurrent writers append one after another and the chain stays linear.
-        /// PostgreSQL inserts the row and moves the head in one statement (a data-modifying
-        /// `WITH`), saving a round trip per event; SQLite has no such `WITH`, and its statements
-        /// cost no round trip.
+        /// Where the backend allows (`APPEND_IN_ONE_STATEMENT`), the row is inserted and the
+        /// head's hash set in one statement.
         async fn append_in(tx: &mut Tx, entry: AuditEntry) -> Result<()> {
             let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
                 .fetch_one(&mut **tx)
@@ -141,8 +141,7 @@ macro_rules! impl_store {
             let id: i64 = head.try_get("seq").map_err(map_err)?;
             let prev: String = head.try_get("last_hash").map_err(map_err)?;
             let record = chained_record(entry, id, prev);
-            let one_statement = $name == "postgres";
-            let insert = if one_statement {
+            let insert = if APPEND_IN_ONE_STATEMENT {
                 format!("WITH inserted AS ({INSERT_EVENT}) UPDATE audit_head SET last_hash = $15 WHERE id = 1")
             } else {
                 INSERT_EVENT.to_string()
@@ -166,7 +165,7 @@ macro_rules! impl_store {
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
-            if !one_statement {
+            if !APPEND_IN_ONE_STATEMENT {
                 sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
                     .bind(&record.hash)
                     .execute(&mut **tx)

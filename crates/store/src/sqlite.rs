@@ -15,6 +15,9 @@ pub struct SqliteStore {
 /// statistics are as good for choosing an index.
 const ANALYZE_SQL: &str = "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysis_limit = 0;";
 
+/// SQLite has no data-modifying `WITH`, and its statements cost no network round trip.
+const APPEND_IN_ONE_STATEMENT: bool = false;
+
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Result<SqliteStore> {
