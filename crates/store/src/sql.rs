@@ -1,7 +1,7 @@
 //! The SQL both backends share. sqlx's SQLite driver accepts `$n` placeholders and both
 //! databases speak `RETURNING` and `ON CONFLICT`, so one text serves both; the macro stamps the
 //! trait implementations out for each backend's pool and row types. What differs (connecting,
-//! `BEGIN IMMEDIATE`, migrations, `ANALYZE`, whether an event is appended with a data-modifying
+//! `BEGIN IMMEDIATE`, migrations, `ANALYZE`, whether writes are merged with a data-modifying
 //! `WITH`) lives in `sqlite.rs` and `postgres.rs`.
 
 macro_rules! impl_store {
@@ -129,19 +129,27 @@ macro_rules! impl_store {
              action, event, target_type, target_id, target_label, details, ip, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
-        /// Appends one event to the chain inside `tx`. The update of `audit_head` takes its row
-        /// lock, so concurrent writers append one after another and the chain stays linear.
-        /// Where the backend allows (`APPEND_IN_ONE_STATEMENT`), the row is inserted and the
-        /// head's hash set in one statement.
+        /// Takes the next event id from the chain head. The update takes the head's row lock, so
+        /// concurrent writers append one after another and the chain stays linear.
+        const BUMP_HEAD: &str = "SET seq = seq + 1";
+
+        /// Appends one event to the chain inside `tx`. Where the backend allows
+        /// (`DATA_MODIFYING_WITH`), the row is inserted and the head's hash set in one statement.
         async fn append_in(tx: &mut Tx, entry: AuditEntry) -> Result<()> {
-            let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
+            let head = sqlx::query(&format!("UPDATE audit_head {BUMP_HEAD} WHERE id = 1 RETURNING seq, last_hash"))
                 .fetch_one(&mut **tx)
                 .await
                 .map_err(map_err)?;
+            append_at_head(tx, entry, &head).await
+        }
+
+        /// Appends one event after `head`: the `seq, last_hash` that a `BUMP_HEAD` of
+        /// `audit_head` returned in `tx` (and whose row lock `tx` still holds).
+        async fn append_at_head(tx: &mut Tx, entry: AuditEntry, head: &DbRow) -> Result<()> {
             let id: i64 = head.try_get("seq").map_err(map_err)?;
             let prev: String = head.try_get("last_hash").map_err(map_err)?;
             let record = chained_record(entry, id, prev);
-            let insert = if APPEND_IN_ONE_STATEMENT {
+            let insert = if DATA_MODIFYING_WITH {
                 format!("WITH inserted AS ({INSERT_EVENT}) UPDATE audit_head SET last_hash = $15 WHERE id = 1")
             } else {
                 INSERT_EVENT.to_string()
@@ -165,7 +173,7 @@ macro_rules! impl_store {
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
-            if !APPEND_IN_ONE_STATEMENT {
+            if !DATA_MODIFYING_WITH {
                 sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
                     .bind(&record.hash)
                     .execute(&mut **tx)
@@ -803,10 +811,17 @@ macro_rules! impl_store {
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            sqlx::query(&format!(
-                "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            ))
-            .bind(&s.id_hash)
+            let sql = format!("INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+            bind_session(sqlx::query(&sql), s).execute(exec).await.map_err(map_err)?;
+            Ok(())
+        }
+
+        /// Binds a session's columns, in `SESSION_COLS` order, as $1 to $10.
+        fn bind_session<'q>(
+            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            s: &'q SessionRecord,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            q.bind(&s.id_hash)
             .bind(&s.key)
             .bind(s.user_id)
             .bind(s.stage.code())
@@ -816,10 +831,6 @@ macro_rules! impl_store {
             .bind(s.expires_at.millis())
             .bind(&s.ip)
             .bind(&s.user_agent)
-            .execute(exec)
-            .await
-            .map_err(map_err)?;
-            Ok(())
         }
 
         #[async_trait]
@@ -859,17 +870,34 @@ macro_rules! impl_store {
                         .await
                         .map_err(map_err)?;
                 }
-                sqlx::query(
-                    "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = $2 \
-                     WHERE id = $1",
-                )
-                .bind(session.user_id)
-                .bind(session.created_at.millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                insert_session_in(&mut *tx, session).await?;
-                append_in(&mut tx, event).await?;
+                const SIGNED_IN: &str = "SET failed_attempts = 0, locked_until = NULL";
+                if DATA_MODIFYING_WITH {
+                    // One statement instead of three. Each part reads the one before it, so the
+                    // rows are locked in the order every other writer takes them (the user, then
+                    // the chain head), and no session or event is written for an unknown user.
+                    let sql = format!(
+                        "WITH signed_in AS (UPDATE users {SIGNED_IN}, last_sign_in_at = $6 WHERE id = $3 RETURNING id), \
+                         opened AS (INSERT INTO sessions ({SESSION_COLS}) \
+                         SELECT $1, $2, id, $4, $5, $6, $7, $8, $9, $10 FROM signed_in RETURNING user_id) \
+                         UPDATE audit_head {BUMP_HEAD} FROM opened WHERE audit_head.id = 1 \
+                         RETURNING audit_head.seq, audit_head.last_hash"
+                    );
+                    let head = bind_session(sqlx::query(&sql), session)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .ok_or(StoreError::NotFound)?;
+                    append_at_head(&mut tx, event, &head).await?;
+                } else {
+                    sqlx::query(&format!("UPDATE users {SIGNED_IN}, last_sign_in_at = $2 WHERE id = $1"))
+                        .bind(session.user_id)
+                        .bind(session.created_at.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    insert_session_in(&mut *tx, session).await?;
+                    append_in(&mut tx, event).await?;
+                }
                 tx.commit().await.map_err(map_err)
             }
 

@@ -16,7 +16,7 @@ pub struct SqliteStore {
 const ANALYZE_SQL: &str = "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysis_limit = 0;";
 
 /// SQLite has no data-modifying `WITH`, and its statements cost no network round trip.
-const APPEND_IN_ONE_STATEMENT: bool = false;
+const DATA_MODIFYING_WITH: bool = false;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
