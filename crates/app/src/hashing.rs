@@ -1,6 +1,6 @@
 //! Password hashing with argon2id. Hashing is slow on purpose, so it runs on its own threads, one
-//! per core, at a lower CPU priority (nice 10): a flood of sign-ins uses every idle cycle, but
-//! the scheduler serves the async workers first, so every other request stays fast meanwhile.
+//! per core, at the idle CPU priority (`SCHED_IDLE`): a flood of sign-ins uses every idle cycle,
+//! but any other thread that wakes up runs first, so every other request stays fast meanwhile.
 //! A semaphore sized to the cores queues the excess, so a client that gives up leaves the queue.
 //!
 //! Each hash needs 19 MiB of work memory. Allocating it afresh costs thousands of page faults
@@ -135,12 +135,20 @@ impl Default for Hasher {
     }
 }
 
-/// Lowers the calling thread's CPU priority (Linux keeps a nice value per thread).
+/// Gives the calling thread the idle CPU priority (Linux keeps a policy per thread). A nice value
+/// only ranks threads within one scheduling group, and systemd services and login sessions are
+/// groups of their own, so at nice 10 a PostgreSQL backend on the same host still waited behind
+/// argon2 for its turn; a `SCHED_IDLE` thread is preempted by any other thread that wakes. Nice
+/// 10 stays as the fallback where the policy can't be set.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority only reads its integer arguments; it changes this thread's nice value.
+    // SAFETY: both calls only read their arguments and change this thread's own priority.
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        let idle = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) != 0 {
+            tracing::debug!("hashing threads stay at nice 10: SCHED_IDLE refused");
+        }
     }
 }
 
@@ -269,6 +277,15 @@ impl Drop for Demand<'_> {
 mod tests {
     use super::*;
     use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_idle_priority() {
+        let h = Hasher::new();
+        // SAFETY: sched_getscheduler only reads the calling (hashing) thread's policy.
+        let policy = h.run(|_| unsafe { libc::sched_getscheduler(0) }).await;
+        assert_eq!(policy, libc::SCHED_IDLE);
+    }
 
     #[tokio::test]
     async fn hashes_verify_and_flag_old_parameters() {
