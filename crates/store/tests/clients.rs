@@ -10,16 +10,21 @@ use sqlx::Connection;
 use std::sync::Arc;
 use store::*;
 
+/// As testkit's (which this crate can't use: testkit depends on it): SQLite always, PostgreSQL
+/// when configured, and a failure when CI requires PostgreSQL but none is configured.
 fn backends() -> Vec<&'static str> {
     let mut b = vec!["sqlite"];
     if std::env::var("BACKOFFICE_TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty()) {
         b.push("postgres");
+    } else if std::env::var("BACKOFFICE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+        panic!("BACKOFFICE_REQUIRE_POSTGRES=1 but BACKOFFICE_TEST_POSTGRES_URL is not set");
     }
     b
 }
 
+/// A fresh database, named like testkit's (`bo_test_…`) so `.ci/run` drops it afterwards.
 async fn fresh(backend: &str) -> Arc<dyn Store> {
-    let name = format!("bo_store_{:016x}", rand::thread_rng().gen::<u64>());
+    let name = format!("bo_test_store_{:016x}", rand::thread_rng().gen::<u64>());
     let url = match backend {
         "sqlite" => {
             let dir = std::env::temp_dir().join("backoffice-tests");
