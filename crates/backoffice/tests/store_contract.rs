@@ -359,6 +359,14 @@ async fn sessions_and_codes() {
         ));
         assert!(s.session("c").await.unwrap().is_none());
         assert_eq!(s.chain_head().await.unwrap().0, events_before + 1);
+        // An unknown user: nothing is stored either.
+        let stranger = session_record(id + 1000, "e", SessionStage::Full, now);
+        assert!(matches!(
+            s.open_session(None, &stranger, entry("Signed in")).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(s.session("e").await.unwrap().is_none(), "{b}");
+        assert_eq!(s.chain_head().await.unwrap().0, events_before + 1, "{b}");
         s.insert_session(&session("d", SessionStage::Full))
             .await
             .unwrap();

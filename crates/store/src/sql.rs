@@ -152,7 +152,8 @@ macro_rules! impl_store {
             let insert = if DATA_MODIFYING_WITH {
                 format!("WITH inserted AS ({INSERT_EVENT}) UPDATE audit_head SET last_hash = $15 WHERE id = 1")
             } else {
-                INSERT_EVENT.to_string()
+                // SQLite runs both statements in one call to its connection thread.
+                format!("{INSERT_EVENT}; UPDATE audit_head SET last_hash = $15 WHERE id = 1")
             };
             sqlx::query(&insert)
             .bind(record.id)
@@ -173,13 +174,6 @@ macro_rules! impl_store {
             .execute(&mut **tx)
             .await
             .map_err(map_err)?;
-            if !DATA_MODIFYING_WITH {
-                sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
-                    .bind(&record.hash)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(map_err)?;
-            }
             Ok(())
         }
 
@@ -871,33 +865,33 @@ macro_rules! impl_store {
                         .map_err(map_err)?;
                 }
                 const SIGNED_IN: &str = "SET failed_attempts = 0, locked_until = NULL";
-                if DATA_MODIFYING_WITH {
-                    // One statement instead of three. Each part reads the one before it, so the
-                    // rows are locked in the order every other writer takes them (the user, then
-                    // the chain head), and no session or event is written for an unknown user.
-                    let sql = format!(
+                // One statement (PostgreSQL) or one call to SQLite's connection thread instead of
+                // three. No session or event is written for an unknown user. On PostgreSQL each
+                // part reads the one before it, so the rows are locked in the order every other
+                // writer takes them (the user, then the chain head); SQLite locks the database.
+                let sql = if DATA_MODIFYING_WITH {
+                    format!(
                         "WITH signed_in AS (UPDATE users {SIGNED_IN}, last_sign_in_at = $6 WHERE id = $3 RETURNING id), \
                          opened AS (INSERT INTO sessions ({SESSION_COLS}) \
                          SELECT $1, $2, id, $4, $5, $6, $7, $8, $9, $10 FROM signed_in RETURNING user_id) \
                          UPDATE audit_head {BUMP_HEAD} FROM opened WHERE audit_head.id = 1 \
                          RETURNING audit_head.seq, audit_head.last_hash"
-                    );
-                    let head = bind_session(sqlx::query(&sql), session)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(map_err)?
-                        .ok_or(StoreError::NotFound)?;
-                    append_at_head(&mut tx, event, &head).await?;
+                    )
                 } else {
-                    sqlx::query(&format!("UPDATE users {SIGNED_IN}, last_sign_in_at = $2 WHERE id = $1"))
-                        .bind(session.user_id)
-                        .bind(session.created_at.millis())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    insert_session_in(&mut *tx, session).await?;
-                    append_in(&mut tx, event).await?;
-                }
+                    format!(
+                        "UPDATE users {SIGNED_IN}, last_sign_in_at = $6 WHERE id = $3; \
+                         INSERT INTO sessions ({SESSION_COLS}) \
+                         SELECT $1, $2, id, $4, $5, $6, $7, $8, $9, $10 FROM users WHERE id = $3; \
+                         UPDATE audit_head {BUMP_HEAD} WHERE id = 1 \
+                         AND EXISTS (SELECT 1 FROM sessions WHERE id_hash = $1) RETURNING seq, last_hash"
+                    )
+                };
+                let head = bind_session(sqlx::query(&sql), session)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound)?;
+                append_at_head(&mut tx, event, &head).await?;
                 tx.commit().await.map_err(map_err)
             }
 
