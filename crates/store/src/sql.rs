@@ -801,15 +801,6 @@ macro_rules! impl_store {
         const SESSION_COLS: &str =
             "id_hash, key, user_id, stage, csrf_token, created_at, last_seen_at, expires_at, ip, user_agent";
 
-        async fn insert_session_in<'e, E>(exec: E, s: &SessionRecord) -> Result<()>
-        where
-            E: sqlx::Executor<'e, Database = $db>,
-        {
-            let sql = format!("INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
-            bind_session(sqlx::query(&sql), s).execute(exec).await.map_err(map_err)?;
-            Ok(())
-        }
-
         /// Binds a session's columns, in `SESSION_COLS` order, as $1 to $10.
         fn bind_session<'q>(
             q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
@@ -830,7 +821,9 @@ macro_rules! impl_store {
         #[async_trait]
         impl SessionStore for $store {
             async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
-                insert_session_in(&self.pool, s).await
+                let sql = format!("INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+                bind_session(sqlx::query(&sql), s).execute(&self.pool).await.map_err(map_err)?;
+                Ok(())
             }
 
             async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>> {

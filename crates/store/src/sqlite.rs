@@ -120,14 +120,20 @@ mod tests {
         rows.iter().map(|r| r.get::<String, _>("detail")).collect()
     }
 
-    /// SQLite counts none of its allocations (so none takes its process-wide statistics mutex):
-    /// with the statistics on, an open connection with a migrated schema counts as memory used.
-    #[tokio::test]
-    async fn sqlite_keeps_no_memory_statistics() {
+    /// A one-connection in-memory store with the schema in place.
+    async fn migrated_memory_store() -> SqliteStore {
         let store = connect("sqlite::memory:", Workload::Serve, 1)
             .await
             .unwrap();
         MIGRATOR.run(&store.pool).await.unwrap();
+        store
+    }
+
+    /// SQLite counts none of its allocations (so none takes its process-wide statistics mutex):
+    /// with the statistics on, an open connection with a migrated schema counts as memory used.
+    #[tokio::test]
+    async fn sqlite_keeps_no_memory_statistics() {
+        let store = migrated_memory_store().await;
         // SAFETY: sqlite3_memory_used only reads a counter.
         assert_eq!(unsafe { libsqlite3_sys::sqlite3_memory_used() }, 0);
     }
@@ -137,10 +143,7 @@ mod tests {
     /// non-name order sorts its matches.
     #[tokio::test]
     async fn every_offered_search_filter_and_sort_is_served_by_an_index() {
-        let store = connect("sqlite::memory:", Workload::Serve, 1)
-            .await
-            .unwrap();
-        MIGRATOR.run(&store.pool).await.unwrap();
+        let store = migrated_memory_store().await;
         // Plans depend on statistics: give the planner a table of 5,000 varied clients.
         sqlx::raw_sql(
             "INSERT INTO clients (first_name, last_name, name_key, last_key, email, email_key, phone, \
