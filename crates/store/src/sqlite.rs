@@ -133,7 +133,7 @@ mod tests {
     /// with the statistics on, an open connection with a migrated schema counts as memory used.
     #[tokio::test]
     async fn sqlite_keeps_no_memory_statistics() {
-        let store = migrated_memory_store().await;
+        let _open = migrated_memory_store().await;
         // SAFETY: sqlite3_memory_used only reads a counter.
         assert_eq!(unsafe { libsqlite3_sys::sqlite3_memory_used() }, 0);
     }
