@@ -1,7 +1,8 @@
 //! Password hashing with argon2id. Hashing is slow on purpose, so it runs on its own threads, one
 //! per core, at the idle CPU priority (`SCHED_IDLE`): a flood of sign-ins uses every idle cycle,
 //! but any other thread that wakes up runs first, so every other request stays fast meanwhile.
-//! A semaphore sized to the cores queues the excess, so a client that gives up leaves the queue.
+//! The excess waits in one queue that the hashing threads take from as soon as they finish, with
+//! no trip through the async runtime in between; a job whose client gave up is skipped.
 //!
 //! Each hash needs 19 MiB of work memory. Allocating it afresh costs thousands of page faults
 //! and a full extra write of the block, about a fifth of the hash, so while sign-ins keep coming
@@ -13,13 +14,12 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
     jobs: mpsc::Sender<Job>,
     /// Work memory of finished hashes, reused while more are queued.
     pool: Arc<Mutex<Vec<Vec<Block>>>>,
@@ -182,7 +182,6 @@ impl Hasher {
             made.get_or_init(|| hash_now(&domain::password::generate(), &mut Vec::new()));
         }));
         Self {
-            permits: Arc::new(Semaphore::new(cores)),
             jobs,
             pool: Arc::default(),
             demand: Arc::default(),
@@ -195,14 +194,12 @@ impl Hasher {
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> T {
         let _demand = Demand::count(self);
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("semaphore never closed");
         let (done, result) = oneshot::channel();
         let (pool, demand) = (self.pool.clone(), self.demand.clone());
         let job: Job = Box::new(move || {
+            if done.is_closed() {
+                return; // the caller gave up while this waited
+            }
             let mut memory = pool
                 .lock()
                 .ok()
@@ -351,6 +348,52 @@ mod tests {
             let (i, ok) = check.await.unwrap();
             assert_eq!(ok, i % 2 == 0, "verification {i}");
         }
+    }
+
+    /// A hash still queued when its caller gives up is never computed.
+    #[tokio::test]
+    async fn a_queued_job_whose_caller_gave_up_is_skipped() {
+        let h = Hasher::new();
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // Every hashing thread waits on `release`, so the next job stays queued.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let (started, mut running) = tokio::sync::mpsc::unbounded_channel();
+        let blockers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (h, held, started) = (h.clone(), held.clone(), started.clone());
+                tokio::spawn(async move {
+                    h.run(move |_| {
+                        started.send(()).unwrap();
+                        held.lock().unwrap().recv().unwrap();
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for _ in 0..threads {
+            running.recv().await.unwrap();
+        }
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counted = ran.clone();
+        let given_up = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.run(move |_| counted.fetch_add(1, Ordering::SeqCst)).await;
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        given_up.abort();
+        let _ = given_up.await;
+        for _ in 0..threads {
+            release.send(()).unwrap();
+        }
+        for b in blockers {
+            b.await.unwrap();
+        }
+        // A job queued after the given-up one runs, so the given-up one has been taken by now.
+        assert_eq!(h.run(|_| 7).await, 7);
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the abandoned job ran");
     }
 
     /// Work memory is kept only while hashes are asked for: once the last is answered the pool
