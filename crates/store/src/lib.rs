@@ -71,6 +71,9 @@ pub trait UserStore: Send + Sync {
     async fn count_users(&self) -> Result<i64>;
     /// Counts a sign-in attempt against the account before the password or code is checked,
     /// so concurrent guesses can't exceed the limit. Returns `None` when the account is locked.
+    /// On PostgreSQL its commit doesn't wait for the disk, so every outcome of the check must
+    /// write again before answering (an event, the session, or `release_attempt`): that commit
+    /// flushes the reservation too.
     async fn reserve_attempt(&self, user_id: i64, now: Timestamp) -> Result<Option<i64>>;
     /// The account with this email key, with an attempt reserved as `reserve_attempt` does if it
     /// is enabled and not locked: one statement where a lookup and a reservation would be two

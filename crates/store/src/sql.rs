@@ -549,7 +549,10 @@ macro_rules! impl_store {
             }
 
             async fn reserve_attempt(&self, user_id: i64, now: Timestamp) -> Result<Option<i64>> {
-                let sql = format!("UPDATE users {RESERVE_ATTEMPT} WHERE id = $1 AND {NOT_LOCKED} RETURNING failed_attempts");
+                let sql = format!(
+                    "UPDATE users {RESERVE_ATTEMPT} WHERE id = $1 AND {NOT_LOCKED} \
+                     {RESERVATION_COMMITS_WITHOUT_WAITING} RETURNING failed_attempts"
+                );
                 sqlx::query_scalar(&sql)
                     .bind(user_id)
                     .bind(now.millis())
@@ -567,7 +570,7 @@ macro_rules! impl_store {
                 );
                 let sql = format!(
                     "UPDATE users {RESERVE_ATTEMPT} WHERE email_key = $1 AND status = 'enabled' \
-                     AND {NOT_LOCKED} RETURNING {cols}"
+                     AND {NOT_LOCKED} {RESERVATION_COMMITS_WITHOUT_WAITING} RETURNING {cols}"
                 );
                 let reserved = sqlx::query(&sql)
                     .bind(email_key)

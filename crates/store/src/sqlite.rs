@@ -18,6 +18,10 @@ const ANALYZE_SQL: &str = "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysi
 /// SQLite has no data-modifying `WITH`, and its statements cost no network round trip.
 const DATA_MODIFYING_WITH: bool = false;
 
+/// SQLite's durability setting belongs to the connection, not to one transaction, so a sign-in
+/// attempt's reservation is committed like every other write (see the PostgreSQL backend).
+const RESERVATION_COMMITS_WITHOUT_WAITING: &str = "";
+
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Turns off SQLite's memory statistics, which SQLite's own compile-time advice recommends. With
