@@ -39,9 +39,21 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// Only same-site paths are followed after sign-in (no open redirect).
+/// Only same-site paths are followed after sign-in (no open redirect): `/` alone or `/` and a
+/// path character, then visible ASCII without `\\`. Browsers drop tabs and newlines from URLs
+/// (`/\t/evil.example/` is `//evil.example/`, another site), and a control character or a
+/// non-ASCII one can't go in a `Location` header at all. The value arrives percent-decoded, so
+/// `%09` is a tab here. Paths the Back Office itself puts in `next` are percent-encoded ASCII.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let path_char = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@%".contains(c);
+    let safe = match next.strip_prefix('/') {
+        Some("") => true,
+        Some(rest) => {
+            rest.starts_with(path_char) && rest.chars().all(|c| c.is_ascii_graphic() && c != '\\')
+        }
+        None => false,
+    };
+    if safe {
         next.to_string()
     } else {
         "/".into()
@@ -245,4 +257,40 @@ pub async fn logout(
         clear_cookie(&state, session_cookie_name(&state)),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_same_site_paths_are_kept() {
+        for kept in [
+            "/",
+            "/users",
+            "/users/7?tab=groups",
+            "/clients?q=a%20b",
+            "/@x",
+            "/%2F",
+        ] {
+            assert_eq!(safe_next(kept), kept);
+        }
+        for dropped in [
+            "",
+            "users",
+            "//evil.example/",
+            "/\\evil.example",
+            "/\t/evil.example/",
+            "/\r\nSet-Cookie: x=1",
+            "/users\n",
+            "/a\u{7f}",
+            "/a\u{85}b",
+            "/ /evil",
+            "/?next=x",
+            "/caf\u{e9}",
+            "https://evil.example/",
+        ] {
+            assert_eq!(safe_next(dropped), "/", "{dropped:?}");
+        }
+    }
 }
