@@ -5,13 +5,15 @@
 use crate::mail::Mail;
 use crate::{Actor, App, AppError};
 use domain::audit::{AuditAction, Category, Event};
-use domain::{masking, password, Email, Timestamp, TwoFactor, UserStatus};
+use domain::{masking, password, Email, TwoFactor, UserStatus};
 use rand::{rngs::OsRng, Rng, RngCore};
 use sha2::{Digest, Sha256};
-use store::{CodeRecord, SessionRecord, SessionStage, SignInAccount, UserRecord};
+use store::{CodeRecord, SessionRecord, SessionStage, SignInAccount, SignInAttempt, UserRecord};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
 pub const CODE_NOT_SENT: &str = "The code could not be sent; try again in a minute";
+pub const TOO_MANY_FROM_ADDRESS: &str =
+    "Too many sign-in attempts from your network address; try again later";
 pub const NO_SMTP_FOR_CODE: &str =
     "This account signs in with a code sent by email, but this Back Office has no \
     mail server configured. Ask an administrator to disable 2FA via email codes for your account.";
@@ -110,7 +112,9 @@ impl App {
         )
     }
 
-    /// The password step.
+    /// The password step. Its first statement counts the attempt against the client address
+    /// and reserves one against the account (`SignInStore::sign_in_attempt`); over the address's
+    /// limit every email, known or not, gets the same 429, and no password is checked.
     pub async fn sign_in(
         &self,
         email: &str,
@@ -119,10 +123,39 @@ impl App {
     ) -> Result<SignIn, AppError> {
         let ip = client.ip.as_deref();
         let now = self.now();
-        let account = match Email::parse(email) {
-            Ok(e) => self.store.account_for_sign_in(&e.key(), now).await?,
-            Err(_) => None,
+        // A malformed email is looked up as "", which no account has: the same work.
+        let key = Email::parse(email).map(|e| e.key()).unwrap_or_default();
+        let per_address = match (ip, self.settings.sign_in_attempts_per_ip) {
+            (Some(_), n) if n > 0 => i64::from(n),
+            _ => i64::MAX,
         };
+        let SignInAttempt {
+            address_attempts,
+            address_window_ends,
+            account,
+        } = self
+            .store
+            .sign_in_attempt(&key, ip.unwrap_or(""), per_address, now)
+            .await?;
+        if address_attempts > per_address {
+            // One event per address and window: a flood of refused guesses must not become a
+            // flood of event-log writes.
+            if address_attempts == per_address + 1 {
+                let e = Event::new(
+                    Category::Auth,
+                    AuditAction::SignIn,
+                    "Sign-in refused: too many attempts from this address",
+                )
+                .change("attempts", "", address_attempts.to_string())
+                .change("email", "", email.chars().take(200).collect::<String>());
+                self.log(None, ip, e).await;
+            }
+            let wait = (address_window_ends.millis() - now.millis()).max(1000);
+            return Err(AppError::TooManyUntil {
+                message: TOO_MANY_FROM_ADDRESS.into(),
+                retry_after_secs: (wait as u64).div_ceil(1000),
+            });
+        }
         let Some(SignInAccount { user, attempt }) = account else {
             self.hasher.verify_dummy(password).await;
             self.log(None, ip, failed("unknown email", email)).await;
@@ -534,8 +567,11 @@ impl App {
         Ok(())
     }
 
-    /// Housekeeping: removes sessions past their absolute lifetime.
+    /// Housekeeping: removes sessions past their absolute lifetime, and the sign-in counts of
+    /// addresses whose window has ended.
     pub async fn purge_expired_sessions(&self) -> Result<u64, AppError> {
-        Ok(self.store.delete_expired_sessions(Timestamp::now()).await?)
+        let now = self.now();
+        self.store.purge_sign_in_addresses(now).await?;
+        Ok(self.store.delete_expired_sessions(now).await?)
     }
 }

@@ -22,6 +22,12 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     TooMany(String),
+    /// Refused for now; the same request may succeed after `retry_after_secs` (`Retry-After`).
+    #[error("{message}")]
+    TooManyUntil {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Mail(String),
     #[error("The database is unavailable; try again in a moment")]

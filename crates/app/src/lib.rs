@@ -34,6 +34,9 @@ pub struct Settings {
     pub session_absolute: Duration,
     pub code_ttl: Duration,
     pub public_url: String,
+    /// Password attempts one client address may make per sign-in window (see
+    /// `auth::ADDRESS_WINDOW_SECS`); 0 = unlimited (still counted).
+    pub sign_in_attempts_per_ip: u32,
 }
 
 impl Default for Settings {
@@ -43,6 +46,7 @@ impl Default for Settings {
             session_absolute: Duration::from_secs(12 * 3600),
             code_ttl: Duration::from_secs(10 * 60),
             public_url: "http://127.0.0.1:8080".into(),
+            sign_in_attempts_per_ip: 30,
         }
     }
 }

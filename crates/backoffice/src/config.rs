@@ -40,6 +40,8 @@ pub struct Config {
     pub trusted_proxies: String,
     pub api_rate_per_minute: u32,
     pub api_rate_per_ip_per_minute: u32,
+    /// Password attempts per client address per 10 minutes; 0 = unlimited.
+    pub sign_in_attempts_per_ip: u32,
     pub smtp_timeout_seconds: u64,
     pub shutdown_grace_seconds: u64,
     /// Pooled database connections per instance; 0 = automatic.
@@ -63,6 +65,7 @@ impl Default for Config {
             trusted_proxies: String::new(),
             api_rate_per_minute: 600,
             api_rate_per_ip_per_minute: 1200,
+            sign_in_attempts_per_ip: 30,
             smtp_timeout_seconds: 30,
             shutdown_grace_seconds: 30,
             database_max_connections: 0,
@@ -114,6 +117,7 @@ impl Config {
                     Some("smtp_timeout_seconds") => "BACKOFFICE_SMTP_TIMEOUT_SECONDS",
                     Some("shutdown_grace_seconds") => "BACKOFFICE_SHUTDOWN_GRACE_SECONDS",
                     Some("database_max_connections") => "BACKOFFICE_DATABASE_MAX_CONNECTIONS",
+                    Some("sign_in_attempts_per_ip") => "BACKOFFICE_SIGN_IN_ATTEMPTS_PER_IP",
                     _ => "configuration",
                 };
                 bad(setting, e.to_string())
@@ -214,6 +218,7 @@ impl Config {
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),
             session_absolute: Duration::from_secs(self.session_absolute_hours * 3600),
             public_url: self.public_url()?,
+            sign_in_attempts_per_ip: self.sign_in_attempts_per_ip,
             ..app::Settings::default()
         })
     }

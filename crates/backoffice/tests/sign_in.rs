@@ -779,3 +779,131 @@ async fn next_is_dropped_unless_it_is_a_plain_same_site_path() {
         assert_eq!(next_field(&r.body), "/");
     }
 }
+
+/// The password step from client address `from` (believed: 127.0.0.1 is a trusted proxy).
+async fn sign_in_from(t: &TestApp, from: &str, email: &str, password: &str) -> testkit::Page {
+    let b = t.browser();
+    b.get("/login").await;
+    let r = b
+        .client
+        .post(t.url("/login"))
+        .header("x-forwarded-for", from)
+        .header("origin", t.url(""))
+        .form(&[
+            ("csrf", b.csrf().as_str()),
+            ("email", email),
+            ("password", password),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    testkit::Page {
+        status: r.status().as_u16(),
+        location: r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        headers: r.headers().clone(),
+        body: r.text().await.unwrap(),
+    }
+}
+
+fn alert(body: &str) -> &str {
+    body.split("role=\"alert\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn password_attempts_are_limited_per_client_address_whatever_the_email() {
+    for backend in backends() {
+        let t = TestApp::start_with_options(
+            backend,
+            testkit::Options {
+                trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+                sign_in_attempts_per_ip: 4,
+                ..Default::default()
+            },
+        )
+        .await;
+        let admin = t.admin().await;
+        create_user(&admin, "jane@example.com", "Jane Doe", &["1"], false, false).await;
+        disable_2fa(&admin, "jane@example.com").await;
+        let attacker = "203.0.113.7";
+        for (email, password) in [
+            ("jane@example.com", "not her password"),
+            ("nobody@example.com", "whatever"),
+            ("not an email", "whatever"),
+            ("jane@example.com", "still not her password"),
+        ] {
+            let r = sign_in_from(&t, attacker, email, password).await;
+            assert_eq!(r.status, 401, "{backend} {email}");
+        }
+        // Over the limit: the same answer for a known email (even with its right password) and
+        // an unknown one, and no password is checked.
+        let known = sign_in_from(&t, attacker, "jane@example.com", USER_PASSWORD).await;
+        let unknown = sign_in_from(&t, attacker, "nobody@example.com", USER_PASSWORD).await;
+        for r in [&known, &unknown] {
+            assert_eq!(r.status, 429, "{backend}: {}", r.body);
+            let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((590..=600).contains(&wait), "{backend}: Retry-After {wait}");
+            assert_eq!(
+                alert(&r.body),
+                "Too many sign-in attempts from your network address; try again later"
+            );
+            assert!(r
+                .headers
+                .get("set-cookie")
+                .is_none_or(|c| !c.to_str().unwrap().starts_with("bo_session")));
+        }
+        assert_eq!(
+            events_with(&t, "too many attempts from this address").await,
+            1,
+            "{backend}: one event per address and window"
+        );
+        assert_eq!(
+            events_with(&t, "wrong password").await,
+            2,
+            "{backend}: refused attempts reach no account"
+        );
+        // Other addresses are not affected, and the account was not locked by the refusals.
+        let other = sign_in_from(&t, "198.51.100.2", "jane@example.com", USER_PASSWORD).await;
+        assert_eq!(other.status, 303, "{backend}: {}", alert(&other.body));
+        // The window ends ten minutes after the address's first attempt.
+        t.clock.advance(601);
+        let again = sign_in_from(&t, attacker, "jane@example.com", USER_PASSWORD).await;
+        assert_eq!(again.status, 303, "{backend}: {}", alert(&again.body));
+        // The count is in the database: a second instance continues it.
+        let second = t.another_instance().await;
+        for _ in 0..3 {
+            let r = sign_in_from(&second, attacker, "nobody@example.com", "x").await;
+            assert_eq!(r.status, 401, "{backend}");
+        }
+        let r = sign_in_from(&second, attacker, "nobody@example.com", "x").await;
+        assert_eq!(r.status, 429, "{backend}: the second instance counts on");
+        // Housekeeping forgets ended windows.
+        let rows = || count_rows(&t.db_url, "SELECT COUNT(*) FROM sign_in_addresses");
+        assert_eq!(
+            rows().await,
+            3,
+            "{backend}: 127.0.0.1 (the administrator), two others"
+        );
+        t.clock.advance(601);
+        t.app.purge_expired_sessions().await.unwrap();
+        assert_eq!(rows().await, 0, "{backend}");
+    }
+}
+
+async fn count_rows(db_url: &str, sql: &str) -> i64 {
+    use sqlx::Connection;
+    if db_url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(db_url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(db_url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    }
+}

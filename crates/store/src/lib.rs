@@ -5,9 +5,11 @@
 mod audit_chain;
 mod clients;
 mod postgres;
+mod sign_in;
 mod sql;
 mod sql_authority;
 mod sql_clients;
+mod sql_sign_in;
 mod sql_tokens;
 mod sqlite;
 mod types;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
 pub use clients::*;
+pub use sign_in::*;
 pub use types::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +226,7 @@ pub trait Store:
     + TokenStore
     + ClientStore
     + AuthorityStore
+    + SignInStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

@@ -106,6 +106,7 @@ crate::sql::impl_store!(SqliteStore, Sqlite, "sqlite");
 crate::sql_tokens::impl_token_store!(SqliteStore, Sqlite);
 crate::sql_clients::impl_client_store!(SqliteStore, Sqlite);
 crate::sql_authority::impl_authority_store!(SqliteStore, Sqlite);
+crate::sql_sign_in::impl_sign_in_store!(SqliteStore, Sqlite);
 
 #[cfg(test)]
 mod tests {

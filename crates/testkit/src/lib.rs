@@ -8,4 +8,4 @@ pub mod spawn;
 pub use spawn::Page;
 
 pub use smtp::{SmtpMode, SmtpServer};
-pub use spawn::{Browser, TestApp, TestClock};
+pub use spawn::{Browser, Options, TestApp, TestClock};

@@ -5,7 +5,7 @@ use crate::{db, SmtpServer};
 use app::mail::{Mailer, SmtpConfig};
 use app::{App, Clock, Settings};
 use domain::Timestamp;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,33 @@ pub struct TestApp {
     /// Email and password of the first administrator (2FA disabled, password already chosen).
     pub admin_email: String,
     pub admin_password: String,
+    pub options: Options,
+}
+
+/// How a test Back Office is set up; the default is what [`TestApp::start`] gives.
+#[derive(Clone)]
+pub struct Options {
+    pub smtp: bool,
+    /// The public URL is https (`Secure`, `__Host-` cookies, HSTS); the test still speaks http,
+    /// so the browser can't send the `Secure` cookie back and the administrator keeps the initial
+    /// password.
+    pub https: bool,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    pub sign_in_attempts_per_ip: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            smtp: true,
+            https: false,
+            trusted_proxies: Vec::new(),
+            // Every test signs in from 127.0.0.1, many times: tests of the per-address limit
+            // set one.
+            sign_in_attempts_per_ip: 0,
+        }
+    }
 }
 
 pub const ADMIN_INITIAL_PASSWORD: &str = "Initial-Copper-Meadow-17";
@@ -47,6 +74,18 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: &str, with_smtp: bool) -> Self {
+        Self::start_with_options(
+            backend,
+            Options {
+                smtp: with_smtp,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with_options(backend: &str, options: Options) -> Self {
+        let with_smtp = options.smtp;
         let db_url = db::fresh(backend).await;
         let store = store::connect(&db_url).await.expect("connect");
         store.migrate().await.expect("migrate");
@@ -64,8 +103,10 @@ impl TestApp {
         let clock = TestClock::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let scheme = if options.https { "https" } else { "http" };
         let settings = Settings {
-            public_url: format!("http://{addr}"),
+            public_url: format!("{scheme}://{addr}"),
+            sign_in_attempts_per_ip: options.sign_in_attempts_per_ip,
             ..Settings::default()
         };
         let app = Arc::new(App::with_clock(
@@ -84,7 +125,7 @@ impl TestApp {
         )
         .await
         .unwrap();
-        serve(listener, app.clone(), addr);
+        serve(listener, app.clone(), addr, &options);
         let t = Self {
             addr,
             app,
@@ -93,7 +134,14 @@ impl TestApp {
             db_url,
             admin_email,
             admin_password: ADMIN_PASSWORD.into(),
+            options,
         };
+        if t.options.https {
+            return Self {
+                admin_password: ADMIN_INITIAL_PASSWORD.into(),
+                ..t
+            };
+        }
         // The first administrator chooses their own password, as a person would.
         let b = t.browser();
         assert_eq!(
@@ -127,6 +175,7 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let settings = Settings {
             public_url: format!("http://{addr}"),
+            sign_in_attempts_per_ip: self.options.sign_in_attempts_per_ip,
             ..Settings::default()
         };
         let app = Arc::new(App::with_clock(
@@ -135,7 +184,7 @@ impl TestApp {
             settings,
             Arc::new(self.clock.clone()),
         ));
-        serve(listener, app.clone(), addr);
+        serve(listener, app.clone(), addr, &self.options);
         TestApp {
             addr,
             app,
@@ -144,6 +193,7 @@ impl TestApp {
             db_url: self.db_url.clone(),
             admin_email: self.admin_email.clone(),
             admin_password: self.admin_password.clone(),
+            options: self.options.clone(),
         }
     }
 
@@ -170,13 +220,14 @@ impl TestApp {
     }
 }
 
-fn serve(listener: tokio::net::TcpListener, app: Arc<App>, addr: SocketAddr) {
+fn serve(listener: tokio::net::TcpListener, app: Arc<App>, addr: SocketAddr, options: &Options) {
+    let scheme = if options.https { "https" } else { "http" };
     let state = web::AppState::new(
         app,
         web::WebConfig {
-            secure_cookies: false,
-            public_origin: format!("http://{addr}"),
-            trusted_proxies: vec![],
+            secure_cookies: options.https,
+            public_origin: format!("{scheme}://{addr}"),
+            trusted_proxies: options.trusted_proxies.clone(),
             api_rate_per_credential: 0,
             api_rate_per_ip: 0,
         },

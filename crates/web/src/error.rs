@@ -3,7 +3,7 @@
 
 use app::AppError;
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 #[derive(Template)]
@@ -55,6 +55,15 @@ impl IntoResponse for WebError {
             AppError::NotFound => error_page(StatusCode::NOT_FOUND, "This item does not exist."),
             AppError::Conflict(m) => error_page(StatusCode::CONFLICT, &m),
             AppError::TooMany(m) => error_page(StatusCode::TOO_MANY_REQUESTS, &m),
+            AppError::TooManyUntil {
+                message,
+                retry_after_secs,
+            } => {
+                let mut page = error_page(StatusCode::TOO_MANY_REQUESTS, &message);
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                page
+            }
             AppError::Mail(m) => error_page(StatusCode::BAD_GATEWAY, &m),
             AppError::Invalid(fields) => {
                 let m = fields.values().cloned().collect::<Vec<_>>().join(" ");

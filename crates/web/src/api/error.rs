@@ -85,6 +85,12 @@ impl From<AppError> for ApiError {
                 retry_after: Some(60),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
             },
+            AppError::TooManyUntil {
+                retry_after_secs, ..
+            } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
+            },
             AppError::Mail(_) => ApiError::new(StatusCode::BAD_GATEWAY, message),
             AppError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
             AppError::Internal(detail) => {

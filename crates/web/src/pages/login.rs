@@ -133,6 +133,22 @@ pub async fn submit(
             Some(INVALID_CREDENTIALS.into()),
             StatusCode::UNAUTHORIZED,
         ),
+        Err(AppError::TooManyUntil {
+            message,
+            retry_after_secs,
+        }) => {
+            let mut r = login_page(
+                &state,
+                &headers,
+                email,
+                &next,
+                Some(message),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_secs.into());
+            r
+        }
         Err(AppError::Mail(m)) | Err(AppError::TooMany(m)) => login_page(
             &state,
             &headers,

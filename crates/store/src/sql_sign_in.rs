@@ -1,0 +1,105 @@
+//! SQL of the password step's first statement, shared by both backends. Invoked after
+//! `impl_store!` in the same module, so it reuses that expansion's `USER_COLS`, `user_row`,
+//! `RESERVE_ATTEMPT` and `NOT_LOCKED` (whose `$2` is now, in ms).
+
+macro_rules! impl_sign_in_store {
+    ($store:ident, $db:ty) => {
+        /// Counts an attempt of address `$3` at `$2`, starting a new window when the last one
+        /// has ended. Both assignments read the row as it was.
+        const COUNT_ADDRESS: &str = "INSERT INTO sign_in_addresses (address, window_start, attempts) \
+             SELECT $3, $2, 1 WHERE TRUE {SYNC} \
+             ON CONFLICT (address) DO UPDATE SET \
+             window_start = CASE WHEN sign_in_addresses.window_start <= $2 - {WINDOW} THEN $2 \
+             ELSE sign_in_addresses.window_start END, \
+             attempts = CASE WHEN sign_in_addresses.window_start <= $2 - {WINDOW} THEN 1 \
+             ELSE sign_in_addresses.attempts + 1 END";
+        /// The account with email key `$1`, whichever it is (or none): NULL user columns then.
+        const ACCOUNT_JOIN: &str =
+            "LEFT JOIN (users u LEFT JOIN users c ON c.id = u.created_by) ON u.email_key = $1";
+
+        fn sign_in_sql() -> String {
+            let count = COUNT_ADDRESS
+                .replace("{SYNC}", RESERVATION_COMMITS_WITHOUT_WAITING)
+                .replace("{WINDOW}", &ADDRESS_WINDOW_MILLIS.to_string());
+            let reserve = format!(
+                "UPDATE users {RESERVE_ATTEMPT} WHERE email_key = $1 AND status = 'enabled' AND {NOT_LOCKED}"
+            );
+            if DATA_MODIFYING_WITH {
+                // The outer SELECT sees the users row as it was before the reservation; the
+                // reserved attempt comes from the reservation's own RETURNING.
+                format!(
+                    "WITH counted AS ({count} RETURNING window_start, attempts), \
+                     reserved AS ({reserve} AND (SELECT attempts FROM counted) <= $4 RETURNING failed_attempts) \
+                     SELECT counted.window_start AS address_window_start, counted.attempts AS address_attempts, \
+                     (SELECT failed_attempts FROM reserved) AS reserved_attempt, {USER_COLS} \
+                     FROM counted {ACCOUNT_JOIN}"
+                )
+            } else {
+                // changes() is what the reservation changed: 1 if it reserved, 0 if not.
+                format!(
+                    "{count}; \
+                     {reserve} AND (SELECT attempts FROM sign_in_addresses WHERE address = $3) <= $4; \
+                     SELECT a.window_start AS address_window_start, a.attempts AS address_attempts, \
+                     CASE WHEN changes() > 0 THEN u.failed_attempts END AS reserved_attempt, {USER_COLS} \
+                     FROM sign_in_addresses a {ACCOUNT_JOIN} WHERE a.address = $3"
+                )
+            }
+        }
+
+        fn sign_in_row(r: &DbRow) -> Result<SignInAttempt> {
+            let g = |e: sqlx::Error| map_err(e);
+            let window_start: i64 = r.try_get("address_window_start").map_err(g)?;
+            let account = match r.try_get::<Option<i64>, _>("id").map_err(g)? {
+                Some(_) => Some(SignInAccount {
+                    user: user_row(r)?,
+                    attempt: r.try_get("reserved_attempt").map_err(g)?,
+                }),
+                None => None,
+            };
+            Ok(SignInAttempt {
+                address_attempts: r.try_get("address_attempts").map_err(g)?,
+                address_window_ends: Timestamp(window_start + ADDRESS_WINDOW_MILLIS),
+                account,
+            })
+        }
+
+        #[async_trait]
+        impl SignInStore for $store {
+            async fn sign_in_attempt(
+                &self,
+                email_key: &str,
+                address: &str,
+                per_address: i64,
+                now: Timestamp,
+            ) -> Result<SignInAttempt> {
+                let sql = sign_in_sql();
+                let query = sqlx::query(&sql)
+                    .bind(email_key)
+                    .bind(now.millis())
+                    .bind(address)
+                    .bind(per_address);
+                let row = if DATA_MODIFYING_WITH {
+                    query.fetch_one(&self.pool).await.map_err(map_err)?
+                } else {
+                    // One commit for the count and the reservation, whether or not there is one.
+                    let mut tx = self.begin().await?;
+                    let row = query.fetch_one(&mut *tx).await.map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    row
+                };
+                sign_in_row(&row)
+            }
+
+            async fn purge_sign_in_addresses(&self, now: Timestamp) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM sign_in_addresses WHERE window_start <= $1")
+                    .bind(now.millis() - ADDRESS_WINDOW_MILLIS)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sign_in_store;
