@@ -25,7 +25,8 @@ pub use error::WebError;
 /// Settings of the HTTP layer.
 #[derive(Clone, Debug)]
 pub struct WebConfig {
-    /// `Secure` and `__Host-` cookies; on when the public URL is https.
+    /// `Secure` and `__Host-` cookies and `Strict-Transport-Security`; on when the public URL is
+    /// https.
     pub secure_cookies: bool,
     /// The origin browsers send in `Origin` (scheme://host:port), from BACKOFFICE_PUBLIC_URL.
     pub public_origin: String,
@@ -103,7 +104,10 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .route("/api/{*rest}", axum::routing::any(api::not_found))
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::headers,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
         .layer(
             tower::ServiceBuilder::new()

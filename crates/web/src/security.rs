@@ -2,7 +2,8 @@
 //! one-shot flash cookie cleared once a page has shown it.
 
 use crate::session::FLASH_COOKIE;
-use axum::extract::Request;
+use crate::AppState;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -10,7 +11,11 @@ use axum::response::Response;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-pub async fn headers(req: Request, next: Next) -> Response {
+/// Served over https, browsers are told to use nothing else for a year, so a person who types
+/// the address without `https://` is never answered in clear text, nor is their cookie sent in it.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
     let had_flash = crate::session::cookie(req.headers(), FLASH_COOKIE).is_some();
     let mut resp = next.run(req).await;
@@ -28,6 +33,12 @@ pub async fn headers(req: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
+    if state.cfg.secure_cookies {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     if !is_static {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
