@@ -237,17 +237,20 @@ async fn the_sign_in_lookup_reserves_an_attempt_only_for_enabled_unlocked_accoun
         pending.commit().await.unwrap();
         let now = Timestamp::now();
         assert!(s
-            .account_for_sign_in("nobody@example.com", now)
+            .sign_in_attempt("nobody@example.com", "192.0.2.1", i64::MAX, now)
             .await
             .unwrap()
+            .account
             .is_none());
 
         let found = s
-            .account_for_sign_in("signer@example.com", now)
+            .sign_in_attempt("signer@example.com", "192.0.2.1", i64::MAX, now)
             .await
             .unwrap()
+            .account
             .unwrap();
         assert_eq!(found.attempt, Some(1), "{b}");
+        assert_eq!(found.user.failed_attempts, 1, "{b}: the record as reserved");
         let expected = s.user_by_id(id).await.unwrap().unwrap();
         assert_eq!(
             format!("{:?}", found.user),
@@ -260,19 +263,24 @@ async fn the_sign_in_lookup_reserves_an_attempt_only_for_enabled_unlocked_accoun
         );
 
         for n in 2..=5 {
-            let a = s.account_for_sign_in("signer@example.com", now).await;
-            assert_eq!(a.unwrap().unwrap().attempt, Some(n), "{b}");
+            let a = s.sign_in_attempt("signer@example.com", "192.0.2.1", i64::MAX, now);
+            assert_eq!(a.await.unwrap().account.unwrap().attempt, Some(n), "{b}");
         }
         let locked = s
-            .account_for_sign_in("signer@example.com", now)
+            .sign_in_attempt("signer@example.com", "192.0.2.1", i64::MAX, now)
             .await
             .unwrap()
+            .account
             .unwrap();
         assert_eq!(locked.attempt, None, "{b}: locked after the fifth");
         assert_eq!(locked.user.failed_attempts, 5, "{b}: nothing counted");
         let unlocked = now.plus_secs(61);
-        let again = s.account_for_sign_in("signer@example.com", unlocked).await;
-        assert_eq!(again.unwrap().unwrap().attempt, Some(6), "{b}");
+        let again = s.sign_in_attempt("signer@example.com", "192.0.2.1", i64::MAX, unlocked);
+        assert_eq!(
+            again.await.unwrap().account.unwrap().attempt,
+            Some(6),
+            "{b}"
+        );
 
         let disable = UserChange {
             status: Some(UserStatus::Disabled),
@@ -287,9 +295,10 @@ async fn the_sign_in_lookup_reserves_an_attempt_only_for_enabled_unlocked_accoun
             .unwrap();
         let later = now.plus_secs(3600);
         let disabled = s
-            .account_for_sign_in("signer@example.com", later)
+            .sign_in_attempt("signer@example.com", "192.0.2.1", i64::MAX, later)
             .await
             .unwrap()
+            .account
             .unwrap();
         assert_eq!(disabled.attempt, None, "{b}");
         assert_eq!(disabled.user.status, UserStatus::Disabled);
@@ -628,5 +637,55 @@ async fn time_filters_find_events_committed_out_of_time_order() {
         assert!(names(query(Some(Timestamp(to.0 + 60 * MIN)), None))
             .await
             .is_empty());
+    }
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_counted_per_address_and_over_the_limit_reach_no_account() {
+    for b in backends() {
+        let s = open(b).await;
+        let id = add_user(&s, "signer@example.com", vec![]).await;
+        let now = Timestamp::now();
+        let attempt = |email: &'static str, address: &'static str, at: Timestamp| {
+            let s = s.clone();
+            async move { s.sign_in_attempt(email, address, 2, at).await.unwrap() }
+        };
+        let first = attempt("nobody@example.com", "198.51.100.9", now).await;
+        assert_eq!(first.address_attempts, 1, "{b}");
+        assert!(first.account.is_none(), "{b}");
+        assert_eq!(first.address_window_ends, now.plus_secs(600), "{b}");
+        let second = attempt("signer@example.com", "198.51.100.9", now.plus_secs(5)).await;
+        assert_eq!(second.address_attempts, 2, "{b}");
+        assert_eq!(second.account.unwrap().attempt, Some(1), "{b}");
+        // The third from that address finds the account but reserves nothing on it.
+        let third = attempt("signer@example.com", "198.51.100.9", now.plus_secs(10)).await;
+        assert_eq!(third.address_attempts, 3, "{b}");
+        assert_eq!(third.address_window_ends, now.plus_secs(600), "{b}");
+        let account = third.account.unwrap();
+        assert_eq!((account.user.id, account.attempt), (id, None), "{b}");
+        assert_eq!(
+            s.user_by_id(id).await.unwrap().unwrap().failed_attempts,
+            1,
+            "{b}"
+        );
+        // Other addresses have their own count; an ended window starts over.
+        let other = attempt("signer@example.com", "2001:db8::1", now.plus_secs(10)).await;
+        assert_eq!(other.address_attempts, 1, "{b}");
+        assert_eq!(other.account.unwrap().attempt, Some(2), "{b}");
+        let later = now.plus_secs(601);
+        let again = attempt("signer@example.com", "198.51.100.9", later).await;
+        assert_eq!(
+            (again.address_attempts, again.address_window_ends),
+            (1, later.plus_secs(600)),
+            "{b}"
+        );
+        assert_eq!(again.account.unwrap().attempt, Some(3), "{b}");
+        // Housekeeping forgets ended windows only.
+        assert_eq!(s.purge_sign_in_addresses(later).await.unwrap(), 0, "{b}");
+        assert_eq!(
+            s.purge_sign_in_addresses(now.plus_secs(611)).await.unwrap(),
+            1,
+            "{b}: the other address's window ended"
+        );
     }
 }

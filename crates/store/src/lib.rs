@@ -78,14 +78,6 @@ pub trait UserStore: Send + Sync {
     /// write again before answering (an event, the session, or `release_attempt`): that commit
     /// flushes the reservation too.
     async fn reserve_attempt(&self, user_id: i64, now: Timestamp) -> Result<Option<i64>>;
-    /// The account with this email key, with an attempt reserved as `reserve_attempt` does if it
-    /// is enabled and not locked: one statement where a lookup and a reservation would be two
-    /// round trips on every sign-in.
-    async fn account_for_sign_in(
-        &self,
-        email_key: &str,
-        now: Timestamp,
-    ) -> Result<Option<SignInAccount>>;
     /// Gives back a reserved attempt (correct password, code still to come).
     async fn release_attempt(&self, user_id: i64) -> Result<()>;
     /// Replaces a stored hash whose parameters are older than the configured ones.

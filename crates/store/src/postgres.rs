@@ -97,7 +97,7 @@ crate::sql_sign_in::impl_sign_in_store!(PgStore, Postgres);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::UserStore;
+    use crate::{SignInStore, UserStore};
     use domain::Timestamp;
 
     /// A fresh database on the test server, or `None` where none is configured (CI requires one).
@@ -146,11 +146,11 @@ mod tests {
         .await
         .unwrap();
         let now = Timestamp::now();
-        let account = store
-            .account_for_sign_in("a@example.com", now)
+        let attempt = store
+            .sign_in_attempt("a@example.com", "192.0.2.1", 30, now)
             .await
             .unwrap();
-        assert_eq!(account.and_then(|a| a.attempt), Some(1));
+        assert_eq!(attempt.account.and_then(|a| a.attempt), Some(1));
         assert_eq!(synchronous_commit().await, "on");
         assert_eq!(store.reserve_attempt(id, now).await.unwrap(), Some(2));
         assert_eq!(synchronous_commit().await, "on");

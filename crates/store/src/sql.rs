@@ -561,33 +561,6 @@ macro_rules! impl_store {
                     .map_err(map_err)
             }
 
-            async fn account_for_sign_in(&self, email_key: &str, now: Timestamp) -> Result<Option<SignInAccount>> {
-                // SQLite's RETURNING sees only the updated table, by its own name: no alias, and
-                // the creator's email is a subquery.
-                let cols = USER_COLS.replace("u.", "").replace(
-                    "c.email AS created_by_email",
-                    "(SELECT c.email FROM users c WHERE c.id = users.created_by) AS created_by_email",
-                );
-                let sql = format!(
-                    "UPDATE users {RESERVE_ATTEMPT} WHERE email_key = $1 AND status = 'enabled' \
-                     AND {NOT_LOCKED} {RESERVATION_COMMITS_WITHOUT_WAITING} RETURNING {cols}"
-                );
-                let reserved = sqlx::query(&sql)
-                    .bind(email_key)
-                    .bind(now.millis())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                if let Some(row) = reserved {
-                    let user = user_row(&row)?;
-                    let attempt = Some(user.failed_attempts);
-                    return Ok(Some(SignInAccount { user, attempt }));
-                }
-                // Unknown, disabled or locked: a second look tells which, and counts nothing.
-                let user = self.user_by_email_key(email_key).await?;
-                Ok(user.map(|user| SignInAccount { user, attempt: None }))
-            }
-
             async fn release_attempt(&self, user_id: i64) -> Result<()> {
                 sqlx::query(
                     "UPDATE users SET failed_attempts = CASE WHEN failed_attempts > 0 THEN failed_attempts - 1 ELSE 0 END, \

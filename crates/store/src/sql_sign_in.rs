@@ -25,13 +25,24 @@ macro_rules! impl_sign_in_store {
                 "UPDATE users {RESERVE_ATTEMPT} WHERE email_key = $1 AND status = 'enabled' AND {NOT_LOCKED}"
             );
             if DATA_MODIFYING_WITH {
-                // The outer SELECT sees the users row as it was before the reservation; the
-                // reserved attempt comes from the reservation's own RETURNING.
+                // The outer SELECT sees the users row as it was before the reservation, so the
+                // counters come from the reservation's own RETURNING when it reserved.
+                let cols = USER_COLS
+                    .replace(
+                        "u.failed_attempts",
+                        "COALESCE((SELECT failed_attempts FROM reserved), u.failed_attempts) AS failed_attempts",
+                    )
+                    .replace(
+                        "u.locked_until",
+                        "CASE WHEN EXISTS (SELECT 1 FROM reserved) THEN (SELECT locked_until FROM reserved) \
+                         ELSE u.locked_until END AS locked_until",
+                    );
                 format!(
                     "WITH counted AS ({count} RETURNING window_start, attempts), \
-                     reserved AS ({reserve} AND (SELECT attempts FROM counted) <= $4 RETURNING failed_attempts) \
+                     reserved AS ({reserve} AND (SELECT attempts FROM counted) <= $4 \
+                     RETURNING failed_attempts, locked_until) \
                      SELECT counted.window_start AS address_window_start, counted.attempts AS address_attempts, \
-                     (SELECT failed_attempts FROM reserved) AS reserved_attempt, {USER_COLS} \
+                     (SELECT failed_attempts FROM reserved) AS reserved_attempt, {cols} \
                      FROM counted {ACCOUNT_JOIN}"
                 )
             } else {
