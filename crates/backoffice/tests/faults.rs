@@ -1271,3 +1271,75 @@ async fn sqlite_on_a_filesystem_turned_read_only_answers_503_for_writes_and_keep
     drop(s);
     let _ = std::fs::remove_dir_all(&work);
 }
+
+// ---------------------------------------------------------------------------------------------
+// CSRF check during an outage
+
+/// Makes the database fail exactly the CSRF check's lookup of a session (a query on `sessions`
+/// alone) with SQLSTATE 57P01, what a PostgreSQL shutting down answers, while the lookup that
+/// authenticates the request (sessions joined with users) keeps working: the outage lands
+/// between the two. `false` puts the table back.
+async fn fail_csrf_lookups(db_url: &str, fail: bool) {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(db_url).await.unwrap();
+    let sql = if fail {
+        "ALTER TABLE sessions RENAME TO sessions_data; \
+         CREATE FUNCTION csrf_outage(t TEXT) RETURNS TEXT LANGUAGE plpgsql AS $$ BEGIN \
+         IF current_query() NOT LIKE '%JOIN%' THEN \
+         RAISE EXCEPTION 'terminating connection due to administrator command' USING ERRCODE = '57P01'; \
+         END IF; RETURN t; END $$; \
+         CREATE VIEW sessions AS SELECT id_hash, key, user_id, stage, csrf_outage(csrf_token) AS csrf_token, \
+         created_at, last_seen_at, expires_at, ip, user_agent FROM sessions_data"
+    } else {
+        "DROP VIEW sessions; DROP FUNCTION csrf_outage(TEXT); \
+         ALTER TABLE sessions_data RENAME TO sessions"
+    };
+    sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_outage_during_the_csrf_check_answers_503_not_403() {
+    if !backends().contains(&"postgres") {
+        eprintln!(
+            "skipped: needs PostgreSQL (BACKOFFICE_TEST_POSTGRES_URL); SQLite can't fail one \
+             query on a table while another on the same table succeeds"
+        );
+        return;
+    }
+    let t = TestApp::start("postgres").await;
+    let admin = t.admin().await;
+    admin.get("/profile").await;
+    let csrf = admin.csrf();
+    fail_csrf_lookups(&t.db_url, true).await;
+    // The API with the session cookie: authenticated, then the CSRF token can't be checked.
+    let r = admin
+        .client
+        .post(t.url("/api/v1/me/tokens"))
+        .header("x-csrf-token", &csrf)
+        .header("origin", t.url(""))
+        .json(&json!({"name": "during the outage"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 503, "API: {body}");
+    // A page form: the same.
+    let r = admin
+        .post("/profile/tokens", &[("name", "during the outage")])
+        .await;
+    assert_eq!(r.status, 503, "page: {}", r.body);
+    fail_csrf_lookups(&t.db_url, false).await;
+    // Nothing was written, and the same requests work once the database answers.
+    assert_eq!(count(&t.db_url, "SELECT COUNT(*) FROM api_tokens").await, 0);
+    let r = admin
+        .client
+        .post(t.url("/api/v1/me/tokens"))
+        .header("x-csrf-token", &csrf)
+        .header("origin", t.url(""))
+        .json(&json!({"name": "after the outage"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+}

@@ -5,6 +5,7 @@
 use crate::error::{error_page, WebError};
 use crate::session::{cookie, ANON_CSRF_COOKIE};
 use crate::AppState;
+use app::AppError;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
@@ -36,16 +37,19 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Checks origin and token; a refusal is a 403 page and nothing changes.
-pub async fn verify(state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), Response> {
-    let refuse = || {
-        error_page(
-            StatusCode::FORBIDDEN,
-            "The form expired or came from another site. Go back, reload the page and try again.",
-        )
-    };
+/// Why a state change was not let through.
+pub enum CsrfFailure {
+    /// Another origin, or no or the wrong token: 403, and nothing changes.
+    Refused,
+    /// The check could not be made (the database did not answer the session's token): the
+    /// error as such, so an outage answers 503 rather than a refusal that sends people to reload.
+    Error(AppError),
+}
+
+/// Checks origin and token.
+pub async fn check(state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), CsrfFailure> {
     if !origin_ok(state, headers) {
-        return Err(refuse());
+        return Err(CsrfFailure::Refused);
     }
     let token = if token.is_empty() {
         headers
@@ -56,7 +60,7 @@ pub async fn verify(state: &AppState, headers: &HeaderMap, token: &str) -> Resul
         token
     };
     if token.is_empty() {
-        return Err(refuse());
+        return Err(CsrfFailure::Refused);
     }
     let session = cookie(headers, crate::session::session_cookie_name(state));
     let expected = match session {
@@ -64,12 +68,23 @@ pub async fn verify(state: &AppState, headers: &HeaderMap, token: &str) -> Resul
             .app
             .csrf_token_of(raw)
             .await
-            .map_err(|e| WebError::from(e).into_page())?,
+            .map_err(CsrfFailure::Error)?,
         None => None,
     };
     let expected = expected.or_else(|| cookie(headers, ANON_CSRF_COOKIE).map(str::to_string));
     match expected {
         Some(e) if same(&e, token) => Ok(()),
-        _ => Err(refuse()),
+        _ => Err(CsrfFailure::Refused),
     }
+}
+
+/// [`check`] for a form: a refusal is a 403 page, an error the page for that error.
+pub async fn verify(state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), Response> {
+    check(state, headers, token).await.map_err(|f| match f {
+        CsrfFailure::Refused => error_page(
+            StatusCode::FORBIDDEN,
+            "The form expired or came from another site. Go back, reload the page and try again.",
+        ),
+        CsrfFailure::Error(e) => WebError(e).into_page(),
+    })
 }

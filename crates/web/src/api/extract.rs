@@ -5,6 +5,7 @@
 //! same-origin request. Pre-2FA sessions reach nothing here.
 
 use super::error::ApiError;
+use crate::csrf::CsrfFailure;
 use crate::session::{client_of, cookie, session_cookie_name};
 use crate::AppState;
 use app::auth::Authenticated;
@@ -133,17 +134,18 @@ impl FromRequestParts<AppState> for ApiActor {
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            crate::csrf::verify(
+            crate::csrf::check(
                 state,
                 &parts.headers,
                 if token.is_empty() { "-" } else { token },
             )
             .await
-            .map_err(|_| {
-                ApiError::new(
+            .map_err(|f| match f {
+                CsrfFailure::Refused => ApiError::new(
                     StatusCode::FORBIDDEN,
                     "Send the session's CSRF token in X-CSRF-Token",
-                )
+                ),
+                CsrfFailure::Error(e) => ApiError::from(e),
             })?;
         }
         Ok(ApiActor(*actor))
