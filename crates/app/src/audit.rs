@@ -6,15 +6,18 @@ use store::{AuditEntry, ChainReport, GENESIS};
 
 impl App {
     /// An entry made by `actor` (or by the system / an anonymous person when `None`). Every
-    /// change is recorded through here, so it also forgets what API tokens resolved to: a change
-    /// made through this instance is seen by the next request.
+    /// change is recorded through here, so it also forgets what API tokens resolved to when the
+    /// change can alter that: such a change made through this instance is seen by the next
+    /// request. Refusals and failed sign-ins leave the cache alone.
     pub(crate) fn entry(
         &self,
         actor: Option<&Actor>,
         ip: Option<&str>,
         event: Event,
     ) -> AuditEntry {
-        self.token_cache.clear();
+        if crate::token_cache::changes_what_tokens_resolve_to(&event) {
+            self.token_cache.clear();
+        }
         AuditEntry {
             at: self.now(),
             actor_id: actor.map(|a| a.id()),
@@ -32,6 +35,12 @@ impl App {
         if let Err(e) = self.store.append_event(self.entry(actor, ip, event)).await {
             tracing::error!(error = %e, "could not write event-log entry");
         }
+    }
+
+    /// How many times this instance emptied its API-token cache (for tests).
+    #[doc(hidden)]
+    pub fn token_cache_clears(&self) -> u64 {
+        self.token_cache.clears()
     }
 
     /// Walks the whole chain: `audit verify`.

@@ -874,3 +874,43 @@ async fn every_route_for_every_kind_of_caller() {
         assert_eq!(s, with, "#{i} with permission {method} {path}: {v}");
     }
 }
+
+#[tokio::test]
+async fn refusals_and_failed_sign_ins_leave_the_token_cache_alone() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let group = create_group(&admin, "Clients only", &["clients.view"])
+            .await
+            .to_string();
+        create_user(&admin, "weak@example.com", "Weak", &[&group], false, false).await;
+        let weak = sign_in_fully(&t, "weak@example.com", USER_PASSWORD).await;
+        let weak_api = Api::new(&t, Some(&token_for(&t, &weak).await));
+        let api = Api::new(&t, Some(&token_for(&t, &admin).await));
+        assert_eq!(api.send("GET", "/api/v1/me", None).await.0, 200);
+        let clears = t.app.token_cache_clears();
+        let refusals = events_with(&t, "Action refused").await;
+        // Refused actions, through a page and through the API.
+        assert_eq!(weak.get("/users").await.status, 403);
+        assert_eq!(weak_api.send("GET", "/api/v1/users", None).await.0, 403);
+        // Failed sign-ins: a wrong password, an unknown email.
+        for (email, password) in [
+            ("weak@example.com", "not the password"),
+            ("nobody.at.all@example.com", "whatever"),
+        ] {
+            assert_eq!(t.browser().sign_in(email, password).await.status, 401);
+        }
+        assert_eq!(events_with(&t, "Action refused").await, refusals + 2);
+        assert_eq!(events_with(&t, "Sign-in failed").await, 2);
+        assert_eq!(
+            t.app.token_cache_clears(),
+            clears,
+            "{backend}: none of these can change what a token resolves to"
+        );
+        assert_eq!(api.send("GET", "/api/v1/me", None).await.0, 200);
+        // A change to a user does empty it.
+        disable_user(&admin, "weak@example.com").await;
+        assert!(t.app.token_cache_clears() > clears, "{backend}");
+        assert_eq!(weak_api.send("GET", "/api/v1/me", None).await.0, 401);
+    }
+}
