@@ -413,14 +413,7 @@ impl App {
             self.store.touch_session(&id_hash, now).await?;
         }
         Ok(Some(Authenticated::Full {
-            actor: Box::new(Actor {
-                user: authority.user,
-                is_admin: authority.is_admin,
-                permissions: authority.permissions,
-                session_hash: Some(id_hash),
-                token_id: None,
-                ip,
-            }),
+            actor: Box::new(Actor::new(authority, Some(id_hash), None, ip)),
             csrf_token: session.csrf_token,
         }))
     }

@@ -77,9 +77,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore> {
             }
         }
     }
-    Err(StoreError::Unavailable(
-        last.map(|e| e.to_string()).unwrap_or_default(),
-    ))
+    Err(StoreError::Unavailable(match last {
+        Some(e) => e.into(),
+        None => "PostgreSQL not reachable".into(),
+    }))
 }
 
 impl PgStore {

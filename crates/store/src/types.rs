@@ -188,10 +188,11 @@ impl SessionStage {
     }
 }
 
-/// A user with what they may do: the user (with groups), whether they are an administrator,
-/// and the permissions their groups give them (all of them for administrators).
+/// Who a credential speaks for: the user (with groups), whether they are an administrator,
+/// and the permissions their groups give them (all of them for administrators). The app turns
+/// it into a `domain::Authority` with the user's own settings.
 #[derive(Clone)]
-pub struct Authority {
+pub struct Principal {
     pub user: UserRecord,
     pub is_admin: bool,
     pub permissions: PermissionSet,

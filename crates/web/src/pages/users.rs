@@ -8,14 +8,15 @@ use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
 use app::users::UserInput;
+use app::users::UserView;
 use app::{AppError, FieldErrors};
+use app::{GroupRef, UserQuery, UserSort};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::{Action, Section, TwoFactor, UserStatus};
 use serde::Deserialize;
-use store::{GroupRef, UserQuery, UserRecord, UserSort};
 
 const PAGE_SIZES: [i64; 3] = [25, 50, 100];
 
@@ -39,7 +40,7 @@ struct Column {
 #[template(path = "users_list.html")]
 struct ListPage {
     l: Layout,
-    users: Vec<UserRecord>,
+    users: Vec<UserView>,
     total: i64,
     page: i64,
     pages: i64,
@@ -190,7 +191,7 @@ pub async fn list(
 struct UserFormPage {
     l: Layout,
     /// `None` on Create user.
-    user: Option<UserRecord>,
+    user: Option<UserView>,
     input: UserInput,
     show_password: bool,
     groups: Vec<GroupRef>,
@@ -240,7 +241,7 @@ fn input_from(f: &Form) -> UserInput {
     }
 }
 
-fn input_of(u: &UserRecord) -> UserInput {
+fn input_of(u: &UserView) -> UserInput {
     UserInput {
         email: u.email.clone(),
         password: String::new(),
@@ -255,7 +256,7 @@ fn input_of(u: &UserRecord) -> UserInput {
 async fn form_page(
     state: &AppState,
     staff: Staff,
-    user: Option<UserRecord>,
+    user: Option<UserView>,
     input: UserInput,
     show_password: bool,
     errors: FieldErrors,
@@ -446,7 +447,7 @@ pub async fn update(
 #[template(path = "user_disable_2fa.html")]
 struct Disable2faPage {
     l: Layout,
-    user: UserRecord,
+    user: UserView,
     error: Option<String>,
 }
 
