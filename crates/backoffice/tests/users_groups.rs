@@ -729,3 +729,271 @@ async fn import(
         Err(r.text().await.unwrap())
     }
 }
+
+/// The review's hole: a manager with Mask data on could create (or edit) an account with Mask
+/// data off, sign in as it and read every client unmasked. Every path is refused now, through
+/// the pages, with a reason and an "Action refused" event.
+#[tokio::test]
+async fn a_masked_manager_can_not_unmask_anyone_or_touch_an_unmasked_account() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let managers = create_group(
+            &admin,
+            "Managers",
+            &["users.view", "users.create", "users.update", "clients.view"],
+        )
+        .await
+        .to_string();
+        let viewers = create_group(&admin, "Viewers", &["clients.view"])
+            .await
+            .to_string();
+        create_user(
+            &admin,
+            "masked@example.com",
+            "Masked Manager",
+            &[&managers],
+            false,
+            true,
+        )
+        .await;
+        disable_2fa(&admin, "masked@example.com").await;
+        create_user(
+            &admin,
+            "colleague@example.com",
+            "Open Colleague",
+            &[&viewers],
+            false,
+            false,
+        )
+        .await;
+        let m = sign_in_fully(&t, "masked@example.com", USER_PASSWORD).await;
+        let me = user_id(&admin, "masked@example.com").await;
+        let colleague = user_id(&admin, "colleague@example.com").await;
+        let before = events_with(&t, "Action refused").await;
+        let users_before = user_count(&t).await;
+
+        // Create user with Mask data off: refused, nothing written.
+        let r = create_user_with(
+            &m,
+            "unmasked@example.com",
+            "Un Masked",
+            USER_PASSWORD,
+            &[&viewers],
+            false,
+            false,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(
+            r.body.contains("unmasked client personal data"),
+            "{}",
+            r.body
+        );
+        assert_eq!(user_count(&t).await, users_before);
+
+        // With Mask data on it is allowed; switching it off afterwards is not.
+        create_user(
+            &m,
+            "newbie@example.com",
+            "New Bie",
+            &[&viewers],
+            false,
+            true,
+        )
+        .await;
+        let newbie = user_id(&admin, "newbie@example.com").await;
+        let r = save_user(&m, newbie, &[("mask_data", "")]).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(admin
+            .get(&format!("/users/{newbie}"))
+            .await
+            .body
+            .contains("name=\"mask_data\" value=\"1\" checked"));
+
+        // The unmasked colleague's account: no change of any kind.
+        for change in [
+            vec![("name", "Renamed")],
+            vec![("password", "Hijacked-Password-Value-1")],
+            vec![("email", "hijack@example.com")],
+            vec![("status", "disabled")],
+            vec![("mask_data", "1")],
+        ] {
+            let r = save_user(&m, colleague, &change).await;
+            assert_eq!(r.status, 403, "{change:?}: {}", r.body);
+        }
+        for action in ["unlock", "sign-out", "two-factor/enable"] {
+            m.get(&format!("/users/{colleague}")).await;
+            let r = m.post(&format!("/users/{colleague}/{action}"), &[]).await;
+            assert_eq!(r.status, 403, "{action}");
+        }
+        m.get(&format!("/users/{colleague}")).await;
+        let r = m
+            .post(
+                &format!("/users/{colleague}/two-factor/disable"),
+                &[("actor_password", NEW_PASSWORD)],
+            )
+            .await;
+        assert_eq!(r.status, 403, "disable 2FA of an unmasked colleague");
+
+        // Their own Mask data stays on.
+        let r = save_user(&m, me, &[("mask_data", "")]).await;
+        assert_eq!(r.status, 403);
+        assert!(
+            events_with(&t, "Action refused").await >= before + 11,
+            "each refusal is an event"
+        );
+        let page = admin.get(&format!("/users/{colleague}")).await;
+        assert!(
+            page.body.contains("value=\"Open Colleague\""),
+            "colleague untouched"
+        );
+    }
+}
+
+/// Nobody edits, deletes or imports over a group whose rights they don't all hold, even to
+/// take rights away; a group within their rights they may change.
+#[tokio::test]
+async fn nobody_changes_a_group_stronger_than_themself() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let m = manager(
+            &t,
+            &admin,
+            &[
+                "groups.view",
+                "groups.create",
+                "groups.update",
+                "groups.delete",
+                "clients.view",
+            ],
+        )
+        .await;
+        let strong = create_group(&admin, "Exporters", &["clients.view", "clients.export"]).await;
+        let weak = create_group(&admin, "Readers", &["clients.view"]).await;
+        let before = events_with(&t, "Action refused").await;
+
+        m.get(&format!("/groups/{strong}")).await;
+        let r = m
+            .post(
+                &format!("/groups/{strong}"),
+                &[("caption", "Exporters"), ("perm", "clients.view")],
+            )
+            .await;
+        assert_eq!(
+            r.status, 403,
+            "stripping rights from a stronger group: {}",
+            r.body
+        );
+        m.get(&format!("/groups/{strong}")).await;
+        let r = m.post(&format!("/groups/{strong}/delete"), &[]).await;
+        assert_eq!(r.status, 403, "deleting a stronger group");
+        let over =
+            r#"{"version":1,"groups":[{"caption":"Exporters","permissions":["clients.view"]}]}"#;
+        let problems = import(&t, &m, over, "enabled").await.unwrap_err();
+        assert!(
+            problems.contains("would replace a group that holds"),
+            "{problems}"
+        );
+        let page = admin.get(&format!("/groups/{strong}")).await;
+        assert!(
+            page.body
+                .contains("value=\"clients.export\" data-action=\"Export\" checked"),
+            "Exporters keeps its rights"
+        );
+        assert!(events_with(&t, "Action refused").await >= before + 3);
+
+        // Within their rights: allowed.
+        m.get(&format!("/groups/{weak}")).await;
+        let r = m
+            .post(
+                &format!("/groups/{weak}"),
+                &[("caption", "Readers 2"), ("perm", "clients.view")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        m.get(&format!("/groups/{weak}")).await;
+        assert_eq!(
+            m.post(&format!("/groups/{weak}/delete"), &[]).await.status,
+            303
+        );
+    }
+}
+
+/// Nobody lifts a restriction on themself: the administrator can't disable their own 2FA
+/// through Actions (enabling it is tightening, and allowed).
+#[tokio::test]
+async fn own_two_factor_can_not_be_disabled_through_actions() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let root = user_id(&admin, "root@example.com").await;
+        admin.get(&format!("/users/{root}/two-factor/enable")).await;
+        let r = admin
+            .post(&format!("/users/{root}/two-factor/enable"), &[])
+            .await;
+        assert_eq!(r.status, 303, "enabling one's own 2FA tightens: {}", r.body);
+        admin
+            .get(&format!("/users/{root}/two-factor/disable"))
+            .await;
+        let r = admin
+            .post(
+                &format!("/users/{root}/two-factor/disable"),
+                &[("actor_password", testkit::spawn::ADMIN_PASSWORD)],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(r.body.contains("your own two-factor"), "{}", r.body);
+    }
+}
+
+/// Someone who holds every right (a full-rights group, unmasked) covers an administrator, and
+/// still can't mask or disable the last enabled unmasked one.
+#[tokio::test]
+async fn the_last_enabled_unmasked_administrator_stays() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let all: Vec<String> = domain::Permission::catalogue().map(|p| p.code()).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let everything = create_group(&admin, "Everything", &all).await.to_string();
+        create_user(
+            &admin,
+            "deputy@example.com",
+            "Dep Uty",
+            &[&everything],
+            false,
+            false,
+        )
+        .await;
+        disable_2fa(&admin, "deputy@example.com").await;
+        let deputy = sign_in_fully(&t, "deputy@example.com", USER_PASSWORD).await;
+        let root = user_id(&admin, "root@example.com").await;
+        for change in [vec![("mask_data", "1")], vec![("status", "disabled")]] {
+            let r = save_user(&deputy, root, &change).await;
+            assert_eq!(r.status, 422, "the form comes back: {change:?}: {}", r.body);
+            assert!(
+                r.body.contains("last enabled unmasked administrator"),
+                "{}",
+                r.body
+            );
+        }
+        // With a second unmasked administrator, masking the first is allowed.
+        create_user(
+            &admin,
+            "second@example.com",
+            "Second Admin",
+            &["1"],
+            false,
+            false,
+        )
+        .await;
+        assert_eq!(
+            save_user(&deputy, root, &[("mask_data", "1")]).await.status,
+            303
+        );
+        let store = store::connect(&t.db_url).await.unwrap();
+        assert_eq!(store.count_enabled_admins().await.unwrap(), 1);
+    }
+}
