@@ -217,10 +217,11 @@ const MASKED_SEARCH: &str =
     "With Mask data on you can't search, filter or sort clients by name, email or phone. \
      Find a client by ID, country, role, status or registration date instead.";
 
-/// A client as one viewer may see it. Only [`ClientView::for_actor`] builds one (a private field
+/// A client as one viewer may see it. Only [`ClientView::for_actor`] builds one (`non_exhaustive`
 /// keeps other crates from writing the struct out), and it masks the personal fields for a
 /// viewer with Mask data on: a page, API answer or export can only show what was masked for it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientView {
     pub id: i64,
     pub first_name: String,
@@ -236,7 +237,6 @@ pub struct ClientView {
     pub updated_at: Timestamp,
     /// The personal fields above are masks.
     pub masked: bool,
-    _sealed: (),
 }
 
 impl ClientView {
@@ -278,7 +278,6 @@ impl ClientView {
             registered_at,
             updated_at,
             masked,
-            _sealed: (),
         }
     }
 
