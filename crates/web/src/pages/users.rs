@@ -199,6 +199,8 @@ struct UserFormPage {
     alert: Option<String>,
     can_update: bool,
     locked: bool,
+    /// The signer-in has Mask data on, so they can only give others masked access.
+    actor_masked: bool,
     /// This user's history from the event log (empty without Event log View).
     events: Vec<app::events::EventView>,
 }
@@ -278,6 +280,7 @@ async fn form_page(
     let page = UserFormPage {
         events,
         can_update: staff.actor.can(Section::Users, Action::Update),
+        actor_masked: staff.actor.masked(),
         locked: user.as_ref().is_some_and(|u| u.is_locked(now)),
         user,
         input,
@@ -309,6 +312,7 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
     }
     let input = UserInput {
         status: "enabled".into(),
+        mask_data: staff.actor.masked(),
         ..Default::default()
     };
     form_page(&state, staff, None, input, false, FieldErrors::new(), None).await
