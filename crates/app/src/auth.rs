@@ -471,22 +471,8 @@ impl App {
                 );
             }
         }
-        let local = Email::parse(&actor.user.email)
-            .map(|e| e.local_part().to_string())
-            .unwrap_or_default();
-        if let Err(e) = password::check(new, &local) {
-            errors.insert("new_password", e.to_string());
-        } else if new != confirm {
-            errors.insert(
-                "confirm_password",
-                "The two passwords are not the same".into(),
-            );
-        } else if self.hasher.verify(new, &actor.user.password_hash).await.ok {
-            errors.insert(
-                "new_password",
-                "Choose a password different from the current one".into(),
-            );
-        }
+        self.check_new_password(&actor.user, new, confirm, &mut errors)
+            .await;
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -510,6 +496,33 @@ impl App {
         Ok(())
     }
 
+    /// The rules of every form where people choose their own new password: the policy, the
+    /// confirmation, and not the current password.
+    pub(crate) async fn check_new_password(
+        &self,
+        user: &UserRecord,
+        new: &str,
+        confirm: &str,
+        errors: &mut crate::FieldErrors,
+    ) {
+        let local = Email::parse(&user.email)
+            .map(|e| e.local_part().to_string())
+            .unwrap_or_default();
+        if let Err(e) = password::check(new, &local) {
+            errors.insert("new_password", e.to_string());
+        } else if new != confirm {
+            errors.insert(
+                "confirm_password",
+                "The two passwords are not the same".into(),
+            );
+        } else if self.hasher.verify(new, &user.password_hash).await.ok {
+            errors.insert(
+                "new_password",
+                "Choose a password different from the current one".into(),
+            );
+        }
+    }
+
     pub async fn own_sessions(&self, actor: &Actor) -> Result<Vec<SessionRecord>, AppError> {
         Ok(self.store.sessions_of_user(actor.id()).await?)
     }
@@ -528,7 +541,14 @@ impl App {
     }
 
     /// Housekeeping: removes sessions past their absolute lifetime.
+    /// Also forgets password-reset requests older than a day (their limits look back 15
+    /// minutes) and expired reset links.
     pub async fn purge_expired_sessions(&self) -> Result<u64, AppError> {
-        Ok(self.store.delete_expired_sessions(Timestamp::now()).await?)
+        let now = Timestamp::now();
+        let sessions = self.store.delete_expired_sessions(now).await?;
+        self.store
+            .purge_reset_requests(now.plus_secs(-24 * 3600))
+            .await?;
+        Ok(sessions)
     }
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod groups;
 pub mod hashing;
 pub mod mail;
+pub mod password_reset;
 pub mod settings;
 mod token_cache;
 pub mod tokens;

@@ -8,6 +8,7 @@ mod postgres;
 mod sql;
 mod sql_authority;
 mod sql_clients;
+mod sql_resets;
 mod sql_tokens;
 mod sqlite;
 mod types;
@@ -236,6 +237,32 @@ pub trait TokenStore: Send + Sync {
     async fn touch_token(&self, id: i64, at: Timestamp) -> Result<()>;
 }
 
+/// Forgotten-password links and the requests for them.
+#[async_trait]
+pub trait ResetStore: Send + Sync {
+    /// Records a request, for a known account (`user_id`) or not, for the rate limits.
+    async fn record_reset_request(
+        &self,
+        user_id: Option<i64>,
+        ip: Option<&str>,
+        at: Timestamp,
+    ) -> Result<()>;
+    /// Requests since `since`: for this account, and from this address.
+    async fn reset_requests_since(
+        &self,
+        user_id: Option<i64>,
+        ip: Option<&str>,
+        since: Timestamp,
+    ) -> Result<(i64, i64)>;
+    /// Stores the account's link, replacing (and so voiding) any earlier one.
+    async fn put_reset(&self, reset: &ResetRecord) -> Result<()>;
+    async fn reset_by_token(&self, token_hash: &str) -> Result<Option<ResetRecord>>;
+    /// Removes and returns the link: `Some` for exactly one caller, so a link works once.
+    async fn take_reset(&self, token_hash: &str) -> Result<Option<ResetRecord>>;
+    /// Forgets requests made, and links that expired, before `before`.
+    async fn purge_reset_requests(&self, before: Timestamp) -> Result<u64>;
+}
+
 /// Who a credential speaks for, found in one query per request.
 #[async_trait]
 pub trait AuthorityStore: Send + Sync {
@@ -256,6 +283,7 @@ pub trait Store:
     + TokenStore
     + ClientStore
     + AuthorityStore
+    + ResetStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

@@ -91,6 +91,7 @@ impl PgStore {
 
 crate::sql::impl_store!(PgStore, Postgres, "postgres");
 crate::sql_tokens::impl_token_store!(PgStore, Postgres);
+crate::sql_resets::impl_reset_store!(PgStore, Postgres);
 crate::sql_clients::impl_client_store!(PgStore, Postgres);
 crate::sql_authority::impl_authority_store!(PgStore, Postgres);
 

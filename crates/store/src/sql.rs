@@ -521,6 +521,14 @@ macro_rules! impl_store {
                     set_user_groups(&mut tx, id, groups).await?;
                 }
                 let disabled = change.status == Some(UserStatus::Disabled);
+                if disabled {
+                    // A forgotten-password link dies with the account's access.
+                    sqlx::query("DELETE FROM password_resets WHERE user_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
                 if disabled || change.end_sessions.is_some() {
                     let keep = change.end_sessions.clone().flatten().unwrap_or_default();
                     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")

@@ -280,3 +280,14 @@ pub struct TokenRecord {
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
 }
+
+/// A forgotten-password link (its token is never stored, only its SHA-256).
+#[derive(Debug, Clone)]
+pub struct ResetRecord {
+    pub user_id: i64,
+    pub token_hash: String,
+    /// SHA-256 of the password hash when the link was made: a password change voids the link.
+    pub password_fingerprint: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}

@@ -536,3 +536,91 @@ pub async fn sign_out_everywhere(
         Err(e) => WebError(e).into_response(),
     }
 }
+
+#[derive(Template)]
+#[template(path = "user_reset_password.html")]
+struct ResetPasswordPage {
+    l: Layout,
+    user: UserView,
+    /// A generated password, shown so it can be passed on (a typed one is never echoed).
+    generated: String,
+    send_to_email: bool,
+    errors: FieldErrors,
+    alert: Option<String>,
+}
+
+impl ResetPasswordPage {
+    fn err(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+/// Actions › Reset password.
+pub async fn reset_password_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.app.get_user(&staff.actor, id).await {
+        Ok(user) => render(&ResetPasswordPage {
+            l: staff.layout,
+            user,
+            generated: String::new(),
+            send_to_email: false,
+            errors: FieldErrors::new(),
+            alert: None,
+        }),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let send = f.has("send_to_email");
+    let (generated, outcome) = if f.has("generate") {
+        (domain::password::generate(), None)
+    } else {
+        let r = state
+            .app
+            .reset_user_password(&staff.actor, id, f.get("password"), send)
+            .await;
+        (String::new(), Some(r))
+    };
+    let (errors, alert) = match outcome {
+        Some(Ok(())) => {
+            let flash = if send {
+                "Password reset; the new credentials were emailed"
+            } else {
+                "Password reset; pass it on securely. The user must change it at next sign-in"
+            };
+            return redirect_with_flash(&state, &format!("/users/{id}"), flash);
+        }
+        Some(Err(AppError::Invalid(errors))) => (errors, None),
+        Some(Err(AppError::Mail(m))) => (FieldErrors::new(), Some(m)),
+        Some(Err(e)) => return WebError(e).into_response(),
+        None => (FieldErrors::new(), None),
+    };
+    let status = if errors.is_empty() && alert.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    match state.app.get_user(&staff.actor, id).await {
+        Ok(user) => render_status(
+            status,
+            &ResetPasswordPage {
+                l: staff.layout,
+                user,
+                generated,
+                send_to_email: send,
+                errors,
+                alert,
+            },
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
