@@ -997,3 +997,116 @@ async fn the_last_enabled_unmasked_administrator_stays() {
         assert_eq!(store.count_enabled_admins().await.unwrap(), 1);
     }
 }
+
+/// Actions › Reset password: posts the form (after loading it, for the CSRF token).
+async fn reset_password(
+    b: &testkit::Browser,
+    id: i64,
+    fields: &[(&str, &str)],
+) -> testkit::spawn::Page {
+    b.get(&format!("/users/{id}/reset-password")).await;
+    b.post(&format!("/users/{id}/reset-password"), fields).await
+}
+
+#[tokio::test]
+async fn an_administrators_reset_mails_the_credentials_or_changes_nothing() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let viewers = create_group(&admin, "Viewers", &["clients.view"])
+            .await
+            .to_string();
+        create_user(
+            &admin,
+            "dee@example.com",
+            "Dee Fox",
+            &[&viewers],
+            false,
+            false,
+        )
+        .await;
+        disable_2fa(&admin, "dee@example.com").await;
+        let dee = user_id(&admin, "dee@example.com").await;
+        let session = sign_in_fully(&t, "dee@example.com", USER_PASSWORD).await;
+        let edit = admin.get(&format!("/users/{dee}")).await;
+        assert!(edit.body.contains(">Reset password</a>"));
+
+        // Generate fills in a password; a policy-failing one is refused.
+        let g = reset_password(&admin, dee, &[("generate", "1")]).await;
+        assert!(g
+            .body
+            .contains("id=\"password\" name=\"password\" type=\"text\" value=\""));
+        let r = reset_password(&admin, dee, &[("password", "short")]).await;
+        assert_eq!(r.status, 422);
+
+        // The SMTP server refuses, or hangs: nothing changes, and the form says why.
+        for mode in [SmtpMode::Reject, SmtpMode::Hang] {
+            t.smtp().set_mode(mode);
+            let r = reset_password(
+                &admin,
+                dee,
+                &[
+                    ("password", "Harbour-Copper-Violet-31"),
+                    ("send_to_email", "1"),
+                ],
+            )
+            .await;
+            assert_eq!(r.status, 422, "{mode:?}: {}", r.body);
+            assert!(
+                r.body.contains("so the password was not reset"),
+                "{}",
+                r.body
+            );
+            assert_eq!(
+                session.get("/").await.status,
+                200,
+                "{mode:?}: her session lives on"
+            );
+        }
+        t.smtp().set_mode(SmtpMode::Accept);
+        assert!(events_with(&t, "Credentials mail not sent; password not reset").await >= 2);
+
+        // Accepted: the mail carries the new password, sessions end, a change is forced.
+        let r = reset_password(
+            &admin,
+            dee,
+            &[
+                ("password", "Harbour-Copper-Violet-31"),
+                ("send_to_email", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let mail = t
+            .smtp()
+            .messages_to("dee@example.com")
+            .into_iter()
+            .rfind(|m| m.body().contains("Harbour-Copper-Violet-31"))
+            .expect("credentials mail");
+        assert!(mail
+            .body()
+            .contains("choose a new password at your next sign-in"));
+        assert!(session
+            .get("/")
+            .await
+            .location
+            .unwrap()
+            .starts_with("/login"));
+        let b = t.browser();
+        b.sign_in("dee@example.com", "Harbour-Copper-Violet-31")
+            .await;
+        assert_eq!(
+            b.get("/").await.location.as_deref(),
+            Some("/password/change")
+        );
+        assert!(events_with(&t, "Password reset").await >= 1);
+
+        // The guards: not one's own, not a stronger account.
+        let root = user_id(&admin, "root@example.com").await;
+        let r = reset_password(&admin, root, &[("password", "Harbour-Copper-Violet-32")]).await;
+        assert_eq!(r.status, 403, "own password: on the profile");
+        let m = manager(&t, &admin, &["users.view", "users.update"]).await;
+        let r = reset_password(&m, root, &[("password", "Harbour-Copper-Violet-33")]).await;
+        assert_eq!(r.status, 403, "an administrator's password");
+    }
+}
