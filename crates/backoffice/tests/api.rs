@@ -904,16 +904,6 @@ async fn every_escalation_path_is_refused_through_the_api() {
             create_group(&admin, "Exporters", &["clients.view", "clients.export"]).await;
         create_user(
             &admin,
-            "masked@example.com",
-            "Masked Manager",
-            &[&managers.to_string()],
-            false,
-            true,
-        )
-        .await;
-        disable_2fa(&admin, "masked@example.com").await;
-        create_user(
-            &admin,
             "colleague@example.com",
             "Open Colleague",
             &[&viewers.to_string()],
@@ -922,8 +912,16 @@ async fn every_escalation_path_is_refused_through_the_api() {
         )
         .await;
         let colleague = user_id(&admin, "colleague@example.com").await;
+        let m = staff_member(
+            &t,
+            &admin,
+            "masked@example.com",
+            "Masked Manager",
+            &[&managers.to_string()],
+            true,
+        )
+        .await;
         let me = user_id(&admin, "masked@example.com").await;
-        let m = sign_in_fully(&t, "masked@example.com", USER_PASSWORD).await;
         let api = Api::new(&t, Some(&token_for(&t, &m).await));
         let before = events_with(&t, "Action refused").await;
 

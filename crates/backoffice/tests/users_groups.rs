@@ -750,16 +750,6 @@ async fn a_masked_manager_can_not_unmask_anyone_or_touch_an_unmasked_account() {
             .to_string();
         create_user(
             &admin,
-            "masked@example.com",
-            "Masked Manager",
-            &[&managers],
-            false,
-            true,
-        )
-        .await;
-        disable_2fa(&admin, "masked@example.com").await;
-        create_user(
-            &admin,
             "colleague@example.com",
             "Open Colleague",
             &[&viewers],
@@ -767,7 +757,15 @@ async fn a_masked_manager_can_not_unmask_anyone_or_touch_an_unmasked_account() {
             false,
         )
         .await;
-        let m = sign_in_fully(&t, "masked@example.com", USER_PASSWORD).await;
+        let m = staff_member(
+            &t,
+            &admin,
+            "masked@example.com",
+            "Masked Manager",
+            &[&managers],
+            true,
+        )
+        .await;
         let me = user_id(&admin, "masked@example.com").await;
         let colleague = user_id(&admin, "colleague@example.com").await;
         let before = events_with(&t, "Action refused").await;
@@ -958,17 +956,15 @@ async fn the_last_enabled_unmasked_administrator_stays() {
         let all: Vec<String> = domain::Permission::catalogue().map(|p| p.code()).collect();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         let everything = create_group(&admin, "Everything", &all).await.to_string();
-        create_user(
+        let deputy = staff_member(
+            &t,
             &admin,
             "deputy@example.com",
             "Dep Uty",
             &[&everything],
             false,
-            false,
         )
         .await;
-        disable_2fa(&admin, "deputy@example.com").await;
-        let deputy = sign_in_fully(&t, "deputy@example.com", USER_PASSWORD).await;
         let root = user_id(&admin, "root@example.com").await;
         for change in [vec![("mask_data", "1")], vec![("status", "disabled")]] {
             let r = save_user(&deputy, root, &change).await;
@@ -1016,18 +1012,9 @@ async fn an_administrators_reset_mails_the_credentials_or_changes_nothing() {
         let viewers = create_group(&admin, "Viewers", &["clients.view"])
             .await
             .to_string();
-        create_user(
-            &admin,
-            "dee@example.com",
-            "Dee Fox",
-            &[&viewers],
-            false,
-            false,
-        )
-        .await;
-        disable_2fa(&admin, "dee@example.com").await;
+        let session =
+            staff_member(&t, &admin, "dee@example.com", "Dee Fox", &[&viewers], false).await;
         let dee = user_id(&admin, "dee@example.com").await;
-        let session = sign_in_fully(&t, "dee@example.com", USER_PASSWORD).await;
         let edit = admin.get(&format!("/users/{dee}")).await;
         assert!(edit.body.contains(">Reset password</a>"));
 
