@@ -1,29 +1,99 @@
 //! The acting user of a request. A use case only proceeds through [`Actor::require`], which
 //! checks the permission server-side and refuses everything while a forced password change is due.
+//! What bounds the actor is one [`Authority`]; every escalation guard compares it with the
+//! authority an operation would create or touch ([`crate::App::guard_covers`]).
 
 use crate::AppError;
-use domain::{Action, PermissionSet, Section};
-use store::UserRecord;
+use domain::{Action, Authority, PersonalData, Section};
+use store::{Principal, UserRecord};
 
+/// Built only by the app (sign-in, API tokens), so the web layer can read who is asking but
+/// never the stored record behind it (its password hash stays here).
 #[derive(Clone, Debug)]
 pub struct Actor {
-    pub user: UserRecord,
-    pub is_admin: bool,
-    pub permissions: PermissionSet,
+    pub(crate) user: UserRecord,
+    pub(crate) is_admin: bool,
+    pub(crate) authority: Authority,
     /// Hash of the session this request came with (`None` for the CLI and API tokens).
-    pub session_hash: Option<String>,
+    pub(crate) session_hash: Option<String>,
     /// The API token this request came with, if any.
-    pub token_id: Option<i64>,
-    pub ip: Option<String>,
+    pub(crate) token_id: Option<i64>,
+    pub(crate) ip: Option<String>,
 }
 
 impl Actor {
+    pub(crate) fn new(
+        principal: Principal,
+        session_hash: Option<String>,
+        token_id: Option<i64>,
+        ip: Option<String>,
+    ) -> Self {
+        let authority = authority_of(&principal);
+        Self {
+            user: principal.user,
+            is_admin: principal.is_admin,
+            authority,
+            session_hash,
+            token_id,
+            ip,
+        }
+    }
+
     pub fn id(&self) -> i64 {
         self.user.id
     }
 
+    pub fn email(&self) -> &str {
+        &self.user.email
+    }
+
+    pub fn name(&self) -> &str {
+        &self.user.name
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.is_admin
+    }
+
+    pub fn must_change_password(&self) -> bool {
+        self.user.must_change_password
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// "Mask data": client personal data reaches this actor masked.
+    pub fn masked(&self) -> bool {
+        self.authority.personal_data().is_masked()
+    }
+
+    pub fn token_id(&self) -> Option<i64> {
+        self.token_id
+    }
+
+    /// The actor's own account, as anyone else would see it (no password hash).
+    pub fn account(&self) -> crate::users::UserView {
+        self.user.clone().into()
+    }
+
+    /// A stable key for the credential this request came with (its token or its session),
+    /// for per-credential rate limits; it reveals neither.
+    pub fn credential_key(&self) -> String {
+        match (&self.token_id, &self.session_hash) {
+            (Some(id), _) => format!("token:{id}"),
+            (None, Some(hash)) => format!("session:{hash}"),
+            (None, None) => format!("user:{}", self.user.id),
+        }
+    }
+
+    /// True for the session this request came with.
+    pub fn is_current_session(&self, session: &store::SessionRecord) -> bool {
+        self.session_hash.as_deref() == Some(session.id_hash.as_str())
+    }
+
     pub fn can(&self, section: Section, action: Action) -> bool {
-        self.permissions.can(section, action)
+        self.authority.permissions().can(section, action)
     }
 
     /// The gate of every use case: the permission, and no pending forced password change.
@@ -50,6 +120,18 @@ impl Actor {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A user's authority: the join of what their groups grant and their own account's settings.
+pub(crate) fn authority_of(principal: &Principal) -> Authority {
+    user_authority(principal.permissions.clone(), principal.user.mask_data)
+}
+
+/// The authority a user with these group permissions and this "Mask data" has (or would have).
+pub(crate) fn user_authority(groups_grant: domain::PermissionSet, mask_data: bool) -> Authority {
+    Authority::granted_by_group(groups_grant).join(&Authority::of_account(
+        PersonalData::from_mask_data(mask_data),
+    ))
 }
 
 impl crate::App {
@@ -79,24 +161,34 @@ impl crate::App {
         self.log(Some(actor), None, e).await;
     }
 
-    /// The guard: `actor` may only grant what it holds.
-    pub(crate) async fn guard_grant(
+    /// The escalation guard, the one comparison every change of who-may-do-what makes:
+    /// `actor` must cover `other` (the authority it would create, or the account or group it
+    /// would touch). A refusal is a 403 that says what `other` holds beyond the actor, and an
+    /// "Action refused" event.
+    pub(crate) async fn guard_covers(
         &self,
         actor: &Actor,
-        grants: &domain::PermissionSet,
+        other: &Authority,
+        refusal: &str,
         attempted: &str,
     ) -> Result<(), AppError> {
-        let missing = actor.permissions.missing(grants);
-        if missing.is_empty() {
+        let beyond = actor.authority.beyond(other);
+        if beyond.is_empty() {
             return Ok(());
         }
-        let names = missing
-            .iter()
-            .map(|p| p.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let reason = format!("You can't grant permissions you don't hold: {names}");
+        let reason = format!("{refusal}: {}", beyond.join("; "));
         self.refused(actor, attempted, &reason).await;
         Err(AppError::Forbidden(reason))
+    }
+
+    /// Refuses, with an event, an action the actor may not take on their own account.
+    pub(crate) async fn refuse_own(
+        &self,
+        actor: &Actor,
+        attempted: &str,
+        reason: &str,
+    ) -> AppError {
+        self.refused(actor, attempted, reason).await;
+        AppError::Forbidden(reason.to_string())
     }
 }

@@ -446,14 +446,7 @@ impl App {
             self.store.touch_session(&id_hash, now).await?;
         }
         Ok(Some(Authenticated::Full {
-            actor: Box::new(Actor {
-                user: authority.user,
-                is_admin: authority.is_admin,
-                permissions: authority.permissions,
-                session_hash: Some(id_hash),
-                token_id: None,
-                ip,
-            }),
+            actor: Box::new(Actor::new(authority, Some(id_hash), None, ip)),
             csrf_token: session.csrf_token,
         }))
     }
@@ -511,22 +504,8 @@ impl App {
                 );
             }
         }
-        let local = Email::parse(&actor.user.email)
-            .map(|e| e.local_part().to_string())
-            .unwrap_or_default();
-        if let Err(e) = password::check(new, &local) {
-            errors.insert("new_password", e.to_string());
-        } else if new != confirm {
-            errors.insert(
-                "confirm_password",
-                "The two passwords are not the same".into(),
-            );
-        } else if self.hasher.verify(new, &actor.user.password_hash).await.ok {
-            errors.insert(
-                "new_password",
-                "Choose a password different from the current one".into(),
-            );
-        }
+        self.check_new_password(&actor.user, new, confirm, &mut errors)
+            .await;
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -550,6 +529,33 @@ impl App {
         Ok(())
     }
 
+    /// The rules of every form where people choose their own new password: the policy, the
+    /// confirmation, and not the current password.
+    pub(crate) async fn check_new_password(
+        &self,
+        user: &UserRecord,
+        new: &str,
+        confirm: &str,
+        errors: &mut crate::FieldErrors,
+    ) {
+        let local = Email::parse(&user.email)
+            .map(|e| e.local_part().to_string())
+            .unwrap_or_default();
+        if let Err(e) = password::check(new, &local) {
+            errors.insert("new_password", e.to_string());
+        } else if new != confirm {
+            errors.insert(
+                "confirm_password",
+                "The two passwords are not the same".into(),
+            );
+        } else if self.hasher.verify(new, &user.password_hash).await.ok {
+            errors.insert(
+                "new_password",
+                "Choose a password different from the current one".into(),
+            );
+        }
+    }
+
     pub async fn own_sessions(&self, actor: &Actor) -> Result<Vec<SessionRecord>, AppError> {
         Ok(self.store.sessions_of_user(actor.id()).await?)
     }
@@ -567,11 +573,16 @@ impl App {
         Ok(())
     }
 
-    /// Housekeeping: removes sessions past their absolute lifetime, and the sign-in counts of
-    /// addresses whose window has ended.
+    /// Housekeeping: removes sessions past their absolute lifetime and the sign-in counts of
+    /// addresses whose window has ended. Also forgets password-reset requests older than a day
+    /// (their limits look back 15 minutes) and expired reset links.
     pub async fn purge_expired_sessions(&self) -> Result<u64, AppError> {
         let now = self.now();
+        let sessions = self.store.delete_expired_sessions(now).await?;
         self.store.purge_sign_in_addresses(now).await?;
-        Ok(self.store.delete_expired_sessions(now).await?)
+        self.store
+            .purge_reset_requests(now.plus_secs(-24 * 3600))
+            .await?;
+        Ok(sessions)
     }
 }

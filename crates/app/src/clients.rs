@@ -102,7 +102,7 @@ pub struct ClientListRequest {
 /// One page of the list, masked for masked viewers.
 #[derive(Debug, Clone, Default)]
 pub struct ClientList {
-    pub items: Vec<ClientRecord>,
+    pub items: Vec<ClientView>,
     /// The number of matching clients; with a filter it is counted up to [`COUNT_CAP`] only.
     pub total: i64,
     /// The filter matches more than `total` (= [`COUNT_CAP`]) clients.
@@ -217,19 +217,77 @@ const MASKED_SEARCH: &str =
     "With Mask data on you can't search, filter or sort clients by name, email or phone. \
      Find a client by ID, country, role, status or registration date instead.";
 
-/// The stored record as this viewer may see it.
-pub fn present(actor: &Actor, mut c: ClientRecord) -> ClientRecord {
-    if actor.user.mask_data {
-        c.first_name = masking::name(&c.first_name);
-        c.last_name = masking::name(&c.last_name);
-        c.email = masking::email(&c.email);
-        c.phone = masking::phone(&c.phone);
+/// A client as one viewer may see it. Only [`ClientView::for_actor`] builds one (`non_exhaustive`
+/// keeps other crates from writing the struct out), and it masks the personal fields for a
+/// viewer with Mask data on: a page, API answer or export can only show what was masked for it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientView {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: String,
+    pub country: String,
+    pub city: String,
+    pub role: domain::client::ClientRole,
+    pub status: domain::client::ClientStatus,
+    pub language: String,
+    pub registered_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The personal fields above are masks.
+    pub masked: bool,
+}
+
+impl ClientView {
+    /// The stored record as this viewer may see it.
+    fn for_actor(actor: &Actor, c: ClientRecord) -> Self {
+        let masked = actor.masked();
+        let personal = |value: String, mask: fn(&str) -> String| {
+            if masked {
+                mask(&value)
+            } else {
+                value
+            }
+        };
+        let ClientRecord {
+            id,
+            first_name,
+            last_name,
+            email,
+            phone,
+            country,
+            city,
+            role,
+            status,
+            language,
+            registered_at,
+            updated_at,
+        } = c;
+        Self {
+            id,
+            first_name: personal(first_name, masking::name),
+            last_name: personal(last_name, masking::name),
+            email: personal(email, masking::email),
+            phone: personal(phone, masking::phone),
+            country,
+            city,
+            role,
+            status,
+            language,
+            registered_at,
+            updated_at,
+            masked,
+        }
     }
-    c
+
+    pub fn full_name(&self) -> String {
+        domain::client::full_name(&self.first_name, &self.last_name)
+    }
 }
 
 /// The form's fields for a stored client (masked for masked viewers).
-pub fn input_of(c: &ClientRecord) -> ClientInput {
+pub fn input_of(c: &ClientView) -> ClientInput {
     ClientInput {
         first_name: c.first_name.clone(),
         last_name: c.last_name.clone(),
@@ -249,22 +307,33 @@ fn field_errors(errors: client::ClientErrors) -> AppError {
 
 fn duplicate_email(e: StoreError) -> AppError {
     match e {
-        StoreError::Duplicate("email") => {
-            AppError::field("email", "A client with this email already exists")
+        StoreError::Duplicate { field: "email" } => {
+            AppError::duplicate("email", "A client with this email already exists")
         }
         other => other.into(),
     }
 }
 
-/// The event-log changes between two versions of a client. Personal fields are named
-/// "first name", "last name", "email" and "phone", the names the event-log page masks.
+/// The event-log changes between two versions of a client; the personal fields are marked with
+/// their kind, so the event log masks them for masked viewers.
 fn changes(mut e: Event, before: Option<&ClientRecord>, after: &ClientFields) -> Event {
+    use domain::audit::PersonalKind::{Email, Name, Phone};
     let b = |f: fn(&ClientRecord) -> String| before.map(f).unwrap_or_default();
     e = e
-        .change("first name", b(|c| c.first_name.clone()), &after.first_name)
-        .change("last name", b(|c| c.last_name.clone()), &after.last_name)
-        .change("email", b(|c| c.email.clone()), &after.email)
-        .change("phone", b(|c| c.phone.clone()), &after.phone)
+        .personal_change(
+            "first name",
+            Name,
+            b(|c| c.first_name.clone()),
+            &after.first_name,
+        )
+        .personal_change(
+            "last name",
+            Name,
+            b(|c| c.last_name.clone()),
+            &after.last_name,
+        )
+        .personal_change("email", Email, b(|c| c.email.clone()), &after.email)
+        .personal_change("phone", Phone, b(|c| c.phone.clone()), &after.phone)
         .change("country", b(|c| c.country.clone()), &after.country)
         .change("city", b(|c| c.city.clone()), &after.city)
         .change("role", b(|c| c.role.label().into()), after.role.label())
@@ -286,7 +355,7 @@ impl App {
     ) -> Result<ClientFilter, AppError> {
         let personal_search = !req.text.trim().is_empty() && req.field.is_personal();
         let personal_sort = matches!(req.sort, ClientSort::Name | ClientSort::Email);
-        if actor.user.mask_data && (personal_search || personal_sort) {
+        if actor.masked() && (personal_search || personal_sort) {
             let what = if personal_search {
                 format!("search clients by {}", req.field.label().to_lowercase())
             } else {
@@ -354,7 +423,10 @@ impl App {
         let counted = self.store.count_clients(&query.filter, COUNT_CAP).await?;
         let total_is_lower_bound = query.filter != ClientFilter::default() && counted > COUNT_CAP;
         Ok(ClientList {
-            items: items.into_iter().map(|c| present(actor, c)).collect(),
+            items: items
+                .into_iter()
+                .map(|c| ClientView::for_actor(actor, c))
+                .collect(),
             total: if total_is_lower_bound {
                 COUNT_CAP
             } else {
@@ -367,7 +439,7 @@ impl App {
     }
 
     /// Clients › detail (and the edit form's data), masked for masked viewers.
-    pub async fn get_client(&self, actor: &Actor, id: i64) -> Result<ClientRecord, AppError> {
+    pub async fn get_client(&self, actor: &Actor, id: i64) -> Result<ClientView, AppError> {
         self.authorize(actor, Section::Clients, Action::View, "view a client")
             .await?;
         let c = self
@@ -375,11 +447,11 @@ impl App {
             .client_by_id(id)
             .await?
             .ok_or(AppError::NotFound)?;
-        Ok(present(actor, c))
+        Ok(ClientView::for_actor(actor, c))
     }
 
     fn refuse_masked_entry(&self, actor: &Actor) -> Result<(), AppError> {
-        if actor.user.mask_data {
+        if actor.masked() {
             return Err(AppError::Forbidden(
                 "With Mask data on you can't create or import clients: the answer to a duplicate \
                  email would reveal another client's personal data."
@@ -391,7 +463,7 @@ impl App {
 
     /// Whether this viewer may create and import clients (the pages offer it only then).
     pub fn can_add_clients(&self, actor: &Actor) -> bool {
-        actor.can(Section::Clients, Action::Create) && !actor.user.mask_data
+        actor.can(Section::Clients, Action::Create) && !actor.masked()
     }
 
     pub async fn create_client(&self, actor: &Actor, input: &ClientInput) -> Result<i64, AppError> {
@@ -439,14 +511,14 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         let mut input = input.clone();
-        if actor.user.mask_data {
+        if actor.masked() {
             input.first_name = stored.first_name.clone();
             input.last_name = stored.last_name.clone();
             input.email = stored.email.clone();
             input.phone = stored.phone.clone();
         }
         let v: ValidClient = client::validate(&input).map_err(|errors| {
-            if actor.user.mask_data {
+            if actor.masked() {
                 // A stored personal value that no longer passes validation is not named.
                 field_errors(
                     errors
@@ -551,7 +623,7 @@ impl App {
             let done = (chunk.len() as i64) < EXPORT_CHUNK;
             after = chunk.last().map(|c| c.id);
             rows.extend(chunk.into_iter().map(|c| {
-                let c = present(actor, c);
+                let c = ClientView::for_actor(actor, c);
                 vec![
                     c.id.to_string(),
                     c.first_name,
@@ -574,11 +646,7 @@ impl App {
         let csv = write_csv(&EXPORT_COLUMNS, rows)?;
         let e = Event::new(Category::Clients, AuditAction::Export, "Clients exported")
             .change("count", "", count.to_string())
-            .change(
-                "masked",
-                "",
-                if actor.user.mask_data { "Yes" } else { "No" },
-            );
+            .change("masked", "", if actor.masked() { "Yes" } else { "No" });
         self.log(Some(actor), None, e).await;
         Ok((csv, count))
     }

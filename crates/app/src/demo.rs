@@ -202,7 +202,7 @@ impl App {
                 .await
             {
                 Ok(id) => group_ids.push(id),
-                Err(StoreError::Duplicate(_)) => {
+                Err(StoreError::Duplicate { .. }) => {
                     let groups = self.store.list_groups().await?;
                     let found = groups.iter().find(|g| g.caption == caption);
                     group_ids.push(found.map(|g| g.id).ok_or(AppError::NotFound)?);

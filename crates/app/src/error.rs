@@ -1,10 +1,72 @@
 //! One error type for every use case; the web layer turns each variant into a page or JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Deref, DerefMut};
 use store::StoreError;
 
-/// Problems keyed by field name, shown next to each field (or as `fields` in JSON).
-pub type FieldErrors = BTreeMap<&'static str, String>;
+/// Problems keyed by field name, shown next to each field (or as `fields` in JSON). A problem
+/// that is a taken unique value (an email already used) is marked as one when it is found, so
+/// the API answers 409 from the type, never by reading the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors {
+    messages: BTreeMap<&'static str, String>,
+    duplicates: BTreeSet<&'static str>,
+}
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `field` holds a value another record already has.
+    pub fn insert_duplicate(&mut self, field: &'static str, message: impl Into<String>) {
+        self.duplicates.insert(field);
+        self.messages.insert(field, message.into());
+    }
+
+    /// True when every problem is a taken unique value (and there is one).
+    pub fn only_duplicates(&self) -> bool {
+        !self.messages.is_empty() && self.messages.keys().all(|f| self.duplicates.contains(f))
+    }
+}
+
+impl Deref for FieldErrors {
+    type Target = BTreeMap<&'static str, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.messages
+    }
+}
+
+impl DerefMut for FieldErrors {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.messages
+    }
+}
+
+impl IntoIterator for FieldErrors {
+    type Item = (&'static str, String);
+    type IntoIter = std::collections::btree_map::IntoIter<&'static str, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.messages.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a FieldErrors {
+    type Item = (&'a &'static str, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, &'static str, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.messages.iter()
+    }
+}
+
+impl FromIterator<(&'static str, String)> for FieldErrors {
+    fn from_iter<I: IntoIterator<Item = (&'static str, String)>>(iter: I) -> Self {
+        Self {
+            messages: iter.into_iter().collect(),
+            duplicates: BTreeSet::new(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -43,25 +105,34 @@ impl AppError {
         f.insert(name, message.into());
         AppError::Invalid(f)
     }
+
+    /// A taken unique value (see [`FieldErrors::insert_duplicate`]).
+    pub fn duplicate(name: &'static str, message: impl Into<String>) -> Self {
+        let mut f = FieldErrors::new();
+        f.insert_duplicate(name, message);
+        AppError::Invalid(f)
+    }
 }
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Duplicate("email") => {
-                AppError::field("email", "This email is already used by another user")
+            StoreError::Duplicate { field: "email" } => {
+                AppError::duplicate("email", "This email is already used by another user")
             }
-            StoreError::Duplicate("caption") => {
-                AppError::field("caption", "A group with this caption already exists")
+            StoreError::Duplicate { field: "caption" } => {
+                AppError::duplicate("caption", "A group with this caption already exists")
             }
-            StoreError::Duplicate(what) => AppError::Conflict(format!("Duplicate {what}")),
+            StoreError::Duplicate { field } => {
+                AppError::duplicate(field, "This value is already used")
+            }
             StoreError::NotFound => AppError::NotFound,
             StoreError::Conflict(m) => AppError::Conflict(m),
-            StoreError::Unavailable(m) => {
-                tracing::error!(error = %m, "database unavailable");
+            StoreError::Unavailable(source) => {
+                tracing::error!(error = %source, "database unavailable");
                 AppError::Unavailable
             }
-            StoreError::Other(m) => AppError::Internal(m),
+            StoreError::Other(source) => AppError::Internal(source.to_string()),
         }
     }
 }

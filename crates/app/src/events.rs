@@ -2,16 +2,16 @@
 //! anywhere). Client personal data in events is masked for viewers with "Mask data" on.
 
 use crate::{Actor, App, AppError};
-use domain::audit::{AuditAction, Category, Event};
-use domain::{masking, Action, Email, Section, Timestamp};
-use serde::Serialize;
+use domain::audit::{AuditAction, Category, Event, PersonalKind};
+use domain::{Action, Email, Section, Timestamp};
+use serde::{Deserialize, Serialize};
 use store::{EventQuery, EventRecord};
 
 pub const PAGE_SIZE: i64 = 50;
 const EXPORT_MAX_ROWS: i64 = 1_000_000;
 
 /// One changed field, as shown in the Details column.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChangeView {
     pub field: String,
     pub before: String,
@@ -51,57 +51,76 @@ pub struct EventFilter {
     pub before_id: Option<i64>,
 }
 
-/// Masks the personal data a client event carries: the client's name as the target label and
-/// the values of the personal fields.
-fn mask_event(mut v: EventView) -> EventView {
-    if v.target_type.as_deref() == Some("client") {
-        v.target_label = v.target_label.as_deref().map(masking::name);
-    }
-    if v.category == Category::Clients.code() || v.target_type.as_deref() == Some("client") {
-        for c in &mut v.details {
-            let mask: fn(&str) -> String = match c.field.as_str() {
-                "first name" | "last name" | "name" => masking::name,
-                "email" => masking::email,
-                "phone" => masking::phone,
-                _ => continue,
-            };
-            c.before = if c.before.is_empty() {
-                String::new()
-            } else {
-                mask(&c.before)
-            };
-            c.after = if c.after.is_empty() {
-                String::new()
-            } else {
-                mask(&c.after)
-            };
+/// A changed field as stored in an event row's details.
+#[derive(Deserialize)]
+struct StoredChange {
+    field: String,
+    before: String,
+    after: String,
+    /// The kind of personal data (`"name"`, `"email"`, `"phone"`) or `false`; absent only in
+    /// rows written before the kind was recorded.
+    personal: Option<serde_json::Value>,
+}
+
+impl StoredChange {
+    /// The personal-data kind the event was built with. Rows from before the kind was recorded
+    /// are read by the client fields' names, the only rule those versions had.
+    fn personal_kind(&self, client_event: bool) -> Option<PersonalKind> {
+        match &self.personal {
+            Some(v) => v.as_str().and_then(PersonalKind::from_code),
+            None if client_event => match self.field.as_str() {
+                "first name" | "last name" | "name" => Some(PersonalKind::Name),
+                "email" => Some(PersonalKind::Email),
+                "phone" => Some(PersonalKind::Phone),
+                _ => None,
+            },
+            None => None,
         }
     }
-    v
+}
+
+/// The changes of an event row as `viewer_masked` may see them.
+fn changes_for(details: &str, client_event: bool, viewer_masked: bool) -> Vec<ChangeView> {
+    let stored: Vec<StoredChange> = serde_json::from_str(details).unwrap_or_default();
+    stored
+        .into_iter()
+        .map(|c| match c.personal_kind(client_event) {
+            Some(kind) if viewer_masked => ChangeView {
+                field: c.field,
+                before: kind.mask(&c.before),
+                after: kind.mask(&c.after),
+            },
+            _ => ChangeView {
+                field: c.field,
+                before: c.before,
+                after: c.after,
+            },
+        })
+        .collect()
 }
 
 fn view(r: EventRecord, masked: bool) -> EventView {
-    let details: Vec<ChangeView> = serde_json::from_str(&r.details).unwrap_or_default();
-    let v = EventView {
+    let client_target = r.target_type.as_deref() == Some("client");
+    let client_event = client_target || r.category == Category::Clients.code();
+    EventView {
         id: r.id,
         at: r.at.iso(),
         time: r.at,
         actor_id: r.actor_id,
         actor_email: r.actor_email,
         actor_groups: r.actor_groups,
+        details: changes_for(&r.details, client_event, masked),
         category: r.category,
         action: r.action,
         event: r.event,
         target_type: r.target_type,
         target_id: r.target_id,
-        target_label: r.target_label,
-        details,
+        // A client event's target is the client, labelled with their name.
+        target_label: match r.target_label {
+            Some(label) if masked && client_target => Some(PersonalKind::Name.mask(&label)),
+            other => other,
+        },
         ip: r.ip,
-    };
-    if masked {
-        mask_event(v)
-    } else {
-        v
     }
 }
 
@@ -168,7 +187,7 @@ impl App {
         self.authorize(actor, Section::EventLog, Action::View, "view the event log")
             .await?;
         let q = self.event_query(filter, PAGE_SIZE).await?;
-        let masked = actor.user.mask_data;
+        let masked = actor.masked();
         Ok(self
             .store
             .list_events(&q)
@@ -194,7 +213,7 @@ impl App {
             limit: 20,
             ..Default::default()
         };
-        let masked = actor.user.mask_data;
+        let masked = actor.masked();
         Ok(self
             .store
             .list_events(&q)
@@ -225,7 +244,7 @@ impl App {
         )
         .await?;
         let mut q = self.event_query(filter, 5000).await?;
-        let masked = actor.user.mask_data;
+        let masked = actor.masked();
         let mut out = Vec::new();
         loop {
             let rows = self.store.list_events(&q).await?;
@@ -252,49 +271,72 @@ impl App {
 mod tests {
     use super::*;
 
-    #[test]
-    fn client_personal_data_in_events_is_masked() {
-        let v = EventView {
+    fn record(category: &str, target_type: &str, label: &str, details: &str) -> EventRecord {
+        EventRecord {
             id: 1,
-            at: String::new(),
-            time: Timestamp(0),
+            at: Timestamp(0),
             actor_id: None,
             actor_email: Some("staff@example.com".into()),
             actor_groups: String::new(),
-            category: "clients".into(),
+            category: category.into(),
             action: "UPDATE".into(),
             event: "Client updated".into(),
-            target_type: Some("client".into()),
+            target_type: Some(target_type.into()),
             target_id: Some(7),
-            target_label: Some("Johanna Smith".into()),
-            details: vec![
-                ChangeView {
-                    field: "email".into(),
-                    before: "jo@example.com".into(),
-                    after: "js@example.org".into(),
-                },
-                ChangeView {
-                    field: "phone".into(),
-                    before: "".into(),
-                    after: "+441234567890".into(),
-                },
-                ChangeView {
-                    field: "country".into(),
-                    before: "GB".into(),
-                    after: "DE".into(),
-                },
-            ],
+            target_label: Some(label.into()),
+            details: details.into(),
             ip: None,
-        };
-        let m = mask_event(v);
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn personal_data_is_masked_by_the_kind_it_was_built_with() {
+        let details = r#"[
+            {"field":"email","before":"jo@example.com","after":"js@example.org","personal":"email"},
+            {"field":"mobile","before":"","after":"+441234567890","personal":"phone"},
+            {"field":"country","before":"GB","after":"DE","personal":false}
+        ]"#;
+        let m = view(record("clients", "client", "Johanna Smith", details), true);
         assert_eq!(m.target_label.as_deref(), Some("J**** S****"));
         assert_eq!(m.details[0].before, "j****@e****.com");
-        assert_eq!(m.details[1].after, "+*******90");
+        assert_eq!(m.details[1].before, "", "an empty value stays empty");
+        assert_eq!(
+            m.details[1].after, "+*******90",
+            "masked by kind, not by field name"
+        );
         assert_eq!(m.details[2].after, "DE", "non-personal fields stay");
         assert_eq!(
             m.actor_email.as_deref(),
             Some("staff@example.com"),
             "staff emails are not client data"
         );
+        let plain = view(record("clients", "client", "Johanna Smith", details), false);
+        assert_eq!(plain.details[1].after, "+441234567890");
+    }
+
+    #[test]
+    fn a_staff_users_email_is_not_client_data() {
+        let details = r#"[{"field":"email","before":"a@example.com","after":"b@example.com","personal":false}]"#;
+        let m = view(record("users", "user", "b@example.com", details), true);
+        assert_eq!(m.details[0].after, "b@example.com");
+        assert_eq!(m.target_label.as_deref(), Some("b@example.com"));
+    }
+
+    #[test]
+    fn rows_from_before_the_kind_was_recorded_are_masked_by_field_name() {
+        let details = r#"[{"field":"phone","before":"","after":"+441234567890"}]"#;
+        let m = view(record("clients", "client", "Jo Smith", details), true);
+        assert_eq!(m.details[0].after, "+*******90");
+    }
+
+    #[test]
+    fn events_built_by_the_client_use_cases_carry_the_kind() {
+        let e = Event::new(Category::Clients, AuditAction::Update, "Client updated")
+            .personal_change("first name", PersonalKind::Name, "Jo", "Joanna")
+            .change("country", "GB", "DE");
+        assert_eq!(e.changes[0].personal, Some(PersonalKind::Name));
+        assert_eq!(e.changes[1].personal, None);
     }
 }

@@ -1,11 +1,14 @@
 //! System › Users › Groups: captions and the Rights matrix, export and import. Administrators is
-//! built in: it grants everything and can't be edited or deleted.
+//! built in: it grants everything and can't be edited or deleted. Nobody creates a group that
+//! grants more than they hold, nor edits, imports over or deletes one whose rights they don't
+//! all hold (one comparison of authorities, as for users).
 
+use crate::users::UserView;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
-use domain::{Action, Permission, PermissionSet, Section};
+use domain::{Action, Authority, Permission, PermissionSet, Section};
 use serde::{Deserialize, Serialize};
-use store::{GroupDetail, GroupSummary, UserRecord};
+use store::{GroupDetail, GroupSummary};
 
 pub const CAPTION_MAX: usize = 100;
 pub const IMPORT_MAX_BYTES: usize = 1024 * 1024;
@@ -50,6 +53,22 @@ fn perm_list(set: &PermissionSet) -> String {
 }
 
 impl App {
+    /// The guard for groups: the actor covers what the group grants (before and after a change).
+    async fn guard_group(
+        &self,
+        actor: &Actor,
+        grants: &PermissionSet,
+        attempted: &str,
+    ) -> Result<(), AppError> {
+        self.guard_covers(
+            actor,
+            &Authority::granted_by_group(grants.clone()),
+            "You can't grant or change rights you don't hold",
+            attempted,
+        )
+        .await
+    }
+
     pub async fn list_groups(&self, actor: &Actor) -> Result<Vec<GroupSummary>, AppError> {
         self.authorize(actor, Section::Groups, Action::View, "list groups")
             .await?;
@@ -60,7 +79,7 @@ impl App {
         &self,
         actor: &Actor,
         id: i64,
-    ) -> Result<(GroupDetail, Vec<UserRecord>), AppError> {
+    ) -> Result<(GroupDetail, Vec<UserView>), AppError> {
         self.authorize(actor, Section::Groups, Action::View, "view a group")
             .await?;
         let group = self
@@ -69,7 +88,7 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         let members = self.store.members_of_group(id).await?;
-        Ok((group, members))
+        Ok((group, members.into_iter().map(UserView::from).collect()))
     }
 
     pub async fn create_group(
@@ -81,7 +100,7 @@ impl App {
         self.authorize(actor, Section::Groups, Action::Create, "create a group")
             .await?;
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
-        self.guard_grant(actor, permissions, &format!("create group {caption}"))
+        self.guard_group(actor, permissions, &format!("create group {caption}"))
             .await?;
         let event = Event::new(Category::Groups, AuditAction::Add, "Group created")
             .change("caption", "", &caption)
@@ -117,12 +136,10 @@ impl App {
             ));
         }
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
-        self.guard_grant(
-            actor,
-            permissions,
-            &format!("update group {}", group.caption),
-        )
-        .await?;
+        let attempted = format!("update group {}", group.caption);
+        self.guard_group(actor, &group.permissions, &attempted)
+            .await?;
+        self.guard_group(actor, permissions, &attempted).await?;
         let event = Event::new(
             Category::Groups,
             AuditAction::Update,
@@ -159,6 +176,12 @@ impl App {
                 "Administrators is built in and can't be deleted".into(),
             ));
         }
+        self.guard_group(
+            actor,
+            &group.permissions,
+            &format!("delete group {}", group.caption),
+        )
+        .await?;
         let event = Event::new(Category::Groups, AuditAction::Delete, "Group deleted")
             .target("group", id, &group.caption)
             .change("permissions", perm_list(&group.permissions), "");
@@ -231,6 +254,21 @@ impl App {
             None
         };
         let mut parsed = Vec::new();
+        let mut escalations = 0;
+        // With Replace, a group of the same caption gets the file's rights: the actor must hold
+        // the rights it has now, as for an edit.
+        let existing = if replace {
+            let ids: Vec<i64> = self
+                .store
+                .list_groups()
+                .await?
+                .iter()
+                .map(|g| g.id)
+                .collect();
+            self.store.groups_by_ids(&ids).await?
+        } else {
+            Vec::new()
+        };
         if let Some(file) = &file {
             if file.version != 1 {
                 problems.push(format!("Unsupported file version {}", file.version));
@@ -259,18 +297,37 @@ impl App {
                         )),
                     }
                 }
-                let missing = actor.permissions.missing(&set);
-                if !missing.is_empty() {
-                    let names = missing
-                        .iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    problems
-                        .push(format!("Group {n} ({caption}): you can't grant permissions you don't hold: {names}"));
+                let beyond = actor
+                    .authority()
+                    .beyond(&Authority::granted_by_group(set.clone()));
+                if !beyond.is_empty() {
+                    escalations += 1;
+                    problems.push(format!(
+                        "Group {n} ({caption}): you can't grant {}",
+                        beyond.join("; ")
+                    ));
+                }
+                let replaced = existing
+                    .iter()
+                    .find(|g| g.caption.to_lowercase() == caption.to_lowercase());
+                if let Some(old) = replaced {
+                    let beyond = actor
+                        .authority()
+                        .beyond(&Authority::granted_by_group(old.permissions.clone()));
+                    if !beyond.is_empty() {
+                        escalations += 1;
+                        problems.push(format!(
+                            "Group {n} ({caption}): it would replace a group that holds {}",
+                            beyond.join("; ")
+                        ));
+                    }
                 }
                 parsed.push((caption, set));
             }
+        }
+        if escalations > 0 {
+            let reason = format!("{escalations} group(s) in the file hold rights you don't hold");
+            self.refused(actor, "import groups", &reason).await;
         }
         if !problems.is_empty() {
             let mut f = FieldErrors::new();

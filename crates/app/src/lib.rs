@@ -14,6 +14,7 @@ pub mod events;
 pub mod groups;
 pub mod hashing;
 pub mod mail;
+pub mod password_reset;
 pub mod settings;
 mod token_cache;
 pub mod tokens;
@@ -22,6 +23,13 @@ pub mod users;
 pub use actor::Actor;
 pub use error::{AppError, FieldErrors};
 pub use store::Store;
+/// The store's plain listing, query and reference types, which adapters pass through as they
+/// are (no secret, no client data): re-exported so that `web` needs no dependency on `store`
+/// and can reach data only through the use cases.
+pub use store::{
+    ClientSort, GroupDetail, GroupRef, GroupSummary, Page, SessionRecord, TokenRecord, UserQuery,
+    UserSort,
+};
 
 use domain::Timestamp;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
@@ -36,6 +36,8 @@ pub struct SmtpConfig {
     pub from: String,
     pub connect_timeout: Duration,
     pub total_timeout: Duration,
+    /// CA certificates trusted for TLS besides the public roots (a company's own relay).
+    extra_roots: Option<Certificate>,
 }
 
 impl std::fmt::Debug for SmtpConfig {
@@ -47,6 +49,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("from", &self.from)
+            .field("extra_roots", &self.extra_roots.is_some())
             .finish()
     }
 }
@@ -99,7 +102,21 @@ impl SmtpConfig {
             from: from.to_string(),
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(30),
+            extra_roots: None,
         })
+    }
+
+    /// Trusts the CA certificates of a PEM file for TLS, besides the public roots. A file with
+    /// no certificate, or one that doesn't parse, is refused.
+    pub fn set_extra_roots(&mut self, pem: &[u8]) -> Result<(), String> {
+        let text = String::from_utf8_lossy(pem);
+        if !text.contains("-----BEGIN CERTIFICATE-----") {
+            return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) in the file".into());
+        }
+        let certs = Certificate::from_pem(pem)
+            .map_err(|e| format!("not a valid PEM certificate file: {e}"))?;
+        self.extra_roots = Some(certs);
+        Ok(())
     }
 }
 
@@ -124,7 +141,11 @@ impl Mailer {
                 AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
             }
             Security::StartTls | Security::Tls => {
-                let tls = TlsParameters::new(config.host.clone()).map_err(|e| e.to_string())?;
+                let mut tls = TlsParameters::builder(config.host.clone());
+                if let Some(roots) = &config.extra_roots {
+                    tls = tls.add_root_certificate(roots.clone());
+                }
+                let tls = tls.build().map_err(|e| e.to_string())?;
                 let mode = if config.security == Security::Tls {
                     Tls::Wrapper(tls)
                 } else {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use store::{Authority, TokenRecord};
+use store::{Principal, TokenRecord};
 
 pub const TTL: Duration = Duration::from_secs(1);
 /// Beyond this many live tokens the cache starts over rather than grow.
@@ -18,7 +18,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    entries: Mutex<HashMap<String, (Instant, TokenRecord, Authority)>>,
+    entries: Mutex<HashMap<String, (Instant, TokenRecord, Principal)>>,
     /// How many times the cache was emptied (tests check that only changes do it).
     clears: AtomicU64,
 }
@@ -45,13 +45,13 @@ pub(crate) fn changes_what_tokens_resolve_to(event: &Event) -> bool {
 }
 
 impl TokenCache {
-    pub fn get(&self, token_hash: &str) -> Option<(TokenRecord, Authority)> {
+    pub fn get(&self, token_hash: &str) -> Option<(TokenRecord, Principal)> {
         let entries = self.entries.lock().ok()?;
         let (at, token, authority) = entries.get(token_hash)?;
         (at.elapsed() < TTL).then(|| (token.clone(), authority.clone()))
     }
 
-    pub fn put(&self, token_hash: String, token: TokenRecord, authority: Authority) {
+    pub fn put(&self, token_hash: String, token: TokenRecord, authority: Principal) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
                 entries.retain(|_, (at, _, _)| at.elapsed() < TTL);

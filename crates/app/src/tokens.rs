@@ -137,13 +137,6 @@ impl App {
             };
             self.token_cache.put(token_hash, touched, authority.clone());
         }
-        Ok(Some(Actor {
-            user: authority.user,
-            is_admin: authority.is_admin,
-            permissions: authority.permissions,
-            session_hash: None,
-            token_id: Some(token.id),
-            ip,
-        }))
+        Ok(Some(Actor::new(authority, None, Some(token.id), ip)))
     }
 }

@@ -1,13 +1,85 @@
 //! System › Users › Users: listing, creating (the seed's flow), editing and the Actions menu.
-//! The escalation guards live here: nobody grants what they don't hold, nobody edits an account
-//! more powerful than their own, nobody changes their own status, groups or Mask data.
+//! The escalation guards live here, each one comparison of authorities: nobody creates or makes
+//! a user stronger than themself in any dimension (permissions, unmasked data), nobody changes
+//! an account their authority doesn't cover, nobody lifts a restriction on themself (status,
+//! groups, Mask data, 2FA), and the last enabled unmasked administrator stays (the store).
 
+use crate::actor::user_authority;
 use crate::mail::Mail;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::user::parse_name;
-use domain::{password, Action, Email, PermissionSet, Section, TwoFactor, UserStatus};
+use domain::{
+    password, Action, Authority, Email, PermissionSet, Section, Timestamp, TwoFactor, UserStatus,
+};
 use store::{GroupRef, NewUser, Page, UserChange, UserQuery, UserRecord};
+
+/// A Back Office user as the use cases hand it out: the stored record without its password
+/// hash, so no page or API answer can show one.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub status: UserStatus,
+    pub two_factor: TwoFactor,
+    pub mask_data: bool,
+    pub must_change_password: bool,
+    pub created_by: Option<i64>,
+    pub created_by_email: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_sign_in_at: Option<Timestamp>,
+    pub failed_attempts: i64,
+    pub locked_until: Option<Timestamp>,
+    pub groups: Vec<GroupRef>,
+}
+
+impl UserView {
+    pub fn is_locked(&self, now: Timestamp) -> bool {
+        self.locked_until.is_some_and(|t| t > now)
+    }
+}
+
+impl From<UserRecord> for UserView {
+    fn from(u: UserRecord) -> Self {
+        let UserRecord {
+            id,
+            email,
+            name,
+            password_hash: _,
+            status,
+            two_factor,
+            mask_data,
+            must_change_password,
+            created_by,
+            created_by_email,
+            created_at,
+            updated_at,
+            last_sign_in_at,
+            failed_attempts,
+            locked_until,
+            groups,
+        } = u;
+        Self {
+            id,
+            email,
+            name,
+            status,
+            two_factor,
+            mask_data,
+            must_change_password,
+            created_by,
+            created_by_email,
+            created_at,
+            updated_at,
+            last_sign_in_at,
+            failed_attempts,
+            locked_until,
+            groups,
+        }
+    }
+}
 
 /// What the Create user and edit forms send. `password` empty on edit means "unchanged".
 #[derive(Debug, Clone, Default)]
@@ -52,16 +124,21 @@ impl App {
         &self,
         actor: &Actor,
         query: &UserQuery,
-    ) -> Result<Page<UserRecord>, AppError> {
+    ) -> Result<Page<UserView>, AppError> {
         self.authorize(actor, Section::Users, Action::View, "list users")
             .await?;
-        Ok(self.store.list_users(query).await?)
+        let page = self.store.list_users(query).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(UserView::from).collect(),
+            total: page.total,
+        })
     }
 
-    pub async fn get_user(&self, actor: &Actor, id: i64) -> Result<UserRecord, AppError> {
+    pub async fn get_user(&self, actor: &Actor, id: i64) -> Result<UserView, AppError> {
         self.authorize(actor, Section::Users, Action::View, "view a user")
             .await?;
-        self.store.user_by_id(id).await?.ok_or(AppError::NotFound)
+        let user = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        Ok(user.into())
     }
 
     /// What the "Groups" dropdown offers.
@@ -90,7 +167,7 @@ impl App {
         if let Some(e) = &email {
             let owner = self.store.user_by_email_key(&e.key()).await?.map(|u| u.id);
             if owner.is_some() && owner != editing {
-                errors.insert("email", "This email is already used by another user".into());
+                errors.insert_duplicate("email", "This email is already used by another user");
             }
         }
         let local = email
@@ -149,21 +226,27 @@ impl App {
         })
     }
 
-    /// The guard: `actor` may not edit an account that holds a permission it lacks.
+    /// The authority a stored user has now: their groups' grants and their own Mask data.
+    async fn authority_of_user(&self, user: &UserRecord) -> Result<Authority, AppError> {
+        let (_, held) = self.store.permissions_of_user(user.id).await?;
+        Ok(user_authority(held, user.mask_data))
+    }
+
+    /// The guard before any change to an account: the actor's authority covers the target's.
     async fn guard_target(
         &self,
         actor: &Actor,
         target: &UserRecord,
         attempted: &str,
     ) -> Result<(), AppError> {
-        let (_, held) = self.store.permissions_of_user(target.id).await?;
-        if actor.permissions.covers(&held) {
-            return Ok(());
-        }
-        let reason =
-            "You can't change an account that holds permissions you don't have".to_string();
-        self.refused(actor, attempted, &reason).await;
-        Err(AppError::Forbidden(reason))
+        let held = self.authority_of_user(target).await?;
+        self.guard_covers(
+            actor,
+            &held,
+            "You can't change an account that holds more than you do",
+            attempted,
+        )
+        .await
     }
 
     /// Create user (the seed's flow). With "Send to email" the credentials mail is handed to
@@ -178,9 +261,10 @@ impl App {
             ));
         }
         let v = self.validate_user(input, true, None).await?;
-        self.guard_grant(
+        self.guard_covers(
             actor,
-            &v.grants,
+            &user_authority(v.grants.clone(), input.mask_data),
+            "You can't create a user who would hold more than you do",
             &format!("create user {} in {}", v.email, captions(&v.groups)),
         )
         .await?;
@@ -216,44 +300,148 @@ impl App {
             .store
             .insert_user(user, self.entry(Some(actor), None, event))
             .await?;
-        if input.send_to_email {
-            let mail = Mail {
-                to_name: v.name.clone(),
-                to: v.email.to_string(),
-                subject: "Your Back Office account".into(),
-                body: format!(
-                    "An account was created for you in the Back Office.\n\n\
-                     Sign in at: {url}/login\nEmail: {email}\nPassword: {password}\n\n\
-                     You will be asked to choose a new password at your first sign-in, and a \
-                     sign-in code will be emailed to you each time you sign in.\n",
-                    url = self.settings.public_url.trim_end_matches('/'),
-                    email = v.email,
-                ),
-            };
-            let sent = self
-                .mailer
-                .as_ref()
-                .ok_or_else(|| AppError::Mail("No SMTP server".into()))?
-                .send(mail)
+        if !input.send_to_email {
+            pending.commit().await?;
+            return Ok(id);
+        }
+        let mail = Mail {
+            to_name: v.name.clone(),
+            to: v.email.to_string(),
+            subject: "Your Back Office account".into(),
+            body: format!(
+                "An account was created for you in the Back Office.\n\n\
+                 Sign in at: {url}/login\nEmail: {email}\nPassword: {password}\n\n\
+                 You will be asked to choose a new password at your first sign-in, and a \
+                 sign-in code will be emailed to you each time you sign in.\n",
+                url = self.settings.public_url.trim_end_matches('/'),
+                email = v.email,
+            ),
+        };
+        let failed = Event::new(
+            Category::Users,
+            AuditAction::Send,
+            "Credentials mail not sent; user not created",
+        )
+        .change("email", "", v.email.as_str());
+        self.mail_then_commit(actor, pending, mail, failed, "the user was not created")
+            .await?;
+        Ok(id)
+    }
+
+    /// Hands the credentials mail to the SMTP server, then commits the change it belongs to; if
+    /// the mail can't be sent the change is rolled back ("either done and mailed, or nothing"),
+    /// the failure is an event, and the person is told `outcome`.
+    async fn mail_then_commit(
+        &self,
+        actor: &Actor,
+        pending: Box<dyn store::Pending>,
+        mail: Mail,
+        failed: Event,
+        outcome: &str,
+    ) -> Result<(), AppError> {
+        let mailer = self
+            .mailer
+            .as_ref()
+            .ok_or_else(|| AppError::Mail("No SMTP server".into()))?;
+        if let Err(reason) = mailer.send(mail).await {
+            drop(pending);
+            tracing::warn!(smtp = %reason, "credentials mail refused; nothing changed");
+            self.log(Some(actor), None, failed.change("SMTP answer", "", &reason))
                 .await;
-            if let Err(reason) = sent {
-                drop(pending);
-                tracing::warn!(smtp = %reason, "credentials mail refused; user not created");
-                let e = Event::new(
-                    Category::Users,
-                    AuditAction::Send,
-                    "Credentials mail not sent; user not created",
-                )
-                .change("email", "", v.email.as_str())
-                .change("SMTP answer", "", &reason);
-                self.log(Some(actor), None, e).await;
-                return Err(AppError::Mail(format!(
-                    "The credentials email could not be sent, so the user was not created: {reason}"
-                )));
-            }
+            return Err(AppError::Mail(format!(
+                "The credentials email could not be sent, so {outcome}: {reason}"
+            )));
         }
         pending.commit().await?;
-        Ok(id)
+        Ok(())
+    }
+
+    /// Actions › Reset password: a new password (typed, or generated by the page), to be changed
+    /// at the next sign-in; the user's sessions end. With "Send to email" the credentials are
+    /// mailed before the change commits, and if the mail can't be sent nothing changes.
+    pub async fn reset_user_password(
+        &self,
+        actor: &Actor,
+        id: i64,
+        password: &str,
+        send_to_email: bool,
+    ) -> Result<(), AppError> {
+        self.authorize(actor, Section::Users, Action::Update, "reset a password")
+            .await?;
+        let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        if id == actor.id() {
+            return Err(self
+                .refuse_own(
+                    actor,
+                    "reset own password",
+                    "Change your own password on your profile, with your current password",
+                )
+                .await);
+        }
+        self.guard_target(
+            actor,
+            &target,
+            &format!("reset the password of {}", target.email),
+        )
+        .await?;
+        if send_to_email && !self.has_smtp() {
+            return Err(AppError::field(
+                "send_to_email",
+                "No SMTP server is configured, so the credentials can't be emailed",
+            ));
+        }
+        let local = Email::parse(&target.email)
+            .map(|e| e.local_part().to_string())
+            .unwrap_or_default();
+        if password.is_empty() {
+            return Err(AppError::field(
+                "password",
+                "Enter a password or click Generate",
+            ));
+        }
+        password::check(password, &local)
+            .map_err(|e| AppError::field("password", e.to_string()))?;
+        let change = UserChange {
+            password: Some((self.hasher.hash(password).await, true)),
+            end_sessions: Some(None),
+            at: self.now(),
+            ..Default::default()
+        };
+        let event = Event::new(Category::Users, AuditAction::Update, "Password reset")
+            .target("user", id, &target.email)
+            .change(
+                "password",
+                "",
+                "set by an administrator (must be changed at next sign-in)",
+            )
+            .change("credentials emailed", "", yes_no(send_to_email));
+        let pending = self
+            .store
+            .update_user(id, change, self.entry(Some(actor), None, event))
+            .await?;
+        if !send_to_email {
+            return Ok(pending.commit().await?);
+        }
+        let mail = Mail {
+            to_name: target.name.clone(),
+            to: target.email.clone(),
+            subject: "Your new Back Office password".into(),
+            body: format!(
+                "An administrator reset the password of your Back Office account.\n\n\
+                 Sign in at: {url}/login\nEmail: {email}\nPassword: {password}\n\n\
+                 You will be asked to choose a new password at your next sign-in.\n",
+                url = self.settings.public_url.trim_end_matches('/'),
+                email = target.email,
+            ),
+        };
+        let failed = Event::new(
+            Category::Users,
+            AuditAction::Send,
+            "Credentials mail not sent; password not reset",
+        )
+        .target("user", id, &target.email);
+        self.mail_then_commit(actor, pending, mail, failed, "the password was not reset")
+            .await
     }
 
     /// Saves the edit form.
@@ -275,19 +463,21 @@ impl App {
         if id == actor.id()
             && (v.status != target.status || groups_changed || input.mask_data != target.mask_data)
         {
-            let reason = "You can't change your own status, groups or Mask data".to_string();
-            self.refused(actor, "change own status, groups or mask data", &reason)
-                .await;
-            return Err(AppError::Forbidden(reason));
+            return Err(self
+                .refuse_own(
+                    actor,
+                    "change own status, groups or mask data",
+                    "You can't change your own status, groups or Mask data",
+                )
+                .await);
         }
-        if groups_changed {
-            self.guard_grant(
-                actor,
-                &v.grants,
-                &format!("put user {} in {}", target.email, captions(&v.groups)),
-            )
-            .await?;
-        }
+        self.guard_covers(
+            actor,
+            &user_authority(v.grants.clone(), input.mask_data),
+            "You can't make a user hold more than you do",
+            &format!("update user {}", target.email),
+        )
+        .await?;
         let mut event = Event::new(Category::Users, AuditAction::Update, "User updated")
             .target("user", id, &target.email)
             .change("email", &target.email, v.email.as_str())
@@ -357,6 +547,15 @@ impl App {
         )
         .await?;
         let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        if id == actor.id() && !enabled {
+            return Err(self
+                .refuse_own(
+                    actor,
+                    "disable own two-factor authentication",
+                    "You can't disable your own two-factor authentication",
+                )
+                .await);
+        }
         self.guard_target(actor, &target, &format!("change 2FA of {}", target.email))
             .await?;
         if !enabled

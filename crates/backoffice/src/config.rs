@@ -31,6 +31,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub smtp_username: Option<String>,
     pub smtp_password: Option<String>,
+    /// A PEM file of CA certificates trusted for SMTP TLS besides the public roots.
+    pub smtp_ca_file: Option<String>,
     pub mail_from: String,
     pub public_url: Option<String>,
     pub admin_email: String,
@@ -56,6 +58,7 @@ impl Default for Config {
             smtp_url: None,
             smtp_username: None,
             smtp_password: None,
+            smtp_ca_file: None,
             mail_from: "backoffice@localhost.localdomain".into(),
             public_url: None,
             admin_email: "admin@backoffice.local".into(),
@@ -188,6 +191,16 @@ impl Config {
         }
         if let Some(p) = &self.smtp_password {
             c.password = Some(p.clone());
+        }
+        if let Some(path) = self
+            .smtp_ca_file
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        {
+            let pem = std::fs::read(path)
+                .map_err(|e| bad("BACKOFFICE_SMTP_CA_FILE", format!("can't read {path}: {e}")))?;
+            c.set_extra_roots(&pem)
+                .map_err(|e| bad("BACKOFFICE_SMTP_CA_FILE", format!("{path}: {e}")))?;
         }
         // The event log's time filter relies on an event being committed within 10 minutes of
         // its time, and a mail is sent between the two.

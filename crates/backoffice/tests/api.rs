@@ -610,13 +610,15 @@ async fn every_route_for_every_kind_of_caller() {
         true,
     )
     .await;
+    // Masked, so that the masked caller's authority covers it: this matrix is about
+    // permissions (the authority order has its own test).
     create_user(
         &admin,
         "target@example.com",
         "Tar Get",
         &[&nothing],
         false,
-        false,
+        true,
     )
     .await;
     create_user(
@@ -662,7 +664,7 @@ async fn every_route_for_every_kind_of_caller() {
         Some("/login/code")
     );
 
-    let user_body = |email: &str| json!({"email": email, "password": USER_PASSWORD, "status": "enabled", "groups": [nothing.parse::<i64>().unwrap()], "name": "New"});
+    let user_body = |email: &str| json!({"email": email, "password": USER_PASSWORD, "status": "enabled", "groups": [nothing.parse::<i64>().unwrap()], "name": "New", "mask_data": true});
     let client_body = |email: &str| {
         json!({"first_name": "Ann", "last_name": "Lee", "email": email, "phone": "+44 20 7946 0999", "country": "GB",
             "city": "Hull", "role": "investor", "status": "active", "language": "en"})
@@ -912,5 +914,165 @@ async fn refusals_and_failed_sign_ins_leave_the_token_cache_alone() {
         disable_user(&admin, "weak@example.com").await;
         assert!(t.app.token_cache_clears() > clears, "{backend}");
         assert_eq!(weak_api.send("GET", "/api/v1/me", None).await.0, 401);
+    }
+}
+
+/// The review's hole through the API: a manager with Mask data on can't create an unmasked user,
+/// switch Mask data off (`PATCH {"mask_data": false}`), touch an unmasked colleague's account,
+/// or change a group stronger than themself; an administrator can't disable their own 2FA.
+#[tokio::test]
+async fn every_escalation_path_is_refused_through_the_api() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let managers = create_group(
+            &admin,
+            "Managers",
+            &[
+                "users.view",
+                "users.create",
+                "users.update",
+                "groups.view",
+                "groups.update",
+                "groups.delete",
+                "clients.view",
+            ],
+        )
+        .await;
+        let viewers = create_group(&admin, "Viewers", &["clients.view"]).await;
+        let exporters =
+            create_group(&admin, "Exporters", &["clients.view", "clients.export"]).await;
+        create_user(
+            &admin,
+            "colleague@example.com",
+            "Open Colleague",
+            &[&viewers.to_string()],
+            false,
+            false,
+        )
+        .await;
+        let colleague = user_id(&admin, "colleague@example.com").await;
+        let m = staff_member(
+            &t,
+            &admin,
+            "masked@example.com",
+            "Masked Manager",
+            &[&managers.to_string()],
+            true,
+        )
+        .await;
+        let me = user_id(&admin, "masked@example.com").await;
+        let api = Api::new(&t, Some(&token_for(&t, &m).await));
+        let before = events_with(&t, "Action refused").await;
+
+        let new_user = |email: &str, mask: bool| {
+            json!({"email": email, "password": USER_PASSWORD, "status": "enabled",
+                   "groups": [viewers], "name": "New Person", "mask_data": mask})
+        };
+        let (s, body) = api
+            .send(
+                "POST",
+                "/api/v1/users",
+                Some(new_user("open@example.com", false)),
+            )
+            .await;
+        assert_eq!(s, 403, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("unmasked client personal data"),
+            "{body}"
+        );
+        let (s, body) = api
+            .send(
+                "POST",
+                "/api/v1/users",
+                Some(new_user("shut@example.com", true)),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+        let shut = body["id"].as_i64().unwrap();
+        let (s, _) = api
+            .send(
+                "PATCH",
+                &format!("/api/v1/users/{shut}"),
+                Some(json!({"mask_data": false})),
+            )
+            .await;
+        assert_eq!(s, 403, "switching Mask data off for someone");
+        let (s, _) = api
+            .send(
+                "PATCH",
+                &format!("/api/v1/users/{me}"),
+                Some(json!({"mask_data": false})),
+            )
+            .await;
+        assert_eq!(s, 403, "switching one's own Mask data off");
+        for (method, path, body) in [
+            (
+                "PATCH",
+                format!("/api/v1/users/{colleague}"),
+                Some(json!({"name": "Renamed"})),
+            ),
+            (
+                "PATCH",
+                format!("/api/v1/users/{colleague}"),
+                Some(json!({"password": "Hijacked-Password-Value-1"})),
+            ),
+            ("POST", format!("/api/v1/users/{colleague}/sign-out"), None),
+            ("POST", format!("/api/v1/users/{colleague}/unlock"), None),
+            (
+                "POST",
+                format!("/api/v1/users/{colleague}/two-factor/enable"),
+                None,
+            ),
+            (
+                "POST",
+                format!("/api/v1/users/{colleague}/two-factor/disable"),
+                Some(json!({"password": NEW_PASSWORD})),
+            ),
+            (
+                "PUT",
+                format!("/api/v1/groups/{exporters}"),
+                Some(json!({"caption": "Exporters", "permissions": ["clients.view"]})),
+            ),
+            ("DELETE", format!("/api/v1/groups/{exporters}"), None),
+        ] {
+            let (s, body) = api.send(method, &path, body).await;
+            assert_eq!(s, 403, "{method} {path}: {body}");
+        }
+        assert!(events_with(&t, "Action refused").await >= before + 11);
+        let (_, c) = api
+            .send("GET", &format!("/api/v1/users/{colleague}"), None)
+            .await;
+        assert_eq!(c["name"], "Open Colleague");
+        assert_eq!(c["mask_data"], false);
+        let (_, g) = api
+            .send("GET", &format!("/api/v1/groups/{exporters}"), None)
+            .await;
+        assert_eq!(g["permissions"].as_array().unwrap().len(), 2);
+
+        // The administrator's own 2FA, through the API.
+        let admin_api = Api::new(&t, Some(&token_for(&t, &admin).await));
+        let root = user_id(&admin, "root@example.com").await;
+        let (s, body) = admin_api
+            .send(
+                "POST",
+                &format!("/api/v1/users/{root}/two-factor/disable"),
+                Some(json!({"password": testkit::spawn::ADMIN_PASSWORD})),
+            )
+            .await;
+        assert_eq!(s, 403, "{body}");
+        // A duplicate is a 409 from its type, with the field named.
+        let (s, body) = admin_api
+            .send(
+                "POST",
+                "/api/v1/users",
+                Some(new_user("colleague@example.com", true)),
+            )
+            .await;
+        assert_eq!(s, 409, "{body}");
+        assert!(body["fields"]["email"].is_string(), "{body}");
     }
 }

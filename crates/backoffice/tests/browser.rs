@@ -754,3 +754,71 @@ async fn the_seed_flow_with_the_keyboard_alone() {
     p.screenshot("flow7-keyboard").await;
     p.c.close().await.unwrap();
 }
+
+/// Forgot password, as a person does it: the link on the sign-in page, the mail, Choose a new
+/// password, and the code that is still asked.
+#[tokio::test]
+async fn forgot_password_in_chromium() {
+    if !enabled() {
+        return;
+    }
+    let smtp = SmtpServer::start().await;
+    let dir = temp_dir("forgot");
+    let bo = start_backoffice(&dir, &smtp);
+    let p = open_browser(&bo.url, &dir).await;
+    p.sign_in(
+        &smtp,
+        &bo.admin_email,
+        &bo.admin_password,
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    p.sign_out().await;
+
+    p.goto("/login").await;
+    p.follow("Forgot password?").await;
+    assert_eq!(p.path().await, "/login/forgot");
+    p.fill("Email", &bo.admin_email).await;
+    p.press("Send link").await;
+    assert!(
+        p.text()
+            .await
+            .contains("If an account exists for that address"),
+        "{}",
+        p.text().await
+    );
+    let mut link = None;
+    for _ in 0..100 {
+        link = smtp.messages_to(&bo.admin_email).iter().find_map(|m| {
+            let body = m.body();
+            let at = body.find("/password/reset?token=")?;
+            Some(body[at..at + 22 + 64].to_string())
+        });
+        if link.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let link = link.expect("a reset mail");
+    p.goto(&link).await;
+    assert_eq!(
+        p.path().await,
+        "/password/reset",
+        "the token left the address bar"
+    );
+    p.fill("New password", "Juniper-Atlas-Ember-64").await;
+    p.fill("Repeat the new password", "Juniper-Atlas-Ember-64")
+        .await;
+    let codes_before = smtp.messages_to(&bo.admin_email).len();
+    p.press("Save password").await;
+    assert_eq!(p.path().await, "/login/code", "{}", p.text().await);
+    let _ = smtp.wait_for(&bo.admin_email, codes_before + 1).await;
+    p.fill("Code", &smtp.latest_code(&bo.admin_email)).await;
+    p.press("Verify").await;
+    assert_eq!(p.path().await, "/", "{}", p.text().await);
+    p.screenshot("flow8-forgot-password").await;
+    p.sign_out().await;
+    p.sign_in(&smtp, &bo.admin_email, "Juniper-Atlas-Ember-64", None)
+        .await;
+    p.c.close().await.unwrap();
+}

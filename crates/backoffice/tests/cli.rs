@@ -584,3 +584,51 @@ async fn mail_test_reports_the_smtp_answer_or_the_failure() {
         text(&o)
     );
 }
+
+/// `BACKOFFICE_SMTP_CA_FILE`: a relay whose certificate comes from the company's own CA is
+/// trusted with the file, refused clearly without it, and a bad file stops start-up (exit 2).
+/// Multi-threaded: the test blocks on the child process while its SMTP server answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_through_a_relay_with_a_private_ca() {
+    let ca = testkit::TestCa::new();
+    let smtp = testkit::SmtpServer::start_tls(&ca).await;
+    let dir = temp_dir("mail-ca");
+    let db = format!("sqlite://{}/bo.db", dir.display());
+    let ca_file = dir.join("company-ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let junk_file = dir.join("junk.pem");
+    std::fs::write(&junk_file, "not a certificate\n").unwrap();
+    let mail = |ca: Option<&Path>| {
+        let mut c = bo(&dir, Some(&db));
+        c.env("BACKOFFICE_SMTP_URL", smtp.tls_url());
+        if let Some(path) = ca {
+            c.env("BACKOFFICE_SMTP_CA_FILE", path);
+        }
+        c.args(["mail", "test", "--to", "ops@example.com"]);
+        run(c, None)
+    };
+    let o = mail(None);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).to_lowercase().contains("certificate"),
+        "the failure names the certificate: {}",
+        text(&o)
+    );
+    assert!(smtp.messages().is_empty());
+
+    let o = mail(Some(&ca_file));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("The SMTP server answered: 250"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(smtp.messages_to("ops@example.com").len(), 1);
+
+    let o = mail(Some(&junk_file));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("BACKOFFICE_SMTP_CA_FILE"), "{}", text(&o));
+    let o = mail(Some(&dir.join("missing.pem")));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("can't read"), "{}", text(&o));
+}

@@ -907,3 +907,265 @@ async fn count_rows(db_url: &str, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
     }
 }
+
+/// Asks for a reset link through the page and returns the answer.
+async fn forgot(b: &testkit::Browser, email: &str) -> testkit::spawn::Page {
+    b.get("/login/forgot").await;
+    b.post("/login/forgot", &[("email", email)]).await
+}
+
+/// The token of the `n`-th reset mail to `to` (1-based), waiting up to 5 s for it.
+async fn reset_token(t: &TestApp, to: &str, n: usize) -> String {
+    for _ in 0..100 {
+        let links: Vec<String> = t
+            .smtp()
+            .messages_to(to)
+            .iter()
+            .map(|m| m.body())
+            .filter_map(|b| {
+                let at = b.find("/password/reset?token=")? + 22;
+                Some(b[at..at + 64].to_string())
+            })
+            .collect();
+        if links.len() >= n {
+            return links[n - 1].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no reset mail #{n} to {to}");
+}
+
+/// Opens a reset link in `b`; returns the reset page.
+async fn open_link(b: &testkit::Browser, token: &str) -> testkit::spawn::Page {
+    let r = b.get(&format!("/password/reset?token={token}")).await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/password/reset"),
+        "the token leaves the address bar"
+    );
+    b.get("/password/reset").await
+}
+
+/// Waits until the background work of `n` reset requests is in the event log.
+async fn wait_for_requests(t: &TestApp, n: usize) {
+    for _ in 0..100 {
+        if events_with(t, "Password reset requested").await >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{n} reset requests were not recorded");
+}
+
+#[tokio::test]
+async fn forgot_password_answers_alike_and_its_link_works_once_then_asks_the_second_factor() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        create_user(&admin, "ann@example.com", "Ann Lee", &["1"], false, false).await;
+        create_user(&admin, "off@example.com", "Off Line", &["1"], false, false).await;
+        disable_user(&admin, "off@example.com").await;
+        // Ann is signed in elsewhere (code by mail, then her own password).
+        let elsewhere = sign_in_fully(&t, "ann@example.com", USER_PASSWORD).await;
+        let mails_before = t.smtp().messages_to("ann@example.com").len();
+        assert!(mails_before > 0, "her sign-in code");
+
+        let b = t.browser();
+        assert!(b
+            .get("/login")
+            .await
+            .body
+            .contains("href=\"/login/forgot\">Forgot password?</a>"));
+        let answers: Vec<_> = [
+            "ann@example.com",
+            "nobody@example.com",
+            "off@example.com",
+            "not an email",
+        ]
+        .iter()
+        .map(|e| (e, forgot(&b, e)))
+        .collect();
+        let mut statuses = Vec::new();
+        for (email, answer) in answers {
+            let r = answer.await;
+            assert!(
+                r.body
+                    .contains("If an account exists for that address, we&#39;ve sent a link"),
+                "{email}: {}",
+                r.body
+            );
+            statuses.push(r.status);
+        }
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        wait_for_requests(&t, 4).await;
+        let token = reset_token(&t, "ann@example.com", 1).await;
+        assert!(t
+            .smtp()
+            .messages_to("off@example.com")
+            .iter()
+            .all(|m| !m.body().contains("/password/reset")));
+        assert_eq!(
+            events_with(&t, &token).await,
+            0,
+            "no token in the event log"
+        );
+
+        // Choose a new password: the policy applies, then the second factor is asked.
+        let page = open_link(&b, &token).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains("a****@e****.com"),
+            "whose password: masked"
+        );
+        let r = b
+            .post(
+                "/password/reset",
+                &[("new_password", "short"), ("confirm_password", "short")],
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        let r = b
+            .post(
+                "/password/reset",
+                &[
+                    ("new_password", "Brand-New-Lantern-77"),
+                    ("confirm_password", "Brand-New-Lantern-78"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        assert!(r.body.contains("not the same"));
+        let generated = b.post("/password/reset", &[("generate", "1")]).await;
+        assert!(generated.body.contains("Generated password:"));
+        let r = b
+            .post(
+                "/password/reset",
+                &[
+                    ("new_password", "Brand-New-Lantern-77"),
+                    ("confirm_password", "Brand-New-Lantern-77"),
+                ],
+            )
+            .await;
+        assert_eq!(r.location.as_deref(), Some("/login/code"), "{}", r.body);
+        let code = t.smtp().latest_code("ann@example.com");
+        assert_eq!(b.enter_code(&code).await.location.as_deref(), Some("/"));
+        assert_eq!(b.get("/").await.status, 200, "signed in");
+        assert_eq!(
+            elsewhere
+                .get("/")
+                .await
+                .location
+                .as_deref()
+                .map(|l| l.starts_with("/login")),
+            Some(true),
+            "every other session ended"
+        );
+        let notice = t.smtp().wait_for("ann@example.com", mails_before + 3).await;
+        let notices: Vec<_> = t
+            .smtp()
+            .messages_to("ann@example.com")
+            .into_iter()
+            .filter(|m| {
+                m.header("Subject")
+                    .is_some_and(|s| s.contains("password was changed"))
+            })
+            .collect();
+        assert_eq!(notices.len(), 1, "{:?}", notice.header("Subject"));
+        assert!(notices[0].body().contains("127.0.0.1"));
+        assert!(events_with(&t, "Password reset completed").await >= 1);
+
+        // The link works once.
+        let again = t.browser();
+        let page = open_link(&again, &token).await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("invalid or has expired"));
+    }
+}
+
+#[tokio::test]
+async fn a_reset_link_dies_with_a_newer_link_a_sign_in_disabling_and_its_30_minutes() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        create_user(&admin, "bo@example.com", "Bo Ray", &["1"], false, false).await;
+        disable_2fa(&admin, "bo@example.com").await;
+        let b = t.browser();
+        let live = |token: String| {
+            let t = &t;
+            async move { open_link(&t.browser(), &token).await.status == 200 }
+        };
+
+        forgot(&b, "bo@example.com").await;
+        let first = reset_token(&t, "bo@example.com", 1).await;
+        assert!(live(first.clone()).await);
+        forgot(&b, "bo@example.com").await;
+        let second = reset_token(&t, "bo@example.com", 2).await;
+        assert!(!live(first).await, "voided by a newer request");
+        assert!(live(second.clone()).await);
+
+        // A successful sign-in voids it.
+        sign_in_fully(&t, "bo@example.com", USER_PASSWORD).await;
+        assert!(!live(second).await, "voided by a sign-in");
+
+        // Thirty minutes.
+        forgot(&b, "bo@example.com").await;
+        let third = reset_token(&t, "bo@example.com", 3).await;
+        t.clock.advance(31 * 60);
+        assert!(!live(third).await, "expired");
+        let admin = t.admin().await; // the clock moved past the idle timeout
+
+        // Disabling the account.
+        forgot(&b, "bo@example.com").await;
+        let fourth = reset_token(&t, "bo@example.com", 4).await;
+        assert!(live(fourth.clone()).await);
+        let id = user_id(&admin, "bo@example.com").await;
+        assert_eq!(
+            save_user(&admin, id, &[("status", "disabled")])
+                .await
+                .status,
+            303
+        );
+        assert_eq!(
+            save_user(&admin, id, &[("status", "enabled")]).await.status,
+            303
+        );
+        assert!(
+            !live(fourth).await,
+            "voided by disabling, even once enabled again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reset_requests_are_limited_per_account_and_per_address_and_need_smtp() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        create_user(&admin, "cy@example.com", "Cy Ng", &["1"], false, false).await;
+        let b = t.browser();
+        for _ in 0..7 {
+            assert_eq!(forgot(&b, "cy@example.com").await.status, 200);
+        }
+        wait_for_requests(&t, 7).await;
+        let links = t
+            .smtp()
+            .messages_to("cy@example.com")
+            .iter()
+            .filter(|m| m.body().contains("/password/reset?token="))
+            .count();
+        assert_eq!(links, 5, "five links per account per 15 minutes");
+        for i in 0..13 {
+            let r = forgot(&b, &format!("x{i}@example.com")).await;
+            assert_eq!(r.status, 200, "request {}", i + 8);
+        }
+        let over = forgot(&b, "y@example.com").await;
+        assert_eq!(over.status, 429, "the 21st request from one address");
+        assert!(over.headers.get("retry-after").is_some());
+        assert!(events_with(&t, "Password reset refused").await >= 1);
+
+        let standalone = TestApp::start_with(backend, false).await;
+        let page = standalone.browser().get("/login").await;
+        assert!(!page.body.contains("Forgot password?"));
+        assert_eq!(standalone.browser().get("/login/forgot").await.status, 404);
+    }
+}

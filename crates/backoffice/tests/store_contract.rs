@@ -95,7 +95,10 @@ async fn emails_are_unique_case_insensitively_and_uncommitted_users_vanish() {
         let dup = s
             .insert_user(new_user("ann@EXAMPLE.com", vec![1]), entry("dup"))
             .await;
-        assert!(matches!(dup, Err(StoreError::Duplicate("email"))), "{b}");
+        assert!(
+            matches!(dup, Err(StoreError::Duplicate { field: "email" })),
+            "{b}"
+        );
         // A pending insert that is dropped leaves nothing behind, event included.
         let events_before = s.chain_head().await.unwrap().0;
         let (_, pending) = s

@@ -428,7 +428,7 @@ async fn nobody_grants_what_they_do_not_hold() {
             )
             .await;
             assert_eq!(r.status, 403, "{groups:?}");
-            assert!(r.body.contains("grant permissions you don"), "{}", r.body);
+            assert!(r.body.contains("permissions you don"), "{}", r.body);
         }
         assert_eq!(user_count(&t).await, 2);
         // A group edited or created with a permission the manager lacks.
@@ -454,7 +454,7 @@ async fn nobody_grants_what_they_do_not_hold() {
         let smuggle =
             r#"{"version":1,"groups":[{"caption":"Smuggled","permissions":["settings.update"]}]}"#;
         let problems = import(&t, &m, smuggle, "disabled").await.unwrap_err();
-        assert!(problems.contains("grant permissions you don"), "{problems}");
+        assert!(problems.contains("permissions you don"), "{problems}");
         assert!(!admin.get("/groups").await.body.contains("Smuggled"));
     }
 }
@@ -727,5 +727,373 @@ async fn import(
         Ok(())
     } else {
         Err(r.text().await.unwrap())
+    }
+}
+
+/// The review's hole: a manager with Mask data on could create (or edit) an account with Mask
+/// data off, sign in as it and read every client unmasked. Every path is refused now, through
+/// the pages, with a reason and an "Action refused" event.
+#[tokio::test]
+async fn a_masked_manager_can_not_unmask_anyone_or_touch_an_unmasked_account() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let managers = create_group(
+            &admin,
+            "Managers",
+            &["users.view", "users.create", "users.update", "clients.view"],
+        )
+        .await
+        .to_string();
+        let viewers = create_group(&admin, "Viewers", &["clients.view"])
+            .await
+            .to_string();
+        create_user(
+            &admin,
+            "colleague@example.com",
+            "Open Colleague",
+            &[&viewers],
+            false,
+            false,
+        )
+        .await;
+        let m = staff_member(
+            &t,
+            &admin,
+            "masked@example.com",
+            "Masked Manager",
+            &[&managers],
+            true,
+        )
+        .await;
+        let me = user_id(&admin, "masked@example.com").await;
+        let colleague = user_id(&admin, "colleague@example.com").await;
+        let before = events_with(&t, "Action refused").await;
+        let users_before = user_count(&t).await;
+
+        // Create user with Mask data off: refused, nothing written.
+        let r = create_user_with(
+            &m,
+            "unmasked@example.com",
+            "Un Masked",
+            USER_PASSWORD,
+            &[&viewers],
+            false,
+            false,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(
+            r.body.contains("unmasked client personal data"),
+            "{}",
+            r.body
+        );
+        assert_eq!(user_count(&t).await, users_before);
+
+        // With Mask data on it is allowed; switching it off afterwards is not.
+        create_user(
+            &m,
+            "newbie@example.com",
+            "New Bie",
+            &[&viewers],
+            false,
+            true,
+        )
+        .await;
+        let newbie = user_id(&admin, "newbie@example.com").await;
+        let r = save_user(&m, newbie, &[("mask_data", "")]).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(admin
+            .get(&format!("/users/{newbie}"))
+            .await
+            .body
+            .contains("name=\"mask_data\" value=\"1\" checked"));
+
+        // The unmasked colleague's account: no change of any kind.
+        for change in [
+            vec![("name", "Renamed")],
+            vec![("password", "Hijacked-Password-Value-1")],
+            vec![("email", "hijack@example.com")],
+            vec![("status", "disabled")],
+            vec![("mask_data", "1")],
+        ] {
+            let r = save_user(&m, colleague, &change).await;
+            assert_eq!(r.status, 403, "{change:?}: {}", r.body);
+        }
+        for action in ["unlock", "sign-out", "two-factor/enable"] {
+            m.get(&format!("/users/{colleague}")).await;
+            let r = m.post(&format!("/users/{colleague}/{action}"), &[]).await;
+            assert_eq!(r.status, 403, "{action}");
+        }
+        m.get(&format!("/users/{colleague}")).await;
+        let r = m
+            .post(
+                &format!("/users/{colleague}/two-factor/disable"),
+                &[("actor_password", NEW_PASSWORD)],
+            )
+            .await;
+        assert_eq!(r.status, 403, "disable 2FA of an unmasked colleague");
+
+        // Their own Mask data stays on.
+        let r = save_user(&m, me, &[("mask_data", "")]).await;
+        assert_eq!(r.status, 403);
+        assert!(
+            events_with(&t, "Action refused").await >= before + 11,
+            "each refusal is an event"
+        );
+        let page = admin.get(&format!("/users/{colleague}")).await;
+        assert!(
+            page.body.contains("value=\"Open Colleague\""),
+            "colleague untouched"
+        );
+    }
+}
+
+/// Nobody edits, deletes or imports over a group whose rights they don't all hold, even to
+/// take rights away; a group within their rights they may change.
+#[tokio::test]
+async fn nobody_changes_a_group_stronger_than_themself() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let m = manager(
+            &t,
+            &admin,
+            &[
+                "groups.view",
+                "groups.create",
+                "groups.update",
+                "groups.delete",
+                "clients.view",
+            ],
+        )
+        .await;
+        let strong = create_group(&admin, "Exporters", &["clients.view", "clients.export"]).await;
+        let weak = create_group(&admin, "Readers", &["clients.view"]).await;
+        let before = events_with(&t, "Action refused").await;
+
+        m.get(&format!("/groups/{strong}")).await;
+        let r = m
+            .post(
+                &format!("/groups/{strong}"),
+                &[("caption", "Exporters"), ("perm", "clients.view")],
+            )
+            .await;
+        assert_eq!(
+            r.status, 403,
+            "stripping rights from a stronger group: {}",
+            r.body
+        );
+        m.get(&format!("/groups/{strong}")).await;
+        let r = m.post(&format!("/groups/{strong}/delete"), &[]).await;
+        assert_eq!(r.status, 403, "deleting a stronger group");
+        let over =
+            r#"{"version":1,"groups":[{"caption":"Exporters","permissions":["clients.view"]}]}"#;
+        let problems = import(&t, &m, over, "enabled").await.unwrap_err();
+        assert!(
+            problems.contains("would replace a group that holds"),
+            "{problems}"
+        );
+        let page = admin.get(&format!("/groups/{strong}")).await;
+        assert!(
+            page.body
+                .contains("value=\"clients.export\" data-action=\"Export\" checked"),
+            "Exporters keeps its rights"
+        );
+        assert!(events_with(&t, "Action refused").await >= before + 3);
+
+        // Within their rights: allowed.
+        m.get(&format!("/groups/{weak}")).await;
+        let r = m
+            .post(
+                &format!("/groups/{weak}"),
+                &[("caption", "Readers 2"), ("perm", "clients.view")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        m.get(&format!("/groups/{weak}")).await;
+        assert_eq!(
+            m.post(&format!("/groups/{weak}/delete"), &[]).await.status,
+            303
+        );
+    }
+}
+
+/// Nobody lifts a restriction on themself: the administrator can't disable their own 2FA
+/// through Actions (enabling it is tightening, and allowed).
+#[tokio::test]
+async fn own_two_factor_can_not_be_disabled_through_actions() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let root = user_id(&admin, "root@example.com").await;
+        admin.get(&format!("/users/{root}/two-factor/enable")).await;
+        let r = admin
+            .post(&format!("/users/{root}/two-factor/enable"), &[])
+            .await;
+        assert_eq!(r.status, 303, "enabling one's own 2FA tightens: {}", r.body);
+        admin
+            .get(&format!("/users/{root}/two-factor/disable"))
+            .await;
+        let r = admin
+            .post(
+                &format!("/users/{root}/two-factor/disable"),
+                &[("actor_password", testkit::spawn::ADMIN_PASSWORD)],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(r.body.contains("your own two-factor"), "{}", r.body);
+    }
+}
+
+/// Someone who holds every right (a full-rights group, unmasked) covers an administrator, and
+/// still can't mask or disable the last enabled unmasked one.
+#[tokio::test]
+async fn the_last_enabled_unmasked_administrator_stays() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let all: Vec<String> = domain::Permission::catalogue().map(|p| p.code()).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let everything = create_group(&admin, "Everything", &all).await.to_string();
+        let deputy = staff_member(
+            &t,
+            &admin,
+            "deputy@example.com",
+            "Dep Uty",
+            &[&everything],
+            false,
+        )
+        .await;
+        let root = user_id(&admin, "root@example.com").await;
+        for change in [vec![("mask_data", "1")], vec![("status", "disabled")]] {
+            let r = save_user(&deputy, root, &change).await;
+            assert_eq!(r.status, 422, "the form comes back: {change:?}: {}", r.body);
+            assert!(
+                r.body.contains("last enabled unmasked administrator"),
+                "{}",
+                r.body
+            );
+        }
+        // With a second unmasked administrator, masking the first is allowed.
+        create_user(
+            &admin,
+            "second@example.com",
+            "Second Admin",
+            &["1"],
+            false,
+            false,
+        )
+        .await;
+        assert_eq!(
+            save_user(&deputy, root, &[("mask_data", "1")]).await.status,
+            303
+        );
+        let store = store::connect(&t.db_url).await.unwrap();
+        assert_eq!(store.count_enabled_admins().await.unwrap(), 1);
+    }
+}
+
+/// Actions › Reset password: posts the form (after loading it, for the CSRF token).
+async fn reset_password(
+    b: &testkit::Browser,
+    id: i64,
+    fields: &[(&str, &str)],
+) -> testkit::spawn::Page {
+    b.get(&format!("/users/{id}/reset-password")).await;
+    b.post(&format!("/users/{id}/reset-password"), fields).await
+}
+
+#[tokio::test]
+async fn an_administrators_reset_mails_the_credentials_or_changes_nothing() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let viewers = create_group(&admin, "Viewers", &["clients.view"])
+            .await
+            .to_string();
+        let session =
+            staff_member(&t, &admin, "dee@example.com", "Dee Fox", &[&viewers], false).await;
+        let dee = user_id(&admin, "dee@example.com").await;
+        let edit = admin.get(&format!("/users/{dee}")).await;
+        assert!(edit.body.contains(">Reset password</a>"));
+
+        // Generate fills in a password; a policy-failing one is refused.
+        let g = reset_password(&admin, dee, &[("generate", "1")]).await;
+        assert!(g
+            .body
+            .contains("id=\"password\" name=\"password\" type=\"text\" value=\""));
+        let r = reset_password(&admin, dee, &[("password", "short")]).await;
+        assert_eq!(r.status, 422);
+
+        // The SMTP server refuses, or hangs: nothing changes, and the form says why.
+        for mode in [SmtpMode::Reject, SmtpMode::Hang] {
+            t.smtp().set_mode(mode);
+            let r = reset_password(
+                &admin,
+                dee,
+                &[
+                    ("password", "Harbour-Copper-Violet-31"),
+                    ("send_to_email", "1"),
+                ],
+            )
+            .await;
+            assert_eq!(r.status, 422, "{mode:?}: {}", r.body);
+            assert!(
+                r.body.contains("so the password was not reset"),
+                "{}",
+                r.body
+            );
+            assert_eq!(
+                session.get("/").await.status,
+                200,
+                "{mode:?}: her session lives on"
+            );
+        }
+        t.smtp().set_mode(SmtpMode::Accept);
+        assert!(events_with(&t, "Credentials mail not sent; password not reset").await >= 2);
+
+        // Accepted: the mail carries the new password, sessions end, a change is forced.
+        let r = reset_password(
+            &admin,
+            dee,
+            &[
+                ("password", "Harbour-Copper-Violet-31"),
+                ("send_to_email", "1"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let mail = t
+            .smtp()
+            .messages_to("dee@example.com")
+            .into_iter()
+            .rfind(|m| m.body().contains("Harbour-Copper-Violet-31"))
+            .expect("credentials mail");
+        assert!(mail
+            .body()
+            .contains("choose a new password at your next sign-in"));
+        assert!(session
+            .get("/")
+            .await
+            .location
+            .unwrap()
+            .starts_with("/login"));
+        let b = t.browser();
+        b.sign_in("dee@example.com", "Harbour-Copper-Violet-31")
+            .await;
+        assert_eq!(
+            b.get("/").await.location.as_deref(),
+            Some("/password/change")
+        );
+        assert!(events_with(&t, "Password reset").await >= 1);
+
+        // The guards: not one's own, not a stronger account.
+        let root = user_id(&admin, "root@example.com").await;
+        let r = reset_password(&admin, root, &[("password", "Harbour-Copper-Violet-32")]).await;
+        assert_eq!(r.status, 403, "own password: on the profile");
+        let m = manager(&t, &admin, &["users.view", "users.update"]).await;
+        let r = reset_password(&m, root, &[("password", "Harbour-Copper-Violet-33")]).await;
+        assert_eq!(r.status, 403, "an administrator's password");
     }
 }

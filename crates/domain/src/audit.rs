@@ -56,12 +56,52 @@ impl AuditAction {
     }
 }
 
+/// The kind of client personal data a changed value is. It is part of the change from the
+/// moment the event is built (see [`Event::personal_change`]), so a viewer with Mask data on
+/// gets it masked by the matching rule, whatever the field is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalKind {
+    Name,
+    Email,
+    Phone,
+}
+
+impl PersonalKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            PersonalKind::Name => "name",
+            PersonalKind::Email => "email",
+            PersonalKind::Phone => "phone",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [PersonalKind::Name, PersonalKind::Email, PersonalKind::Phone]
+            .into_iter()
+            .find(|k| k.code() == code)
+    }
+
+    /// The masking rule for this kind (an empty value stays empty).
+    pub fn mask(self, value: &str) -> String {
+        if value.is_empty() {
+            return String::new();
+        }
+        match self {
+            PersonalKind::Name => crate::masking::name(value),
+            PersonalKind::Email => crate::masking::email(value),
+            PersonalKind::Phone => crate::masking::phone(value),
+        }
+    }
+}
+
 /// One changed field: before → after (both already safe to show: never a secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub field: String,
     pub before: String,
     pub after: String,
+    /// Client personal data, masked for viewers with Mask data on.
+    pub personal: Option<PersonalKind>,
 }
 
 /// An event about to be written. Who did it and from where is added by the use case.
@@ -96,18 +136,34 @@ impl Event {
         self
     }
 
-    pub fn change(
-        mut self,
+    pub fn change(self, field: &str, before: impl Into<String>, after: impl Into<String>) -> Self {
+        self.push(field, before.into(), after.into(), None)
+    }
+
+    /// A change of client personal data of the given kind.
+    pub fn personal_change(
+        self,
         field: &str,
+        kind: PersonalKind,
         before: impl Into<String>,
         after: impl Into<String>,
     ) -> Self {
-        let (before, after) = (before.into(), after.into());
+        self.push(field, before.into(), after.into(), Some(kind))
+    }
+
+    fn push(
+        mut self,
+        field: &str,
+        before: String,
+        after: String,
+        personal: Option<PersonalKind>,
+    ) -> Self {
         if before != after {
             self.changes.push(Change {
                 field: field.to_string(),
                 before,
                 after,
+                personal,
             });
         }
         self

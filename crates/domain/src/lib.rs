@@ -2,6 +2,7 @@
 //! unit- and property-tested in isolation and reused by the store, the use cases and the web.
 
 pub mod audit;
+pub mod authority;
 pub mod client;
 pub mod email;
 pub mod masking;
@@ -10,6 +11,7 @@ pub mod permission;
 pub mod time;
 pub mod user;
 
+pub use authority::{Authority, PersonalData};
 pub use email::Email;
 pub use permission::{Action, Permission, PermissionSet, Section};
 pub use time::Timestamp;

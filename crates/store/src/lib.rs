@@ -9,6 +9,7 @@ mod sign_in;
 mod sql;
 mod sql_authority;
 mod sql_clients;
+mod sql_resets;
 mod sql_sign_in;
 mod sql_tokens;
 mod sqlite;
@@ -23,20 +24,52 @@ pub use clients::*;
 pub use sign_in::*;
 pub use types::*;
 
+/// The error a store's source keeps, for the log (never shown to a person).
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule held by the database was hit; the string names the constraint.
-    #[error("duplicate value for {0}")]
-    Duplicate(&'static str),
+    /// A uniqueness rule held by the database was hit; `field` is the form field it guards,
+    /// found from the constraint (see [`UNIQUE_RULES`]).
+    #[error("duplicate value for {field}")]
+    Duplicate { field: &'static str },
     #[error("not found")]
     NotFound,
     /// The change conflicts with a rule checked inside the transaction.
     #[error("{0}")]
     Conflict(String),
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Source),
     #[error("database error: {0}")]
-    Other(String),
+    Other(#[source] Source),
+}
+
+/// The schema's unique rules that a person can hit, each with the form field it guards: by
+/// constraint name (PostgreSQL reports it) and by the `table.column` that SQLite reports instead
+/// ("UNIQUE constraint failed: users.email_key"). The names are those of the migrations.
+pub const UNIQUE_RULES: [(&str, &str, &str); 3] = [
+    ("users_email_key_unique", "users.email_key", "email"),
+    (
+        "access_groups_caption_key_unique",
+        "access_groups.caption_key",
+        "caption",
+    ),
+    ("clients_email_key_unique", "clients.email_key", "email"),
+];
+
+/// The field guarded by the unique rule a database error names, if it is one of ours.
+fn duplicate_field(db: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
+    if let Some(constraint) = db.constraint() {
+        return UNIQUE_RULES
+            .iter()
+            .find(|(name, _, _)| *name == constraint)
+            .map(|(_, _, field)| *field);
+    }
+    let columns = db.message().strip_prefix("UNIQUE constraint failed: ")?;
+    UNIQUE_RULES
+        .iter()
+        .find(|(_, cols, _)| *cols == columns)
+        .map(|(_, _, field)| *field)
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -62,14 +95,15 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, query: &UserQuery) -> Result<Page<UserRecord>>;
     /// The permissions a user holds through their groups (all of them for Administrators).
     async fn permissions_of_user(&self, user_id: i64) -> Result<(bool, PermissionSet)>;
-    /// Applies a change and its event in one transaction. A change of status or groups that
-    /// would leave no enabled administrator is refused with `Conflict`.
+    /// Applies a change and its event in one transaction. A change of status, groups or Mask
+    /// data that would leave no enabled, unmasked administrator is refused with `Conflict`.
     async fn update_user(
         &self,
         id: i64,
         change: UserChange,
         event: AuditEntry,
     ) -> Result<Box<dyn Pending>>;
+    /// Enabled members of Administrators with Mask data off: the accounts that hold everything.
     async fn count_enabled_admins(&self) -> Result<i64>;
     async fn count_users(&self) -> Result<i64>;
     /// Counts a sign-in attempt against the account before the password or code is checked,
@@ -198,13 +232,39 @@ pub trait TokenStore: Send + Sync {
     async fn touch_token(&self, id: i64, at: Timestamp) -> Result<()>;
 }
 
+/// Forgotten-password links and the requests for them.
+#[async_trait]
+pub trait ResetStore: Send + Sync {
+    /// Records a request, for a known account (`user_id`) or not, for the rate limits.
+    async fn record_reset_request(
+        &self,
+        user_id: Option<i64>,
+        ip: Option<&str>,
+        at: Timestamp,
+    ) -> Result<()>;
+    /// Requests since `since`: for this account, and from this address.
+    async fn reset_requests_since(
+        &self,
+        user_id: Option<i64>,
+        ip: Option<&str>,
+        since: Timestamp,
+    ) -> Result<(i64, i64)>;
+    /// Stores the account's link, replacing (and so voiding) any earlier one.
+    async fn put_reset(&self, reset: &ResetRecord) -> Result<()>;
+    async fn reset_by_token(&self, token_hash: &str) -> Result<Option<ResetRecord>>;
+    /// Removes and returns the link: `Some` for exactly one caller, so a link works once.
+    async fn take_reset(&self, token_hash: &str) -> Result<Option<ResetRecord>>;
+    /// Forgets requests made, and links that expired, before `before`.
+    async fn purge_reset_requests(&self, before: Timestamp) -> Result<u64>;
+}
+
 /// Who a credential speaks for, found in one query per request.
 #[async_trait]
 pub trait AuthorityStore: Send + Sync {
     /// A session with its user, the user's groups and permissions.
-    async fn session_authority(&self, id_hash: &str) -> Result<Option<(SessionRecord, Authority)>>;
+    async fn session_authority(&self, id_hash: &str) -> Result<Option<(SessionRecord, Principal)>>;
     /// An API token (revoked or not) with its user, the user's groups and permissions.
-    async fn token_authority(&self, token_hash: &str) -> Result<Option<(TokenRecord, Authority)>>;
+    async fn token_authority(&self, token_hash: &str) -> Result<Option<(TokenRecord, Principal)>>;
 }
 
 /// Everything the application needs from a database.
@@ -218,6 +278,7 @@ pub trait Store:
     + TokenStore
     + ClientStore
     + AuthorityStore
+    + ResetStore
     + SignInStore
 {
     /// Answers when the database answers (readiness).
@@ -269,26 +330,20 @@ pub async fn connect_with(
 fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            let msg = db.message().to_lowercase();
-            let c = db.constraint().unwrap_or("").to_lowercase();
-            if msg.contains("email") || c.contains("email") {
-                StoreError::Duplicate("email")
-            } else if msg.contains("caption") || c.contains("caption") {
-                StoreError::Duplicate("caption")
-            } else {
-                StoreError::Duplicate("value")
-            }
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => match duplicate_field(db.as_ref())
+        {
+            Some(field) => StoreError::Duplicate { field },
+            None => StoreError::Other(e.into()),
+        },
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
+        | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.into()),
         sqlx::Error::Database(db) if is_unavailable(db.as_ref()) => {
-            StoreError::Unavailable(e.to_string())
+            StoreError::Unavailable(e.into())
         }
-        _ => StoreError::Other(e.to_string()),
+        _ => StoreError::Other(e.into()),
     }
 }
 

@@ -77,9 +77,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore> {
             }
         }
     }
-    Err(StoreError::Unavailable(
-        last.map(|e| e.to_string()).unwrap_or_default(),
-    ))
+    Err(StoreError::Unavailable(match last {
+        Some(e) => e.into(),
+        None => "PostgreSQL not reachable".into(),
+    }))
 }
 
 impl PgStore {
@@ -90,6 +91,7 @@ impl PgStore {
 
 crate::sql::impl_store!(PgStore, Postgres, "postgres");
 crate::sql_tokens::impl_token_store!(PgStore, Postgres);
+crate::sql_resets::impl_reset_store!(PgStore, Postgres);
 crate::sql_clients::impl_client_store!(PgStore, Postgres);
 crate::sql_authority::impl_authority_store!(PgStore, Postgres);
 crate::sql_sign_in::impl_sign_in_store!(PgStore, Postgres);

@@ -96,7 +96,12 @@ macro_rules! impl_store {
             let changes: Vec<serde_json::Value> = event
                 .changes
                 .iter()
-                .map(|c| serde_json::json!({"field": c.field, "before": c.before, "after": c.after}))
+                .map(|c| {
+                    // `personal` is always written (false when not personal data), so a row
+                    // without it is known to predate the key (see app/events.rs).
+                    let personal = c.personal.map_or(serde_json::Value::Bool(false), |k| k.code().into());
+                    serde_json::json!({"field": c.field, "before": c.before, "after": c.after, "personal": personal})
+                })
                 .collect();
             serde_json::Value::Array(changes).to_string()
         }
@@ -234,7 +239,8 @@ macro_rules! impl_store {
         {
             sqlx::query_scalar(
                 "SELECT COUNT(DISTINCT u.id) FROM users u JOIN user_groups ug ON ug.user_id = u.id \
-                 JOIN access_groups g ON g.id = ug.group_id WHERE g.builtin = TRUE AND u.status = 'enabled'",
+                 JOIN access_groups g ON g.id = ug.group_id \
+                 WHERE g.builtin = TRUE AND u.status = 'enabled' AND u.mask_data = FALSE",
             )
             .fetch_one(exec)
             .await
@@ -436,7 +442,8 @@ macro_rules! impl_store {
 
             async fn update_user(&self, id: i64, change: UserChange, event: AuditEntry) -> Result<Box<dyn Pending>> {
                 let mut tx = self.begin().await?;
-                let affects_admins = change.status.is_some() || change.group_ids.is_some();
+                let affects_admins =
+                    change.status.is_some() || change.group_ids.is_some() || change.mask_data.is_some();
                 if affects_admins {
                     // Serialises every change that could affect who is an administrator.
                     sqlx::query("UPDATE access_groups SET updated_at = updated_at WHERE builtin = TRUE")
@@ -514,6 +521,14 @@ macro_rules! impl_store {
                     set_user_groups(&mut tx, id, groups).await?;
                 }
                 let disabled = change.status == Some(UserStatus::Disabled);
+                if disabled {
+                    // A forgotten-password link dies with the account's access.
+                    sqlx::query("DELETE FROM password_resets WHERE user_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
                 if disabled || change.end_sessions.is_some() {
                     let keep = change.end_sessions.clone().flatten().unwrap_or_default();
                     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
@@ -531,7 +546,7 @@ macro_rules! impl_store {
                 }
                 if affects_admins && count_admins_in(&mut *tx).await? == 0 {
                     return Err(StoreError::Conflict(
-                        "The last enabled administrator can't be disabled or removed from Administrators".into(),
+                        "The last enabled unmasked administrator can't be disabled, masked or removed from Administrators".into(),
                     ));
                 }
                 Ok(Box::new(PendingTx { tx, entry: Some(event) }))
@@ -1182,7 +1197,7 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .unwrap_or_default();
-                MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(e.to_string()))?;
+                MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(e.into()))?;
                 Ok(MIGRATOR
                     .iter()
                     .filter(|m| !applied.contains(&m.version))

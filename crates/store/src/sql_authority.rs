@@ -14,8 +14,8 @@ macro_rules! impl_authority_store {
         const AUTHORITY_COLS: &str =
             "g.id AS group_id, g.caption AS group_caption, g.builtin AS group_builtin, gp.permission AS group_permission";
 
-        /// Folds the joined rows (one per group permission, at least one) into an `Authority`.
-        fn authority_rows(rows: &[DbRow]) -> Result<Authority> {
+        /// Folds the joined rows (one per group permission, at least one) into an `Principal`.
+        fn authority_rows(rows: &[DbRow]) -> Result<Principal> {
             let g = |e: sqlx::Error| map_err(e);
             let mut user = user_row(&rows[0])?;
             let mut is_admin = false;
@@ -42,12 +42,12 @@ macro_rules! impl_authority_store {
             if is_admin {
                 permissions = PermissionSet::all();
             }
-            Ok(Authority { user, is_admin, permissions })
+            Ok(Principal { user, is_admin, permissions })
         }
 
         #[async_trait]
         impl AuthorityStore for $store {
-            async fn session_authority(&self, id_hash: &str) -> Result<Option<(SessionRecord, Authority)>> {
+            async fn session_authority(&self, id_hash: &str) -> Result<Option<(SessionRecord, Principal)>> {
                 let sql = format!(
                     "SELECT {USER_COLS}, {AUTHORITY_COLS}, cred.key AS s_key, cred.stage AS s_stage, \
                      cred.csrf_token AS s_csrf_token, cred.created_at AS s_created_at, \
@@ -73,7 +73,7 @@ macro_rules! impl_authority_store {
                 Ok(Some((session, authority)))
             }
 
-            async fn token_authority(&self, token_hash: &str) -> Result<Option<(TokenRecord, Authority)>> {
+            async fn token_authority(&self, token_hash: &str) -> Result<Option<(TokenRecord, Principal)>> {
                 let sql = format!(
                     "SELECT {USER_COLS}, {AUTHORITY_COLS}, cred.id AS t_id, cred.name AS t_name, \
                      cred.created_at AS t_created_at, cred.expires_at AS t_expires_at, \

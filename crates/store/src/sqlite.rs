@@ -104,6 +104,7 @@ impl SqliteStore {
 
 crate::sql::impl_store!(SqliteStore, Sqlite, "sqlite");
 crate::sql_tokens::impl_token_store!(SqliteStore, Sqlite);
+crate::sql_resets::impl_reset_store!(SqliteStore, Sqlite);
 crate::sql_clients::impl_client_store!(SqliteStore, Sqlite);
 crate::sql_authority::impl_authority_store!(SqliteStore, Sqlite);
 crate::sql_sign_in::impl_sign_in_store!(SqliteStore, Sqlite);

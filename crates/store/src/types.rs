@@ -188,10 +188,11 @@ impl SessionStage {
     }
 }
 
-/// A user with what they may do: the user (with groups), whether they are an administrator,
-/// and the permissions their groups give them (all of them for administrators).
+/// Who a credential speaks for: the user (with groups), whether they are an administrator,
+/// and the permissions their groups give them (all of them for administrators). The app turns
+/// it into a `domain::Authority` with the user's own settings.
 #[derive(Clone)]
-pub struct Authority {
+pub struct Principal {
     pub user: UserRecord,
     pub is_admin: bool,
     pub permissions: PermissionSet,
@@ -278,4 +279,15 @@ pub struct TokenRecord {
     pub expires_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+}
+
+/// A forgotten-password link (its token is never stored, only its SHA-256).
+#[derive(Debug, Clone)]
+pub struct ResetRecord {
+    pub user_id: i64,
+    pub token_hash: String,
+    /// SHA-256 of the password hash when the link was made: a password change voids the link.
+    pub password_fingerprint: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }

@@ -269,14 +269,14 @@ async fn clients_story() {
         let e = Event::new(Category::Clients, AuditAction::Add, "Client created");
         assert!(matches!(
             s.insert_client(&dup, entry(e.clone())).await,
-            Err(StoreError::Duplicate("email"))
+            Err(StoreError::Duplicate { field: "email" })
         ));
         let fresh_one = client("New", "One", "new.one@example.com", "+4420999998", "GB", 1);
         let r = s
             .insert_clients(&[fresh_one.clone(), dup.clone()], Some(entry(e.clone())))
             .await;
         assert!(
-            matches!(r, Err(StoreError::Duplicate("email"))),
+            matches!(r, Err(StoreError::Duplicate { field: "email" })),
             "{backend}"
         );
         assert_eq!(
@@ -300,7 +300,7 @@ async fn clients_story() {
         let upd = Event::new(Category::Clients, AuditAction::Update, "Client updated");
         assert!(matches!(
             s.update_client(id, &fields, entry(upd.clone())).await,
-            Err(StoreError::Duplicate("email"))
+            Err(StoreError::Duplicate { field: "email" })
         ));
         fields = fresh_one.fields.clone();
         fields.city = "Leeds".into();

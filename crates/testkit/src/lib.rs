@@ -7,5 +7,5 @@ pub mod spawn;
 
 pub use spawn::Page;
 
-pub use smtp::{SmtpMode, SmtpServer};
+pub use smtp::{SmtpMode, SmtpServer, TestCa};
 pub use spawn::{Browser, Options, TestApp, TestClock};

@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use tokio_rustls::rustls;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmtpMode {
@@ -82,8 +83,66 @@ pub struct SmtpServer {
     inbox: Arc<Mutex<Vec<Received>>>,
 }
 
+/// A certificate authority made for one test, and a server certificate for `localhost` that it
+/// signed: what a company's own mail relay has.
+pub struct TestCa {
+    /// The CA certificate, PEM: what `BACKOFFICE_SMTP_CA_FILE` points to.
+    pub ca_pem: String,
+    server_cert: rustls::pki_types::CertificateDer<'static>,
+    server_key: rustls::pki_types::PrivatePkcs8KeyDer<'static>,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test Company CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        let cert = params
+            .signed_by(&key, &ca, &ca_key)
+            .expect("server certificate");
+        Self {
+            ca_pem: ca.pem(),
+            server_cert: cert.der().clone(),
+            server_key: rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()),
+        }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl SmtpServer {
     pub async fn start() -> Self {
+        Self::listen(None).await
+    }
+
+    /// An SMTP server that speaks TLS from the first byte (`smtps://localhost:port`) with a
+    /// certificate from `ca`.
+    pub async fn start_tls(ca: &TestCa) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![ca.server_cert.clone()],
+                ca.server_key.clone_key().into(),
+            )
+            .expect("server certificate");
+        Self::listen(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn listen(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
         let port = listener.local_addr().unwrap().port();
         let server = Self {
@@ -98,7 +157,18 @@ impl SmtpServer {
                     continue;
                 };
                 let s = s.clone();
-                tokio::spawn(async move { s.session(sock).await });
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        // A client that refuses the certificate ends the handshake: no session.
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(sock).await {
+                                s.session(stream).await
+                            }
+                        }
+                        None => s.session(sock).await,
+                    }
+                });
             }
         });
         server
@@ -106,6 +176,11 @@ impl SmtpServer {
 
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The address of a server started with [`SmtpServer::start_tls`].
+    pub fn tls_url(&self) -> String {
+        format!("smtps://localhost:{}", self.port)
     }
 
     pub fn set_mode(&self, mode: SmtpMode) {
@@ -146,7 +221,7 @@ impl SmtpServer {
         body[at..at + 6].to_string()
     }
 
-    async fn session(&self, sock: tokio::net::TcpStream) {
+    async fn session<S: AsyncRead + AsyncWrite + Unpin>(&self, sock: S) {
         let mode = *self.mode.lock().unwrap();
         match mode {
             SmtpMode::Refuse => return,
@@ -156,7 +231,7 @@ impl SmtpServer {
             }
             _ => {}
         }
-        let (r, mut w) = sock.into_split();
+        let (r, mut w) = tokio::io::split(sock);
         let mut lines = BufReader::new(r);
         let _ = w.write_all(b"220 test.smtp ESMTP ready\r\n").await;
         let (mut from, mut to) = (String::new(), Vec::new());

@@ -20,7 +20,7 @@ pub struct Layout {
 impl Layout {
     pub fn new(actor: &Actor, csrf: String, flash: Option<String>, has_smtp: bool) -> Self {
         Self {
-            email: actor.user.email.clone(),
+            email: actor.email().to_string(),
             csrf,
             flash,
             has_smtp,

@@ -5,12 +5,12 @@ use crate::layout::Layout;
 use crate::AppState;
 use app::auth::{Authenticated, Client, NewSession};
 use app::Actor;
+use app::SessionRecord;
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use std::net::{IpAddr, SocketAddr};
-use store::SessionRecord;
 
 pub const ANON_CSRF_COOKIE: &str = "bo_csrf";
 pub const FLASH_COOKIE: &str = "bo_flash";
@@ -141,7 +141,7 @@ async fn staff(parts: &mut Parts, state: &AppState, allow_forced: bool) -> Resul
         .map_err(WebError::into_page)?;
     match auth {
         Some(Authenticated::Full { actor, csrf_token }) => {
-            if actor.user.must_change_password && !allow_forced {
+            if actor.must_change_password() && !allow_forced {
                 return Err(Redirect::to("/password/change").into_response());
             }
             let flash = cookie(&parts.headers, FLASH_COOKIE).map(|v| {

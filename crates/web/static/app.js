@@ -1,10 +1,14 @@
 // Progressive enhancement only: every page works without this file.
 (function () {
   "use strict";
-  // "Show password": reveal the field it controls.
+  // "Show password": reveal the fields it controls (space-separated ids).
   document.querySelectorAll("input[data-reveal]").forEach(function (box) {
-    var field = document.getElementById(box.getAttribute("data-reveal"));
-    var sync = function () { if (field) field.type = box.checked ? "text" : "password"; };
+    var fields = box.getAttribute("data-reveal").split(" ").map(function (id) {
+      return document.getElementById(id);
+    });
+    var sync = function () {
+      fields.forEach(function (f) { if (f) f.type = box.checked ? "text" : "password"; });
+    };
     box.addEventListener("change", sync);
     sync();
   });

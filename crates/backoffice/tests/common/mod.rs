@@ -161,6 +161,21 @@ pub async fn create_group(admin: &Browser, caption: &str, perms: &[&str]) -> i64
         .unwrap()
 }
 
+/// A staff member created by `admin` in `groups` (ids), with 2FA off, signed in through every
+/// step: the usual actor of a guard test.
+pub async fn staff_member(
+    t: &TestApp,
+    admin: &Browser,
+    email: &str,
+    name: &str,
+    groups: &[&str],
+    mask: bool,
+) -> Browser {
+    create_user(admin, email, name, groups, false, mask).await;
+    disable_2fa(admin, email).await;
+    sign_in_fully(t, email, USER_PASSWORD).await
+}
+
 /// Signs a user in through every step (code from the mail, forced change) and returns the browser.
 pub async fn sign_in_fully(t: &TestApp, email: &str, password: &str) -> Browser {
     let b = t.browser();

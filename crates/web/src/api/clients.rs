@@ -4,14 +4,15 @@
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
+use app::clients::ClientView;
 use app::clients::{ClientListRequest, SearchField};
+use app::ClientSort;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::client::ClientInput;
 use serde::{Deserialize, Serialize};
-use store::{ClientRecord, ClientSort};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
@@ -33,8 +34,8 @@ pub struct ClientOut {
     pub registered_at: String,
 }
 
-impl From<&ClientRecord> for ClientOut {
-    fn from(c: &ClientRecord) -> Self {
+impl From<&ClientView> for ClientOut {
+    fn from(c: &ClientView) -> Self {
         Self {
             id: c.id,
             first_name: c.first_name.clone(),

@@ -54,18 +54,15 @@ impl From<AppError> for ApiError {
         let message = e.to_string();
         match e {
             AppError::Invalid(fields) => {
-                let fields = fields
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect::<BTreeMap<_, _>>();
-                let duplicate = fields
-                    .values()
-                    .any(|v| v.contains("already used") || v.contains("already exists"));
-                let status = if duplicate && fields.len() == 1 {
+                let status = if fields.only_duplicates() {
                     StatusCode::CONFLICT
                 } else {
                     StatusCode::UNPROCESSABLE_ENTITY
                 };
+                let fields = fields
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect::<BTreeMap<_, _>>();
                 ApiError {
                     status,
                     body: ErrorBody {

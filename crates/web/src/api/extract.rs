@@ -107,7 +107,7 @@ impl FromRequestParts<AppState> for ApiActor {
                 .authenticate_token(raw.trim(), client.ip)
                 .await?
                 .ok_or_else(unauthenticated)?;
-            let key = format!("token:{}", actor.token_id.unwrap_or_default());
+            let key = actor.credential_key();
             state
                 .limits
                 .hit(key, state.limits.per_credential)
@@ -122,7 +122,7 @@ impl FromRequestParts<AppState> for ApiActor {
         else {
             return Err(unauthenticated());
         };
-        let key = format!("session:{}", actor.session_hash.clone().unwrap_or_default());
+        let key = actor.credential_key();
         state
             .limits
             .hit(key, state.limits.per_credential)

@@ -24,9 +24,9 @@ pub struct MeOut {
     responses((status = 200, body = MeOut), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn me(ApiActor(actor): ApiActor) -> Json<MeOut> {
     Json(MeOut {
-        permissions: actor.permissions.codes(),
-        is_admin: actor.is_admin,
-        user: UserOut::from(&actor.user),
+        permissions: actor.authority().permissions().codes(),
+        is_admin: actor.is_admin(),
+        user: UserOut::from(&actor.account()),
     })
 }
 
@@ -39,8 +39,8 @@ pub struct TokenOut {
     pub last_used_at: Option<String>,
 }
 
-impl From<&store::TokenRecord> for TokenOut {
-    fn from(t: &store::TokenRecord) -> Self {
+impl From<&app::TokenRecord> for TokenOut {
+    fn from(t: &app::TokenRecord) -> Self {
         Self {
             id: t.id,
             name: t.name.clone(),

@@ -4,12 +4,13 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 use app::users::UserInput;
+use app::users::UserView;
+use app::{UserQuery, UserSort};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::UserStatus;
 use serde::{Deserialize, Serialize};
-use store::{UserQuery, UserRecord, UserSort};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
@@ -35,8 +36,8 @@ pub struct UserOut {
     pub locked: bool,
 }
 
-impl From<&UserRecord> for UserOut {
-    fn from(u: &UserRecord) -> Self {
+impl From<&UserView> for UserOut {
+    fn from(u: &UserView) -> Self {
         Self {
             id: u.id,
             email: u.email.clone(),

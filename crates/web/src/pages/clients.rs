@@ -9,7 +9,9 @@ use crate::layout::Layout;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
+use app::clients::ClientView;
 use app::clients::{ClientList, ClientListRequest, SearchField, PAGE_SIZES};
+use app::ClientSort;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -18,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use domain::client::{ClientInput, ClientRole, ClientStatus, COUNTRIES, LANGUAGES};
 use domain::{Action, Section};
 use serde::Deserialize;
-use store::{ClientRecord, ClientSort};
 
 #[derive(Deserialize, Default, Clone)]
 pub struct ListParams {
@@ -84,7 +85,7 @@ struct Column {
 struct ListPage {
     l: Layout,
     req: ClientListRequest,
-    clients: Vec<ClientRecord>,
+    clients: Vec<ClientView>,
     total: i64,
     total_is_lower_bound: bool,
     has_more: bool,
@@ -223,7 +224,7 @@ pub async fn list(
         Err(AppError::Invalid(errors)) => (ClientList::default(), errors),
         Err(e) => return WebError(e).into_response(),
     };
-    let masked = staff.actor.user.mask_data;
+    let masked = staff.actor.masked();
     let columns = [
         ("ID", Some("id")),
         ("Name", Some("name")),
@@ -294,7 +295,7 @@ pub async fn export(
 #[template(path = "client_detail.html")]
 struct DetailPage {
     l: Layout,
-    c: ClientRecord,
+    c: ClientView,
     masked: bool,
     can_update: bool,
     can_block: bool,
@@ -315,7 +316,7 @@ pub async fn detail(State(state): State<AppState>, staff: Staff, Path(id): Path<
             can_update: staff.actor.can(Section::Clients, Action::Update),
             can_block: staff.actor.can(Section::Clients, Action::Delete)
                 && c.status == ClientStatus::Active,
-            masked: staff.actor.user.mask_data,
+            masked: staff.actor.masked(),
             c,
             l: staff.layout,
         }),
@@ -367,7 +368,7 @@ fn input_from(f: &Form) -> ClientInput {
 
 fn form_page(staff: Staff, id: Option<i64>, input: ClientInput, errors: FieldErrors) -> Response {
     let page = FormPage {
-        masked: staff.actor.user.mask_data && id.is_some(),
+        masked: staff.actor.masked() && id.is_some(),
         id,
         input,
         errors,
@@ -448,7 +449,7 @@ pub async fn update(
             // The form comes back with what was typed — but a masked editor's personal fields
             // show the stored values as masked, never what the request carried.
             let mut input = posted;
-            if staff.actor.user.mask_data {
+            if staff.actor.masked() {
                 match state.app.get_client(&staff.actor, id).await {
                     Ok(c) => {
                         input.first_name = c.first_name;
@@ -469,7 +470,7 @@ pub async fn update(
 #[template(path = "client_block.html")]
 struct BlockPage {
     l: Layout,
-    c: ClientRecord,
+    c: ClientView,
 }
 
 pub async fn block_form(

@@ -15,7 +15,7 @@ struct Dashboard {
 
 pub async fn show(staff: Staff) -> Response {
     render(&Dashboard {
-        name: staff.actor.user.name.clone(),
+        name: staff.actor.name().to_string(),
         l: staff.layout,
     })
 }

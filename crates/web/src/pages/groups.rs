@@ -7,6 +7,8 @@ use crate::layout::Layout;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
+use app::users::UserView;
+use app::GroupSummary;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
@@ -14,7 +16,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::{Action, Permission, PermissionSet, Section};
 use serde::Deserialize;
-use store::{GroupSummary, UserRecord};
 
 #[derive(Template)]
 #[template(path = "groups_list.html")]
@@ -70,7 +71,7 @@ struct FormPage {
     actions: Vec<&'static str>,
     errors: FieldErrors,
     tab_users: bool,
-    members: Vec<UserRecord>,
+    members: Vec<UserView>,
     can_edit: bool,
     can_delete: bool,
     events: Vec<app::events::EventView>,
@@ -92,7 +93,7 @@ async fn form_page(
     perms: &PermissionSet,
     errors: FieldErrors,
     tab_users: bool,
-    members: Vec<UserRecord>,
+    members: Vec<UserView>,
 ) -> Response {
     let can_edit = !builtin
         && staff.actor.can(

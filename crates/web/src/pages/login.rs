@@ -23,6 +23,8 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// "Forgot password?" is offered only where a link can be mailed.
+    can_reset: bool,
 }
 
 #[derive(Template)]
@@ -61,7 +63,10 @@ fn safe_next(next: &str) -> String {
 }
 
 /// The pre-session CSRF token: reuse the browser's, or issue one.
-fn anon_csrf(state: &AppState, headers: &HeaderMap) -> (String, Option<axum::http::HeaderValue>) {
+pub(crate) fn anon_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> (String, Option<axum::http::HeaderValue>) {
     match cookie(headers, ANON_CSRF_COOKIE).filter(|t| t.len() == 64) {
         Some(t) => (t.to_string(), None),
         None => {
@@ -88,6 +93,7 @@ fn login_page(
             email: email.into(),
             next: next.into(),
             error,
+            can_reset: state.app.has_smtp(),
         },
     );
     if let Some(c) = set {

@@ -6,6 +6,7 @@ pub mod events;
 pub mod groups;
 pub mod health;
 pub mod login;
+pub mod password_reset;
 pub mod profile;
 pub mod settings;
 pub mod users;

@@ -6,12 +6,12 @@ use crate::layout::Layout;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff, StaffAnyState};
 use crate::AppState;
+use app::SessionRecord;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use store::SessionRecord;
 
 #[derive(Template)]
 #[template(path = "password_forced.html")]
@@ -31,7 +31,7 @@ struct ProfilePage {
     sessions: Vec<SessionRecord>,
     current_key: String,
     errors: FieldErrors,
-    tokens: Vec<store::TokenRecord>,
+    tokens: Vec<app::TokenRecord>,
     /// A token just created: its secret is shown on this page only.
     new_token: Option<String>,
 }
@@ -49,12 +49,12 @@ impl ForcedPage {
 }
 
 pub async fn forced_form(StaffAnyState(staff): StaffAnyState) -> Response {
-    if !staff.actor.user.must_change_password {
+    if !staff.actor.must_change_password() {
         return Redirect::to("/").into_response();
     }
     render(&ForcedPage {
         csrf: staff.layout.csrf,
-        email: staff.actor.user.email,
+        email: staff.actor.email().to_string(),
         errors: FieldErrors::new(),
     })
 }
@@ -79,7 +79,7 @@ pub async fn forced_submit(
             StatusCode::UNPROCESSABLE_ENTITY,
             &ForcedPage {
                 csrf: staff.layout.csrf,
-                email: staff.actor.user.email,
+                email: staff.actor.email().to_string(),
                 errors,
             },
         ),
@@ -101,13 +101,12 @@ async fn profile_page(
         Ok(t) => t,
         Err(e) => return WebError(e).into_response(),
     };
-    let current = staff.actor.session_hash.clone().unwrap_or_default();
     let current_key = sessions
         .iter()
-        .find(|s| s.id_hash == current)
+        .find(|s| staff.actor.is_current_session(s))
         .map(|s| s.key.clone())
         .unwrap_or_default();
-    let u = &staff.actor.user;
+    let u = staff.actor.account();
     let page = ProfilePage {
         name: u.name.clone(),
         two_factor: u.two_factor.label(),

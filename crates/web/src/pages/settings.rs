@@ -51,7 +51,7 @@ async fn page(
 }
 
 pub async fn show(State(state): State<AppState>, staff: Staff) -> Response {
-    let to = staff.actor.user.email.clone();
+    let to = staff.actor.email().to_string();
     page(&state, staff, to, None).await
 }
 

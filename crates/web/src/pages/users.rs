@@ -8,14 +8,15 @@ use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
 use app::users::UserInput;
+use app::users::UserView;
 use app::{AppError, FieldErrors};
+use app::{GroupRef, UserQuery, UserSort};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::{Action, Section, TwoFactor, UserStatus};
 use serde::Deserialize;
-use store::{GroupRef, UserQuery, UserRecord, UserSort};
 
 const PAGE_SIZES: [i64; 3] = [25, 50, 100];
 
@@ -39,7 +40,7 @@ struct Column {
 #[template(path = "users_list.html")]
 struct ListPage {
     l: Layout,
-    users: Vec<UserRecord>,
+    users: Vec<UserView>,
     total: i64,
     page: i64,
     pages: i64,
@@ -190,7 +191,7 @@ pub async fn list(
 struct UserFormPage {
     l: Layout,
     /// `None` on Create user.
-    user: Option<UserRecord>,
+    user: Option<UserView>,
     input: UserInput,
     show_password: bool,
     groups: Vec<GroupRef>,
@@ -198,6 +199,8 @@ struct UserFormPage {
     alert: Option<String>,
     can_update: bool,
     locked: bool,
+    /// The signer-in has Mask data on, so they can only give others masked access.
+    actor_masked: bool,
     /// This user's history from the event log (empty without Event log View).
     events: Vec<app::events::EventView>,
 }
@@ -240,7 +243,7 @@ fn input_from(f: &Form) -> UserInput {
     }
 }
 
-fn input_of(u: &UserRecord) -> UserInput {
+fn input_of(u: &UserView) -> UserInput {
     UserInput {
         email: u.email.clone(),
         password: String::new(),
@@ -255,7 +258,7 @@ fn input_of(u: &UserRecord) -> UserInput {
 async fn form_page(
     state: &AppState,
     staff: Staff,
-    user: Option<UserRecord>,
+    user: Option<UserView>,
     input: UserInput,
     show_password: bool,
     errors: FieldErrors,
@@ -277,6 +280,7 @@ async fn form_page(
     let page = UserFormPage {
         events,
         can_update: staff.actor.can(Section::Users, Action::Update),
+        actor_masked: staff.actor.masked(),
         locked: user.as_ref().is_some_and(|u| u.is_locked(now)),
         user,
         input,
@@ -308,6 +312,7 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
     }
     let input = UserInput {
         status: "enabled".into(),
+        mask_data: staff.actor.masked(),
         ..Default::default()
     };
     form_page(&state, staff, None, input, false, FieldErrors::new(), None).await
@@ -446,7 +451,7 @@ pub async fn update(
 #[template(path = "user_disable_2fa.html")]
 struct Disable2faPage {
     l: Layout,
-    user: UserRecord,
+    user: UserView,
     error: Option<String>,
 }
 
@@ -527,6 +532,94 @@ pub async fn sign_out_everywhere(
             &state,
             &format!("/users/{id}"),
             "The user was signed out everywhere",
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "user_reset_password.html")]
+struct ResetPasswordPage {
+    l: Layout,
+    user: UserView,
+    /// A generated password, shown so it can be passed on (a typed one is never echoed).
+    generated: String,
+    send_to_email: bool,
+    errors: FieldErrors,
+    alert: Option<String>,
+}
+
+impl ResetPasswordPage {
+    fn err(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+/// Actions › Reset password.
+pub async fn reset_password_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.app.get_user(&staff.actor, id).await {
+        Ok(user) => render(&ResetPasswordPage {
+            l: staff.layout,
+            user,
+            generated: String::new(),
+            send_to_email: false,
+            errors: FieldErrors::new(),
+            alert: None,
+        }),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let send = f.has("send_to_email");
+    let (generated, outcome) = if f.has("generate") {
+        (domain::password::generate(), None)
+    } else {
+        let r = state
+            .app
+            .reset_user_password(&staff.actor, id, f.get("password"), send)
+            .await;
+        (String::new(), Some(r))
+    };
+    let (errors, alert) = match outcome {
+        Some(Ok(())) => {
+            let flash = if send {
+                "Password reset; the new credentials were emailed"
+            } else {
+                "Password reset; pass it on securely. The user must change it at next sign-in"
+            };
+            return redirect_with_flash(&state, &format!("/users/{id}"), flash);
+        }
+        Some(Err(AppError::Invalid(errors))) => (errors, None),
+        Some(Err(AppError::Mail(m))) => (FieldErrors::new(), Some(m)),
+        Some(Err(e)) => return WebError(e).into_response(),
+        None => (FieldErrors::new(), None),
+    };
+    let status = if errors.is_empty() && alert.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    match state.app.get_user(&staff.actor, id).await {
+        Ok(user) => render_status(
+            status,
+            &ResetPasswordPage {
+                l: staff.layout,
+                user,
+                generated,
+                send_to_email: send,
+                errors,
+                alert,
+            },
         ),
         Err(e) => WebError(e).into_response(),
     }
