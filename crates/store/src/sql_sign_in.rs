@@ -17,7 +17,13 @@ macro_rules! impl_sign_in_store {
         const ACCOUNT_JOIN: &str =
             "LEFT JOIN (users u LEFT JOIN users c ON c.id = u.created_by) ON u.email_key = $1";
 
-        fn sign_in_sql() -> String {
+        /// Built once: it runs on every sign-in.
+        fn sign_in_sql() -> &'static str {
+            static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            SQL.get_or_init(build_sign_in_sql)
+        }
+
+        fn build_sign_in_sql() -> String {
             let count = COUNT_ADDRESS
                 .replace("{SYNC}", RESERVATION_COMMITS_WITHOUT_WAITING)
                 .replace("{WINDOW}", &ADDRESS_WINDOW_MILLIS.to_string());
@@ -83,8 +89,7 @@ macro_rules! impl_sign_in_store {
                 per_address: i64,
                 now: Timestamp,
             ) -> Result<SignInAttempt> {
-                let sql = sign_in_sql();
-                let query = sqlx::query(&sql)
+                let query = sqlx::query(sign_in_sql())
                     .bind(email_key)
                     .bind(now.millis())
                     .bind(address)
