@@ -124,14 +124,26 @@ impl Actor {
 
 /// A user's authority: the join of what their groups grant and their own account's settings.
 pub(crate) fn authority_of(principal: &Principal) -> Authority {
-    user_authority(principal.permissions.clone(), principal.user.mask_data)
+    let grant = groups_grant(principal.is_admin, principal.permissions.clone());
+    user_authority(&grant, principal.user.mask_data)
 }
 
-/// The authority a user with these group permissions and this "Mask data" has (or would have).
-pub(crate) fn user_authority(groups_grant: domain::PermissionSet, mask_data: bool) -> Authority {
-    Authority::granted_by_group(groups_grant).join(&Authority::of_account(
-        PersonalData::from_mask_data(mask_data),
-    ))
+/// What a user's groups grant together: their permissions, and for a member of Administrators
+/// every permission including later ones.
+pub(crate) fn groups_grant(is_admin: bool, permissions: domain::PermissionSet) -> Authority {
+    let grant = Authority::granted_by_group(permissions);
+    if is_admin {
+        grant.join(&Authority::administrators())
+    } else {
+        grant
+    }
+}
+
+/// The authority a user with this groups' grant and this "Mask data" has (or would have).
+pub(crate) fn user_authority(groups_grant: &Authority, mask_data: bool) -> Authority {
+    groups_grant.join(&Authority::of_account(PersonalData::from_mask_data(
+        mask_data,
+    )))
 }
 
 impl crate::App {

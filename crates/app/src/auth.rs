@@ -58,6 +58,22 @@ pub struct Client {
     pub user_agent: Option<String>,
 }
 
+/// The key that per-address limits count by: the address itself for IPv4, its /64 network for
+/// IPv6 (one host or customer usually holds a whole /64, so counting single addresses there
+/// would give an attacker billions of fresh budgets).
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => ip.to_string(),
+    }
+}
+
 pub fn hash_token(raw: &str) -> String {
     hex::encode(Sha256::digest(raw.as_bytes()))
 }
@@ -584,5 +600,26 @@ impl App {
             .purge_reset_requests(now.plus_secs(-24 * 3600))
             .await?;
         Ok(sessions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_ipv4_per_address() {
+        assert_eq!(address_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1"),
+            address_key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(address_key("2001:db8:1:2::9"), "2001:db8:1:2::/64");
+        assert_ne!(
+            address_key("2001:db8:1:2::1"),
+            address_key("2001:db8:1:3::1")
+        );
+        assert_eq!(address_key("::ffff:198.51.100.4"), "198.51.100.4");
+        assert_eq!(address_key("not an address"), "not an address");
     }
 }

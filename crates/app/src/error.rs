@@ -80,6 +80,9 @@ pub enum AppError {
     Forbidden(String),
     #[error("Not found")]
     NotFound,
+    /// A link or one-time credential that no longer works (used, voided or expired).
+    #[error("{0}")]
+    Expired(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -69,6 +69,34 @@ impl App {
         .await
     }
 
+    /// A group's rights are part of its members' authority, so changing or deleting the group
+    /// changes theirs: the actor must also cover every member as they are now.
+    async fn guard_members(
+        &self,
+        actor: &Actor,
+        group_id: i64,
+        attempted: &str,
+    ) -> Result<(), AppError> {
+        let members = self.members_authority(group_id).await?;
+        self.guard_covers(
+            actor,
+            &members,
+            "You can't change a group whose members hold more than you do",
+            attempted,
+        )
+        .await
+    }
+
+    /// The join of the group's members' authorities (one lookup per member: group edits are
+    /// rare and groups are staff-sized).
+    async fn members_authority(&self, group_id: i64) -> Result<Authority, AppError> {
+        let mut members = Vec::new();
+        for m in self.store.members_of_group(group_id).await? {
+            members.push(self.authority_of_user(&m).await?);
+        }
+        Ok(members.into_iter().collect())
+    }
+
     pub async fn list_groups(&self, actor: &Actor) -> Result<Vec<GroupSummary>, AppError> {
         self.authorize(actor, Section::Groups, Action::View, "list groups")
             .await?;
@@ -131,15 +159,17 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         if group.builtin {
-            return Err(AppError::Forbidden(
-                "Administrators is built in and can't be edited".into(),
-            ));
+            let reason = "Administrators is built in and can't be edited";
+            self.refused(actor, "update group Administrators", reason)
+                .await;
+            return Err(AppError::Forbidden(reason.into()));
         }
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
         let attempted = format!("update group {}", group.caption);
         self.guard_group(actor, &group.permissions, &attempted)
             .await?;
         self.guard_group(actor, permissions, &attempted).await?;
+        self.guard_members(actor, id, &attempted).await?;
         let event = Event::new(
             Category::Groups,
             AuditAction::Update,
@@ -172,16 +202,15 @@ impl App {
             .await?
             .ok_or(AppError::NotFound)?;
         if group.builtin {
-            return Err(AppError::Forbidden(
-                "Administrators is built in and can't be deleted".into(),
-            ));
+            let reason = "Administrators is built in and can't be deleted";
+            self.refused(actor, "delete group Administrators", reason)
+                .await;
+            return Err(AppError::Forbidden(reason.into()));
         }
-        self.guard_group(
-            actor,
-            &group.permissions,
-            &format!("delete group {}", group.caption),
-        )
-        .await?;
+        let attempted = format!("delete group {}", group.caption);
+        self.guard_group(actor, &group.permissions, &attempted)
+            .await?;
+        self.guard_members(actor, id, &attempted).await?;
         let event = Event::new(Category::Groups, AuditAction::Delete, "Group deleted")
             .target("group", id, &group.caption)
             .change("permissions", perm_list(&group.permissions), "");
@@ -254,7 +283,8 @@ impl App {
             None
         };
         let mut parsed = Vec::new();
-        let mut escalations = 0;
+        // Refusals of the authority order, kept apart from problems with the file itself.
+        let mut escalations = Vec::new();
         // With Replace, a group of the same caption gets the file's rights: the actor must hold
         // the rights it has now, as for an edit.
         let existing = if replace {
@@ -301,8 +331,7 @@ impl App {
                     .authority()
                     .beyond(&Authority::granted_by_group(set.clone()));
                 if !beyond.is_empty() {
-                    escalations += 1;
-                    problems.push(format!(
+                    escalations.push(format!(
                         "Group {n} ({caption}): you can't grant {}",
                         beyond.join("; ")
                     ));
@@ -311,13 +340,13 @@ impl App {
                     .iter()
                     .find(|g| g.caption.to_lowercase() == caption.to_lowercase());
                 if let Some(old) = replaced {
-                    let beyond = actor
-                        .authority()
-                        .beyond(&Authority::granted_by_group(old.permissions.clone()));
+                    let held = Authority::granted_by_group(old.permissions.clone())
+                        .join(&self.members_authority(old.id).await?);
+                    let beyond = actor.authority().beyond(&held);
                     if !beyond.is_empty() {
-                        escalations += 1;
-                        problems.push(format!(
-                            "Group {n} ({caption}): it would replace a group that holds {}",
+                        escalations.push(format!(
+                            "Group {n} ({caption}): it would replace a group that, with its \
+                             members, holds {}",
                             beyond.join("; ")
                         ));
                     }
@@ -325,14 +354,16 @@ impl App {
                 parsed.push((caption, set));
             }
         }
-        if escalations > 0 {
-            let reason = format!("{escalations} group(s) in the file hold rights you don't hold");
-            self.refused(actor, "import groups", &reason).await;
-        }
         if !problems.is_empty() {
+            problems.extend(escalations);
             let mut f = FieldErrors::new();
             f.insert("file", problems.join("\n"));
             return Err(AppError::Invalid(f));
+        }
+        if !escalations.is_empty() {
+            let reason = escalations.join("\n");
+            self.refused(actor, "import groups", &reason).await;
+            return Err(AppError::Forbidden(reason));
         }
         let e = Event::new(Category::Groups, AuditAction::Import, "Groups imported")
             .change("count", "", parsed.len().to_string())

@@ -22,7 +22,6 @@ pub mod users;
 
 pub use actor::Actor;
 pub use error::{AppError, FieldErrors};
-pub use store::Store;
 /// The store's plain listing, query and reference types, which adapters pass through as they
 /// are (no secret, no client data): re-exported so that `web` needs no dependency on `store`
 /// and can reach data only through the use cases.
@@ -34,6 +33,7 @@ pub use store::{
 use domain::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
+use store::Store;
 
 /// Tunables the operator sets; defaults are the documented ones.
 #[derive(Clone, Debug)]

@@ -115,6 +115,12 @@ impl SmtpConfig {
         }
         let certs = Certificate::from_pem(pem)
             .map_err(|e| format!("not a valid PEM certificate file: {e}"))?;
+        // Building the TLS settings is what parses each certificate: fail now, naming the file,
+        // rather than at the first mail.
+        TlsParameters::builder(self.host.clone())
+            .add_root_certificate(certs.clone())
+            .build()
+            .map_err(|e| format!("a certificate in the file can't be used: {e}"))?;
         self.extra_roots = Some(certs);
         Ok(())
     }

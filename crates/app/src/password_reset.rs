@@ -4,7 +4,7 @@
 //! mail after it. The link is voided by a newer request, a successful sign-in, a password change,
 //! disabling the account, and its 30 minutes.
 
-use crate::auth::{hash_token, random_token, Client, SignIn};
+use crate::auth::{address_key, hash_token, random_token, Client, SignIn};
 use crate::mail::Mail;
 use crate::{App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
@@ -36,7 +36,7 @@ fn fingerprint(password_hash: &str) -> String {
 }
 
 fn invalid_link() -> AppError {
-    AppError::Forbidden(RESET_LINK_INVALID.into())
+    AppError::Expired(RESET_LINK_INVALID.into())
 }
 
 impl App {
@@ -55,12 +55,20 @@ impl App {
             Ok(e) => self.store.user_by_email_key(&e.key()).await?,
             Err(_) => None,
         };
+        // Recorded first and then counted with itself, so simultaneous requests can't all
+        // see room under a limit; IPv6 addresses count per /64, what one host usually holds.
+        let user_id = user.as_ref().map(|u| u.id);
+        let address = client.ip.as_deref().map(address_key);
+        let address = address.as_deref();
+        self.store
+            .record_reset_request(user_id, address, now)
+            .await?;
         let since = now.plus_secs(-WINDOW_SECS);
         let (for_account, from_ip) = self
             .store
-            .reset_requests_since(user.as_ref().map(|u| u.id), ip, since)
+            .reset_requests_since(user_id, address, since)
             .await?;
-        if from_ip >= PER_IP {
+        if from_ip > PER_IP {
             let e = Event::new(
                 Category::Auth,
                 AuditAction::Refused,
@@ -72,9 +80,6 @@ impl App {
                 "Too many password reset requests from your address; try again later".into(),
             ));
         }
-        self.store
-            .record_reset_request(user.as_ref().map(|u| u.id), ip, now)
-            .await?;
         let app = Arc::clone(self);
         let typed: String = email.chars().take(200).collect();
         let client = client.clone();
@@ -90,6 +95,7 @@ impl App {
         &self,
         user: Option<UserRecord>,
         typed: &str,
+        // Requests for this account in the window, this one included.
         earlier: i64,
         client: &Client,
     ) {
@@ -107,7 +113,7 @@ impl App {
         let event = event.target("user", user.id, &user.email);
         let result = if user.status != UserStatus::Enabled {
             "account disabled: no link sent".to_string()
-        } else if earlier >= PER_ACCOUNT {
+        } else if earlier > PER_ACCOUNT {
             "too many requests for this account: no link sent".to_string()
         } else {
             match self.mail_reset_link(&user).await {
@@ -179,7 +185,7 @@ impl App {
         }
     }
 
-    /// Opening the link: whose password it is for, or `Forbidden` with [`RESET_LINK_INVALID`].
+    /// Opening the link: whose password it is for, or `Expired` with [`RESET_LINK_INVALID`].
     pub async fn check_reset_link(&self, token: &str) -> Result<ResetLink, AppError> {
         let user = self.live_reset(token).await?;
         Ok(ResetLink {
@@ -208,9 +214,13 @@ impl App {
         if self.store.take_reset(&hash_token(token)).await?.is_none() {
             return Err(invalid_link());
         }
+        // Applied only to the account as it was checked: still enabled, same password. Having
+        // proved they hold the mailbox, the person is unlocked too.
         let change = UserChange {
             password: Some((self.hasher.hash(new).await, false)),
             end_sessions: Some(None),
+            unlock: true,
+            expect_password_hash: Some(user.password_hash.clone()),
             at: self.now(),
             ..Default::default()
         };
@@ -221,11 +231,15 @@ impl App {
             "Password reset completed",
         )
         .target("user", user.id, &user.email);
-        self.store
+        match self
+            .store
             .update_user(user.id, change, self.entry(None, ip, event))
-            .await?
-            .commit()
-            .await?;
+            .await
+        {
+            Ok(pending) => pending.commit().await?,
+            Err(store::StoreError::Conflict(_)) => return Err(invalid_link()),
+            Err(e) => return Err(e.into()),
+        }
         if let Some(mailer) = &self.mailer {
             let notice = Mail {
                 to_name: user.name.clone(),

@@ -4,7 +4,7 @@
 //! an account their authority doesn't cover, nobody lifts a restriction on themself (status,
 //! groups, Mask data, 2FA), and the last enabled unmasked administrator stays (the store).
 
-use crate::actor::user_authority;
+use crate::actor::{groups_grant, user_authority};
 use crate::mail::Mail;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
@@ -100,7 +100,8 @@ struct Valid {
     status: UserStatus,
     name: String,
     groups: Vec<GroupRef>,
-    grants: PermissionSet,
+    /// What the chosen groups grant together.
+    grants: Authority,
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -204,10 +205,11 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        let mut grants = PermissionSet::default();
+        let mut permissions = PermissionSet::default();
         for g in &details {
-            grants.extend(&g.permissions);
+            permissions.extend(&g.permissions);
         }
+        let grants = groups_grant(details.iter().any(|g| g.builtin), permissions);
         let groups = details
             .iter()
             .map(|g| GroupRef {
@@ -227,9 +229,12 @@ impl App {
     }
 
     /// The authority a stored user has now: their groups' grants and their own Mask data.
-    async fn authority_of_user(&self, user: &UserRecord) -> Result<Authority, AppError> {
-        let (_, held) = self.store.permissions_of_user(user.id).await?;
-        Ok(user_authority(held, user.mask_data))
+    pub(crate) async fn authority_of_user(&self, user: &UserRecord) -> Result<Authority, AppError> {
+        let (is_admin, held) = self.store.permissions_of_user(user.id).await?;
+        Ok(user_authority(
+            &groups_grant(is_admin, held),
+            user.mask_data,
+        ))
     }
 
     /// The guard before any change to an account: the actor's authority covers the target's.
@@ -263,7 +268,7 @@ impl App {
         let v = self.validate_user(input, true, None).await?;
         self.guard_covers(
             actor,
-            &user_authority(v.grants.clone(), input.mask_data),
+            &user_authority(&v.grants, input.mask_data),
             "You can't create a user who would hold more than you do",
             &format!("create user {} in {}", v.email, captions(&v.groups)),
         )
@@ -460,20 +465,26 @@ impl App {
         let new_ids: Vec<i64> = v.groups.iter().map(|g| g.id).collect();
         let old_ids: Vec<i64> = target.groups.iter().map(|g| g.id).collect();
         let groups_changed = new_ids != old_ids;
-        if id == actor.id()
-            && (v.status != target.status || groups_changed || input.mask_data != target.mask_data)
-        {
+        // One's own sign-in email and password are the way back in (a reset link, the sign-in
+        // code): they change on the profile, with the current password, never here.
+        let own_restriction_lifted = v.status != target.status
+            || groups_changed
+            || input.mask_data != target.mask_data
+            || v.email.as_str() != target.email
+            || v.password.is_some();
+        if id == actor.id() && own_restriction_lifted {
             return Err(self
                 .refuse_own(
                     actor,
-                    "change own status, groups or mask data",
-                    "You can't change your own status, groups or Mask data",
+                    "change own status, groups, mask data, email or password",
+                    "You can't change your own status, groups, Mask data, email or password \
+                     here; change your password on your profile",
                 )
                 .await);
         }
         self.guard_covers(
             actor,
-            &user_authority(v.grants.clone(), input.mask_data),
+            &user_authority(&v.grants, input.mask_data),
             "You can't make a user hold more than you do",
             &format!("update user {}", target.email),
         )
@@ -523,12 +534,38 @@ impl App {
         if v.status == UserStatus::Disabled && target.status != UserStatus::Disabled {
             event.event = "User disabled".into();
         }
+        let email_changed = change.email.is_some();
         let pending = self
             .store
             .update_user(id, change, self.entry(Some(actor), None, event))
             .await?;
         pending.commit().await?;
+        if email_changed {
+            self.notify_old_address(actor, &target, v.email.as_str())
+                .await;
+        }
         Ok(())
+    }
+
+    /// Tells the old address that the account's sign-in email changed, so that a person whose
+    /// address was taken over hears of it (best effort: the change is already made).
+    async fn notify_old_address(&self, actor: &Actor, target: &UserRecord, new_email: &str) {
+        let Some(mailer) = &self.mailer else { return };
+        let mail = Mail {
+            to_name: target.name.clone(),
+            to: target.email.clone(),
+            subject: "Your Back Office sign-in email was changed".into(),
+            body: format!(
+                "{actor} changed the sign-in email of your Back Office account from {old} to \
+                 {new_email}. Sign-in codes and password reset links now go there.\n\
+                 If you did not expect this, tell your administrator at once.\n",
+                actor = actor.user.email,
+                old = target.email,
+            ),
+        };
+        if let Err(reason) = mailer.send(mail).await {
+            tracing::warn!(smtp = %reason, "email change notice not sent");
+        }
     }
 
     /// Actions › Disable 2FA / Enable 2FA. Disabling needs the actor's own password again.

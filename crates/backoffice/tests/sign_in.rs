@@ -1077,7 +1077,7 @@ async fn forgot_password_answers_alike_and_its_link_works_once_then_asks_the_sec
         // The link works once.
         let again = t.browser();
         let page = open_link(&again, &token).await;
-        assert_eq!(page.status, 400);
+        assert_eq!(page.status, 410);
         assert!(page.body.contains("invalid or has expired"));
     }
 }
@@ -1133,6 +1133,60 @@ async fn a_reset_link_dies_with_a_newer_link_a_sign_in_disabling_and_its_30_minu
             !live(fourth).await,
             "voided by disabling, even once enabled again"
         );
+
+        // Moving the account to another address.
+        forgot(&b, "bo@example.com").await;
+        let fifth = reset_token(&t, "bo@example.com", 5).await;
+        assert!(live(fifth.clone()).await);
+        assert_eq!(
+            save_user(&admin, id, &[("email", "bo.new@example.com")])
+                .await
+                .status,
+            303
+        );
+        assert!(!live(fifth).await, "voided by an email change");
+        let notice = t.smtp().wait_for("bo@example.com", 1).await;
+        assert!(
+            t.smtp()
+                .messages_to("bo@example.com")
+                .iter()
+                .any(|m| m.body().contains("bo.new@example.com")),
+            "the old address is told: {:?}",
+            notice.header("Subject")
+        );
+    }
+}
+
+/// Someone locked out by wrong guesses who proves they hold the mailbox is unlocked by the reset.
+#[tokio::test]
+async fn a_reset_unlocks_a_locked_account() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        create_user(&admin, "lo@example.com", "Lo Cked", &["1"], false, false).await;
+        disable_2fa(&admin, "lo@example.com").await;
+        let b = t.browser();
+        for _ in 0..5 {
+            b.sign_in("lo@example.com", "Wrong-Password-Guess-1").await;
+        }
+        assert_eq!(
+            b.sign_in("lo@example.com", USER_PASSWORD).await.status,
+            401,
+            "locked"
+        );
+        forgot(&b, "lo@example.com").await;
+        let token = reset_token(&t, "lo@example.com", 1).await;
+        open_link(&b, &token).await;
+        let r = b
+            .post(
+                "/password/reset",
+                &[
+                    ("new_password", "Brand-New-Lantern-77"),
+                    ("confirm_password", "Brand-New-Lantern-77"),
+                ],
+            )
+            .await;
+        assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
     }
 }
 

@@ -423,6 +423,19 @@ async fn the_last_enabled_administrator_cannot_be_removed() {
             s.update_user(c, regroup, entry("x")).await,
             Err(StoreError::Conflict(_))
         ));
+        // Masked, an administrator no longer holds everything: the last unmasked one stays so.
+        let mask = UserChange {
+            mask_data: Some(true),
+            at: Timestamp::now(),
+            ..Default::default()
+        };
+        assert!(
+            matches!(
+                s.update_user(c, mask, entry("x")).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{b}"
+        );
         assert_eq!(s.count_enabled_admins().await.unwrap(), 1);
     }
 }

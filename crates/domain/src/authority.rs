@@ -39,6 +39,9 @@ impl PersonalData {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authority {
     permissions: PermissionSet,
+    /// Member of Administrators: holds every permission, including ones later versions add,
+    /// which no set of today's permissions covers.
+    administrator: bool,
     personal_data: PersonalData,
 }
 
@@ -46,7 +49,17 @@ impl Authority {
     pub fn new(permissions: PermissionSet, personal_data: PersonalData) -> Self {
         Self {
             permissions,
+            administrator: false,
             personal_data,
+        }
+    }
+
+    /// The built-in Administrators group's grant: every permission, now and later.
+    pub fn administrators() -> Self {
+        Self {
+            permissions: PermissionSet::all(),
+            administrator: true,
+            personal_data: PersonalData::Masked,
         }
     }
 
@@ -62,6 +75,10 @@ impl Authority {
         Self::new(PermissionSet::default(), personal_data)
     }
 
+    pub fn is_administrator(&self) -> bool {
+        self.administrator
+    }
+
     pub fn permissions(&self) -> &PermissionSet {
         &self.permissions
     }
@@ -74,20 +91,28 @@ impl Authority {
     pub fn covers(&self, other: &Authority) -> bool {
         let Authority {
             permissions,
+            administrator,
             personal_data,
         } = other;
-        self.permissions.covers(permissions) && self.personal_data >= *personal_data
+        self.permissions.covers(permissions)
+            && self.administrator >= *administrator
+            && self.personal_data >= *personal_data
     }
 
     /// The least upper bound: the weakest authority that covers both.
     pub fn join(&self, other: &Authority) -> Authority {
         let Authority {
             permissions,
+            administrator,
             personal_data,
         } = other;
         let mut joined = self.permissions.clone();
         joined.extend(permissions);
-        Authority::new(joined, self.personal_data.max(*personal_data))
+        Authority {
+            permissions: joined,
+            administrator: self.administrator || *administrator,
+            personal_data: self.personal_data.max(*personal_data),
+        }
     }
 
     /// What `other` holds beyond `self`, one phrase per dimension, for a refusal's reason.
@@ -95,6 +120,7 @@ impl Authority {
     pub fn beyond(&self, other: &Authority) -> Vec<String> {
         let Authority {
             permissions,
+            administrator,
             personal_data,
         } = other;
         let mut out = Vec::new();
@@ -102,6 +128,9 @@ impl Authority {
         if !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
             out.push(format!("permissions you don't hold ({})", names.join(", ")));
+        }
+        if *administrator && !self.administrator {
+            out.push("membership of Administrators (every permission, also future ones)".into());
         }
         if *personal_data > self.personal_data {
             out.push("unmasked client personal data (your Mask data is on)".to_string());
@@ -131,12 +160,18 @@ mod tests {
         (
             proptest::sample::subsequence(all.clone(), 0..=all.len()),
             any::<bool>(),
+            any::<bool>(),
         )
-            .prop_map(|(p, masked)| {
-                Authority::new(
+            .prop_map(|(p, masked, admin)| {
+                let a = Authority::new(
                     PermissionSet::from_iter(p),
                     PersonalData::from_mask_data(masked),
-                )
+                );
+                if admin {
+                    a.join(&Authority::administrators())
+                } else {
+                    a
+                }
             })
     }
 
@@ -193,11 +228,20 @@ mod tests {
         .into_iter()
         .collect();
         assert_eq!(user, Authority::new(view, PersonalData::Unmasked));
-        let masked_admin = Authority::new(PermissionSet::all(), PersonalData::Masked);
+        let masked_admin = Authority::administrators();
         assert!(!masked_admin.covers(&user));
         assert_eq!(
             masked_admin.beyond(&user),
             vec!["unmasked client personal data (your Mask data is on)".to_string()]
         );
+    }
+
+    #[test]
+    fn every_current_permission_does_not_cover_an_administrator() {
+        let everything = Authority::new(PermissionSet::all(), PersonalData::Unmasked);
+        let admin =
+            Authority::administrators().join(&Authority::of_account(PersonalData::Unmasked));
+        assert!(!everything.covers(&admin));
+        assert!(admin.covers(&everything));
     }
 }

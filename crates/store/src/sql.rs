@@ -451,12 +451,19 @@ macro_rules! impl_store {
                         .await
                         .map_err(map_err)?;
                 }
-                let exists = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(change.at.millis())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                let exists = sqlx::query(
+                    "UPDATE users SET updated_at = $2 WHERE id = $1 \
+                     AND ($3 IS NULL OR (password_hash = $3 AND status = 'enabled'))",
+                )
+                .bind(id)
+                .bind(change.at.millis())
+                .bind(change.expect_password_hash.as_deref())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if exists.rows_affected() == 0 && change.expect_password_hash.is_some() {
+                    return Err(StoreError::Conflict("The account changed meanwhile".into()));
+                }
                 if exists.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -521,8 +528,9 @@ macro_rules! impl_store {
                     set_user_groups(&mut tx, id, groups).await?;
                 }
                 let disabled = change.status == Some(UserStatus::Disabled);
-                if disabled {
-                    // A forgotten-password link dies with the account's access.
+                if disabled || change.email.is_some() || change.password.is_some() {
+                    // A forgotten-password link dies with the account's access, and with the
+                    // address or password it was sent for.
                     sqlx::query("DELETE FROM password_resets WHERE user_id = $1")
                         .bind(id)
                         .execute(&mut *tx)

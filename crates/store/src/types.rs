@@ -76,6 +76,9 @@ pub struct UserChange {
     pub unlock: bool,
     /// End the user's sessions, except the one with this hash when given.
     pub end_sessions: Option<Option<String>>,
+    /// Apply only if the account is enabled and its password hash is still this one (a
+    /// password reset, checked before and applied after other work); else `Conflict`.
+    pub expect_password_hash: Option<String>,
     pub at: Timestamp,
 }
 

@@ -52,6 +52,7 @@ impl IntoResponse for WebError {
             AppError::Unauthenticated => Redirect::to("/login").into_response(),
             AppError::PasswordChangeRequired => Redirect::to("/password/change").into_response(),
             AppError::Forbidden(m) => error_page(StatusCode::FORBIDDEN, &m),
+            AppError::Expired(m) => error_page(StatusCode::GONE, &m),
             AppError::NotFound => error_page(StatusCode::NOT_FOUND, "This item does not exist."),
             AppError::Conflict(m) => error_page(StatusCode::CONFLICT, &m),
             AppError::TooMany(m) => error_page(StatusCode::TOO_MANY_REQUESTS, &m),

@@ -77,6 +77,7 @@ impl From<AppError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, message)
             }
             AppError::NotFound => ApiError::new(StatusCode::NOT_FOUND, message),
+            AppError::Expired(_) => ApiError::new(StatusCode::GONE, message),
             AppError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, message),
             AppError::TooMany(_) => ApiError {
                 retry_after: Some(60),

@@ -77,7 +77,7 @@ pub(crate) fn anon_csrf(
     }
 }
 
-fn login_page(
+pub(crate) fn login_page(
     state: &AppState,
     headers: &HeaderMap,
     email: &str,

@@ -4,12 +4,12 @@
 
 use crate::error::WebError;
 use crate::form::CsrfForm;
-use crate::pages::login::anon_csrf;
+use crate::pages::login::{anon_csrf, login_page};
 use crate::pages::{render, render_status};
 use crate::session::{cookie, session_cookie, ClientInfo};
 use crate::AppState;
 use app::auth::SignIn;
-use app::password_reset::{RESET_LINK_INVALID, RESET_REQUESTED, RESET_TTL_SECS};
+use app::password_reset::{RESET_REQUESTED, RESET_TTL_SECS};
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -134,7 +134,7 @@ fn reset_cookie(state: &AppState, token: &str) -> HeaderValue {
 
 fn invalid(message: &str) -> Response {
     render_status(
-        StatusCode::BAD_REQUEST,
+        StatusCode::GONE,
         &InvalidPage {
             message: message.into(),
         },
@@ -170,7 +170,7 @@ pub async fn reset_form(
             };
             with_cookie(render(&page), set)
         }
-        Err(AppError::Forbidden(m)) => invalid(&m),
+        Err(AppError::Expired(m)) => invalid(&m),
         Err(e) => WebError(e).into_response(),
     }
 }
@@ -199,7 +199,7 @@ pub async fn reset_submit(
     };
     let link = match state.app.check_reset_link(&token).await {
         Ok(link) => link,
-        Err(AppError::Forbidden(m)) => return invalid(&m),
+        Err(AppError::Expired(m)) => return invalid(&m),
         Err(e) => return WebError(e).into_response(),
     };
     if f.has("generate") {
@@ -229,11 +229,20 @@ pub async fn reset_submit(
             r
         }
         Err(AppError::Invalid(errors)) => return page(link.masked_email, String::new(), errors),
-        Err(AppError::Forbidden(m)) if m == RESET_LINK_INVALID => return invalid(&m),
-        // The password is changed; signing in with it failed (e.g. the account is locked):
-        // the sign-in page says why.
-        Err(AppError::Forbidden(_)) | Err(AppError::Mail(_)) | Err(AppError::TooMany(_)) => {
-            Redirect::to("/login").into_response()
+        Err(AppError::Expired(m)) => return invalid(&m),
+        // The password is changed, but signing in with it was refused (say, the per-address
+        // sign-in limit): the sign-in page says so and why.
+        Err(AppError::Forbidden(m)) | Err(AppError::Mail(m)) | Err(AppError::TooMany(m)) => {
+            login_page(
+                &state,
+                &headers,
+                "",
+                "/",
+                Some(format!(
+                    "Your new password is saved, but you were not signed in: {m}"
+                )),
+                StatusCode::OK,
+            )
         }
         Err(e) => return WebError(e).into_response(),
     };
