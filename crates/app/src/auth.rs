@@ -151,7 +151,7 @@ impl App {
             account,
         } = self
             .store
-            .sign_in_attempt(&key, ip.unwrap_or(""), per_address, now)
+            .sign_in_attempt(&key, &address_key(ip.unwrap_or("")), per_address, now)
             .await?;
         if address_attempts > per_address {
             // One event per address and window: a flood of refused guesses must not become a

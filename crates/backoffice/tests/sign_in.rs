@@ -869,6 +869,18 @@ async fn password_attempts_are_limited_per_client_address_whatever_the_email() {
             2,
             "{backend}: refused attempts reach no account"
         );
+        // IPv6 addresses count per /64: a fresh address in the same network gets no fresh budget.
+        for from in [
+            "2001:db8:7:7::1",
+            "2001:db8:7:7::2",
+            "2001:db8:7:7:ffff::3",
+            "2001:db8:7:7::4",
+        ] {
+            let r = sign_in_from(&t, from, "nobody@example.com", "x").await;
+            assert_eq!(r.status, 401, "{backend} {from}");
+        }
+        let r = sign_in_from(&t, "2001:db8:7:7::5", "nobody@example.com", "x").await;
+        assert_eq!(r.status, 429, "{backend}: the same /64");
         // Other addresses are not affected, and the account was not locked by the refusals.
         let other = sign_in_from(&t, "198.51.100.2", "jane@example.com", USER_PASSWORD).await;
         assert_eq!(other.status, 303, "{backend}: {}", alert(&other.body));
@@ -888,8 +900,8 @@ async fn password_attempts_are_limited_per_client_address_whatever_the_email() {
         let rows = || count_rows(&t.db_url, "SELECT COUNT(*) FROM sign_in_addresses");
         assert_eq!(
             rows().await,
-            3,
-            "{backend}: 127.0.0.1 (the administrator), two others"
+            4,
+            "{backend}: 127.0.0.1 (the administrator), two others, one /64"
         );
         t.clock.advance(601);
         t.app.purge_expired_sessions().await.unwrap();

@@ -22,7 +22,8 @@ pub struct SignInAttempt {
 
 #[async_trait]
 pub trait SignInStore: Send + Sync {
-    /// Counts a password attempt against the client `address` and, while the address has made
+    /// Counts a password attempt against the client `address` (the app's `address_key`: an IPv4
+    /// address or an IPv6 /64) and, while the address has made
     /// at most `per_address` attempts in its window ([`ADDRESS_WINDOW_MILLIS`] from its first),
     /// reserves one against the account with `email_key` as `UserStore::reserve_attempt` does
     /// (if the account is enabled and not locked). Sign-ins are thus limited per address as well
