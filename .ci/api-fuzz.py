@@ -106,7 +106,8 @@ def no_masked_markers(ctx, response, case):
 """)
 
 checks = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
-          "negative_data_rejection,ignored_auth")
+          "response_headers_conformance,negative_data_rejection,ignored_auth,unsupported_method,"
+          "allow_header_conformance")
 failed = False
 # The administrator last: its run may change or disable the other accounts.
 for role, tok in [("limited", limited_token), ("masked", masked_token), ("administrator", admin_token)]:
