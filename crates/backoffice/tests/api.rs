@@ -264,6 +264,13 @@ async fn the_openapi_document_is_what_client_generators_need() {
             }
             tags.extend(op["tags"].as_array().unwrap().iter().map(|t| t.to_string()));
             let security = op["security"].as_array().unwrap();
+            for name in security.iter().flat_map(|s| s.as_object().unwrap().keys()) {
+                let declared = &doc["components"]["securitySchemes"][name];
+                assert!(
+                    declared.is_object(),
+                    "{method} {path}: undeclared scheme {name}"
+                );
+            }
             if method != "get" {
                 let with_cookie = security.iter().find(|s| s.get("session").is_some());
                 assert!(

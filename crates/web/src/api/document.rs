@@ -11,9 +11,9 @@ use utoipa::openapi::security::{
 use utoipa::openapi::server::ServerBuilder;
 use utoipa::openapi::OpenApi;
 
-pub const BEARER: &str = "bearer";
-pub const SESSION: &str = "session";
-pub const CSRF: &str = "csrf";
+const BEARER: &str = "bearer";
+const SESSION: &str = "session";
+const CSRF: &str = "csrf";
 
 /// Completes the document for a server reached at `public_url` whose session cookie is
 /// `session_cookie`.

@@ -38,6 +38,8 @@ use utoipa_axum::routes;
             and phones reach callers with Mask data only masked."),
         (name = "events", description = "The event log: who did what, when and from where, newest first."),
     ),
+    // Named here because nothing a handler returns refers to them by type: the shared error
+    // responses refer to ErrorBody by name, and query parameters to the value sets.
     components(schemas(
         error::ErrorBody,
         values::UserStatus,
