@@ -13,6 +13,9 @@ use store::{GroupDetail, GroupSummary};
 pub const CAPTION_MAX: usize = 100;
 pub const IMPORT_MAX_BYTES: usize = 1024 * 1024;
 
+/// The only `version` of the groups file there is; import refuses any other.
+pub const FILE_VERSION: u32 = 1;
+
 /// The export file: what Export writes and Import reads.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -234,7 +237,7 @@ impl App {
             .collect();
         let groups = self.store.groups_by_ids(&ids).await?;
         let file = GroupsFile {
-            version: 1,
+            version: FILE_VERSION,
             groups: groups
                 .iter()
                 .map(|g| GroupEntry {
@@ -300,7 +303,7 @@ impl App {
             Vec::new()
         };
         if let Some(file) = &file {
-            if file.version != 1 {
+            if file.version != FILE_VERSION {
                 problems.push(format!("Unsupported file version {}", file.version));
             }
             let mut seen = std::collections::HashSet::new();

@@ -215,6 +215,99 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
     );
 }
 
+/// What a generator needs of the document (OpenAPI requires some of it, generators the rest):
+/// unique operationIds that name what they do, a description on every response, references
+/// that resolve, the server, a licence, described tags, and both ways to authenticate.
+#[tokio::test]
+async fn the_openapi_document_is_what_client_generators_need() {
+    let t = TestApp::start("sqlite").await;
+    let (_, doc) = Api::new(&t, None)
+        .send("GET", "/api/openapi.json", None)
+        .await;
+    assert_eq!(doc["servers"][0]["url"], t.url(""));
+    assert!(doc["info"]["license"]["name"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty()));
+    let resolve = |v: &Value| -> Value {
+        match v["$ref"].as_str() {
+            Some(r) => doc
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("dangling $ref {r}"))
+                .clone(),
+            None => v.clone(),
+        }
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    let mut tags = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            let camel = id.starts_with(|c: char| c.is_ascii_lowercase())
+                && id.contains(|c: char| c.is_ascii_uppercase())
+                && id.chars().all(|c| c.is_ascii_alphanumeric());
+            assert!(
+                camel,
+                "{method} {path}: operationId {id:?} is a verb and a noun, camelCase"
+            );
+            assert!(
+                ids.insert(id.to_string()),
+                "{method} {path}: operationId {id} repeats"
+            );
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let response = resolve(response);
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path}: response {status} has no description"
+                );
+            }
+            tags.extend(op["tags"].as_array().unwrap().iter().map(|t| t.to_string()));
+            let security = op["security"].as_array().unwrap();
+            for name in security.iter().flat_map(|s| s.as_object().unwrap().keys()) {
+                let declared = &doc["components"]["securitySchemes"][name];
+                assert!(
+                    declared.is_object(),
+                    "{method} {path}: undeclared scheme {name}"
+                );
+            }
+            if method != "get" {
+                let with_cookie = security.iter().find(|s| s.get("session").is_some());
+                assert!(
+                    with_cookie.is_some_and(|s| s.get("csrf").is_some()),
+                    "{method} {path}: a change with the session cookie needs X-CSRF-Token"
+                );
+            }
+        }
+    }
+    for tag in doc["tags"].as_array().unwrap() {
+        assert!(
+            tag["description"].is_string(),
+            "tag {} has a description",
+            tag["name"]
+        );
+        tags.remove(&tag["name"].to_string());
+    }
+    assert!(tags.is_empty(), "every tag used is declared: {tags:?}");
+    // Every reference resolves, to schemas and shared responses alike.
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"").skip(1) {
+        resolve(&json!({"$ref": r.split('"').next().unwrap()}));
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        (
+            schemes["session"]["in"].as_str(),
+            schemes["session"]["name"].as_str()
+        ),
+        (Some("cookie"), Some("bo_session"))
+    );
+    assert_eq!(schemes["csrf"]["name"], "X-CSRF-Token");
+    let export = &doc["paths"]["/api/v1/events/export"]["get"]["responses"]["200"]["content"];
+    assert!(export["application/x-ndjson"].is_object());
+}
+
 #[tokio::test]
 async fn the_role_matrix() {
     let t = TestApp::start("sqlite").await;
@@ -392,6 +485,36 @@ async fn errors_follow_the_contract() {
     );
     assert_eq!(api.send("GET", "/api/v1/users?bogus=1", None).await.0, 400);
     assert_eq!(api.send("GET", "/api/v1/nowhere", None).await.0, 404);
+    // A method a path doesn't have: 405 with the JSON error and Allow.
+    let r = api
+        .http
+        .put(t.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET,HEAD,POST");
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    // In a PATCH, absent means unchanged and null is no value at all.
+    let (s, v) = api
+        .send("PATCH", "/api/v1/users/1", Some(json!({"name": null})))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    // A present query parameter holds a value of its type; empty is not absent.
+    for query in ["status=", "sort=Name", "dir=", "limit=0"] {
+        let (s, v) = api
+            .send("GET", &format!("/api/v1/users?{query}"), None)
+            .await;
+        assert_eq!(s, 422, "{query}: {v}");
+    }
+    for query in ["from=", "to=2026-1-1", "in=", "role=Investor", "limit=30"] {
+        let (s, v) = api
+            .send("GET", &format!("/api/v1/clients?{query}"), None)
+            .await;
+        assert_eq!(s, 422, "{query}: {v}");
+    }
+    assert_eq!(api.send("GET", "/api/v1/events?from=", None).await.0, 422);
     // Escalation through the API is refused like through the pages.
     let g = create_group(&admin, "Creators", &["users.view", "users.create"]).await;
     create_user(

@@ -8,6 +8,8 @@ pub enum UserStatus {
 }
 
 impl UserStatus {
+    pub const ALL: [UserStatus; 2] = [UserStatus::Enabled, UserStatus::Disabled];
+
     pub fn label(self) -> &'static str {
         match self {
             UserStatus::Enabled => "Enabled",
@@ -37,6 +39,8 @@ pub enum TwoFactor {
 }
 
 impl TwoFactor {
+    pub const ALL: [TwoFactor; 2] = [TwoFactor::Email, TwoFactor::Disabled];
+
     pub fn label(self) -> &'static str {
         match self {
             TwoFactor::Email => "Email",

@@ -104,7 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/clients/{id}/block", get(clients::block_form).post(clients::block))
         .route("/settings", get(settings::show))
         .route("/settings/test-email", post(settings::test_email))
-        .merge(api::router())
+        .merge(api::router(&state))
         .route("/api/{*rest}", axum::routing::any(api::not_found))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,8 +1,10 @@
 //! `/api/v1/clients`: the client directory, masked in the application layer exactly as the
 //! pages are.
 
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
+use super::error::{ApiError, ApiResult};
+use super::extract::{present, ApiActor, ApiJson, ApiPath, ApiQuery};
+use super::responses::{Called, Guarded, Named, Queried, Unique, WithBody};
+use super::values;
 use crate::AppState;
 use app::clients::ClientView;
 use app::clients::{ClientListRequest, SearchField};
@@ -26,11 +28,13 @@ pub struct ClientOut {
     /// ISO 3166 alpha-2.
     pub country: String,
     pub city: String,
-    /// investor, strategy_provider or both.
+    #[schema(value_type = values::ClientRole)]
     pub role: String,
-    /// active or blocked.
+    #[schema(value_type = values::ClientStatus)]
     pub status: String,
+    #[schema(value_type = values::Language)]
     pub language: String,
+    #[schema(format = DateTime)]
     pub registered_at: String,
 }
 
@@ -59,8 +63,8 @@ pub struct ClientPage {
     pub total: i64,
     /// True when the filter matches more than `total` clients.
     pub total_is_lower_bound: bool,
-    /// For the ID order: pass as `after` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
+    /// For the ID order: pass as `after` for the next page; null on the last page.
+    pub next_cursor: Option<i64>,
 }
 
 #[derive(Deserialize, IntoParams, Default)]
@@ -69,48 +73,50 @@ pub struct ClientPage {
 pub struct ClientParams {
     /// Search text: a prefix (name, email, phone) or an exact ID.
     pub q: Option<String>,
-    /// What `q` searches: id, name (default), email or phone. Masked callers may only use id.
+    /// What `q` searches (default: name). Masked callers may only use id.
     #[serde(rename = "in")]
-    #[param(rename = "in")]
+    #[param(rename = "in", value_type = Option<values::SearchField>)]
     pub search_in: Option<String>,
+    /// ISO 3166 alpha-2.
     pub country: Option<String>,
-    /// investor, strategy_provider or both.
+    #[param(value_type = Option<values::ClientRole>)]
     pub role: Option<String>,
-    /// active or blocked.
+    #[param(value_type = Option<values::ClientStatus>)]
     pub status: Option<String>,
-    /// Registered from (UTC date YYYY-MM-DD, inclusive).
+    /// Registered from this UTC day, inclusive.
+    #[param(format = Date)]
     pub from: Option<String>,
-    /// Registered to (UTC date YYYY-MM-DD, inclusive).
+    /// Registered up to this UTC day, inclusive.
+    #[param(format = Date)]
     pub to: Option<String>,
-    /// id (default), name, email or registered. Masked callers can't sort by name or email.
+    /// The column to order by (default: id, or email for an email search). Masked callers
+    /// can't sort by name or email.
+    #[param(value_type = Option<values::ClientSort>)]
     pub sort: Option<String>,
-    /// asc (default) or desc.
+    /// Ascending by default.
+    #[param(value_type = Option<values::SortDirection>)]
     pub dir: Option<String>,
     /// Keyset cursor (ID order): the `next_cursor` of the previous page.
     pub after: Option<i64>,
-    /// Page number for the other orders (1-based).
+    /// Page number for the other orders.
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<i64>,
-    /// 25 (default), 50 or 100.
+    /// Clients per page (default 25).
+    #[param(value_type = Option<values::PageSize>)]
     pub limit: Option<i64>,
 }
 
 impl ClientParams {
     fn request(&self) -> ApiResult<ClientListRequest> {
-        let field = match self.search_in.as_deref() {
-            None | Some("") => SearchField::Name,
-            Some(s) => SearchField::from_code(s)
-                .ok_or_else(|| ApiError::field("in", "Use id, name, email or phone"))?,
-        };
-        let sort = match self.sort.as_deref() {
-            None | Some("") => field.default_sort(self.q.as_deref().unwrap_or("")),
-            Some(s) => ClientSort::from_code(s)
-                .ok_or_else(|| ApiError::field("sort", "Use id, name, email or registered"))?,
-        };
-        let descending = match self.dir.as_deref() {
-            None | Some("") | Some("asc") => false,
-            Some("desc") => true,
-            Some(_) => return Err(ApiError::field("dir", "Use asc or desc")),
-        };
+        let field = values::SearchField::param("in", self.search_in.as_deref())?
+            .and_then(SearchField::from_code)
+            .unwrap_or_default();
+        let sort = values::ClientSort::param("sort", self.sort.as_deref())?
+            .and_then(ClientSort::from_code)
+            .unwrap_or_else(|| field.default_sort(self.q.as_deref().unwrap_or("")));
+        let role = values::ClientRole::param("role", self.role.as_deref())?;
+        let status = values::ClientStatus::param("status", self.status.as_deref())?;
+        let descending = values::descending(self.dir.as_deref())?;
         let per_page = self.limit.unwrap_or(25);
         if !app::clients::PAGE_SIZES.contains(&per_page) {
             return Err(ApiError::field("limit", "Use 25, 50 or 100"));
@@ -124,10 +130,10 @@ impl ClientParams {
             field,
             text: s(&self.q),
             country: s(&self.country),
-            role: s(&self.role),
-            status: s(&self.status),
-            from: s(&self.from),
-            to: s(&self.to),
+            role: role.unwrap_or_default().into(),
+            status: status.unwrap_or_default().into(),
+            from: values::day("from", self.from.as_deref())?,
+            to: values::day("to", self.to.as_deref())?,
             sort,
             descending,
             after_id: self.after,
@@ -138,9 +144,8 @@ impl ClientParams {
 }
 
 /// Lists and searches clients.
-#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(ClientParams),
-    responses((status = 200, body = ClientPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", operation_id = "listClients", params(ClientParams),
+    responses((status = 200, description = "One page of clients", body = ClientPage), Called, Guarded, Queried))]
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -150,15 +155,14 @@ pub async fn list(
     Ok(Json(ClientPage {
         total: list.total,
         total_is_lower_bound: list.total_is_lower_bound,
-        next_cursor: list.next_after.map(|a| a.to_string()),
+        next_cursor: list.next_after,
         items: list.items.iter().map(ClientOut::from).collect(),
     }))
 }
 
 /// One client.
-#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = i64, Path)),
-    responses((status = 200, body = ClientOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", operation_id = "getClient", params(("id" = i64, Path)),
+    responses((status = 200, description = "The client", body = ClientOut), Called, Guarded, Named))]
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -177,13 +181,15 @@ pub struct ClientIn {
     pub email: String,
     /// Any common format; stored as E.164.
     pub phone: String,
+    /// ISO 3166 alpha-2.
     pub country: String,
     pub city: String,
-    /// investor, strategy_provider or both.
+    #[schema(value_type = values::ClientRole)]
     pub role: String,
-    /// active or blocked.
+    #[schema(value_type = values::ClientStatus)]
     pub status: String,
-    /// Communication language, two letters (e.g. en).
+    /// Communication language.
+    #[schema(value_type = values::Language)]
     pub language: String,
 }
 
@@ -204,10 +210,8 @@ impl From<ClientIn> for ClientInput {
 }
 
 /// Creates a client.
-#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = ClientIn,
-    responses((status = 201, body = ClientOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", operation_id = "createClient", request_body = ClientIn,
+    responses((status = 201, description = "The client was created", body = ClientOut), Called, Guarded, WithBody, Unique))]
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -220,27 +224,44 @@ pub async fn create(
     ))
 }
 
-/// Fields to change; absent fields stay. For masked callers, personal fields are ignored.
+/// Fields to change; an absent field stays as it is (`null` is not a value of any). For masked
+/// callers, personal fields are ignored.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientUpdate {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub first_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub last_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub email: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub phone: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub country: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub city: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<values::ClientRole>, nullable = false)]
     pub role: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<values::ClientStatus>, nullable = false)]
     pub status: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<values::Language>, nullable = false)]
     pub language: Option<String>,
 }
 
 /// Changes a client.
-#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = i64, Path)), request_body = ClientUpdate,
-    responses((status = 200, body = ClientOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", operation_id = "updateClient",
+    params(("id" = i64, Path)), request_body = ClientUpdate,
+    responses((status = 200, description = "The client as changed", body = ClientOut), Called, Guarded, Named, WithBody, Unique))]
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -266,9 +287,9 @@ pub async fn update(
 }
 
 /// Blocks a client (Clients Delete); nothing is deleted, history stays.
-#[utoipa::path(post, path = "/api/v1/clients/{id}/block", tag = "clients", params(("id" = i64, Path)),
-    responses((status = 200, body = ClientOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/clients/{id}/block", tag = "clients", operation_id = "blockClient",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "The client, blocked", body = ClientOut), Called, Guarded, Named))]
 pub async fn block(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -281,10 +302,9 @@ pub async fn block(
 }
 
 /// The filtered list as CSV (Clients View + Clients Export), formula-safe, masked for masked callers.
-#[utoipa::path(get, path = "/api/v1/clients/export", tag = "clients", params(ClientParams),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/clients/export", tag = "clients", operation_id = "exportClients", params(ClientParams),
+    responses((status = 200, description = "The clients as CSV, with a header row", content_type = "text/csv", body = String),
+        Called, Guarded, Queried))]
 pub async fn export(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,

@@ -138,4 +138,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// axum answers a known path called with a method it doesn't have with 405 and an empty body;
+/// the API answers in JSON like every other error, keeping the `Allow` header.
+pub async fn method_not_allowed(r: Response) -> Response {
+    if r.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return r;
+    }
+    let mut out = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "This path doesn't take this method; Allow lists the ones it does",
+    )
+    .into_response();
+    if let Some(allow) = r.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;

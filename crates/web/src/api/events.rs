@@ -1,7 +1,9 @@
 //! `/api/v1/events`: the event log, newest first.
 
-use super::error::{ApiResult, ErrorBody};
+use super::error::ApiResult;
 use super::extract::{ApiActor, ApiQuery};
+use super::responses::{Called, Guarded, Queried};
+use super::values;
 use crate::AppState;
 use app::events::{EventFilter, EventView};
 use axum::extract::State;
@@ -21,7 +23,7 @@ pub struct ChangeOut {
 #[derive(Serialize, ToSchema)]
 pub struct EventOut {
     pub id: i64,
-    /// UTC, ISO 8601.
+    #[schema(format = DateTime)]
     pub at: String,
     pub actor_id: Option<i64>,
     pub actor_email: Option<String>,
@@ -67,8 +69,8 @@ impl From<EventView> for EventOut {
 #[derive(Serialize, ToSchema)]
 pub struct EventPage {
     pub items: Vec<EventOut>,
-    /// Pass as `before` for older events; absent when there are none.
-    pub next_cursor: Option<String>,
+    /// Pass as `before` for older events; null when there are none.
+    pub next_cursor: Option<i64>,
 }
 
 #[derive(Deserialize, IntoParams, Default)]
@@ -84,41 +86,42 @@ pub struct EventParams {
     /// user, group or client.
     pub target_type: Option<String>,
     pub target_id: Option<i64>,
-    /// UTC date YYYY-MM-DD, inclusive.
+    /// From this UTC day, inclusive.
+    #[param(format = Date)]
     pub from: Option<String>,
-    /// UTC date YYYY-MM-DD, inclusive.
+    /// Up to this UTC day, inclusive.
+    #[param(format = Date)]
     pub to: Option<String>,
-    /// Cursor: only events older than this id.
+    /// Cursor: only events older than this id (the `next_cursor` of the previous page).
     pub before: Option<i64>,
 }
 
 impl EventParams {
-    fn filter(&self) -> EventFilter {
-        EventFilter {
+    fn filter(&self) -> ApiResult<EventFilter> {
+        Ok(EventFilter {
             actor: self.actor.clone().unwrap_or_default(),
             category: self.category.clone().unwrap_or_default(),
             event: self.event.clone().unwrap_or_default(),
             target_type: self.target_type.clone().unwrap_or_default(),
             target_id: self.target_id.map(|t| t.to_string()).unwrap_or_default(),
-            from: self.from.clone().unwrap_or_default(),
-            to: self.to.clone().unwrap_or_default(),
+            from: values::day("from", self.from.as_deref())?,
+            to: values::day("to", self.to.as_deref())?,
             before_id: self.before,
-        }
+        })
     }
 }
 
 /// One page (50) of the event log, newest first.
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventParams),
-    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", operation_id = "listEvents", params(EventParams),
+    responses((status = 200, description = "One page of events, newest first", body = EventPage), Called, Guarded, Queried))]
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> ApiResult<Json<EventPage>> {
-    let events = state.app.list_events(&actor, &p.filter()).await?;
+    let events = state.app.list_events(&actor, &p.filter()?).await?;
     let next = (events.len() as i64 == app::events::PAGE_SIZE)
-        .then(|| events.last().map(|e| e.id.to_string()))
+        .then(|| events.last().map(|e| e.id))
         .flatten();
     Ok(Json(EventPage {
         items: events.into_iter().map(EventOut::from).collect(),
@@ -127,16 +130,15 @@ pub async fn list(
 }
 
 /// Every filtered event as JSON lines (needs Event log Export); the export itself is logged.
-#[utoipa::path(get, path = "/api/v1/events/export", tag = "events", params(EventParams),
-    responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/events/export", tag = "events", operation_id = "exportEvents", params(EventParams),
+    responses((status = 200, description = "Newline-delimited JSON: one `EventOut` object per line, newest first",
+        content_type = "application/x-ndjson", body = String), Called, Guarded, Queried))]
 pub async fn export(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> ApiResult<Response> {
-    let events = state.app.export_events(&actor, &p.filter()).await?;
+    let events = state.app.export_events(&actor, &p.filter()?).await?;
     let mut body = String::new();
     for e in events {
         body.push_str(&serde_json::to_string(&EventOut::from(e)).unwrap_or_default());

@@ -164,6 +164,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// Reads a field of a PATCH body (`#[serde(default, deserialize_with = "present")]`): absent
+/// leaves it `None`, unchanged; `null` is refused rather than read as absent, so "absent means
+/// unchanged" is the only rule and the document can say the field is never null.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Query parameters whose rejection becomes the API's JSON error.
 pub struct ApiQuery<T>(pub T);
 

@@ -1,7 +1,9 @@
 //! `/api/v1/groups`: the same use cases as System › Users › Groups.
 
-use super::error::{ApiError, ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult};
 use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
+use super::responses::{Called, Guarded, Named, Queried, Unique, WithBody};
+use super::values;
 use crate::AppState;
 use app::groups::GroupsFile;
 use axum::extract::State;
@@ -17,6 +19,7 @@ pub struct GroupOut {
     pub caption: String,
     /// The built-in Administrators group: every permission, can't be edited or deleted.
     pub builtin: bool,
+    #[schema(value_type = Vec<values::Permission>)]
     pub permissions: Vec<String>,
 }
 
@@ -33,7 +36,8 @@ pub struct GroupSummaryOut {
 pub struct GroupIn {
     /// 1–100 characters, unique (case-insensitive).
     pub caption: String,
-    /// Permission codes from `/api/v1/permissions`.
+    /// The permissions the group grants.
+    #[schema(value_type = Vec<values::Permission>)]
     pub permissions: Vec<String>,
 }
 
@@ -58,9 +62,8 @@ async fn group_out(state: &AppState, actor: &app::Actor, id: i64) -> ApiResult<G
 }
 
 /// Every group with its number of members; Administrators first.
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
-    responses((status = 200, body = Vec<GroupSummaryOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", operation_id = "listGroups",
+    responses((status = 200, description = "Every group", body = Vec<GroupSummaryOut>), Called, Guarded))]
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -80,9 +83,8 @@ pub async fn list(
 }
 
 /// One group and its permissions.
-#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
-    responses((status = 200, body = GroupOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "getGroup", params(("id" = i64, Path)),
+    responses((status = 200, description = "The group", body = GroupOut), Called, Guarded, Named))]
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -92,10 +94,8 @@ pub async fn get(
 }
 
 /// Creates a group; the caller must hold every permission it grants.
-#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = GroupIn,
-    responses((status = 201, body = GroupOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", operation_id = "createGroup", request_body = GroupIn,
+    responses((status = 201, description = "The group was created", body = GroupOut), Called, Guarded, WithBody, Unique))]
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -112,11 +112,9 @@ pub async fn create(
 }
 
 /// Replaces a group's caption and permissions.
-#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)), request_body = GroupIn,
-    responses((status = 200, body = GroupOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "updateGroup", params(("id" = i64, Path)),
+    request_body = GroupIn,
+    responses((status = 200, description = "The group as changed", body = GroupOut), Called, Guarded, Named, WithBody, Unique))]
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -131,9 +129,8 @@ pub async fn update(
 }
 
 /// Deletes a group; its members lose its permissions at their next request.
-#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "deleteGroup", params(("id" = i64, Path)),
+    responses((status = 204, description = "The group is gone"), Called, Guarded, Named))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -144,9 +141,8 @@ pub async fn delete(
 }
 
 /// Every group but the built-in one, as the import takes it.
-#[utoipa::path(get, path = "/api/v1/groups/export", tag = "groups",
-    responses((status = 200, body = GroupsFileSchema), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/groups/export", tag = "groups", operation_id = "exportGroups",
+    responses((status = 200, description = "The groups file", body = GroupsFileSchema), Called, Guarded))]
 pub async fn export(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -159,18 +155,34 @@ pub async fn export(
 
 /// The groups file (what export writes and import reads).
 #[derive(ToSchema)]
+#[schema(as = GroupsFile)]
 #[allow(dead_code)]
 pub struct GroupsFileSchema {
-    /// Always 1.
+    /// The file format's version; there is one.
+    #[schema(schema_with = file_version)]
     version: u32,
     groups: Vec<GroupFileEntrySchema>,
 }
 
 #[derive(ToSchema)]
+#[schema(as = GroupFileEntry)]
 #[allow(dead_code)]
 pub struct GroupFileEntrySchema {
     caption: String,
+    #[schema(value_type = Vec<values::Permission>)]
     permissions: Vec<String>,
+}
+
+/// `const` is JSON Schema's keyword for a single allowed value; utoipa's schema object has no
+/// field for it, so it goes through the object's open map of extra keywords.
+fn file_version() -> utoipa::openapi::Object {
+    let mut extra = utoipa::openapi::extensions::Extensions::default();
+    extra.insert("const".into(), app::groups::FILE_VERSION.into());
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .description(Some("The file format's version; there is one."))
+        .extensions(Some(extra))
+        .build()
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -187,10 +199,10 @@ pub struct ImportOut {
 }
 
 /// Imports a groups file: all or nothing.
-#[utoipa::path(post, path = "/api/v1/groups/import", tag = "groups", params(ImportParams), request_body = GroupsFileSchema,
-    responses((status = 200, body = ImportOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/groups/import", tag = "groups", operation_id = "importGroups", params(ImportParams),
+    request_body = GroupsFileSchema,
+    responses((status = 200, description = "Every group of the file was imported", body = ImportOut),
+        Called, Guarded, Queried, WithBody))]
 pub async fn import(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,

@@ -1,8 +1,10 @@
 //! `/api/v1/me`, personal tokens, and the permission catalogue.
 
-use super::error::{ApiResult, ErrorBody};
+use super::error::ApiResult;
 use super::extract::{ApiActor, ApiJson, ApiPath};
+use super::responses::{Called, Guarded, Named, WithBody};
 use super::users::UserOut;
+use super::values;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,14 +16,15 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 pub struct MeOut {
     pub user: UserOut,
-    /// Codes of every permission held, e.g. `users.view`.
+    /// Every permission held.
+    #[schema(value_type = Vec<values::Permission>)]
     pub permissions: Vec<String>,
     pub is_admin: bool,
 }
 
 /// The caller's own account and permissions.
-#[utoipa::path(get, path = "/api/v1/me", tag = "me",
-    responses((status = 200, body = MeOut), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "me", operation_id = "getMe",
+    responses((status = 200, description = "The caller", body = MeOut), Called))]
 pub async fn me(ApiActor(actor): ApiActor) -> Json<MeOut> {
     Json(MeOut {
         permissions: actor.authority().permissions().codes(),
@@ -34,8 +37,11 @@ pub async fn me(ApiActor(actor): ApiActor) -> Json<MeOut> {
 pub struct TokenOut {
     pub id: i64,
     pub name: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
 }
 
@@ -70,8 +76,8 @@ pub struct NewTokenOut {
 }
 
 /// The caller's tokens that are not revoked.
-#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me",
-    responses((status = 200, body = Vec<TokenOut>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "me", operation_id = "listTokens",
+    responses((status = 200, description = "The caller's tokens, without their secrets", body = Vec<TokenOut>), Called))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -88,10 +94,10 @@ pub async fn list_tokens(
 }
 
 /// Creates a personal token; only with a fully signed-in session (not with another token).
-#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "me", request_body = TokenIn,
-    responses((status = 201, body = NewTokenOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/me/tokens", tag = "me", operation_id = "createToken", request_body = TokenIn,
+    security(("session" = [], "csrf" = [])),
+    responses((status = 201, description = "The token, with its secret shown this once", body = NewTokenOut),
+        Called, Guarded, WithBody))]
 pub async fn create_token(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -111,9 +117,9 @@ pub async fn create_token(
 }
 
 /// Revokes one of the caller's tokens.
-#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "me", params(("id" = i64, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "me", operation_id = "revokeToken",
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "The token no longer works"), Called, Guarded, Named))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -125,14 +131,15 @@ pub async fn revoke_token(
 
 #[derive(Serialize, ToSchema)]
 pub struct PermissionOut {
+    #[schema(value_type = values::Permission)]
     pub code: String,
     pub section: String,
     pub action: String,
 }
 
 /// Every permission that exists.
-#[utoipa::path(get, path = "/api/v1/permissions", tag = "groups",
-    responses((status = 200, body = Vec<PermissionOut>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/permissions", tag = "groups", operation_id = "listPermissions",
+    responses((status = 200, description = "The permission catalogue", body = Vec<PermissionOut>), Called))]
 pub async fn permissions(ApiActor(_): ApiActor) -> Json<Vec<PermissionOut>> {
     Json(
         Permission::catalogue()

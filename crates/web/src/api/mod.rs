@@ -2,50 +2,60 @@
 //! OpenAPI document is generated from these handlers (utoipa), so it can't drift from them.
 
 pub mod clients;
+mod document;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod me;
+pub mod responses;
 pub mod users;
+pub mod values;
 
 use crate::AppState;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// The document's fixed parts; `info.license` comes from the crate's (the workspace's) licence.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Back Office API", version = "1", description = "Staff users, groups, clients and the event log. \
         Authenticate with a personal token (`Authorization: Bearer bo_…`, created on the profile page or with \
-        POST /api/v1/me/tokens) or with the browser session cookie plus the CSRF token in `X-CSRF-Token` for changes."),
-    modifiers(&Security),
-    security(("bearer" = []), ("session" = [])),
-    tags((name = "me"), (name = "users"), (name = "groups"), (name = "clients"), (name = "events"))
+        POST /api/v1/me/tokens) or with the browser session cookie plus the CSRF token in `X-CSRF-Token` for changes. \
+        Every error is an `ErrorBody`; a method a path doesn't have answers 405 with one and an `Allow` header."),
+    tags(
+        (name = "me", description = "The caller's own account and permissions, and their personal tokens."),
+        (name = "users", description = "Staff accounts, as in System › Users › Users."),
+        (name = "groups", description = "Groups and the permissions they grant, as in System › Users › Groups, \
+            with their export file and the permission catalogue."),
+        (name = "clients", description = "The client directory (investors and strategy providers); names, emails \
+            and phones reach callers with Mask data only masked."),
+        (name = "events", description = "The event log: who did what, when and from where, newest first."),
+    ),
+    // Named here because nothing a handler returns refers to them by type: the shared error
+    // responses refer to ErrorBody by name, and query parameters to the value sets.
+    components(schemas(
+        error::ErrorBody,
+        values::UserStatus,
+        values::TwoFactor,
+        values::UserSort,
+        values::SortDirection,
+        values::ClientRole,
+        values::ClientStatus,
+        values::ClientSort,
+        values::SearchField,
+        values::Language,
+        values::Permission,
+        values::PageSize,
+    ))
 )]
 struct ApiDoc;
-
-struct Security;
-
-impl Modify for Security {
-    fn modify(&self, openapi: &mut OpenApiDoc) {
-        let c = openapi.components.get_or_insert_with(Default::default);
-        c.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        c.add_security_scheme(
-            "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("bo_session"))),
-        );
-    }
-}
 
 /// The API routes and their OpenAPI document, built from the same list.
 pub fn routes() -> (Router<AppState>, OpenApiDoc) {
@@ -73,9 +83,15 @@ pub fn routes() -> (Router<AppState>, OpenApiDoc) {
         .split_for_parts()
 }
 
-/// The API, `/api/openapi.json` and Swagger UI at `/api/docs` (served from the binary).
-pub fn router() -> Router<AppState> {
-    let (api, doc) = routes();
+/// The API, `/api/openapi.json` (for this server's public URL and cookie) and Swagger UI at
+/// `/api/docs` (served from the binary).
+pub fn router(state: &AppState) -> Router<AppState> {
+    let (api, mut doc) = routes();
+    document::finish(
+        &mut doc,
+        &state.app.settings().public_url,
+        crate::session::session_cookie_name(state),
+    );
     let json = doc.to_pretty_json().unwrap_or_default();
     api.route(
         "/api/openapi.json",
@@ -83,6 +99,7 @@ pub fn router() -> Router<AppState> {
     )
     .route("/api/docs", get(docs_page))
     .route("/api/docs/{file}", get(docs_asset))
+    .layer(axum::middleware::map_response(error::method_not_allowed))
     .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
 }
 

@@ -1,7 +1,9 @@
 //! `/api/v1/users`: the same use cases as System › Users › Users.
 
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
+use super::error::{ApiError, ApiResult};
+use super::extract::{present, ApiActor, ApiJson, ApiPath, ApiQuery};
+use super::responses::{Called, Guarded, Mails, Named, Queried, Unique, WithBody};
+use super::values;
 use crate::AppState;
 use app::users::UserInput;
 use app::users::UserView;
@@ -24,14 +26,17 @@ pub struct UserOut {
     pub id: i64,
     pub email: String,
     pub name: String,
-    /// `enabled` or `disabled`.
+    #[schema(value_type = values::UserStatus)]
     pub status: String,
-    /// Two-factor authentication: `email` or `disabled`.
+    /// Two-factor authentication.
+    #[schema(value_type = values::TwoFactor)]
     pub two_factor: String,
     pub mask_data: bool,
     pub groups: Vec<GroupRefOut>,
     pub created_by: Option<i64>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub last_sign_in_at: Option<String>,
     pub locked: bool,
 }
@@ -65,7 +70,7 @@ impl From<&UserView> for UserOut {
 pub struct UserPage {
     pub items: Vec<UserOut>,
     pub total: i64,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -75,24 +80,26 @@ pub struct UserPage {
 pub struct UserListParams {
     /// Email or name contains (case-insensitive).
     pub q: Option<String>,
-    /// `enabled` or `disabled`.
+    #[param(value_type = Option<values::UserStatus>)]
     pub status: Option<String>,
     /// Only members of this group.
     pub group: Option<i64>,
-    /// id, name, email, status, two_factor, groups, mask_data, creator, created_at, last_sign_in.
+    /// The column to order by (default: id).
+    #[param(value_type = Option<values::UserSort>)]
     pub sort: Option<String>,
-    /// `asc` (default) or `desc`.
+    /// Ascending by default.
+    #[param(value_type = Option<values::SortDirection>)]
     pub dir: Option<String>,
-    /// 1–100, default 25.
+    /// Users per page.
+    #[param(minimum = 1, maximum = 100, default = 25)]
     pub limit: Option<i64>,
-    /// From `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// Lists users with filters, sorting and cursor pagination.
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListParams),
-    responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "listUsers", params(UserListParams),
+    responses((status = 200, description = "One page of users", body = UserPage), Called, Guarded, Queried))]
 pub async fn list(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -102,24 +109,12 @@ pub async fn list(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::field("limit", "Choose between 1 and 100"));
     }
-    let status = match p.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(
-            UserStatus::from_code(s)
-                .ok_or_else(|| ApiError::field("status", "Use enabled or disabled"))?,
-        ),
-    };
-    let sort = match p.sort.as_deref() {
-        None | Some("") => UserSort::Id,
-        Some(s) => {
-            UserSort::from_code(s).ok_or_else(|| ApiError::field("sort", "Unknown sort column"))?
-        }
-    };
-    let descending = match p.dir.as_deref() {
-        None | Some("") | Some("asc") => false,
-        Some("desc") => true,
-        Some(_) => return Err(ApiError::field("dir", "Use asc or desc")),
-    };
+    let status =
+        values::UserStatus::param("status", p.status.as_deref())?.and_then(UserStatus::from_code);
+    let sort = values::UserSort::param("sort", p.sort.as_deref())?
+        .and_then(UserSort::from_code)
+        .unwrap_or_default();
+    let descending = values::descending(p.dir.as_deref())?;
     let offset = match p.cursor.as_deref() {
         None | Some("") => 0,
         Some(c) => c
@@ -147,9 +142,8 @@ pub async fn list(
 }
 
 /// One user.
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", operation_id = "getUser", params(("id" = i64, Path)),
+    responses((status = 200, description = "The user", body = UserOut), Called, Guarded, Named))]
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -164,7 +158,7 @@ pub async fn get(
 pub struct UserCreate {
     pub email: String,
     pub password: String,
-    /// `enabled` or `disabled`.
+    #[schema(value_type = values::UserStatus)]
     pub status: String,
     /// Ids of one or more groups.
     pub groups: Vec<i64>,
@@ -179,11 +173,9 @@ pub struct UserCreate {
 }
 
 /// Creates a user (2FA by email codes, a new password must be chosen at first sign-in).
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserCreate,
-    responses((status = 201, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 502, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "createUser", request_body = UserCreate,
+    responses((status = 201, description = "The user was created (and the credentials mailed, if asked)", body = UserOut),
+        Called, Guarded, WithBody, Unique, Mails))]
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -205,25 +197,36 @@ pub async fn create(
     ))
 }
 
-/// Fields to change; absent fields stay as they are.
+/// Fields to change; an absent field stays as it is (`null` is not a value of any).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub email: Option<String>,
     /// A new password, which the user must change at next sign-in; ends their sessions.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub password: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<values::UserStatus>, nullable = false)]
     pub status: Option<String>,
+    /// Ids of one or more groups.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub groups: Option<Vec<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub mask_data: Option<bool>,
 }
 
 /// Changes a user.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)), request_body = UserUpdate,
-    responses((status = 200, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", operation_id = "updateUser", params(("id" = i64, Path)),
+    request_body = UserUpdate,
+    responses((status = 200, description = "The user as changed", body = UserOut), Called, Guarded, Named, WithBody, Unique))]
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -254,11 +257,10 @@ pub struct Confirm {
 }
 
 /// Disables two-factor authentication for a user (the caller confirms with their password).
-#[utoipa::path(post, path = "/api/v1/users/{id}/two-factor/disable", tag = "users", params(("id" = i64, Path)),
-    request_body = Confirm,
-    responses((status = 200, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/two-factor/disable", tag = "users", operation_id = "disableUserTwoFactor",
+    params(("id" = i64, Path)), request_body = Confirm,
+    responses((status = 200, description = "The user, now signing in with a password only", body = UserOut),
+        Called, Guarded, Named, WithBody))]
 pub async fn disable_2fa(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -273,9 +275,10 @@ pub async fn disable_2fa(
 }
 
 /// Enables two-factor authentication by email codes for a user.
-#[utoipa::path(post, path = "/api/v1/users/{id}/two-factor/enable", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/two-factor/enable", tag = "users", operation_id = "enableUserTwoFactor",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "The user, now receiving sign-in codes by email", body = UserOut),
+        Called, Guarded, Named))]
 pub async fn enable_2fa(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -286,9 +289,8 @@ pub async fn enable_2fa(
 }
 
 /// Unlocks a user locked by failed sign-ins.
-#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = UserOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/unlock", tag = "users", operation_id = "unlockUser", params(("id" = i64, Path)),
+    responses((status = 200, description = "The user, unlocked", body = UserOut), Called, Guarded, Named))]
 pub async fn unlock(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
@@ -299,9 +301,8 @@ pub async fn unlock(
 }
 
 /// Ends every session of a user.
-#[utoipa::path(post, path = "/api/v1/users/{id}/sign-out", tag = "users", params(("id" = i64, Path)),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/users/{id}/sign-out", tag = "users", operation_id = "signOutUser", params(("id" = i64, Path)),
+    responses((status = 204, description = "Every session of the user has ended"), Called, Guarded, Named))]
 pub async fn sign_out(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,

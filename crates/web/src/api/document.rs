@@ -1,0 +1,87 @@
+//! What the document says beyond the handlers, known only once the server is configured: where
+//! the API is (`BACKOFFICE_PUBLIC_URL`), the session cookie's name, and how each operation may
+//! be authenticated — with a bearer token, or with the session cookie, which on a change also
+//! needs the `X-CSRF-Token` header (as [`super::extract::ApiActor`] checks).
+
+use super::responses;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::server::ServerBuilder;
+use utoipa::openapi::OpenApi;
+
+const BEARER: &str = "bearer";
+const SESSION: &str = "session";
+const CSRF: &str = "csrf";
+
+/// Completes the document for a server reached at `public_url` whose session cookie is
+/// `session_cookie`.
+pub fn finish(doc: &mut OpenApi, public_url: &str, session_cookie: &str) {
+    doc.servers = Some(vec![ServerBuilder::new()
+        .url(public_url.trim_end_matches('/'))
+        .description(Some("This Back Office (its BACKOFFICE_PUBLIC_URL)"))
+        .build()]);
+    let c = doc.components.get_or_insert_with(Default::default);
+    c.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("bo_…")
+                .description(Some(
+                    "A personal token, created on the profile page or with POST /api/v1/me/tokens.",
+                ))
+                .build(),
+        ),
+    );
+    c.add_security_scheme(
+        SESSION,
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            session_cookie,
+            "The session cookie of a fully signed-in browser (after the code, and a password change if one was due).",
+        ))),
+    );
+    c.add_security_scheme(
+        CSRF,
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "X-CSRF-Token",
+            "The session's CSRF token (the `csrf` field of its pages' forms); with the session \
+             cookie, every change needs it, and a same-origin request.",
+        ))),
+    );
+    c.responses.extend(responses::components());
+    for item in doc.paths.paths.values_mut() {
+        let reads = [&mut item.get, &mut item.head, &mut item.options];
+        for op in reads.into_iter().flatten() {
+            default_security(op, false);
+        }
+        let changes = [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in changes.into_iter().flatten() {
+            default_security(op, true);
+        }
+    }
+}
+
+/// A token, or the session cookie (with the CSRF header on a change); an operation that
+/// declares its own requirements keeps them.
+fn default_security(op: &mut Operation, change: bool) {
+    if op.security.is_some() {
+        return;
+    }
+    let session = SecurityRequirement::new(SESSION, Vec::<String>::new());
+    let session = if change {
+        session.add(CSRF, Vec::<String>::new())
+    } else {
+        session
+    };
+    op.security = Some(vec![
+        SecurityRequirement::new(BEARER, Vec::<String>::new()),
+        session,
+    ]);
+}
