@@ -88,7 +88,7 @@ impl Actor {
     }
 
     /// True for the session this request came with.
-    pub fn is_current_session(&self, session: &store::SessionRecord) -> bool {
+    pub(crate) fn is_current_session(&self, session: &store::SessionRecord) -> bool {
         self.session_hash.as_deref() == Some(session.id_hash.as_str())
     }
 

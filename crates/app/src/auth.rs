@@ -38,10 +38,33 @@ pub enum SignIn {
     },
 }
 
+/// A sign-in waiting for its code. Only the app builds one (from the session cookie), so the web
+/// layer can show its CSRF token and hand it back, but never name another session.
+pub struct PendingSignIn(SessionRecord);
+
+impl PendingSignIn {
+    pub fn csrf_token(&self) -> &str {
+        &self.0.csrf_token
+    }
+}
+
+/// One of one's own sessions, as the profile lists it (no id, no CSRF token).
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    /// The public handle that ends it.
+    pub key: String,
+    pub created_at: domain::Timestamp,
+    pub last_seen_at: domain::Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session this request came with.
+    pub current: bool,
+}
+
 /// What the request's session cookie resolves to.
 pub enum Authenticated {
     AwaitingCode {
-        session: SessionRecord,
+        session: PendingSignIn,
         masked_email: String,
     },
     /// Signed in; the session's CSRF token comes along so pages need no second lookup.
@@ -331,10 +354,11 @@ impl App {
     /// The code step. On success the pre-2FA session is replaced by a full one (new id).
     pub async fn verify_code(
         &self,
-        session: &SessionRecord,
+        session: &PendingSignIn,
         code: &str,
         client: &Client,
     ) -> Result<NewSession, AppError> {
+        let session = &session.0;
         let ip = client.ip.as_deref();
         let user = self
             .store
@@ -392,9 +416,10 @@ impl App {
     /// "Resend code": a new code replaces the old one, within the per-account limits.
     pub async fn resend_code(
         &self,
-        session: &SessionRecord,
+        session: &PendingSignIn,
         client: &Client,
     ) -> Result<(), AppError> {
+        let session = &session.0;
         let user = self
             .store
             .user_by_id(session.user_id)
@@ -455,7 +480,7 @@ impl App {
         if session.stage == SessionStage::AwaitingCode {
             return Ok(Some(Authenticated::AwaitingCode {
                 masked_email: masking::email(&authority.user.email),
-                session,
+                session: PendingSignIn(session),
             }));
         }
         if now.millis() - session.last_seen_at.millis() > 60_000 {
@@ -490,9 +515,9 @@ impl App {
     }
 
     /// Abandons a sign-in at the code step.
-    pub async fn cancel_sign_in(&self, session: &SessionRecord) -> Result<(), AppError> {
+    pub async fn cancel_sign_in(&self, session: &PendingSignIn) -> Result<(), AppError> {
         self.store
-            .delete_session(&session.id_hash)
+            .delete_session(&session.0.id_hash)
             .await
             .map_err(AppError::from)
     }
@@ -572,8 +597,19 @@ impl App {
         }
     }
 
-    pub async fn own_sessions(&self, actor: &Actor) -> Result<Vec<SessionRecord>, AppError> {
-        Ok(self.store.sessions_of_user(actor.id()).await?)
+    pub async fn own_sessions(&self, actor: &Actor) -> Result<Vec<SessionView>, AppError> {
+        let sessions = self.store.sessions_of_user(actor.id()).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| SessionView {
+                current: actor.is_current_session(&s),
+                key: s.key,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                ip: s.ip,
+                user_agent: s.user_agent,
+            })
+            .collect())
     }
 
     pub async fn end_own_session(&self, actor: &Actor, key: &str) -> Result<(), AppError> {

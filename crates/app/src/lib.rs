@@ -26,8 +26,7 @@ pub use error::{AppError, FieldErrors};
 /// are (no secret, no client data): re-exported so that `web` needs no dependency on `store`
 /// and can reach data only through the use cases.
 pub use store::{
-    ClientSort, GroupDetail, GroupRef, GroupSummary, Page, SessionRecord, TokenRecord, UserQuery,
-    UserSort,
+    ClientSort, GroupDetail, GroupRef, GroupSummary, Page, TokenRecord, UserQuery, UserSort,
 };
 
 use domain::Timestamp;

@@ -5,7 +5,6 @@ use crate::layout::Layout;
 use crate::AppState;
 use app::auth::{Authenticated, Client, NewSession};
 use app::Actor;
-use app::SessionRecord;
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -191,7 +190,7 @@ impl FromRequestParts<AppState> for StaffAnyState {
 
 /// A person between the password and the code step.
 pub struct AwaitingCode {
-    pub session: SessionRecord,
+    pub session: app::auth::PendingSignIn,
     pub masked_email: String,
 }
 

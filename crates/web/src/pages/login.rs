@@ -169,7 +169,7 @@ pub async fn submit(
 
 pub async fn code_form(waiting: AwaitingCode) -> Response {
     render(&CodePage {
-        csrf: waiting.session.csrf_token,
+        csrf: waiting.session.csrf_token().to_string(),
         masked_email: waiting.masked_email,
         error: None,
         notice: None,
@@ -196,7 +196,7 @@ pub async fn code_submit(
         Err(AppError::Invalid(fields)) => render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &CodePage {
-                csrf: waiting.session.csrf_token,
+                csrf: waiting.session.csrf_token().to_string(),
                 masked_email: waiting.masked_email,
                 error: fields.get("code").cloned(),
                 notice: None,
@@ -240,7 +240,7 @@ pub async fn code_resend(
     render_status(
         status,
         &CodePage {
-            csrf: waiting.session.csrf_token,
+            csrf: waiting.session.csrf_token().to_string(),
             masked_email: waiting.masked_email,
             error,
             notice,

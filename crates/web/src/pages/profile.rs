@@ -6,7 +6,6 @@ use crate::layout::Layout;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff, StaffAnyState};
 use crate::AppState;
-use app::SessionRecord;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::extract::{Path, State};
@@ -28,8 +27,7 @@ struct ProfilePage {
     name: String,
     two_factor: &'static str,
     groups: String,
-    sessions: Vec<SessionRecord>,
-    current_key: String,
+    sessions: Vec<app::auth::SessionView>,
     errors: FieldErrors,
     tokens: Vec<app::TokenRecord>,
     /// A token just created: its secret is shown on this page only.
@@ -101,18 +99,12 @@ async fn profile_page(
         Ok(t) => t,
         Err(e) => return WebError(e).into_response(),
     };
-    let current_key = sessions
-        .iter()
-        .find(|s| staff.actor.is_current_session(s))
-        .map(|s| s.key.clone())
-        .unwrap_or_default();
     let u = staff.actor.account();
     let page = ProfilePage {
         name: u.name.clone(),
         two_factor: u.two_factor.label(),
         groups: staff.actor.groups_label(),
         sessions,
-        current_key,
         errors,
         tokens,
         new_token,
