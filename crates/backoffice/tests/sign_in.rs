@@ -958,6 +958,15 @@ async fn open_link(b: &testkit::Browser, token: &str) -> testkit::spawn::Page {
     b.get("/password/reset").await
 }
 
+/// Submits "Choose a new password" with the same password twice.
+async fn choose_password(b: &testkit::Browser, password: &str) -> testkit::spawn::Page {
+    b.post(
+        "/password/reset",
+        &[("new_password", password), ("confirm_password", password)],
+    )
+    .await
+}
+
 /// Waits until the background work of `n` reset requests is in the event log.
 async fn wait_for_requests(t: &TestApp, n: usize) {
     for _ in 0..100 {
@@ -1049,15 +1058,7 @@ async fn forgot_password_answers_alike_and_its_link_works_once_then_asks_the_sec
         assert!(r.body.contains("not the same"));
         let generated = b.post("/password/reset", &[("generate", "1")]).await;
         assert!(generated.body.contains("Generated password:"));
-        let r = b
-            .post(
-                "/password/reset",
-                &[
-                    ("new_password", "Brand-New-Lantern-77"),
-                    ("confirm_password", "Brand-New-Lantern-77"),
-                ],
-            )
-            .await;
+        let r = choose_password(&b, "Brand-New-Lantern-77").await;
         assert_eq!(r.location.as_deref(), Some("/login/code"), "{}", r.body);
         let code = t.smtp().latest_code("ann@example.com");
         assert_eq!(b.enter_code(&code).await.location.as_deref(), Some("/"));
@@ -1189,15 +1190,7 @@ async fn a_reset_unlocks_a_locked_account() {
         forgot(&b, "lo@example.com").await;
         let token = reset_token(&t, "lo@example.com", 1).await;
         open_link(&b, &token).await;
-        let r = b
-            .post(
-                "/password/reset",
-                &[
-                    ("new_password", "Brand-New-Lantern-77"),
-                    ("confirm_password", "Brand-New-Lantern-77"),
-                ],
-            )
-            .await;
+        let r = choose_password(&b, "Brand-New-Lantern-77").await;
         assert_eq!(r.location.as_deref(), Some("/"), "{}", r.body);
     }
 }

@@ -77,6 +77,19 @@ pub(crate) fn anon_csrf(
     }
 }
 
+/// Where an accepted password leads: to `next` when signed in, or to the code step; either way
+/// with the new session's cookie.
+pub(crate) fn after_password(state: &AppState, outcome: SignIn, next: &str) -> Response {
+    let (to, session) = match outcome {
+        SignIn::Done(session) => (next, session),
+        SignIn::CodeSent { session, .. } => ("/login/code", session),
+    };
+    let mut r = Redirect::to(to).into_response();
+    r.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(state, &session));
+    r
+}
+
 pub(crate) fn login_page(
     state: &AppState,
     headers: &HeaderMap,
@@ -119,18 +132,7 @@ pub async fn submit(
 ) -> Response {
     let (email, next) = (f.get("email"), safe_next(f.get("next")));
     match state.app.sign_in(email, f.get("password"), &client).await {
-        Ok(SignIn::Done(session)) => {
-            let mut r = Redirect::to(&next).into_response();
-            r.headers_mut()
-                .append(header::SET_COOKIE, session_cookie(&state, &session));
-            r
-        }
-        Ok(SignIn::CodeSent { session, .. }) => {
-            let mut r = Redirect::to("/login/code").into_response();
-            r.headers_mut()
-                .append(header::SET_COOKIE, session_cookie(&state, &session));
-            r
-        }
+        Ok(signed_in) => after_password(&state, signed_in, &next),
         Err(AppError::Forbidden(_)) => login_page(
             &state,
             &headers,

@@ -4,11 +4,10 @@
 
 use crate::error::WebError;
 use crate::form::CsrfForm;
-use crate::pages::login::{anon_csrf, login_page};
+use crate::pages::login::{after_password, anon_csrf, login_page};
 use crate::pages::{render, render_status};
-use crate::session::{cookie, session_cookie, ClientInfo};
+use crate::session::{cookie, ClientInfo};
 use crate::AppState;
-use app::auth::SignIn;
 use app::password_reset::{RESET_REQUESTED, RESET_TTL_SECS};
 use app::{AppError, FieldErrors};
 use askama::Template;
@@ -197,14 +196,17 @@ pub async fn reset_submit(
         };
         with_cookie(render_status(status, &page), set)
     };
-    let link = match state.app.check_reset_link(&token).await {
-        Ok(link) => link,
-        Err(AppError::Expired(m)) => return invalid(&m),
-        Err(e) => return WebError(e).into_response(),
+    // Generate re-shows the form; only it (and a refused password) needs to look at the link
+    // here: saving checks the link itself.
+    let reshow = |generated: String, errors: FieldErrors| async {
+        match state.app.check_reset_link(&token).await {
+            Ok(link) => page(link.masked_email, generated, errors),
+            Err(AppError::Expired(m)) => invalid(&m),
+            Err(e) => WebError(e).into_response(),
+        }
     };
     if f.has("generate") {
-        let generated = domain::password::generate();
-        return page(link.masked_email, generated, FieldErrors::new());
+        return reshow(domain::password::generate(), FieldErrors::new()).await;
     }
     let outcome = state
         .app
@@ -216,19 +218,8 @@ pub async fn reset_submit(
         )
         .await;
     let mut r = match outcome {
-        Ok(SignIn::Done(session)) => {
-            let mut r = Redirect::to("/").into_response();
-            r.headers_mut()
-                .append(header::SET_COOKIE, session_cookie(&state, &session));
-            r
-        }
-        Ok(SignIn::CodeSent { session, .. }) => {
-            let mut r = Redirect::to("/login/code").into_response();
-            r.headers_mut()
-                .append(header::SET_COOKIE, session_cookie(&state, &session));
-            r
-        }
-        Err(AppError::Invalid(errors)) => return page(link.masked_email, String::new(), errors),
+        Ok(signed_in) => after_password(&state, signed_in, "/"),
+        Err(AppError::Invalid(errors)) => return reshow(String::new(), errors).await,
         Err(AppError::Expired(m)) => return invalid(&m),
         // The password is changed, but signing in with it was refused (say, the per-address
         // sign-in limit): the sign-in page says so and why.
