@@ -19,6 +19,9 @@ pub struct Actor {
     /// The API token this request came with, if any.
     pub(crate) token_id: Option<i64>,
     pub(crate) ip: Option<String>,
+    /// The Idempotency-Key scope of the API request (see `App::claim_idempotency`): the change
+    /// this request makes marks it carried out in its own transaction.
+    pub(crate) idempotency: Option<String>,
 }
 
 impl Actor {
@@ -36,7 +39,14 @@ impl Actor {
             session_hash,
             token_id,
             ip,
+            idempotency: None,
         }
+    }
+
+    /// This actor acting for an API request that claimed an Idempotency-Key.
+    pub fn with_idempotency(mut self, scope: String) -> Self {
+        self.idempotency = Some(scope);
+        self
     }
 
     pub fn id(&self) -> i64 {

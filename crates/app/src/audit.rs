@@ -27,12 +27,19 @@ impl App {
                 .map(str::to_string)
                 .or_else(|| actor.and_then(|a| a.ip.clone())),
             event,
+            idempotency: actor.and_then(|a| a.idempotency.clone()),
         }
     }
 
     /// Writes a standalone event; a failure to log is reported but never hides the outcome.
     pub(crate) async fn log(&self, actor: Option<&Actor>, ip: Option<&str>, event: Event) {
-        if let Err(e) = self.store.append_event(self.entry(actor, ip, event)).await {
+        // A standalone event (a refusal, a failed mail) is no change: it doesn't carry the
+        // request's Idempotency-Key, so a retry of that request is carried out again.
+        let entry = store::AuditEntry {
+            idempotency: None,
+            ..self.entry(actor, ip, event)
+        };
+        if let Err(e) = self.store.append_event(entry).await {
             tracing::error!(error = %e, "could not write event-log entry");
         }
     }

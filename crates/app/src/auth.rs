@@ -562,11 +562,10 @@ impl App {
             actor.id(),
             &actor.user.email,
         );
-        let pending = self
-            .store
-            .update_user(actor.id(), change, self.entry(Some(actor), None, event))
+        let entry = self.entry(Some(actor), None, event);
+        self.store
+            .update_user(actor.id(), crate::concurrency::write(change, entry))
             .await?;
-        pending.commit().await?;
         Ok(())
     }
 

@@ -107,9 +107,9 @@ impl App {
                 target_label: Some(email.to_string()),
                 ..event
             },
+            idempotency: None,
         };
-        let (id, pending) = self.store.insert_user(user, entry).await?;
-        pending.commit().await?;
+        let id = self.store.insert_user(user, None, entry).await?;
         Ok(CreatedAdmin {
             id,
             email: email.to_string(),

@@ -6,14 +6,15 @@
 //! can't create or import clients (a "this email is already used" answer would too), and a
 //! masked editor's save keeps the stored personal values, so a mask is never written back.
 
+use crate::concurrency::check_version;
 use crate::csv_file::{restore_cell, write_csv};
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::client::{self, ClientInput, ClientRole, ClientStatus, ValidClient};
 use domain::{masking, Action, Section, Timestamp};
 use store::{
-    ClientFields, ClientFilter, ClientQuery, ClientRecord, ClientSearch, ClientSort, NewClient,
-    StoreError,
+    ClientFields, ClientFilter, ClientQuery, ClientRecord, ClientSearch, ClientSort, Decision,
+    NewClient, StoreError,
 };
 
 pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
@@ -235,6 +236,8 @@ pub struct ClientView {
     pub language: String,
     pub registered_at: Timestamp,
     pub updated_at: Timestamp,
+    /// What an edit of this copy is based on (the form's hidden field, the API's ETag).
+    pub version: i64,
     /// The personal fields above are masks.
     pub masked: bool,
 }
@@ -263,6 +266,7 @@ impl ClientView {
             language,
             registered_at,
             updated_at,
+            version,
         } = c;
         Self {
             id,
@@ -277,6 +281,7 @@ impl ClientView {
             language,
             registered_at,
             updated_at,
+            version,
             masked,
         }
     }
@@ -298,6 +303,66 @@ pub fn input_of(c: &ClientView) -> ClientInput {
         role: c.role.code().into(),
         status: c.status.code().into(),
         language: c.language.clone(),
+    }
+}
+
+/// What an edit changes: `None` keeps the field as the client has it when the change is
+/// written (an API PATCH names only some fields; the edit form names them all).
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub role: Option<String>,
+    pub status: Option<String>,
+    pub language: Option<String>,
+}
+
+impl From<&ClientInput> for ClientPatch {
+    fn from(i: &ClientInput) -> Self {
+        Self {
+            first_name: Some(i.first_name.clone()),
+            last_name: Some(i.last_name.clone()),
+            email: Some(i.email.clone()),
+            phone: Some(i.phone.clone()),
+            country: Some(i.country.clone()),
+            city: Some(i.city.clone()),
+            role: Some(i.role.clone()),
+            status: Some(i.status.clone()),
+            language: Some(i.language.clone()),
+        }
+    }
+}
+
+impl ClientPatch {
+    /// The whole form: this patch over the client as stored. A masked editor's personal
+    /// fields are ignored: the stored values are kept, so a mask is never written back.
+    fn over(&self, c: &ClientRecord, masked: bool) -> ClientInput {
+        let pick = |v: &Option<String>, stored: &str| match v {
+            Some(v) => v.clone(),
+            None => stored.to_string(),
+        };
+        let personal = |v: &Option<String>, stored: &str| {
+            if masked {
+                stored.to_string()
+            } else {
+                pick(v, stored)
+            }
+        };
+        ClientInput {
+            first_name: personal(&self.first_name, &c.first_name),
+            last_name: personal(&self.last_name, &c.last_name),
+            email: personal(&self.email, &c.email),
+            phone: personal(&self.phone, &c.phone),
+            country: pick(&self.country, &c.country),
+            city: pick(&self.city, &c.city),
+            role: pick(&self.role, c.role.code()),
+            status: pick(&self.status, c.status.code()),
+            language: pick(&self.language, &c.language),
+        }
     }
 }
 
@@ -495,105 +560,106 @@ impl App {
             .map_err(duplicate_email)
     }
 
-    /// Saves the edit form. A masked editor's personal fields are ignored: the stored values
-    /// are kept, so what they saw (a mask) is never written back. Blocking needs Clients Delete.
+    /// Saves an edit: the edit form (every field, based on the `expected` version it showed)
+    /// or an API PATCH (the fields it names; `expected` from `If-Match`, if sent). A masked
+    /// editor's personal fields are ignored: the stored values are kept, so what they saw (a
+    /// mask) is never written back. Blocking needs Clients Delete. Answers the client as saved.
     pub async fn update_client(
         &self,
         actor: &Actor,
         id: i64,
-        input: &ClientInput,
-    ) -> Result<(), AppError> {
+        patch: &ClientPatch,
+        expected: Option<i64>,
+    ) -> Result<ClientView, AppError> {
         self.authorize(actor, Section::Clients, Action::Update, "update a client")
             .await?;
-        let stored = self
-            .store
-            .client_by_id(id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        let mut input = input.clone();
-        if actor.masked() {
-            input.first_name = stored.first_name.clone();
-            input.last_name = stored.last_name.clone();
-            input.email = stored.email.clone();
-            input.phone = stored.phone.clone();
-        }
-        let v: ValidClient = client::validate(&input).map_err(|errors| {
-            if actor.masked() {
-                // A stored personal value that no longer passes validation is not named.
-                field_errors(
-                    errors
-                        .into_iter()
-                        .filter(|(f, _)| !["first_name", "last_name", "email", "phone"].contains(f))
-                        .collect(),
-                )
-            } else {
-                field_errors(errors)
+        self.edit_client(actor, id, patch, expected).await
+    }
+
+    /// The read-modify-write of a client, inside the store's transaction: the patch is laid
+    /// over the row as that transaction reads (and locks) it, validated, and only what differs
+    /// is written, with an event whose "before" values are the row's.
+    async fn edit_client(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &ClientPatch,
+        expected: Option<i64>,
+    ) -> Result<ClientView, AppError> {
+        let masked = actor.masked();
+        let may_block = actor.can(Section::Clients, Action::Delete);
+        let entry = self.entry(
+            Some(actor),
+            None,
+            Event::new(Category::Clients, AuditAction::Update, "Client updated"),
+        );
+        let mut blocking_refused = false;
+        let refused = &mut blocking_refused;
+        let edit: store::Edit<'_, ClientRecord, ClientFields> = Box::new(move |row| {
+            check_version("client", id, expected, row.version)?;
+            let v: ValidClient = client::validate(&patch.over(row, masked)).map_err(|errors| {
+                if masked {
+                    // A stored personal value that no longer passes validation is not named.
+                    field_errors(
+                        errors
+                            .into_iter()
+                            .filter(|(f, _)| {
+                                !["first_name", "last_name", "email", "phone"].contains(f)
+                            })
+                            .collect(),
+                    )
+                } else {
+                    field_errors(errors)
+                }
+            })?;
+            let fields = ClientFields::from(&v);
+            if fields.status == ClientStatus::Blocked
+                && row.status != ClientStatus::Blocked
+                && !may_block
+            {
+                *refused = true;
+                return Err(Box::new(AppError::Forbidden(String::new())));
             }
-        })?;
-        if v.status == ClientStatus::Blocked && stored.status != ClientStatus::Blocked {
+            let name = match (fields.status, row.status) {
+                (ClientStatus::Blocked, ClientStatus::Active) => "Client blocked",
+                (ClientStatus::Active, ClientStatus::Blocked) => "Client unblocked",
+                _ => "Client updated",
+            };
+            let mut event = changes(entry.event, Some(row), &fields).target(
+                "client",
+                id,
+                client::full_name(&fields.first_name, &fields.last_name),
+            );
+            if event.changes.is_empty() {
+                return Ok(Decision::Keep);
+            }
+            event.event = name.into();
+            Ok(Decision::Write(
+                fields,
+                store::AuditEntry { event, ..entry },
+            ))
+        });
+        let saved = self.store.update_client(id, edit).await;
+        if blocking_refused {
+            // Refused and recorded as the permission check does it.
             self.authorize(actor, Section::Clients, Action::Delete, "block a client")
                 .await?;
         }
-        self.save_client(actor, &stored, ClientFields::from(&v))
-            .await
-    }
-
-    async fn save_client(
-        &self,
-        actor: &Actor,
-        stored: &ClientRecord,
-        fields: ClientFields,
-    ) -> Result<(), AppError> {
-        let name = match (fields.status, stored.status) {
-            (ClientStatus::Blocked, ClientStatus::Active) => "Client blocked",
-            (ClientStatus::Active, ClientStatus::Blocked) => "Client unblocked",
-            _ => "Client updated",
-        };
-        let event = changes(
-            Event::new(Category::Clients, AuditAction::Update, name),
-            Some(stored),
-            &fields,
-        )
-        .target(
-            "client",
-            stored.id,
-            client::full_name(&fields.first_name, &fields.last_name),
-        );
-        if event.changes.is_empty() {
-            return Ok(());
+        match saved.map_err(duplicate_email) {
+            Ok(c) => Ok(ClientView::for_actor(actor, c)),
+            Err(e) => Err(self.explain_stale(e).await),
         }
-        self.store
-            .update_client(stored.id, &fields, self.entry(Some(actor), None, event))
-            .await
-            .map_err(duplicate_email)
     }
 
     /// Clients Delete: blocks the client. Nothing is deleted, so the history stays.
-    pub async fn block_client(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
+    pub async fn block_client(&self, actor: &Actor, id: i64) -> Result<ClientView, AppError> {
         self.authorize(actor, Section::Clients, Action::Delete, "block a client")
             .await?;
-        let stored = self
-            .store
-            .client_by_id(id)
-            .await?
-            .ok_or(AppError::NotFound)?;
-        if stored.status == ClientStatus::Blocked {
-            return Ok(());
-        }
-        let mut fields = ClientFields {
-            first_name: stored.first_name.clone(),
-            last_name: stored.last_name.clone(),
-            email: stored.email.clone(),
-            email_key: stored.email.to_lowercase(),
-            phone: stored.phone.clone(),
-            country: stored.country.clone(),
-            city: stored.city.clone(),
-            role: stored.role,
-            status: stored.status,
-            language: stored.language.clone(),
+        let patch = ClientPatch {
+            status: Some(ClientStatus::Blocked.code().into()),
+            ..Default::default()
         };
-        fields.status = ClientStatus::Blocked;
-        self.save_client(actor, &stored, fields).await
+        self.edit_client(actor, id, &patch, None).await
     }
 
     /// Export CSV: the current filtered list, every page of it, in ID order. Needs Clients

@@ -230,11 +230,9 @@ impl App {
             };
             let event = Event::new(Category::Users, AuditAction::Add, "User created")
                 .target("user", 0, &email);
-            let (_, pending) = self
-                .store
-                .insert_user(user, self.entry(None, None, event))
+            self.store
+                .insert_user(user, None, self.entry(None, None, event))
                 .await?;
-            pending.commit().await?;
             if (i + 1).is_multiple_of(500) || i + 1 == count {
                 progress(i + 1);
             }
@@ -335,6 +333,7 @@ impl App {
                         event: Event::new(category, action, name)
                             .target(target, target_id, format!("{target} {target_id}"))
                             .change("city", "Leeds", "York"),
+                        idempotency: None,
                     }
                 })
                 .collect();

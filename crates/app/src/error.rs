@@ -85,6 +85,9 @@ pub enum AppError {
     Expired(String),
     #[error("{0}")]
     Conflict(String),
+    /// The edit was based on an older version of the record: someone changed it since.
+    #[error("{0}")]
+    Stale(Stale),
     #[error("{0}")]
     TooMany(String),
     /// Refused for now; the same request may succeed after `retry_after_secs` (`Retry-After`).
@@ -100,6 +103,35 @@ pub enum AppError {
     /// Internal details go to the log, never to the person.
     #[error("Something went wrong on our side")]
     Internal(String),
+}
+
+/// Who changed a record since the version an edit was based on, and when (from the event log).
+#[derive(Debug, Clone)]
+pub struct Stale {
+    /// "user", "group" or "client".
+    pub kind: &'static str,
+    pub id: i64,
+    /// The version the record has now (a form that shows both values carries it).
+    pub version: i64,
+    pub changed_by: Option<String>,
+    pub changed_at: Option<domain::Timestamp>,
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "This {} was changed", self.kind)?;
+        if let Some(by) = &self.changed_by {
+            write!(f, " by {by}")?;
+        }
+        if let Some(at) = self.changed_at {
+            write!(f, " at {}", at.iso())?;
+        }
+        write!(
+            f,
+            " after your copy was loaded; nothing was saved. Compare your values with the \
+             current ones and save again"
+        )
+    }
 }
 
 impl AppError {
@@ -130,6 +162,11 @@ impl From<StoreError> for AppError {
                 AppError::duplicate(field, "This value is already used")
             }
             StoreError::NotFound => AppError::NotFound,
+            // A use case's own refusal, made inside the store's transaction: handed back as is.
+            StoreError::Rejected(r) => match r.downcast::<AppError>() {
+                Ok(e) => *e,
+                Err(other) => AppError::Internal(other.to_string()),
+            },
             StoreError::Conflict(m) => AppError::Conflict(m),
             StoreError::Unavailable(source) => {
                 tracing::error!(error = %source, "database unavailable");

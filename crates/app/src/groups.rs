@@ -3,12 +3,13 @@
 //! grants more than they hold, nor edits, imports over or deletes one whose rights they don't
 //! all hold (one comparison of authorities, as for users).
 
+use crate::concurrency::{check_version, is_retry, unchanged_since, TRIES};
 use crate::users::UserView;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::{Action, Authority, Permission, PermissionSet, Section};
 use serde::{Deserialize, Serialize};
-use store::{GroupDetail, GroupSummary};
+use store::{Decision, GroupChange, GroupDetail, GroupSummary};
 
 pub const CAPTION_MAX: usize = 100;
 pub const IMPORT_MAX_BYTES: usize = 1024 * 1024;
@@ -147,15 +148,45 @@ impl App {
             .await?)
     }
 
+    /// Saves a group's caption and rights (the form, based on the `expected` version it
+    /// showed, or an API PUT, with `If-Match` if sent). The guards run on a fresh read; the
+    /// change is written only if the writing transaction finds the group still at that version
+    /// (else checked again on the newer copy, or refused as stale with `expected`).
     pub async fn update_group(
         &self,
         actor: &Actor,
         id: i64,
         caption: &str,
         permissions: &PermissionSet,
+        expected: Option<i64>,
     ) -> Result<(), AppError> {
         self.authorize(actor, Section::Groups, Action::Update, "update a group")
             .await?;
+        let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
+        for _ in 0..TRIES {
+            match self
+                .try_update_group(actor, id, &caption, permissions, expected)
+                .await
+            {
+                Ok(true) => return Ok(()),
+                Ok(false) => continue,
+                Err(e) => return Err(self.explain_stale(e).await),
+            }
+        }
+        Err(AppError::Conflict(
+            "The group kept changing while this edit was checked; try again".into(),
+        ))
+    }
+
+    /// One try of [`App::update_group`]: `false` when the group changed after the checks.
+    async fn try_update_group(
+        &self,
+        actor: &Actor,
+        id: i64,
+        caption: &str,
+        permissions: &PermissionSet,
+        expected: Option<i64>,
+    ) -> Result<bool, AppError> {
         let group = self
             .store
             .group_by_id(id)
@@ -167,33 +198,54 @@ impl App {
                 .await;
             return Err(AppError::Forbidden(reason.into()));
         }
-        let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
+        check_version("group", id, expected, group.version)
+            .map_err(|r| AppError::from(store::StoreError::Rejected(r)))?;
         let attempted = format!("update group {}", group.caption);
         self.guard_group(actor, &group.permissions, &attempted)
             .await?;
         self.guard_group(actor, permissions, &attempted).await?;
         self.guard_members(actor, id, &attempted).await?;
-        let event = Event::new(
-            Category::Groups,
-            AuditAction::Update,
-            "Group permissions changed",
-        )
-        .target("group", id, &caption)
-        .change("caption", &group.caption, &caption)
-        .change(
-            "permissions",
-            perm_list(&group.permissions),
-            perm_list(permissions),
+        let checked = group.version;
+        let at = self.now();
+        let entry = self.entry(
+            Some(actor),
+            None,
+            Event::new(
+                Category::Groups,
+                AuditAction::Update,
+                "Group permissions changed",
+            ),
         );
-        Ok(self
-            .store
-            .update_group(
-                id,
-                &caption,
-                permissions,
-                self.entry(Some(actor), None, event),
-            )
-            .await?)
+        let edit: store::Edit<'_, GroupDetail, GroupChange> = Box::new(move |row| {
+            check_version("group", id, expected, row.version)?;
+            unchanged_since(checked, row.version)?;
+            let event = entry
+                .event
+                .target("group", id, caption)
+                .change("caption", &row.caption, caption)
+                .change(
+                    "permissions",
+                    perm_list(&row.permissions),
+                    perm_list(permissions),
+                );
+            if event.changes.is_empty() {
+                return Ok(Decision::Keep);
+            }
+            let change = GroupChange {
+                caption: (row.caption != caption).then(|| caption.to_string()),
+                permissions: (row.permissions != *permissions).then(|| permissions.clone()),
+                at,
+            };
+            Ok(Decision::Write(
+                change,
+                store::AuditEntry { event, ..entry },
+            ))
+        });
+        match self.store.update_group(id, edit).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_retry(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn delete_group(&self, actor: &Actor, id: i64) -> Result<(), AppError> {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod clients;
+pub mod concurrency;
 pub mod csv_file;
 pub mod demo;
 pub mod error;
@@ -21,12 +22,15 @@ pub mod tokens;
 pub mod users;
 
 pub use actor::Actor;
-pub use error::{AppError, FieldErrors};
+pub use error::{AppError, FieldErrors, Stale};
+
+/// How long a readiness check waits for the database (`/readyz` answers within it).
+pub const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(1500);
 /// The store's plain listing, query and reference types, which adapters pass through as they
 /// are (no secret, no client data): re-exported so that `web` needs no dependency on `store`
 /// and can reach data only through the use cases.
 pub use store::{
-    ClientSort, GroupDetail, GroupRef, GroupSummary, Page, TokenRecord, UserQuery, UserSort,
+    Claim, ClientSort, GroupDetail, GroupRef, GroupSummary, Page, TokenRecord, UserQuery, UserSort,
 };
 
 use domain::Timestamp;
@@ -116,7 +120,14 @@ impl App {
     }
 
     /// Readiness: the database answers.
+    /// The database answers, within [`READY_WITHIN`].
     pub async fn ready(&self) -> Result<(), AppError> {
-        self.store.ping().await.map_err(AppError::from)
+        match tokio::time::timeout(READY_WITHIN, self.store.ping()).await {
+            Ok(answer) => answer.map_err(AppError::from),
+            Err(_) => {
+                tracing::warn!("database did not answer a ping in time");
+                Err(AppError::Unavailable)
+            }
+        }
     }
 }

@@ -233,10 +233,13 @@ impl App {
         .target("user", user.id, &user.email);
         match self
             .store
-            .update_user(user.id, change, self.entry(None, ip, event))
+            .update_user(
+                user.id,
+                crate::concurrency::write(change, self.entry(None, ip, event)),
+            )
             .await
         {
-            Ok(pending) => pending.commit().await?,
+            Ok(()) => {}
             Err(store::StoreError::Conflict(_)) => return Err(invalid_link()),
             Err(e) => return Err(e.into()),
         }

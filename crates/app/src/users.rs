@@ -5,6 +5,9 @@
 //! groups, Mask data, 2FA), and the last enabled unmasked administrator stays (the store).
 
 use crate::actor::{groups_grant, user_authority};
+use crate::concurrency::{
+    check_version, is_retry, reservation_until, unchanged_since, write, TRIES,
+};
 use crate::mail::Mail;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
@@ -12,7 +15,7 @@ use domain::user::parse_name;
 use domain::{
     password, Action, Authority, Email, PermissionSet, Section, Timestamp, TwoFactor, UserStatus,
 };
-use store::{GroupRef, NewUser, Page, UserChange, UserQuery, UserRecord};
+use store::{Decision, GroupRef, NewUser, Page, StoreError, UserChange, UserQuery, UserRecord};
 
 /// A Back Office user as the use cases hand it out: the stored record without its password
 /// hash, so no page or API answer can show one.
@@ -33,6 +36,8 @@ pub struct UserView {
     pub failed_attempts: i64,
     pub locked_until: Option<Timestamp>,
     pub groups: Vec<GroupRef>,
+    /// What an edit of this copy is based on (the form's hidden field, the API's ETag).
+    pub version: i64,
 }
 
 impl UserView {
@@ -59,6 +64,7 @@ impl From<UserRecord> for UserView {
             last_sign_in_at,
             failed_attempts,
             locked_until,
+            version,
             groups,
         } = u;
         Self {
@@ -77,6 +83,7 @@ impl From<UserRecord> for UserView {
             failed_attempts,
             locked_until,
             groups,
+            version,
         }
     }
 }
@@ -91,6 +98,53 @@ pub struct UserInput {
     pub name: String,
     pub send_to_email: bool,
     pub mask_data: bool,
+}
+
+/// What an edit changes: `None` keeps the field as the account has it when the change is
+/// written (an API PATCH names only some fields; the edit form names them all).
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    /// Empty or `None`: unchanged.
+    pub password: Option<String>,
+    pub status: Option<String>,
+    pub group_ids: Option<Vec<i64>>,
+    pub name: Option<String>,
+    pub mask_data: Option<bool>,
+}
+
+impl From<&UserInput> for UserPatch {
+    fn from(i: &UserInput) -> Self {
+        Self {
+            email: Some(i.email.clone()),
+            password: Some(i.password.clone()),
+            status: Some(i.status.clone()),
+            group_ids: Some(i.group_ids.clone()),
+            name: Some(i.name.clone()),
+            mask_data: Some(i.mask_data),
+        }
+    }
+}
+
+impl UserPatch {
+    /// The whole form: this patch over the account as it is.
+    fn over(&self, u: &UserRecord) -> UserInput {
+        UserInput {
+            email: self.email.clone().unwrap_or_else(|| u.email.clone()),
+            password: self.password.clone().unwrap_or_default(),
+            status: self
+                .status
+                .clone()
+                .unwrap_or_else(|| u.status.code().into()),
+            group_ids: self
+                .group_ids
+                .clone()
+                .unwrap_or_else(|| u.groups.iter().map(|g| g.id).collect()),
+            name: self.name.clone().unwrap_or_else(|| u.name.clone()),
+            send_to_email: false,
+            mask_data: self.mask_data.unwrap_or(u.mask_data),
+        }
+    }
 }
 
 /// Validated form fields.
@@ -118,6 +172,11 @@ fn captions(groups: &[GroupRef]) -> String {
         .map(|g| g.caption.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A use case's refusal, carried through the store as a rejection, back as itself.
+fn rejected(r: store::Rejection) -> AppError {
+    AppError::from(StoreError::Rejected(r))
 }
 
 impl App {
@@ -301,13 +360,9 @@ impl App {
             target_label: Some(v.email.to_string()),
             ..event
         };
-        let (id, pending) = self
-            .store
-            .insert_user(user, self.entry(Some(actor), None, event))
-            .await?;
+        let entry = self.entry(Some(actor), None, event);
         if !input.send_to_email {
-            pending.commit().await?;
-            return Ok(id);
+            return Ok(self.store.insert_user(user, None, entry).await?);
         }
         let mail = Mail {
             to_name: v.name.clone(),
@@ -322,24 +377,46 @@ impl App {
                 email = v.email,
             ),
         };
+        // The email is reserved in a transaction of its own, so nothing is locked while the
+        // SMTP server takes its time; the user is written once it accepted the mail.
+        let key = v.email.key();
+        let holder = format!("create-{:016x}", rand::random::<u64>());
+        self.store
+            .reserve_email(&key, &holder, now, reservation_until(now))
+            .await?;
         let failed = Event::new(
             Category::Users,
             AuditAction::Send,
             "Credentials mail not sent; user not created",
         )
         .change("email", "", v.email.as_str());
-        self.mail_then_commit(actor, pending, mail, failed, "the user was not created")
-            .await?;
-        Ok(id)
+        if let Err(e) = self
+            .send_credentials(actor, mail, failed, "the user was not created")
+            .await
+        {
+            if let Err(release) = self.store.release_email(&key, &holder).await {
+                // It lapses by itself (see `reservation_until`).
+                tracing::warn!(error = %release, "email reservation not released");
+            }
+            return Err(e);
+        }
+        match self.store.insert_user(user, Some(&holder), entry).await {
+            Ok(id) => Ok(id),
+            Err(e) => {
+                // The mail went out but the account could not be written: say so plainly.
+                let _ = self.store.release_email(&key, &holder).await;
+                tracing::error!(error = %e, "credentials mailed, user not written");
+                Err(AppError::from(e))
+            }
+        }
     }
 
-    /// Hands the credentials mail to the SMTP server, then commits the change it belongs to; if
-    /// the mail can't be sent the change is rolled back ("either done and mailed, or nothing"),
-    /// the failure is an event, and the person is told `outcome`.
-    async fn mail_then_commit(
+    /// Hands the credentials mail to the SMTP server. If it can't be sent, the failure is an
+    /// event and the person is told `outcome`; the caller then writes nothing ("either done and
+    /// mailed, or nothing"). No transaction is open meanwhile.
+    async fn send_credentials(
         &self,
         actor: &Actor,
-        pending: Box<dyn store::Pending>,
         mail: Mail,
         failed: Event,
         outcome: &str,
@@ -349,7 +426,6 @@ impl App {
             .as_ref()
             .ok_or_else(|| AppError::Mail("No SMTP server".into()))?;
         if let Err(reason) = mailer.send(mail).await {
-            drop(pending);
             tracing::warn!(smtp = %reason, "credentials mail refused; nothing changed");
             self.log(Some(actor), None, failed.change("SMTP answer", "", &reason))
                 .await;
@@ -357,7 +433,6 @@ impl App {
                 "The credentials email could not be sent, so {outcome}: {reason}"
             )));
         }
-        pending.commit().await?;
         Ok(())
     }
 
@@ -420,12 +495,9 @@ impl App {
                 "set by an administrator (must be changed at next sign-in)",
             )
             .change("credentials emailed", "", yes_no(send_to_email));
-        let pending = self
-            .store
-            .update_user(id, change, self.entry(Some(actor), None, event))
-            .await?;
+        let entry = self.entry(Some(actor), None, event);
         if !send_to_email {
-            return Ok(pending.commit().await?);
+            return Ok(self.store.update_user(id, write(change, entry)).await?);
         }
         let mail = Mail {
             to_name: target.name.clone(),
@@ -445,23 +517,58 @@ impl App {
             "Credentials mail not sent; password not reset",
         )
         .target("user", id, &target.email);
-        self.mail_then_commit(actor, pending, mail, failed, "the password was not reset")
-            .await
+        // Mailed first, then written: no transaction waits on the SMTP server.
+        self.send_credentials(actor, mail, failed, "the password was not reset")
+            .await?;
+        Ok(self.store.update_user(id, write(change, entry)).await?)
     }
 
-    /// Saves the edit form.
+    /// Saves an edit: the edit form (every field, based on the `expected` version it showed)
+    /// or an API PATCH (the fields it names; `expected` from `If-Match`, if sent). The checks
+    /// run on a fresh read of the account, and the change is written only if the writing
+    /// transaction finds the account still at that version; otherwise it is checked again on
+    /// the newer copy, or, with `expected`, refused as stale (who changed it, and when).
     pub async fn update_user(
         &self,
         actor: &Actor,
         id: i64,
-        input: &UserInput,
+        patch: &UserPatch,
+        expected: Option<i64>,
     ) -> Result<(), AppError> {
         self.authorize(actor, Section::Users, Action::Update, "update a user")
             .await?;
+        let mut hashed = None;
+        for _ in 0..TRIES {
+            match self
+                .try_update_user(actor, id, patch, expected, &mut hashed)
+                .await
+            {
+                Ok(true) => return Ok(()),
+                Ok(false) => continue,
+                Err(e) => return Err(self.explain_stale(e).await),
+            }
+        }
+        Err(AppError::Conflict(
+            "The account kept changing while this edit was checked; try again".into(),
+        ))
+    }
+
+    /// One try of [`App::update_user`]: `false` when the account changed after the checks.
+    /// `hashed` keeps the new password's hash across tries.
+    async fn try_update_user(
+        &self,
+        actor: &Actor,
+        id: i64,
+        patch: &UserPatch,
+        expected: Option<i64>,
+        hashed: &mut Option<String>,
+    ) -> Result<bool, AppError> {
         let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        check_version("user", id, expected, target.version).map_err(rejected)?;
         self.guard_target(actor, &target, &format!("update user {}", target.email))
             .await?;
-        let v = self.validate_user(input, false, Some(id)).await?;
+        let input = patch.over(&target);
+        let v = self.validate_user(&input, false, Some(id)).await?;
         let new_ids: Vec<i64> = v.groups.iter().map(|g| g.id).collect();
         let old_ids: Vec<i64> = target.groups.iter().map(|g| g.id).collect();
         let groups_changed = new_ids != old_ids;
@@ -511,7 +618,10 @@ impl App {
             change.name = Some(v.name.clone());
         }
         if let Some(p) = &v.password {
-            change.password = Some((self.hasher.hash(p).await, true));
+            if hashed.is_none() {
+                *hashed = Some(self.hasher.hash(p).await);
+            }
+            change.password = hashed.clone().map(|h| (h, true));
             change.end_sessions = Some(None);
             event = event.change(
                 "password",
@@ -529,22 +639,31 @@ impl App {
             change.group_ids = Some(new_ids);
         }
         if event.changes.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         if v.status == UserStatus::Disabled && target.status != UserStatus::Disabled {
             event.event = "User disabled".into();
         }
         let email_changed = change.email.is_some();
-        let pending = self
-            .store
-            .update_user(id, change, self.entry(Some(actor), None, event))
-            .await?;
-        pending.commit().await?;
+        // Everything above was checked on `target`: written only if the row is still that
+        // version, so the event's "before" values are what the transaction overwrites.
+        let checked = target.version;
+        let entry = self.entry(Some(actor), None, event);
+        let edit: store::Edit<'_, UserRecord, UserChange> = Box::new(move |row| {
+            check_version("user", id, expected, row.version)?;
+            unchanged_since(checked, row.version)?;
+            Ok(Decision::Write(change, entry))
+        });
+        match self.store.update_user(id, edit).await {
+            Ok(()) => {}
+            Err(e) if is_retry(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
         if email_changed {
             self.notify_old_address(actor, &target, v.email.as_str())
                 .await;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Tells the old address that the account's sign-in email changed, so that a person whose
@@ -612,26 +731,38 @@ impl App {
         } else {
             (TwoFactor::Disabled, "2FA disabled")
         };
-        if target.two_factor == kind {
-            return Ok(());
-        }
-        let event = Event::new(Category::Users, AuditAction::Update, name)
-            .target("user", id, &target.email)
-            .change(
+        let entry = self.entry(
+            Some(actor),
+            None,
+            Event::new(Category::Users, AuditAction::Update, name),
+        );
+        let at = self.now();
+        let mut changed = false;
+        let flag = &mut changed;
+        let edit: store::Edit<'_, UserRecord, UserChange> = Box::new(move |row| {
+            if row.two_factor == kind {
+                return Ok(Decision::Keep);
+            }
+            *flag = true;
+            let event = entry.event.target("user", id, &row.email).change(
                 "two-factor authentication",
-                target.two_factor.label(),
+                row.two_factor.label(),
                 kind.label(),
             );
-        let change = UserChange {
-            two_factor: Some(kind),
-            at: self.now(),
-            ..Default::default()
-        };
-        self.store
-            .update_user(id, change, self.entry(Some(actor), None, event))
-            .await?
-            .commit()
-            .await?;
+            let change = UserChange {
+                two_factor: Some(kind),
+                at,
+                ..Default::default()
+            };
+            Ok(Decision::Write(
+                change,
+                store::AuditEntry { event, ..entry },
+            ))
+        });
+        self.store.update_user(id, edit).await?;
+        if !changed {
+            return Ok(());
+        }
         if let Some(mailer) = &self.mailer {
             let mail = Mail {
                 to_name: target.name.clone(),
@@ -669,9 +800,7 @@ impl App {
             ..Default::default()
         };
         self.store
-            .update_user(id, change, self.entry(Some(actor), None, event))
-            .await?
-            .commit()
+            .update_user(id, write(change, self.entry(Some(actor), None, event)))
             .await?;
         Ok(())
     }
@@ -700,9 +829,7 @@ impl App {
             ..Default::default()
         };
         self.store
-            .update_user(id, change, self.entry(Some(actor), None, event))
-            .await?
-            .commit()
+            .update_user(id, write(change, self.entry(Some(actor), None, event)))
             .await?;
         Ok(())
     }

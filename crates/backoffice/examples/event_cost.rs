@@ -28,6 +28,7 @@ async fn main() {
             event: Event::new(Category::Users, AuditAction::Update, "User updated")
                 .target("user", 1, "bench@example.com")
                 .change("name", format!("Name {i}"), format!("Name {}", i + 1)),
+            idempotency: None,
         };
         let t = Instant::now();
         store.append_event(entry).await.expect("append");

@@ -23,7 +23,13 @@ fn entry(name: &str) -> AuditEntry {
         actor_groups: String::new(),
         ip: Some("127.0.0.1".into()),
         event: Event::new(Category::Users, AuditAction::Add, name).change("field", "", "value"),
+        idempotency: None,
     }
+}
+
+/// An edit that writes `change` whatever the row holds.
+fn write<R, C: Send + 'static>(change: C, entry: AuditEntry) -> Edit<'static, R, C> {
+    Box::new(move |_| Ok(Decision::Write(change, entry)))
 }
 
 /// A session of `user_id` that starts at `at`.
@@ -59,12 +65,9 @@ fn new_user(email: &str, groups: Vec<i64>) -> NewUser {
 }
 
 async fn add_user(s: &Arc<dyn Store>, email: &str, groups: Vec<i64>) -> i64 {
-    let (id, pending) = s
-        .insert_user(new_user(email, groups), entry("User created"))
+    s.insert_user(new_user(email, groups), None, entry("User created"))
         .await
-        .unwrap();
-    pending.commit().await.unwrap();
-    id
+        .unwrap()
 }
 
 #[tokio::test]
@@ -93,29 +96,64 @@ async fn emails_are_unique_case_insensitively_and_uncommitted_users_vanish() {
         let s = open(b).await;
         add_user(&s, "Ann@Example.com", vec![1]).await;
         let dup = s
-            .insert_user(new_user("ann@EXAMPLE.com", vec![1]), entry("dup"))
+            .insert_user(new_user("ann@EXAMPLE.com", vec![1]), None, entry("dup"))
             .await;
         assert!(
             matches!(dup, Err(StoreError::Duplicate { field: "email" })),
             "{b}"
         );
-        // A pending insert that is dropped leaves nothing behind, event included.
+        // A reserved email (a create waiting on the SMTP server) is taken for everyone but its
+        // holder, and a reservation leaves no user and no event behind.
         let events_before = s.chain_head().await.unwrap().0;
-        let (_, pending) = s
-            .insert_user(new_user("bob@example.com", vec![1]), entry("dropped"))
+        let now = Timestamp::now();
+        let until = now.plus_secs(600);
+        s.reserve_email("bob@example.com", "create-1", now, until)
             .await
             .unwrap();
-        drop(pending);
-        assert!(
-            s.user_by_email_key("bob@example.com")
-                .await
-                .unwrap()
-                .is_none(),
-            "{b}"
-        );
-        let events_after = s.chain_head().await.unwrap().0;
-        assert_eq!(events_before, events_after);
+        assert!(matches!(
+            s.reserve_email("bob@example.com", "create-2", now, until)
+                .await,
+            Err(StoreError::Duplicate { field: "email" })
+        ));
+        assert!(matches!(
+            s.reserve_email("ann@example.com", "create-3", now, until)
+                .await,
+            Err(StoreError::Duplicate { field: "email" })
+        ));
+        assert!(matches!(
+            s.insert_user(new_user("Bob@example.com", vec![1]), None, entry("x"))
+                .await,
+            Err(StoreError::Duplicate { field: "email" })
+        ));
+        assert!(s
+            .user_by_email_key("bob@example.com")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(s.chain_head().await.unwrap().0, events_before, "{b}");
         assert_eq!(s.count_users().await.unwrap(), 1);
+        // Released, it is free again; the holder's insert takes it.
+        s.release_email("bob@example.com", "create-1")
+            .await
+            .unwrap();
+        s.reserve_email("bob@example.com", "create-2", now, until)
+            .await
+            .unwrap();
+        s.insert_user(
+            new_user("bob@example.com", vec![1]),
+            Some("create-2"),
+            entry("User created"),
+        )
+        .await
+        .unwrap();
+        // A lapsed reservation is anyone's.
+        s.reserve_email("carl@example.com", "create-4", now, now)
+            .await
+            .unwrap();
+        s.insert_user(new_user("carl@example.com", vec![1]), None, entry("x"))
+            .await
+            .unwrap();
+        assert_eq!(s.count_users().await.unwrap(), 3);
     }
 }
 
@@ -236,8 +274,10 @@ async fn the_sign_in_lookup_reserves_an_attempt_only_for_enabled_unlocked_accoun
             created_by: Some(creator),
             ..new_user("Signer@Example.com", vec![])
         };
-        let (id, pending) = s.insert_user(user, entry("User created")).await.unwrap();
-        pending.commit().await.unwrap();
+        let id = s
+            .insert_user(user, None, entry("User created"))
+            .await
+            .unwrap();
         let now = Timestamp::now();
         assert!(s
             .sign_in_attempt("nobody@example.com", "192.0.2.1", i64::MAX, now)
@@ -290,10 +330,7 @@ async fn the_sign_in_lookup_reserves_an_attempt_only_for_enabled_unlocked_accoun
             at: now,
             ..Default::default()
         };
-        s.update_user(id, disable, entry("User disabled"))
-            .await
-            .unwrap()
-            .commit()
+        s.update_user(id, write(disable, entry("User disabled")))
             .await
             .unwrap();
         let later = now.plus_secs(3600);
@@ -401,15 +438,12 @@ async fn the_last_enabled_administrator_cannot_be_removed() {
             at: Timestamp::now(),
             ..Default::default()
         };
-        s.update_user(a, disable(), entry("User disabled"))
-            .await
-            .unwrap()
-            .commit()
+        s.update_user(a, write(disable(), entry("User disabled")))
             .await
             .unwrap();
         assert!(
             matches!(
-                s.update_user(c, disable(), entry("x")).await,
+                s.update_user(c, write(disable(), entry("x"))).await,
                 Err(StoreError::Conflict(_))
             ),
             "{b}"
@@ -420,7 +454,7 @@ async fn the_last_enabled_administrator_cannot_be_removed() {
             ..Default::default()
         };
         assert!(matches!(
-            s.update_user(c, regroup, entry("x")).await,
+            s.update_user(c, write(regroup, entry("x"))).await,
             Err(StoreError::Conflict(_))
         ));
         // Masked, an administrator no longer holds everything: the last unmasked one stays so.
@@ -431,7 +465,7 @@ async fn the_last_enabled_administrator_cannot_be_removed() {
         };
         assert!(
             matches!(
-                s.update_user(c, mask, entry("x")).await,
+                s.update_user(c, write(mask, entry("x"))).await,
                 Err(StoreError::Conflict(_))
             ),
             "{b}"

@@ -1,7 +1,7 @@
 //! The client directory's port: records, queries and the [`ClientStore`] trait. The SQL behind
 //! it is in `sql_clients.rs`, shared by both backends.
 
-use crate::{AuditEntry, Result};
+use crate::{AuditEntry, Edit, Result};
 use async_trait::async_trait;
 use domain::client::{ClientRole, ClientStatus};
 use domain::Timestamp;
@@ -62,9 +62,27 @@ pub struct ClientRecord {
     pub language: String,
     pub registered_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Raised by every change.
+    pub version: i64,
 }
 
 impl ClientRecord {
+    /// The editable fields as stored.
+    pub fn fields(&self) -> ClientFields {
+        ClientFields {
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            email: self.email.clone(),
+            email_key: self.email.to_lowercase(),
+            phone: self.phone.clone(),
+            country: self.country.clone(),
+            city: self.city.clone(),
+            role: self.role,
+            status: self.status,
+            language: self.language.clone(),
+        }
+    }
+
     pub fn full_name(&self) -> String {
         domain::client::full_name(&self.first_name, &self.last_name)
     }
@@ -151,8 +169,16 @@ pub trait ClientStore: Send + Sync {
     /// The number of matching clients: exact up to `cap`, otherwise `cap + 1`. The unfiltered
     /// total is always exact (a counter kept by the inserts).
     async fn count_clients(&self, filter: &ClientFilter, cap: i64) -> Result<i64>;
-    /// Replaces the editable fields and appends the event, in one transaction.
-    async fn update_client(&self, id: i64, fields: &ClientFields, event: AuditEntry) -> Result<()>;
+    /// A read-modify-write in one transaction: reads the client there, locked against every
+    /// other writer until the commit, hands it to `edit`, and writes only the fields whose
+    /// value `edit` changed, with a version one higher and `edit`'s event. The event's "before"
+    /// values are therefore what the row held when it was written over. `Keep` writes nothing.
+    /// Answers the client as it is after the transaction.
+    async fn update_client(
+        &self,
+        id: i64,
+        edit: Edit<'_, ClientRecord, ClientFields>,
+    ) -> Result<ClientRecord>;
     /// Which of these email keys are already taken by a client.
     async fn taken_client_emails(&self, keys: &[String]) -> Result<Vec<String>>;
     /// The highest client id (0 when there is none).

@@ -9,6 +9,7 @@ mod sign_in;
 mod sql;
 mod sql_authority;
 mod sql_clients;
+mod sql_idempotency;
 mod sql_resets;
 mod sql_sign_in;
 mod sql_tokens;
@@ -38,6 +39,10 @@ pub enum StoreError {
     /// The change conflicts with a rule checked inside the transaction.
     #[error("{0}")]
     Conflict(String),
+    /// An [`Edit`] refused the change after seeing the row (the use case's own error, handed
+    /// back to it unchanged).
+    #[error("{0}")]
+    Rejected(Rejection),
     #[error("database unavailable: {0}")]
     Unavailable(#[source] Source),
     #[error("database error: {0}")]
@@ -74,35 +79,61 @@ fn duplicate_field(db: &dyn sqlx::error::DatabaseError) -> Option<&'static str> 
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// A transaction kept open while the use case does something that must succeed before the
-/// change is committed (e.g. handing the credentials mail to the SMTP server). Dropping it
-/// without `commit` rolls everything back.
-#[async_trait]
-pub trait Pending: Send {
-    async fn commit(self: Box<Self>) -> Result<()>;
+/// A use case's reason to refuse an edit, carried through the store untouched.
+pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
+
+/// What an [`Edit`] decided after seeing the row as the writing transaction holds it.
+pub enum Decision<C> {
+    /// Nothing to write (the row already holds what was asked).
+    Keep,
+    /// Write this change and append this event, in the same transaction.
+    Write(C, AuditEntry),
 }
+
+/// The modify step of a read-modify-write: called once, inside the writing transaction, with
+/// the row read and locked there (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's write
+/// transaction holds the whole database). It must not wait on anything: it only decides.
+pub type Edit<'a, R, C> =
+    Box<dyn FnOnce(&R) -> std::result::Result<Decision<C>, Rejection> + Send + 'a>;
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Inserts a user with their groups and the event, in one open transaction.
+    /// Holds `email_key` for a user about to be created, in a transaction of its own that
+    /// commits at once, so that nothing stays locked while the credentials mail is handed to
+    /// the SMTP server. `Duplicate { field: "email" }` when a user has the email or another
+    /// live reservation holds it. `holder` names the reservation for `insert_user` and
+    /// `release_email`; it lapses at `until`.
+    async fn reserve_email(
+        &self,
+        email_key: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<()>;
+    /// Gives a reservation back (the mail could not be sent).
+    async fn release_email(&self, email_key: &str, holder: &str) -> Result<()>;
+    /// Inserts a user with their groups and the event, in one transaction. The email's key is
+    /// claimed in the reservations first: a live reservation by anyone but `reservation` (the
+    /// holder that reserved it for this create) is a duplicate; the reservation is removed.
     async fn insert_user(
         &self,
         user: NewUser,
+        reservation: Option<&str>,
         event: AuditEntry,
-    ) -> Result<(i64, Box<dyn Pending>)>;
+    ) -> Result<i64>;
     async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>>;
     async fn user_by_email_key(&self, key: &str) -> Result<Option<UserRecord>>;
     async fn list_users(&self, query: &UserQuery) -> Result<Page<UserRecord>>;
     /// The permissions a user holds through their groups (all of them for Administrators).
     async fn permissions_of_user(&self, user_id: i64) -> Result<(bool, PermissionSet)>;
-    /// Applies a change and its event in one transaction. A change of status, groups or Mask
-    /// data that would leave no enabled, unmasked administrator is refused with `Conflict`.
-    async fn update_user(
-        &self,
-        id: i64,
-        change: UserChange,
-        event: AuditEntry,
-    ) -> Result<Box<dyn Pending>>;
+    /// A read-modify-write in one transaction: the user (with groups) is read there, locked
+    /// against every other writer, and handed to `edit`; only the fields its change names are
+    /// written, with its event. Changes of what the edit form shows raise the version. A new
+    /// email is claimed in the reservations (a live one is a duplicate). A change of status,
+    /// groups or Mask data that would leave no enabled, unmasked administrator is refused with
+    /// `Conflict`. Every such transaction first locks the Administrators group, so they take
+    /// their locks in one order.
+    async fn update_user(&self, id: i64, edit: Edit<'_, UserRecord, UserChange>) -> Result<()>;
     /// Enabled members of Administrators with Mask data off: the accounts that hold everything.
     async fn count_enabled_admins(&self) -> Result<i64>;
     async fn count_users(&self) -> Result<i64>;
@@ -133,13 +164,10 @@ pub trait GroupStore: Send + Sync {
         permissions: &PermissionSet,
         event: AuditEntry,
     ) -> Result<i64>;
-    async fn update_group(
-        &self,
-        id: i64,
-        caption: &str,
-        permissions: &PermissionSet,
-        event: AuditEntry,
-    ) -> Result<()>;
+    /// A read-modify-write in one transaction, like `update_user`: the group (with its
+    /// permissions) is read there, locked, and handed to `edit`; what its change names is
+    /// written with a version one higher and its event. The built-in group is `NotFound`.
+    async fn update_group(&self, id: i64, edit: Edit<'_, GroupDetail, GroupChange>) -> Result<()>;
     async fn delete_group(&self, id: i64, event: AuditEntry) -> Result<()>;
     /// Imports groups in one transaction: with `replace`, groups with the same caption get the
     /// new permissions; otherwise captions get " (1)", " (2)" … suffixes.
@@ -258,6 +286,35 @@ pub trait ResetStore: Send + Sync {
     async fn purge_reset_requests(&self, before: Timestamp) -> Result<u64>;
 }
 
+/// `Idempotency-Key` of the API's POSTs, kept in the database so that every instance sees it.
+/// `scope` is the caller's key (the web layer derives it from the credential and the key).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims the key for a request whose hash is `request_hash`, or says what became of the
+    /// request that claimed it first. A key older than `expired_before` is free again, and so
+    /// is one whose request claimed it before `stale_before` and changed nothing (its instance
+    /// stopped). Forgets expired keys on the way.
+    async fn claim_idempotency(
+        &self,
+        scope: &str,
+        request_hash: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<Claim>;
+    /// Records the answer to replay.
+    async fn finish_idempotency(
+        &self,
+        scope: &str,
+        status: u16,
+        content_type: &str,
+        body: &str,
+    ) -> Result<()>;
+    /// Frees the key of a request that ended without an answer to replay, unless its change
+    /// committed (then a retry must not carry it out again).
+    async fn release_idempotency(&self, scope: &str) -> Result<()>;
+}
+
 /// Who a credential speaks for, found in one query per request.
 #[async_trait]
 pub trait AuthorityStore: Send + Sync {
@@ -280,6 +337,7 @@ pub trait Store:
     + AuthorityStore
     + ResetStore
     + SignInStore
+    + IdempotencyStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;
@@ -319,7 +377,7 @@ pub async fn connect_with(
         Ok(Arc::new(sqlite::connect(url, workload, max).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let max = max_connections.unwrap_or_else(postgres::default_max_connections);
-        Ok(Arc::new(postgres::connect(url, max).await?))
+        Ok(Arc::new(postgres::connect(url, workload, max).await?))
     } else {
         Err(StoreError::Other(
             "unknown database scheme; use sqlite:// or postgres://".into(),

@@ -1,6 +1,6 @@
 //! PostgreSQL backend: for production and for several instances on one database.
 
-use crate::{map_err, Result, StoreError};
+use crate::{map_err, Result, StoreError, Workload};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres, Transaction};
 use std::str::FromStr;
@@ -32,6 +32,10 @@ const DATA_MODIFYING_WITH: bool = true;
 const RESERVATION_COMMITS_WITHOUT_WAITING: &str =
     "AND set_config('synchronous_commit', 'off', true) IS NOT NULL";
 
+/// A read-modify-write reads its row with `FOR UPDATE`: the row is locked until the commit, so
+/// two edits of one row run one after the other, each reading what the other wrote.
+const ROW_LOCKS: bool = true;
+
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Connections per instance when the configuration names none: two per core. Measured on 2 cores
@@ -48,10 +52,42 @@ pub fn default_max_connections() -> u32 {
 /// 500 ms); one that sat idle longer, and may have been cut meanwhile, is still checked.
 const TRUST_RECENTLY_USED: Duration = Duration::from_millis(500);
 
+/// How long taking a connection from the pool may wait, opening one included (sqlx has no
+/// connect timeout of its own: this bounds the TCP connect and the start-up exchange too).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the liveness check of a connection that sat idle may take before the connection is
+/// given up (dropped without a goodbye) and another one taken or opened.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Session settings sent at connection start-up, for the database server's side of each
+/// connection. A network that goes silent (packets dropped, no reset) must not leave the server
+/// holding a request's row locks: keepalives probe an idle connection after 5 s, every 2 s,
+/// three times; `tcp_user_timeout` gives up on unacknowledged data after 10 s; a transaction
+/// left idle for 30 s is ended; a statement gets 30 s (the server's side of an answer that the
+/// application stopped waiting for after 5 s). Bulk loading (`demo seed`) has no statement
+/// limit. The application's own waits are bounded in the web layer (`web::deadline`) and by
+/// the pool's timeouts here.
+fn session_settings(workload: Workload) -> Vec<(&'static str, &'static str)> {
+    let mut settings = vec![
+        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_interval", "2"),
+        ("tcp_keepalives_count", "3"),
+        ("tcp_user_timeout", "10000"),
+        ("idle_in_transaction_session_timeout", "30000"),
+    ];
+    if workload == Workload::Serve {
+        settings.push(("statement_timeout", "30000"));
+    }
+    settings
+}
+
 /// Connects with a bounded retry, so a database that is still starting is waited for, and one
 /// that is unreachable ends start-up with a clear error instead of hanging.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore> {
-    let options = PgConnectOptions::from_str(url).map_err(map_err)?;
+pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Result<PgStore> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(map_err)?
+        .options(session_settings(workload));
     let mut last = None;
     for attempt in 0..5u32 {
         if attempt > 0 {
@@ -59,12 +95,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore> {
         }
         match PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
-                // A failed check discards the connection; the pool takes or opens another.
+                // A failed check discards the connection; the pool takes or opens another. A
+                // check that gets no answer in time is an error: the connection is dropped
+                // without a goodbye, which would wait on the silent network too.
                 Box::pin(async move {
-                    Ok(meta.idle_for <= TRUST_RECENTLY_USED || conn.ping().await.is_ok())
+                    if meta.idle_for <= TRUST_RECENTLY_USED {
+                        return Ok(true);
+                    }
+                    match tokio::time::timeout(PING_TIMEOUT, conn.ping()).await {
+                        Ok(answer) => Ok(answer.is_ok()),
+                        Err(_) => Err(sqlx::Error::PoolTimedOut),
+                    }
                 })
             })
             .connect_with(options.clone())
@@ -95,6 +139,7 @@ crate::sql_resets::impl_reset_store!(PgStore, Postgres);
 crate::sql_clients::impl_client_store!(PgStore, Postgres);
 crate::sql_authority::impl_authority_store!(PgStore, Postgres);
 crate::sql_sign_in::impl_sign_in_store!(PgStore, Postgres);
+crate::sql_idempotency::impl_idempotency_store!(PgStore, Postgres);
 
 #[cfg(test)]
 mod tests {
@@ -120,7 +165,9 @@ mod tests {
             .unwrap();
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
         // One connection, so every statement below runs on the one the reservation used.
-        let store = connect(&format!("{base}/{name}"), 1).await.unwrap();
+        let store = connect(&format!("{base}/{name}"), Workload::Serve, 1)
+            .await
+            .unwrap();
         MIGRATOR.run(&store.pool).await.unwrap();
         Some(store)
     }

@@ -18,7 +18,7 @@ macro_rules! impl_store {
 
         const USER_COLS: &str = "u.id, u.email, u.name, u.password_hash, u.status, u.two_factor, \
             u.mask_data, u.must_change_password, u.created_by, c.email AS created_by_email, \
-            u.created_at, u.updated_at, u.last_sign_in_at, u.failed_attempts, u.locked_until";
+            u.created_at, u.updated_at, u.last_sign_in_at, u.failed_attempts, u.locked_until, u.version";
         const USER_FROM: &str = " FROM users u LEFT JOIN users c ON c.id = u.created_by ";
         /// Counts one more sign-in attempt ($2 is now, in ms); from the fifth failure in a row the
         /// account locks, for one minute and then twice as long each time, up to 15 minutes.
@@ -51,6 +51,7 @@ macro_rules! impl_store {
                 last_sign_in_at: r.try_get::<Option<i64>, _>("last_sign_in_at").map_err(g)?.map(Timestamp),
                 failed_attempts: r.try_get("failed_attempts").map_err(g)?,
                 locked_until: r.try_get::<Option<i64>, _>("locked_until").map_err(g)?.map(Timestamp),
+                version: r.try_get("version").map_err(g)?,
                 groups: Vec::new(),
             })
         }
@@ -153,6 +154,14 @@ macro_rules! impl_store {
         async fn append_at_head(tx: &mut Tx, entry: AuditEntry, head: &DbRow) -> Result<()> {
             let id: i64 = head.try_get("seq").map_err(map_err)?;
             let prev: String = head.try_get("last_hash").map_err(map_err)?;
+            if let Some(scope) = &entry.idempotency {
+                // The API request that made this change is carried out once it commits.
+                sqlx::query("UPDATE idempotency_keys SET committed = TRUE WHERE scope = $1")
+                    .bind(scope)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            }
             let record = chained_record(entry, id, prev);
             let insert = if DATA_MODIFYING_WITH {
                 format!("WITH inserted AS ({INSERT_EVENT}) UPDATE audit_head SET last_hash = $15 WHERE id = 1")
@@ -182,21 +191,86 @@ macro_rules! impl_store {
             Ok(())
         }
 
-        /// An open transaction whose event is appended at commit time, so the chain head is
-        /// locked only for the instant of the commit, not while the use case waits on SMTP.
-        struct PendingTx {
-            tx: Tx,
-            entry: Option<AuditEntry>,
+        /// Claims `key` for this transaction in `email_reservations`: a live reservation of
+        /// another holder makes it a duplicate. On PostgreSQL a concurrent claim of the same key
+        /// waits on the unique index until this transaction ends, so the email checks that
+        /// follow see each other's commits.
+        async fn claim_email(tx: &mut Tx, key: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<()> {
+            let claimed: Option<String> = sqlx::query_scalar(
+                "INSERT INTO email_reservations (email_key, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (email_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE email_reservations.holder = $2 OR email_reservations.expires_at <= $4 RETURNING email_key",
+            )
+            .bind(key)
+            .bind(holder)
+            .bind(until.millis())
+            .bind(now.millis())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            claimed.map(|_| ()).ok_or(StoreError::Duplicate { field: "email" })
         }
 
-        #[async_trait]
-        impl Pending for PendingTx {
-            async fn commit(mut self: Box<Self>) -> Result<()> {
-                if let Some(entry) = self.entry.take() {
-                    append_in(&mut self.tx, entry).await?;
-                }
-                self.tx.commit().await.map_err(map_err)
+        async fn unclaim_email(tx: &mut Tx, key: &str) -> Result<()> {
+            sqlx::query("DELETE FROM email_reservations WHERE email_key = $1")
+                .bind(key)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// A holder name for a claim that lives only inside its transaction.
+        fn transient_holder() -> String {
+            format!("tx-{:016x}", rand::random::<u64>())
+        }
+
+        /// Fills the users' groups, reading through `exec` (the pool, or a transaction).
+        async fn groups_of_users<'e, E>(exec: E, users: &mut [UserRecord]) -> Result<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            if users.is_empty() {
+                return Ok(());
             }
+            let mut qb = QueryBuilder::<$db>::new(
+                "SELECT ug.user_id, g.id, g.caption, g.builtin FROM user_groups ug \
+                 JOIN access_groups g ON g.id = ug.group_id WHERE ug.user_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for u in users.iter() {
+                sep.push_bind(u.id);
+            }
+            qb.push(") ORDER BY g.builtin DESC, g.caption_key");
+            let rows = qb.build().fetch_all(exec).await.map_err(map_err)?;
+            for r in rows {
+                let uid: i64 = r.try_get(0).map_err(map_err)?;
+                let group = GroupRef {
+                    id: r.try_get(1).map_err(map_err)?,
+                    caption: r.try_get(2).map_err(map_err)?,
+                    builtin: r.try_get(3).map_err(map_err)?,
+                };
+                if let Some(u) = users.iter_mut().find(|u| u.id == uid) {
+                    u.groups.push(group);
+                }
+            }
+            Ok(())
+        }
+
+        /// The row lock a read-modify-write takes on the rows of `table` it reads: PostgreSQL
+        /// locks them until the commit; SQLite's write transaction already excludes every other
+        /// writer.
+        fn lock_rows(table: &str) -> String {
+            if ROW_LOCKS {
+                format!(" FOR UPDATE OF {table}")
+            } else {
+                String::new()
+            }
+        }
+
+        /// Runs `edit` on the row just read (and locked) in `tx`.
+        fn decide<R, C>(edit: Edit<'_, R, C>, row: &R) -> Result<Decision<C>> {
+            edit(row).map_err(StoreError::Rejected)
         }
 
         async fn set_user_groups(tx: &mut Tx, user_id: i64, group_ids: &[i64]) -> Result<()> {
@@ -271,31 +345,7 @@ macro_rules! impl_store {
 
         impl $store {
             async fn groups_for_users(&self, users: &mut [UserRecord]) -> Result<()> {
-                if users.is_empty() {
-                    return Ok(());
-                }
-                let mut qb = QueryBuilder::<$db>::new(
-                    "SELECT ug.user_id, g.id, g.caption, g.builtin FROM user_groups ug \
-                     JOIN access_groups g ON g.id = ug.group_id WHERE ug.user_id IN (",
-                );
-                let mut sep = qb.separated(", ");
-                for u in users.iter() {
-                    sep.push_bind(u.id);
-                }
-                qb.push(") ORDER BY g.builtin DESC, g.caption_key");
-                let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
-                for r in rows {
-                    let uid: i64 = r.try_get(0).map_err(map_err)?;
-                    let group = GroupRef {
-                        id: r.try_get(1).map_err(map_err)?,
-                        caption: r.try_get(2).map_err(map_err)?,
-                        builtin: r.try_get(3).map_err(map_err)?,
-                    };
-                    if let Some(u) = users.iter_mut().find(|u| u.id == uid) {
-                        u.groups.push(group);
-                    }
-                }
-                Ok(())
+                groups_of_users(&self.pool, users).await
             }
 
             async fn permissions_of_group(&self, id: i64, builtin: bool) -> Result<PermissionSet> {
@@ -314,8 +364,34 @@ macro_rules! impl_store {
 
         #[async_trait]
         impl UserStore for $store {
-            async fn insert_user(&self, user: NewUser, event: AuditEntry) -> Result<(i64, Box<dyn Pending>)> {
+            async fn reserve_email(&self, email_key: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<()> {
                 let mut tx = self.begin().await?;
+                claim_email(&mut tx, email_key, holder, now, until).await?;
+                let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
+                    .bind(email_key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if taken.is_some() {
+                    return Err(StoreError::Duplicate { field: "email" });
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn release_email(&self, email_key: &str, holder: &str) -> Result<()> {
+                sqlx::query("DELETE FROM email_reservations WHERE email_key = $1 AND holder = $2")
+                    .bind(email_key)
+                    .bind(holder)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn insert_user(&self, user: NewUser, reservation: Option<&str>, event: AuditEntry) -> Result<i64> {
+                let mut tx = self.begin().await?;
+                let holder = reservation.map_or_else(transient_holder, str::to_string);
+                claim_email(&mut tx, &user.email_key, &holder, event.at, event.at).await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO users (email, email_key, name, password_hash, status, two_factor, mask_data, \
                      must_change_password, created_by, created_at, updated_at) \
@@ -334,12 +410,15 @@ macro_rules! impl_store {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
+                unclaim_email(&mut tx, &user.email_key).await?;
                 set_user_groups(&mut tx, id, &user.group_ids).await?;
                 sqlx::query("UPDATE row_counts SET n = n + 1 WHERE name = 'users'")
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                Ok((id, Box::new(PendingTx { tx, entry: Some(with_target_id(event, id)) })))
+                append_in(&mut tx, with_target_id(event, id)).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(id)
             }
 
             async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>> {
@@ -440,32 +519,46 @@ macro_rules! impl_store {
                 Ok((false, set))
             }
 
-            async fn update_user(&self, id: i64, change: UserChange, event: AuditEntry) -> Result<Box<dyn Pending>> {
+            async fn update_user(&self, id: i64, edit: Edit<'_, UserRecord, UserChange>) -> Result<()> {
                 let mut tx = self.begin().await?;
+                // Serialises every change that could affect who is an administrator. Taken
+                // first by every user edit (before the user's row), so all take locks in one
+                // order and none waits on another in a circle.
+                sqlx::query("UPDATE access_groups SET updated_at = updated_at WHERE builtin = TRUE")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                let sql = format!("SELECT {USER_COLS}{USER_FROM} WHERE u.id = $1{}", lock_rows("u"));
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound)?;
+                let mut users = vec![user_row(&row)?];
+                groups_of_users(&mut *tx, &mut users).await?;
+                let before = users.pop().ok_or(StoreError::NotFound)?;
+                let (change, event) = match decide(edit, &before)? {
+                    Decision::Keep => return Ok(()),
+                    Decision::Write(change, event) => (change, event),
+                };
+                if let Some(expected) = &change.expect_password_hash {
+                    if before.password_hash != *expected || before.status != UserStatus::Enabled {
+                        return Err(StoreError::Conflict("The account changed meanwhile".into()));
+                    }
+                }
                 let affects_admins =
                     change.status.is_some() || change.group_ids.is_some() || change.mask_data.is_some();
-                if affects_admins {
-                    // Serialises every change that could affect who is an administrator.
-                    sqlx::query("UPDATE access_groups SET updated_at = updated_at WHERE builtin = TRUE")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                }
-                let exists = sqlx::query(
-                    "UPDATE users SET updated_at = $2 WHERE id = $1 \
-                     AND ($3 IS NULL OR (password_hash = $3 AND status = 'enabled'))",
-                )
-                .bind(id)
-                .bind(change.at.millis())
-                .bind(change.expect_password_hash.as_deref())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if exists.rows_affected() == 0 && change.expect_password_hash.is_some() {
-                    return Err(StoreError::Conflict("The account changed meanwhile".into()));
-                }
-                if exists.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
+                let shown = affects_admins || change.email.is_some() || change.name.is_some() || change.two_factor.is_some();
+                sqlx::query("UPDATE users SET updated_at = $2, version = version + $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(change.at.millis())
+                    .bind(i64::from(shown))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some((_, key)) = &change.email {
+                    claim_email(&mut tx, key, &transient_holder(), change.at, change.at).await?;
                 }
                 if let Some((email, key)) = &change.email {
                     sqlx::query("UPDATE users SET email = $2, email_key = $3 WHERE id = $1")
@@ -475,6 +568,7 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
+                    unclaim_email(&mut tx, key).await?;
                 }
                 if let Some(name) = &change.name {
                     sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
@@ -557,7 +651,8 @@ macro_rules! impl_store {
                         "The last enabled unmasked administrator can't be disabled, masked or removed from Administrators".into(),
                     ));
                 }
-                Ok(Box::new(PendingTx { tx, entry: Some(event) }))
+                append_in(&mut tx, event).await?;
+                tx.commit().await.map_err(map_err)
             }
 
             async fn count_enabled_admins(&self) -> Result<i64> {
@@ -673,7 +768,7 @@ macro_rules! impl_store {
                     return Ok(Vec::new());
                 }
                 let mut qb = QueryBuilder::<$db>::new(
-                    "SELECT id, caption, builtin, created_at, updated_at FROM access_groups WHERE id IN (",
+                    "SELECT id, caption, builtin, created_at, updated_at, version FROM access_groups WHERE id IN (",
                 );
                 let mut sep = qb.separated(", ");
                 for id in ids {
@@ -692,6 +787,7 @@ macro_rules! impl_store {
                         permissions: self.permissions_of_group(id, builtin).await?,
                         created_at: Timestamp(r.try_get(3).map_err(map_err)?),
                         updated_at: Timestamp(r.try_get(4).map_err(map_err)?),
+                        version: r.try_get(5).map_err(map_err)?,
                     });
                 }
                 Ok(out)
@@ -705,22 +801,56 @@ macro_rules! impl_store {
                 Ok(id)
             }
 
-            async fn update_group(&self, id: i64, caption: &str, permissions: &PermissionSet, event: AuditEntry) -> Result<()> {
+            async fn update_group(&self, id: i64, edit: Edit<'_, GroupDetail, GroupChange>) -> Result<()> {
                 let mut tx = self.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE access_groups SET caption = $2, caption_key = $3, updated_at = $4 WHERE id = $1 AND builtin = FALSE",
-                )
-                .bind(id)
-                .bind(caption)
-                .bind(caption.to_lowercase())
-                .bind(event.at.millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
+                let sql = format!(
+                    "SELECT g.id, g.caption, g.builtin, g.created_at, g.updated_at, g.version FROM access_groups g \
+                     WHERE g.id = $1 AND g.builtin = FALSE{}",
+                    lock_rows("g")
+                );
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound)?;
+                let codes: Vec<String> =
+                    sqlx::query_scalar("SELECT permission FROM group_permissions WHERE group_id = $1")
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                let before = GroupDetail {
+                    id,
+                    caption: row.try_get(1).map_err(map_err)?,
+                    builtin: row.try_get(2).map_err(map_err)?,
+                    permissions: codes.iter().filter_map(|c| Permission::from_code(c)).collect(),
+                    created_at: Timestamp(row.try_get(3).map_err(map_err)?),
+                    updated_at: Timestamp(row.try_get(4).map_err(map_err)?),
+                    version: row.try_get(5).map_err(map_err)?,
+                };
+                let (change, event) = match decide(edit, &before)? {
+                    Decision::Keep => return Ok(()),
+                    Decision::Write(change, event) => (change, event),
+                };
+                if let Some(caption) = &change.caption {
+                    sqlx::query("UPDATE access_groups SET caption = $2, caption_key = $3 WHERE id = $1")
+                        .bind(id)
+                        .bind(caption)
+                        .bind(caption.to_lowercase())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                 }
-                set_group_permissions(&mut tx, id, permissions).await?;
+                if let Some(permissions) = &change.permissions {
+                    set_group_permissions(&mut tx, id, permissions).await?;
+                }
+                sqlx::query("UPDATE access_groups SET updated_at = $2, version = version + 1 WHERE id = $1")
+                    .bind(id)
+                    .bind(change.at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 append_in(&mut tx, event).await?;
                 tx.commit().await.map_err(map_err)
             }

@@ -8,7 +8,7 @@ macro_rules! impl_client_store {
         use domain::client::{ClientRole, ClientStatus};
 
         const CLIENT_COLS: &str = "id, first_name, last_name, email, phone, country, city, role, status, \
-            language, registered_at, updated_at";
+            language, registered_at, updated_at, version";
         /// Rows per multi-row INSERT: 12 binds each stays far below both databases' limits.
         const CLIENT_BATCH: usize = 1000;
 
@@ -29,6 +29,7 @@ macro_rules! impl_client_store {
                 language: r.try_get("language").map_err(g)?,
                 registered_at: Timestamp(r.try_get("registered_at").map_err(g)?),
                 updated_at: Timestamp(r.try_get("updated_at").map_err(g)?),
+                version: r.try_get("version").map_err(g)?,
             })
         }
 
@@ -230,35 +231,79 @@ macro_rules! impl_client_store {
                 qb.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err)
             }
 
-            async fn update_client(&self, id: i64, f: &ClientFields, event: AuditEntry) -> Result<()> {
+            async fn update_client(&self, id: i64, edit: Edit<'_, ClientRecord, ClientFields>) -> Result<ClientRecord> {
                 let mut tx = self.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE clients SET first_name = $2, last_name = $3, name_key = $4, last_key = $5, email = $6, \
-                     email_key = $7, phone = $8, country = $9, city = $10, role = $11, status = $12, \
-                     language = $13, updated_at = $14 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(&f.first_name)
-                .bind(&f.last_name)
-                .bind(domain::client::name_key(&f.first_name, &f.last_name))
-                .bind(f.last_name.to_lowercase())
-                .bind(&f.email)
-                .bind(&f.email_key)
-                .bind(&f.phone)
-                .bind(&f.country)
-                .bind(&f.city)
-                .bind(f.role.code())
-                .bind(f.status.code())
-                .bind(&f.language)
-                .bind(event.at.millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
+                let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1{}", lock_rows("clients"));
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound)?;
+                let before = client_row(&row)?;
+                let (f, event) = match decide(edit, &before)? {
+                    Decision::Keep => return Ok(before),
+                    Decision::Write(fields, event) => (fields, event),
+                };
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE clients SET version = version + 1, updated_at = ");
+                qb.push_bind(event.at.millis());
+                let mut set = |column: &str, value: String| {
+                    qb.push(format!(", {column} = "));
+                    qb.push_bind(value);
+                };
+                if f.first_name != before.first_name || f.last_name != before.last_name {
+                    set("name_key", domain::client::name_key(&f.first_name, &f.last_name));
                 }
+                if f.first_name != before.first_name {
+                    set("first_name", f.first_name.clone());
+                }
+                if f.last_name != before.last_name {
+                    set("last_name", f.last_name.clone());
+                    set("last_key", f.last_name.to_lowercase());
+                }
+                if f.email != before.email {
+                    set("email", f.email.clone());
+                    set("email_key", f.email_key.clone());
+                }
+                if f.phone != before.phone {
+                    set("phone", f.phone.clone());
+                }
+                if f.country != before.country {
+                    set("country", f.country.clone());
+                }
+                if f.city != before.city {
+                    set("city", f.city.clone());
+                }
+                if f.role != before.role {
+                    set("role", f.role.code().to_string());
+                }
+                if f.status != before.status {
+                    set("status", f.status.code().to_string());
+                }
+                if f.language != before.language {
+                    set("language", f.language.clone());
+                }
+                qb.push(" WHERE id = ");
+                qb.push_bind(id);
+                qb.build().execute(&mut *tx).await.map_err(map_err)?;
+                let after = ClientRecord {
+                    id,
+                    first_name: f.first_name,
+                    last_name: f.last_name,
+                    email: f.email,
+                    phone: f.phone,
+                    country: f.country,
+                    city: f.city,
+                    role: f.role,
+                    status: f.status,
+                    language: f.language,
+                    registered_at: before.registered_at,
+                    updated_at: event.at,
+                    version: before.version + 1,
+                };
                 append_in(&mut tx, event).await?;
-                tx.commit().await.map_err(map_err)
+                tx.commit().await.map_err(map_err)?;
+                Ok(after)
             }
 
             async fn taken_client_emails(&self, keys: &[String]) -> Result<Vec<String>> {

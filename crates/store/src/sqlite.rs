@@ -22,6 +22,10 @@ const DATA_MODIFYING_WITH: bool = false;
 /// attempt's reservation is committed like every other write (see the PostgreSQL backend).
 const RESERVATION_COMMITS_WITHOUT_WAITING: &str = "";
 
+/// SQLite has no row locks: a write transaction (`BEGIN IMMEDIATE`) excludes every other writer
+/// from its start, so a row read in it can't change before the commit.
+const ROW_LOCKS: bool = false;
+
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Turns off SQLite's memory statistics, which SQLite's own compile-time advice recommends. With
@@ -108,6 +112,7 @@ crate::sql_resets::impl_reset_store!(SqliteStore, Sqlite);
 crate::sql_clients::impl_client_store!(SqliteStore, Sqlite);
 crate::sql_authority::impl_authority_store!(SqliteStore, Sqlite);
 crate::sql_sign_in::impl_sign_in_store!(SqliteStore, Sqlite);
+crate::sql_idempotency::impl_idempotency_store!(SqliteStore, Sqlite);
 
 #[cfg(test)]
 mod tests {

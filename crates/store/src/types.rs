@@ -35,6 +35,9 @@ pub struct UserRecord {
     pub last_sign_in_at: Option<Timestamp>,
     pub failed_attempts: i64,
     pub locked_until: Option<Timestamp>,
+    /// Raised by every change of what the edit form shows (email, name, status, groups, Mask
+    /// data, two-factor authentication); not by sign-ins or password changes.
+    pub version: i64,
     /// Captions of the user's groups, filled by list queries.
     pub groups: Vec<GroupRef>,
 }
@@ -166,6 +169,16 @@ pub struct GroupDetail {
     pub permissions: PermissionSet,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Raised by every change of the caption or the permissions.
+    pub version: i64,
+}
+
+/// Fields to change on a group; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct GroupChange {
+    pub caption: Option<String>,
+    pub permissions: Option<PermissionSet>,
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +249,9 @@ pub struct AuditEntry {
     pub actor_groups: String,
     pub ip: Option<String>,
     pub event: Event,
+    /// The API request's Idempotency-Key scope (see `IdempotencyStore`): the transaction that
+    /// writes this event also marks that request as carried out.
+    pub idempotency: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -293,4 +309,23 @@ pub struct ResetRecord {
     pub password_fingerprint: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// What a change made through the API with an Idempotency-Key found when it claimed the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new (or its earlier request ended without a change): carry the request out.
+    Claimed,
+    /// The same request was answered: replay this answer.
+    Replay {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    /// The key was used for a different request (another body, method or path).
+    Mismatch,
+    /// A request with this key is being carried out right now.
+    InProgress,
+    /// The request with this key made its change, but its answer was not recorded.
+    CarriedOut,
 }

@@ -54,7 +54,13 @@ fn entry(event: Event) -> AuditEntry {
         actor_groups: String::new(),
         ip: None,
         event,
+        idempotency: None,
     }
+}
+
+/// An edit that writes `fields` whatever the row holds.
+fn write(fields: ClientFields, entry: AuditEntry) -> Edit<'static, ClientRecord, ClientFields> {
+    Box::new(move |_| Ok(Decision::Write(fields, entry)))
 }
 
 fn client(first: &str, last: &str, email: &str, phone: &str, country: &str, day: i64) -> NewClient {
@@ -299,22 +305,26 @@ async fn clients_story() {
         fields.email_key = "ann.0@example.com".into();
         let upd = Event::new(Category::Clients, AuditAction::Update, "Client updated");
         assert!(matches!(
-            s.update_client(id, &fields, entry(upd.clone())).await,
+            s.update_client(id, write(fields.clone(), entry(upd.clone())))
+                .await,
             Err(StoreError::Duplicate { field: "email" })
         ));
         fields = fresh_one.fields.clone();
         fields.city = "Leeds".into();
         fields.status = ClientStatus::Blocked;
-        s.update_client(id, &fields, entry(upd.clone()))
+        let saved = s
+            .update_client(id, write(fields.clone(), entry(upd.clone())))
             .await
             .unwrap();
         let got = s.client_by_id(id).await.unwrap().unwrap();
+        assert_eq!(saved, got, "{backend}: the answer is the row as written");
+        assert_eq!(got.version, 2, "{backend}: one edit, one version up");
         assert_eq!(
             (got.city.as_str(), got.status),
             ("Leeds", ClientStatus::Blocked)
         );
         assert!(matches!(
-            s.update_client(999_999, &fields, entry(upd)).await,
+            s.update_client(999_999, write(fields, entry(upd))).await,
             Err(StoreError::NotFound)
         ));
         assert_eq!(s.client_by_id(999_999).await.unwrap(), None);

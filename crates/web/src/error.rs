@@ -55,6 +55,7 @@ impl IntoResponse for WebError {
             AppError::Expired(m) => error_page(StatusCode::GONE, &m),
             AppError::NotFound => error_page(StatusCode::NOT_FOUND, "This item does not exist."),
             AppError::Conflict(m) => error_page(StatusCode::CONFLICT, &m),
+            AppError::Stale(s) => error_page(StatusCode::CONFLICT, &s.to_string()),
             AppError::TooMany(m) => error_page(StatusCode::TOO_MANY_REQUESTS, &m),
             AppError::TooManyUntil {
                 message,

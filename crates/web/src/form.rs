@@ -21,6 +21,11 @@ impl Form {
             .unwrap_or("")
     }
 
+    /// The version an edit form was loaded with (its hidden `version` field), if it sent one.
+    pub fn version(&self) -> Option<i64> {
+        self.get("version").parse().ok()
+    }
+
     pub fn get_all(&self, key: &str) -> Vec<&str> {
         self.0
             .iter()

@@ -4,6 +4,7 @@
 pub mod api;
 mod assets;
 mod csrf;
+mod deadline;
 mod error;
 mod form;
 mod layout;
@@ -110,6 +111,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            deadline::bounded,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
         .layer(

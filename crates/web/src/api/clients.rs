@@ -2,12 +2,12 @@
 //! pages are.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{present, ApiActor, ApiJson, ApiPath, ApiQuery};
-use super::responses::{Called, Guarded, Named, Queried, Unique, WithBody};
+use super::extract::{present, tagged, ApiActor, ApiJson, ApiPath, ApiQuery, IfMatch};
+use super::responses::{Called, Guarded, Named, Queried, Unique, Versioned, WithBody};
 use super::values;
 use crate::AppState;
 use app::clients::ClientView;
-use app::clients::{ClientListRequest, SearchField};
+use app::clients::{ClientListRequest, ClientPatch, SearchField};
 use app::ClientSort;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -162,15 +162,21 @@ pub async fn list(
 
 /// One client.
 #[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients", operation_id = "getClient", params(("id" = i64, Path)),
-    responses((status = 200, description = "The client", body = ClientOut), Called, Guarded, Named))]
+    responses((status = 200, description = "The client", body = ClientOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))), Called, Guarded, Named))]
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<ClientOut>> {
-    Ok(Json(ClientOut::from(
+) -> ApiResult<Response> {
+    Ok(client_out(
         &state.app.get_client(&actor, id).await?,
-    )))
+        StatusCode::OK,
+    ))
+}
+
+/// The client as the API shows it, with its `ETag`.
+fn client_out(c: &ClientView, status: StatusCode) -> Response {
+    tagged(c.version, status, ClientOut::from(c))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -211,16 +217,16 @@ impl From<ClientIn> for ClientInput {
 
 /// Creates a client.
 #[utoipa::path(post, path = "/api/v1/clients", tag = "clients", operation_id = "createClient", request_body = ClientIn,
-    responses((status = 201, description = "The client was created", body = ClientOut), Called, Guarded, WithBody, Unique))]
+    responses((status = 201, description = "The client was created", body = ClientOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))), Called, Guarded, WithBody, Unique))]
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiJson(c): ApiJson<ClientIn>,
-) -> ApiResult<(StatusCode, Json<ClientOut>)> {
+) -> ApiResult<Response> {
     let id = state.app.create_client(&actor, &c.into()).await?;
-    Ok((
+    Ok(client_out(
+        &state.app.get_client(&actor, id).await?,
         StatusCode::CREATED,
-        Json(ClientOut::from(&state.app.get_client(&actor, id).await?)),
     ))
 }
 
@@ -258,47 +264,48 @@ pub struct ClientUpdate {
     pub language: Option<String>,
 }
 
-/// Changes a client.
+/// Changes the fields sent; the others keep the values they have when the change is written,
+/// so concurrent changes of different fields all stay.
 #[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", operation_id = "updateClient",
-    params(("id" = i64, Path)), request_body = ClientUpdate,
-    responses((status = 200, description = "The client as changed", body = ClientOut), Called, Guarded, Named, WithBody, Unique))]
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag of the version the change is based on: 412 if it is no longer current. Without it, the change is applied to the current version (fields not sent are kept as they are then)")), request_body = ClientUpdate,
+    responses((status = 200, description = "The client as changed", body = ClientOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))),
+        Called, Guarded, Named, WithBody, Unique, Versioned))]
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
+    IfMatch(expected): IfMatch,
     ApiJson(u): ApiJson<ClientUpdate>,
-) -> ApiResult<Json<ClientOut>> {
-    let current = app::clients::input_of(&state.app.get_client(&actor, id).await?);
-    let input = ClientInput {
-        first_name: u.first_name.unwrap_or(current.first_name),
-        last_name: u.last_name.unwrap_or(current.last_name),
-        email: u.email.unwrap_or(current.email),
-        phone: u.phone.unwrap_or(current.phone),
-        country: u.country.unwrap_or(current.country),
-        city: u.city.unwrap_or(current.city),
-        role: u.role.unwrap_or(current.role),
-        status: u.status.unwrap_or(current.status),
-        language: u.language.unwrap_or(current.language),
+) -> ApiResult<Response> {
+    let patch = ClientPatch {
+        first_name: u.first_name,
+        last_name: u.last_name,
+        email: u.email,
+        phone: u.phone,
+        country: u.country,
+        city: u.city,
+        role: u.role,
+        status: u.status,
+        language: u.language,
     };
-    state.app.update_client(&actor, id, &input).await?;
-    Ok(Json(ClientOut::from(
-        &state.app.get_client(&actor, id).await?,
-    )))
+    let saved = state
+        .app
+        .update_client(&actor, id, &patch, expected)
+        .await?;
+    Ok(client_out(&saved, StatusCode::OK))
 }
 
 /// Blocks a client (Clients Delete); nothing is deleted, history stays.
 #[utoipa::path(post, path = "/api/v1/clients/{id}/block", tag = "clients", operation_id = "blockClient",
     params(("id" = i64, Path)),
-    responses((status = 200, description = "The client, blocked", body = ClientOut), Called, Guarded, Named))]
+    responses((status = 200, description = "The client, blocked", body = ClientOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))), Called, Guarded, Named))]
 pub async fn block(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<ClientOut>> {
-    state.app.block_client(&actor, id).await?;
-    Ok(Json(ClientOut::from(
-        &state.app.get_client(&actor, id).await?,
-    )))
+) -> ApiResult<Response> {
+    let saved = state.app.block_client(&actor, id).await?;
+    Ok(client_out(&saved, StatusCode::OK))
 }
 
 /// The filtered list as CSV (Clients View + Clients Export), formula-safe, masked for masked callers.

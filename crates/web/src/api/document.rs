@@ -4,12 +4,14 @@
 //! needs the `X-CSRF-Token` header (as [`super::extract::ApiActor`] checks).
 
 use super::responses;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::Type;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::server::ServerBuilder;
 use utoipa::openapi::OpenApi;
+use utoipa::openapi::{ObjectBuilder, Required};
 
 const BEARER: &str = "bearer";
 const SESSION: &str = "session";
@@ -65,6 +67,36 @@ pub fn finish(doc: &mut OpenApi, public_url: &str, session_cookie: &str) {
         for op in changes.into_iter().flatten() {
             default_security(op, true);
         }
+        if let Some(op) = item.post.as_mut() {
+            idempotency_key(op);
+        }
+    }
+}
+
+/// Every POST honours an `Idempotency-Key` (see `super::idempotency`).
+fn idempotency_key(op: &mut Operation) {
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Any unique string (a UUID): a retry with the same key and the same body gets the \
+             first request's answer (for 24 hours, replayed with `Idempotent-Replayed: true`) \
+             instead of making the change again. The same key with another body is refused \
+             with 422; a retry while the first request still runs, with 409.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build();
+    op.parameters
+        .get_or_insert_with(Vec::new)
+        .push(utoipa::openapi::RefOr::T(parameter));
+    for (status, response) in responses::idempotent() {
+        op.responses.responses.entry(status).or_insert(response);
     }
 }
 

@@ -79,6 +79,8 @@ impl From<AppError> for ApiError {
             AppError::NotFound => ApiError::new(StatusCode::NOT_FOUND, message),
             AppError::Expired(_) => ApiError::new(StatusCode::GONE, message),
             AppError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, message),
+            // Only an `If-Match` names a version through the API.
+            AppError::Stale(_) => ApiError::new(StatusCode::PRECONDITION_FAILED, message),
             AppError::TooMany(_) => ApiError {
                 retry_after: Some(60),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)

@@ -112,7 +112,7 @@ impl FromRequestParts<AppState> for ApiActor {
                 .limits
                 .hit(key, state.limits.per_credential)
                 .map_err(limited)?;
-            return Ok(ApiActor(actor));
+            return Ok(ApiActor(with_scope(actor, parts)));
         }
         let Some(raw) = cookie(&parts.headers, session_cookie_name(state)) else {
             return Err(unauthenticated());
@@ -148,7 +148,15 @@ impl FromRequestParts<AppState> for ApiActor {
                 CsrfFailure::Error(e) => ApiError::from(e),
             })?;
         }
-        Ok(ApiActor(*actor))
+        Ok(ApiActor(with_scope(*actor, parts)))
+    }
+}
+
+/// The actor, acting for the Idempotency-Key this request claimed, if any.
+fn with_scope(actor: Actor, parts: &Parts) -> Actor {
+    match parts.extensions.get::<super::idempotency::Scope>() {
+        Some(s) => actor.with_idempotency(s.0.clone()),
+        None => actor,
     }
 }
 
@@ -173,6 +181,50 @@ where
     T: serde::Deserialize<'de>,
 {
     T::deserialize(d).map(Some)
+}
+
+/// The version an `If-Match` header names: `None` without the header or with `*` (any
+/// version). An ETag this API never handed out can match nothing: 412.
+pub struct IfMatch(pub Option<i64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(raw) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let raw = raw.to_str().unwrap_or("").trim();
+        if raw == "*" {
+            return Ok(IfMatch(None));
+        }
+        raw.strip_prefix("W/")
+            .unwrap_or(raw)
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .and_then(|v| v.parse().ok())
+            .map(|v| IfMatch(Some(v)))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "If-Match must be one ETag this API handed out (like \"3\"), or *",
+                )
+            })
+    }
+}
+
+/// A JSON answer with the `ETag` of the version it shows, for a later `If-Match`.
+pub fn tagged<T: serde::Serialize>(
+    version: i64,
+    status: StatusCode,
+    body: T,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut r = (status, axum::Json(body)).into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&format!("\"{version}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
 }
 
 /// Query parameters whose rejection becomes the API's JSON error.

@@ -1,13 +1,14 @@
 //! `/api/v1/groups`: the same use cases as System › Users › Groups.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
-use super::responses::{Called, Guarded, Named, Queried, Unique, WithBody};
+use super::extract::{tagged, ApiActor, ApiJson, ApiPath, ApiQuery, IfMatch};
+use super::responses::{Called, Guarded, Named, Queried, Unique, Versioned, WithBody};
 use super::values;
 use crate::AppState;
 use app::groups::GroupsFile;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use domain::{Permission, PermissionSet};
 use serde::{Deserialize, Serialize};
@@ -51,14 +52,21 @@ fn permission_set(codes: &[String]) -> ApiResult<PermissionSet> {
     Ok(set)
 }
 
-async fn group_out(state: &AppState, actor: &app::Actor, id: i64) -> ApiResult<GroupOut> {
+/// The group as the API shows it, with its `ETag`.
+async fn group_out(
+    state: &AppState,
+    actor: &app::Actor,
+    id: i64,
+    status: StatusCode,
+) -> ApiResult<Response> {
     let (g, _) = state.app.get_group(actor, id).await?;
-    Ok(GroupOut {
+    let out = GroupOut {
         id: g.id,
         caption: g.caption,
         builtin: g.builtin,
         permissions: g.permissions.codes(),
-    })
+    };
+    Ok(tagged(g.version, status, out))
 }
 
 /// Every group with its number of members; Administrators first.
@@ -84,48 +92,54 @@ pub async fn list(
 
 /// One group and its permissions.
 #[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "getGroup", params(("id" = i64, Path)),
-    responses((status = 200, description = "The group", body = GroupOut), Called, Guarded, Named))]
+    responses((status = 200, description = "The group", body = GroupOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))), Called, Guarded, Named))]
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<GroupOut>> {
-    Ok(Json(group_out(&state, &actor, id).await?))
+) -> ApiResult<Response> {
+    group_out(&state, &actor, id, StatusCode::OK).await
 }
 
 /// Creates a group; the caller must hold every permission it grants.
 #[utoipa::path(post, path = "/api/v1/groups", tag = "groups", operation_id = "createGroup", request_body = GroupIn,
-    responses((status = 201, description = "The group was created", body = GroupOut), Called, Guarded, WithBody, Unique))]
+    responses((status = 201, description = "The group was created", body = GroupOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))), Called, Guarded, WithBody, Unique))]
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiJson(g): ApiJson<GroupIn>,
-) -> ApiResult<(StatusCode, Json<GroupOut>)> {
+) -> ApiResult<Response> {
     let id = state
         .app
         .create_group(&actor, &g.caption, &permission_set(&g.permissions)?)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(group_out(&state, &actor, id).await?),
-    ))
+    group_out(&state, &actor, id, StatusCode::CREATED).await
 }
 
 /// Replaces a group's caption and permissions.
-#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "updateGroup", params(("id" = i64, Path)),
+#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "updateGroup",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag of the version the change is based on: 412 if it is no longer current. Without it, the change is applied to the current version (fields not sent are kept as they are then)")),
     request_body = GroupIn,
-    responses((status = 200, description = "The group as changed", body = GroupOut), Called, Guarded, Named, WithBody, Unique))]
+    responses((status = 200, description = "The group as changed", body = GroupOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))),
+        Called, Guarded, Named, WithBody, Unique, Versioned))]
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
+    IfMatch(expected): IfMatch,
     ApiJson(g): ApiJson<GroupIn>,
-) -> ApiResult<Json<GroupOut>> {
+) -> ApiResult<Response> {
     state
         .app
-        .update_group(&actor, id, &g.caption, &permission_set(&g.permissions)?)
+        .update_group(
+            &actor,
+            id,
+            &g.caption,
+            &permission_set(&g.permissions)?,
+            expected,
+        )
         .await?;
-    Ok(Json(group_out(&state, &actor, id).await?))
+    group_out(&state, &actor, id, StatusCode::OK).await
 }
 
 /// Deletes a group; its members lose its permissions at their next request.

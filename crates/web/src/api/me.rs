@@ -2,12 +2,14 @@
 
 use super::error::ApiResult;
 use super::extract::{ApiActor, ApiJson, ApiPath};
+use super::idempotency::NoReplay;
 use super::responses::{Called, Guarded, Named, WithBody};
 use super::users::UserOut;
 use super::values;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use domain::Permission;
 use serde::{Deserialize, Serialize};
@@ -102,13 +104,15 @@ pub async fn create_token(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiJson(input): ApiJson<TokenIn>,
-) -> ApiResult<(StatusCode, Json<NewTokenOut>)> {
+) -> ApiResult<(StatusCode, Extension<NoReplay>, Json<NewTokenOut>)> {
     let t = state
         .app
         .create_token(&actor, &input.name, input.expires_in_days)
         .await?;
+    // The token is shown once: an Idempotency-Key's stored answer never holds it.
     Ok((
         StatusCode::CREATED,
+        Extension(NoReplay),
         Json(NewTokenOut {
             token: t.token,
             info: TokenOut::from(&t.record),

@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod groups;
+pub mod idempotency;
 pub mod me;
 pub mod responses;
 pub mod users;
@@ -99,6 +100,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
     )
     .route("/api/docs", get(docs_page))
     .route("/api/docs/{file}", get(docs_asset))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        idempotency::idempotent,
+    ))
     .layer(axum::middleware::map_response(error::method_not_allowed))
     .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
 }

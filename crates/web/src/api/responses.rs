@@ -11,7 +11,7 @@ use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::IntoResponses;
 
 /// Every shared error response: status, name under `components/responses`, description.
-const ERRORS: [(u16, &str, &str); 12] = [
+const ERRORS: [(u16, &str, &str); 13] = [
     (
         400,
         "BadRequest",
@@ -43,7 +43,15 @@ const ERRORS: [(u16, &str, &str); 12] = [
     (
         409,
         "Conflict",
-        "Another object already has this value (an email, a caption); `fields` names it.",
+        "Another object already has this value (an email, a caption); `fields` names it. \
+        On a POST with an Idempotency-Key: a request with this key is still being carried out, \
+        or was carried out but its answer could not be recorded (`error` says which).",
+    ),
+    (
+        412,
+        "PreconditionFailed",
+        "The If-Match ETag is not the current version: someone changed the object since \
+        (`error` says who and when). Nothing changed; GET it again, and retry with its ETag.",
     ),
     (413, "PayloadTooLarge", "The body is larger than 1 MiB."),
     (
@@ -54,7 +62,8 @@ const ERRORS: [(u16, &str, &str); 12] = [
     (
         422,
         "UnprocessableEntity",
-        "Invalid values; `fields` says which, and why. Nothing changed.",
+        "Invalid values; `fields` says which, and why. Nothing changed. Also: an \
+        Idempotency-Key sent again with a different request (method, path or body).",
     ),
     (
         429,
@@ -119,6 +128,13 @@ fn refs(statuses: &[u16]) -> BTreeMap<String, RefOr<Response>> {
         .collect()
 }
 
+/// What a POST with an `Idempotency-Key` may also answer: 409 (the first request with the key
+/// is still running, or its answer was not recorded) and 422 (the key was used for another
+/// request).
+pub fn idempotent() -> BTreeMap<String, RefOr<Response>> {
+    refs(&[409, 422])
+}
+
 /// Declares a set of shared responses that handlers list in `responses(...)`.
 macro_rules! error_set {
     ($(#[doc = $doc:literal])+ $name:ident = [$($status:literal),+]) => {
@@ -168,6 +184,11 @@ error_set! {
 }
 
 error_set! {
+    /// The call honours `If-Match`.
+    Versioned = [412]
+}
+
+error_set! {
     /// The call may send mail through the SMTP server.
     Mails = [502]
 }
@@ -186,6 +207,7 @@ mod tests {
             (WithBody::STATUSES, WithBody::responses()),
             (Unique::STATUSES, Unique::responses()),
             (Mails::STATUSES, Mails::responses()),
+            (Versioned::STATUSES, Versioned::responses()),
         ] {
             assert_eq!(refs.len(), statuses.len(), "{statuses:?}");
         }

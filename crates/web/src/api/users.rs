@@ -1,15 +1,16 @@
 //! `/api/v1/users`: the same use cases as System › Users › Users.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{present, ApiActor, ApiJson, ApiPath, ApiQuery};
-use super::responses::{Called, Guarded, Mails, Named, Queried, Unique, WithBody};
+use super::extract::{present, tagged, ApiActor, ApiJson, ApiPath, ApiQuery, IfMatch};
+use super::responses::{Called, Guarded, Mails, Named, Queried, Unique, Versioned, WithBody};
 use super::values;
 use crate::AppState;
-use app::users::UserInput;
 use app::users::UserView;
+use app::users::{UserInput, UserPatch};
 use app::{UserQuery, UserSort};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use domain::UserStatus;
 use serde::{Deserialize, Serialize};
@@ -143,13 +144,24 @@ pub async fn list(
 
 /// One user.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", operation_id = "getUser", params(("id" = i64, Path)),
-    responses((status = 200, description = "The user", body = UserOut), Called, Guarded, Named))]
+    responses((status = 200, description = "The user", body = UserOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))), Called, Guarded, Named))]
 pub async fn get(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
-) -> ApiResult<Json<UserOut>> {
-    Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
+) -> ApiResult<Response> {
+    user_out(&state, &actor, id, StatusCode::OK).await
+}
+
+/// The user as the API shows it, with its `ETag`.
+async fn user_out(
+    state: &AppState,
+    actor: &app::Actor,
+    id: i64,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let user = state.app.get_user(actor, id).await?;
+    Ok(tagged(user.version, status, UserOut::from(&user)))
 }
 
 /// The seed's Create user fields.
@@ -174,13 +186,13 @@ pub struct UserCreate {
 
 /// Creates a user (2FA by email codes, a new password must be chosen at first sign-in).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "createUser", request_body = UserCreate,
-    responses((status = 201, description = "The user was created (and the credentials mailed, if asked)", body = UserOut),
+    responses((status = 201, description = "The user was created (and the credentials mailed, if asked)", body = UserOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))),
         Called, Guarded, WithBody, Unique, Mails))]
 pub async fn create(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiJson(u): ApiJson<UserCreate>,
-) -> ApiResult<(StatusCode, Json<UserOut>)> {
+) -> ApiResult<Response> {
     let input = UserInput {
         email: u.email,
         password: u.password,
@@ -191,10 +203,7 @@ pub async fn create(
         mask_data: u.mask_data,
     };
     let id = state.app.create_user(&actor, &input).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(UserOut::from(&state.app.get_user(&actor, id).await?)),
-    ))
+    user_out(&state, &actor, id, StatusCode::CREATED).await
 }
 
 /// Fields to change; an absent field stays as it is (`null` is not a value of any).
@@ -224,29 +233,29 @@ pub struct UserUpdate {
 }
 
 /// Changes a user.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", operation_id = "updateUser", params(("id" = i64, Path)),
+/// Changes the fields sent; the others keep the values they have when the change is written.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", operation_id = "updateUser",
+    params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "The ETag of the version the change is based on: 412 if it is no longer current. Without it, the change is applied to the current version (fields not sent are kept as they are then)")),
     request_body = UserUpdate,
-    responses((status = 200, description = "The user as changed", body = UserOut), Called, Guarded, Named, WithBody, Unique))]
+    responses((status = 200, description = "The user as changed", body = UserOut, headers(("ETag" = String, description = "The version shown: send it back in If-Match to change only this version"))),
+        Called, Guarded, Named, WithBody, Unique, Versioned))]
 pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
+    IfMatch(expected): IfMatch,
     ApiJson(u): ApiJson<UserUpdate>,
-) -> ApiResult<Json<UserOut>> {
-    let current = state.app.get_user(&actor, id).await?;
-    let input = UserInput {
-        email: u.email.unwrap_or(current.email),
-        password: u.password.unwrap_or_default(),
-        status: u.status.unwrap_or_else(|| current.status.code().into()),
-        group_ids: u
-            .groups
-            .unwrap_or_else(|| current.groups.iter().map(|g| g.id).collect()),
-        name: u.name.unwrap_or(current.name),
-        send_to_email: false,
-        mask_data: u.mask_data.unwrap_or(current.mask_data),
+) -> ApiResult<Response> {
+    let patch = UserPatch {
+        email: u.email,
+        password: u.password,
+        status: u.status,
+        group_ids: u.groups,
+        name: u.name,
+        mask_data: u.mask_data,
     };
-    state.app.update_user(&actor, id, &input).await?;
-    Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))
+    state.app.update_user(&actor, id, &patch, expected).await?;
+    user_out(&state, &actor, id, StatusCode::OK).await
 }
 
 #[derive(Deserialize, ToSchema)]

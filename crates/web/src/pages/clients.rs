@@ -6,11 +6,12 @@ use crate::csrf;
 use crate::error::{error_page, WebError};
 use crate::form::{CsrfForm, Form};
 use crate::layout::Layout;
+use crate::pages::editing::Editing;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
 use app::clients::ClientView;
-use app::clients::{ClientList, ClientListRequest, SearchField, PAGE_SIZES};
+use app::clients::{ClientList, ClientListRequest, ClientPatch, SearchField, PAGE_SIZES};
 use app::ClientSort;
 use app::{AppError, FieldErrors};
 use askama::Template;
@@ -338,6 +339,7 @@ struct FormPage {
     languages: &'static [(&'static str, &'static str)],
     roles: [ClientRole; 3],
     statuses: [ClientStatus; 2],
+    editing: Editing,
 }
 
 impl FormPage {
@@ -366,8 +368,47 @@ fn input_from(f: &Form) -> ClientInput {
     }
 }
 
-fn form_page(staff: Staff, id: Option<i64>, input: ClientInput, errors: FieldErrors) -> Response {
+/// Each field's value in the form and as saved meanwhile (role and status by their labels).
+fn both_values(yours: &ClientInput, theirs: &ClientView) -> Vec<(&'static str, String, String)> {
+    let label = |code: &str, f: fn(&str) -> Option<&'static str>| {
+        f(code).map_or_else(|| code.to_string(), str::to_string)
+    };
+    let role = |c: &str| ClientRole::from_code(c).map(ClientRole::label);
+    let status = |c: &str| ClientStatus::from_code(c).map(ClientStatus::label);
+    vec![
+        (
+            "first_name",
+            yours.first_name.clone(),
+            theirs.first_name.clone(),
+        ),
+        (
+            "last_name",
+            yours.last_name.clone(),
+            theirs.last_name.clone(),
+        ),
+        ("email", yours.email.clone(), theirs.email.clone()),
+        ("phone", yours.phone.clone(), theirs.phone.clone()),
+        ("country", yours.country.clone(), theirs.country.clone()),
+        ("city", yours.city.clone(), theirs.city.clone()),
+        ("role", label(&yours.role, role), theirs.role.label().into()),
+        (
+            "status",
+            label(&yours.status, status),
+            theirs.status.label().into(),
+        ),
+        ("language", yours.language.clone(), theirs.language.clone()),
+    ]
+}
+
+fn form_page(
+    staff: Staff,
+    id: Option<i64>,
+    input: ClientInput,
+    errors: FieldErrors,
+    editing: Editing,
+) -> Response {
     let page = FormPage {
+        editing,
         masked: staff.actor.masked() && id.is_some(),
         id,
         input,
@@ -378,6 +419,9 @@ fn form_page(staff: Staff, id: Option<i64>, input: ClientInput, errors: FieldErr
         statuses: ClientStatus::ALL,
         l: staff.layout,
     };
+    if page.editing.conflict.is_some() {
+        return render_status(StatusCode::CONFLICT, &page);
+    }
     if page.errors.is_empty() {
         render(&page)
     } else {
@@ -401,7 +445,7 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
         language: "en".into(),
         ..Default::default()
     };
-    form_page(staff, None, input, FieldErrors::new())
+    form_page(staff, None, input, FieldErrors::new(), Editing::default())
 }
 
 pub async fn create(
@@ -412,7 +456,7 @@ pub async fn create(
     let input = input_from(&f);
     match state.app.create_client(&staff.actor, &input).await {
         Ok(id) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client created"),
-        Err(AppError::Invalid(errors)) => form_page(staff, None, input, errors),
+        Err(AppError::Invalid(errors)) => form_page(staff, None, input, errors, Editing::default()),
         Err(e) => WebError(e).into_response(),
     }
 }
@@ -431,6 +475,7 @@ pub async fn edit_form(
             Some(id),
             app::clients::input_of(&c),
             FieldErrors::new(),
+            Editing::at(Some(c.version)),
         ),
         Err(e) => WebError(e).into_response(),
     }
@@ -443,27 +488,35 @@ pub async fn update(
     CsrfForm(f): CsrfForm,
 ) -> Response {
     let posted = input_from(&f);
-    match state.app.update_client(&staff.actor, id, &posted).await {
-        Ok(()) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client saved"),
-        Err(AppError::Invalid(errors)) => {
-            // The form comes back with what was typed — but a masked editor's personal fields
-            // show the stored values as masked, never what the request carried.
-            let mut input = posted;
-            if staff.actor.masked() {
-                match state.app.get_client(&staff.actor, id).await {
-                    Ok(c) => {
-                        input.first_name = c.first_name;
-                        input.last_name = c.last_name;
-                        input.email = c.email;
-                        input.phone = c.phone;
-                    }
-                    Err(e) => return WebError(e).into_response(),
-                }
-            }
-            form_page(staff, Some(id), input, errors)
-        }
-        Err(e) => WebError(e).into_response(),
+    let patch = ClientPatch::from(&posted);
+    let (errors, stale) = match state
+        .app
+        .update_client(&staff.actor, id, &patch, f.version())
+        .await
+    {
+        Ok(_) => return redirect_with_flash(&state, &format!("/clients/{id}"), "Client saved"),
+        Err(AppError::Invalid(errors)) => (errors, None),
+        Err(AppError::Stale(stale)) => (FieldErrors::new(), Some(stale)),
+        Err(e) => return WebError(e).into_response(),
+    };
+    // The form comes back with what was typed — but a masked editor's personal fields show
+    // the stored values as masked, never what the request carried.
+    let current = match state.app.get_client(&staff.actor, id).await {
+        Ok(c) => c,
+        Err(e) => return WebError(e).into_response(),
+    };
+    let mut input = posted;
+    if staff.actor.masked() {
+        input.first_name = current.first_name.clone();
+        input.last_name = current.last_name.clone();
+        input.email = current.email.clone();
+        input.phone = current.phone.clone();
     }
+    let editing = match stale {
+        None => Editing::at(f.version()),
+        Some(stale) => Editing::stale(&stale, both_values(&input, &current)),
+    };
+    form_page(staff, Some(id), input, errors, editing)
 }
 
 #[derive(Template)]
@@ -494,7 +547,7 @@ pub async fn block(
     CsrfForm(_): CsrfForm,
 ) -> Response {
     match state.app.block_client(&staff.actor, id).await {
-        Ok(()) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client blocked"),
+        Ok(_) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client blocked"),
         Err(e) => WebError(e).into_response(),
     }
 }

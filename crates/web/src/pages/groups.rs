@@ -4,6 +4,7 @@ use crate::csrf;
 use crate::error::WebError;
 use crate::form::{CsrfForm, Form};
 use crate::layout::Layout;
+use crate::pages::editing::Editing;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
@@ -75,6 +76,7 @@ struct FormPage {
     can_edit: bool,
     can_delete: bool,
     events: Vec<app::events::EventView>,
+    editing: Editing,
 }
 
 impl FormPage {
@@ -94,6 +96,7 @@ async fn form_page(
     errors: FieldErrors,
     tab_users: bool,
     members: Vec<UserView>,
+    editing: Editing,
 ) -> Response {
     let can_edit = !builtin
         && staff.actor.can(
@@ -125,7 +128,11 @@ async fn form_page(
         errors,
         tab_users,
         members,
+        editing,
     };
+    if page.editing.conflict.is_some() {
+        return render_status(StatusCode::CONFLICT, &page);
+    }
     if page.errors.is_empty() {
         render(&page)
     } else {
@@ -163,6 +170,7 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
         FieldErrors::new(),
         false,
         vec![],
+        Editing::default(),
     )
     .await
 }
@@ -190,6 +198,7 @@ pub async fn create(
                 errors,
                 false,
                 vec![],
+                Editing::default(),
             )
             .await
         }
@@ -220,6 +229,7 @@ pub async fn edit_form(
                 FieldErrors::new(),
                 t.tab.as_deref() == Some("users"),
                 members,
+                Editing::at(Some(g.version)),
             )
             .await
         }
@@ -236,7 +246,7 @@ pub async fn update(
     let perms = perms_from(&f);
     match state
         .app
-        .update_group(&staff.actor, id, f.get("caption"), &perms)
+        .update_group(&staff.actor, id, f.get("caption"), &perms, f.version())
         .await
     {
         Ok(()) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group saved"),
@@ -251,6 +261,41 @@ pub async fn update(
                 errors,
                 false,
                 vec![],
+                Editing::at(f.version()),
+            )
+            .await
+        }
+        Err(AppError::Stale(stale)) => {
+            let current = match state.app.get_group(&staff.actor, id).await {
+                Ok((g, _)) => g,
+                Err(e) => return WebError(e).into_response(),
+            };
+            let editing = Editing::stale(
+                &stale,
+                vec![
+                    (
+                        "caption",
+                        f.get("caption").trim().to_string(),
+                        current.caption,
+                    ),
+                    (
+                        "permissions",
+                        perms.codes().join(", "),
+                        current.permissions.codes().join(", "),
+                    ),
+                ],
+            );
+            form_page(
+                &state,
+                staff,
+                Some(id),
+                false,
+                f.get("caption").into(),
+                &perms,
+                FieldErrors::new(),
+                false,
+                vec![],
+                editing,
             )
             .await
         }

@@ -2,6 +2,7 @@
 
 pub mod clients;
 pub mod dashboard;
+pub mod editing;
 pub mod events;
 pub mod groups;
 pub mod health;

@@ -4,11 +4,12 @@
 use crate::error::WebError;
 use crate::form::{CsrfForm, Form};
 use crate::layout::Layout;
+use crate::pages::editing::Editing;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
-use app::users::UserInput;
 use app::users::UserView;
+use app::users::{UserInput, UserPatch};
 use app::{AppError, FieldErrors};
 use app::{GroupRef, UserQuery, UserSort};
 use askama::Template;
@@ -203,6 +204,7 @@ struct UserFormPage {
     actor_masked: bool,
     /// This user's history from the event log (empty without Event log View).
     events: Vec<app::events::EventView>,
+    editing: Editing,
 }
 
 impl UserFormPage {
@@ -255,6 +257,7 @@ fn input_of(u: &UserView) -> UserInput {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn form_page(
     state: &AppState,
     staff: Staff,
@@ -263,6 +266,7 @@ async fn form_page(
     show_password: bool,
     errors: FieldErrors,
     alert: Option<String>,
+    editing: Editing,
 ) -> Response {
     let groups = match state.app.group_choices(&staff.actor).await {
         Ok(g) => g,
@@ -289,7 +293,11 @@ async fn form_page(
         errors,
         alert,
         l: staff.layout,
+        editing,
     };
+    if page.editing.conflict.is_some() {
+        return render_status(StatusCode::CONFLICT, &page);
+    }
     if page.errors.is_empty() && page.alert.is_none() {
         render(&page)
     } else {
@@ -315,7 +323,17 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
         mask_data: staff.actor.masked(),
         ..Default::default()
     };
-    form_page(&state, staff, None, input, false, FieldErrors::new(), None).await
+    form_page(
+        &state,
+        staff,
+        None,
+        input,
+        false,
+        FieldErrors::new(),
+        None,
+        Editing::default(),
+    )
+    .await
 }
 
 pub async fn create(
@@ -334,6 +352,7 @@ pub async fn create(
             f.has("show_password"),
             FieldErrors::new(),
             None,
+            Editing::default(),
         )
         .await;
     }
@@ -351,6 +370,7 @@ pub async fn create(
                 f.has("show_password"),
                 errors,
                 None,
+                Editing::default(),
             )
             .await
         }
@@ -363,6 +383,7 @@ pub async fn create(
                 f.has("show_password"),
                 FieldErrors::new(),
                 Some(m),
+                Editing::default(),
             )
             .await
         }
@@ -378,6 +399,7 @@ pub async fn edit_form(
     match state.app.get_user(&staff.actor, id).await {
         Ok(user) => {
             let input = input_of(&user);
+            let editing = Editing::at(Some(user.version));
             form_page(
                 &state,
                 staff,
@@ -386,6 +408,7 @@ pub async fn edit_form(
                 false,
                 FieldErrors::new(),
                 None,
+                editing,
             )
             .await
         }
@@ -404,6 +427,9 @@ pub async fn update(
         Err(e) => return WebError(e).into_response(),
     };
     let mut input = input_from(&f);
+    let show = f.has("show_password");
+    // The version the form was loaded with stays with it until a save goes through.
+    let loaded = Editing::at(f.version());
     if f.has("generate") {
         input.password = domain::password::generate();
         return form_page(
@@ -411,40 +437,87 @@ pub async fn update(
             staff,
             Some(user),
             input,
-            f.has("show_password"),
+            show,
             FieldErrors::new(),
             None,
+            loaded,
         )
         .await;
     }
-    match state.app.update_user(&staff.actor, id, &input).await {
-        Ok(()) => redirect_with_flash(&state, &format!("/users/{id}"), "User saved"),
-        Err(AppError::Invalid(errors)) => {
-            form_page(
-                &state,
-                staff,
-                Some(user),
-                input,
-                f.has("show_password"),
-                errors,
-                None,
-            )
-            .await
+    let patch = UserPatch::from(&input);
+    let (errors, alert, editing, user) = match state
+        .app
+        .update_user(&staff.actor, id, &patch, f.version())
+        .await
+    {
+        Ok(()) => return redirect_with_flash(&state, &format!("/users/{id}"), "User saved"),
+        Err(AppError::Invalid(errors)) => (errors, None, loaded, user),
+        Err(AppError::Conflict(m)) => (FieldErrors::new(), Some(m), loaded, user),
+        Err(AppError::Stale(stale)) => {
+            let current = match state.app.get_user(&staff.actor, id).await {
+                Ok(u) => u,
+                Err(e) => return WebError(e).into_response(),
+            };
+            let choices = state
+                .app
+                .group_choices(&staff.actor)
+                .await
+                .unwrap_or_default();
+            let editing = Editing::stale(&stale, both_values(&input, &current, &choices));
+            (FieldErrors::new(), None, editing, current)
         }
-        Err(AppError::Conflict(m)) => {
-            form_page(
-                &state,
-                staff,
-                Some(user),
-                input,
-                false,
-                FieldErrors::new(),
-                Some(m),
-            )
-            .await
-        }
-        Err(e) => WebError(e).into_response(),
-    }
+        Err(e) => return WebError(e).into_response(),
+    };
+    form_page(
+        &state,
+        staff,
+        Some(user),
+        input,
+        show,
+        errors,
+        alert,
+        editing,
+    )
+    .await
+}
+
+/// Each field's value in the form and as saved meanwhile, as the form shows them.
+fn both_values(
+    yours: &UserInput,
+    theirs: &UserView,
+    choices: &[GroupRef],
+) -> Vec<(&'static str, String, String)> {
+    let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
+    let mut your_groups: Vec<&str> = choices
+        .iter()
+        .filter(|g| yours.group_ids.contains(&g.id))
+        .map(|g| g.caption.as_str())
+        .collect();
+    let mut their_groups: Vec<&str> = theirs.groups.iter().map(|g| g.caption.as_str()).collect();
+    your_groups.sort_unstable();
+    their_groups.sort_unstable();
+    let status = |code: &str| {
+        UserStatus::from_code(code).map_or_else(|| code.to_string(), |s| s.label().to_string())
+    };
+    vec![
+        (
+            "email",
+            yours.email.trim().to_string(),
+            theirs.email.clone(),
+        ),
+        ("name", yours.name.trim().to_string(), theirs.name.clone()),
+        (
+            "status",
+            status(&yours.status),
+            theirs.status.label().into(),
+        ),
+        ("groups", your_groups.join(", "), their_groups.join(", ")),
+        (
+            "mask_data",
+            yes_no(yours.mask_data),
+            yes_no(theirs.mask_data),
+        ),
+    ]
 }
 
 #[derive(Template)]
