@@ -239,23 +239,6 @@ async fn smtp_faults_fail_credentials_mail_in_time_and_create_nothing() {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL outage under load
 
-/// A personal API token for a signed-in browser of an in-process app.
-async fn token_for(t: &TestApp, b: &Browser) -> String {
-    b.get("/profile").await;
-    let r = b
-        .client
-        .post(t.url("/api/v1/me/tokens"))
-        .header("x-csrf-token", b.csrf())
-        .header("origin", t.url(""))
-        .json(&json!({"name": "load"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
-
 fn client_json(n: &str) -> Value {
     json!({"first_name": "Load", "last_name": format!("Client {n}"), "email": format!("load.{n}@example.com"),
         "phone": "+44 20 7946 0000", "country": "GB", "city": "York", "role": "investor", "status": "active",

@@ -85,8 +85,12 @@ impl TestApp {
     }
 
     pub async fn start_with_options(backend: &str, options: Options) -> Self {
+        Self::start_on(db::fresh(backend).await, options).await
+    }
+
+    /// A Back Office on the database at `db_url` (e.g. a fresh one reached through a proxy).
+    pub async fn start_on(db_url: String, options: Options) -> Self {
         let with_smtp = options.smtp;
-        let db_url = db::fresh(backend).await;
         let store = store::connect(&db_url).await.expect("connect");
         store.migrate().await.expect("migrate");
         let smtp = if with_smtp {

@@ -1,6 +1,7 @@
 //! Helpers shared by the HTTP suites: they act through the pages, as a person would.
 #![allow(dead_code)]
 
+use serde_json::{json, Value};
 use testkit::spawn::{Browser, Page, ADMIN_PASSWORD};
 use testkit::TestApp;
 
@@ -233,4 +234,22 @@ pub async fn user_count(t: &TestApp) -> i64 {
         .count_users()
         .await
         .unwrap()
+}
+
+/// A personal API token for a signed-in browser, created through `POST /api/v1/me/tokens`
+/// (session + CSRF).
+pub async fn token_for(t: &TestApp, b: &Browser) -> String {
+    b.get("/profile").await;
+    let r = b
+        .client
+        .post(t.url("/api/v1/me/tokens"))
+        .header("x-csrf-token", b.csrf())
+        .header("origin", t.url(""))
+        .json(&json!({"name": "load"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    v["token"].as_str().unwrap().to_string()
 }
