@@ -120,6 +120,15 @@ impl App {
     }
 
     /// Readiness: the database answers.
+    /// The database answers a connection of its own within [`READY_WITHIN`] (busy pooled
+    /// connections don't count against it): whether a slow request waits on a silent database.
+    pub async fn database_answers(&self) -> bool {
+        matches!(
+            tokio::time::timeout(READY_WITHIN, self.store.probe()).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// The database answers, within [`READY_WITHIN`].
     pub async fn ready(&self) -> Result<(), AppError> {
         match tokio::time::timeout(READY_WITHIN, self.store.ping()).await {

@@ -817,11 +817,12 @@ async fn a_silent_network_to_postgresql_answers_503_in_time_and_recovers() {
     assert_eq!(ready().await.0, 200);
 
     proxy.silence(true);
+    let key = [("idempotency-key", "write-during-silence")];
     let (readyz, list, write, html) = tokio::join!(
         ready(),
         timed(async { api.send("GET", "/api/v1/clients", &[], None).await.status }),
         timed(async {
-            api.send("POST", "/api/v1/clients", &[], Some(client_json("bh")))
+            api.send("POST", "/api/v1/clients", &key, Some(client_json("bh")))
                 .await
                 .status
         }),
@@ -860,4 +861,24 @@ async fn a_silent_network_to_postgresql_answers_503_in_time_and_recovers() {
         .send("POST", "/api/v1/clients", &[], Some(client_json("after")))
         .await;
     assert_eq!(r.status, 201, "writes work again: {}", r.body);
+    // The write that got a 503 is retried with its key: carried out once, then replayed.
+    let retried = loop {
+        let r = api
+            .send("POST", "/api/v1/clients", &key, Some(client_json("bh")))
+            .await;
+        if r.status != 409 {
+            break r;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(20),
+            "the key stayed taken"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(retried.status, 201, "{}", retried.body);
+    let again = api
+        .send("POST", "/api/v1/clients", &key, Some(client_json("bh")))
+        .await;
+    assert_eq!((again.status, &again.body), (201, &retried.body));
+    assert_eq!(events_with(&t, "ann.bh@example.com").await, 1);
 }

@@ -341,6 +341,9 @@ pub trait Store:
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;
+    /// Answers when the database answers a connection of its own, outside the pool: whether a
+    /// slow request waits on a database that went silent, or only on busy pooled connections.
+    async fn probe(&self) -> Result<()>;
     /// Refreshes the query planner's statistics after a bulk load (PostgreSQL also vacuums).
     async fn analyze(&self) -> Result<()>;
     /// Applies pending migrations; returns the versions applied now.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    options: PgConnectOptions,
 }
 
 /// VACUUM as well: it marks the freshly loaded pages all-visible, so counts and keyset pages
@@ -114,7 +115,7 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
             .connect_with(options.clone())
             .await
         {
-            Ok(pool) => return Ok(PgStore { pool }),
+            Ok(pool) => return Ok(PgStore { pool, options }),
             Err(e) => {
                 tracing::warn!(attempt, error = %e, "PostgreSQL not reachable yet");
                 last = Some(e);
@@ -130,6 +131,15 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
 impl PgStore {
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(map_err)
+    }
+
+    /// A connection of its own and one round trip on it; the caller bounds the wait.
+    async fn probe_outside_pool(&self) -> Result<()> {
+        let mut conn = sqlx::PgConnection::connect_with(&self.options)
+            .await
+            .map_err(map_err)?;
+        conn.ping().await.map_err(map_err)?;
+        conn.close().await.map_err(map_err)
     }
 }
 

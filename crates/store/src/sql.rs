@@ -1325,6 +1325,10 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn probe(&self) -> Result<()> {
+                self.probe_outside_pool().await
+            }
+
             async fn analyze(&self) -> Result<()> {
                 sqlx::raw_sql(ANALYZE_SQL).execute(&self.pool).await.map_err(map_err)?;
                 Ok(())

@@ -98,6 +98,15 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
 }
 
 impl SqliteStore {
+    /// A file on this machine can't go silent like a network: the pool's own check will do.
+    async fn probe_outside_pool(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         self.pool
             .begin_with("BEGIN IMMEDIATE")

@@ -1,5 +1,6 @@
 //! A bounded wait for the database. A request still running after [`FIRST_CHECK`] asks whether
-//! the database answers at all (within `app::READY_WITHIN`); if it doesn't (a network that
+//! the database answers a connection of its own (within `app::READY_WITHIN`; busy pooled
+//! connections don't count); if it doesn't (a network that
 //! went silent: packets dropped, no reset, so no connection error ever comes), the request is
 //! dropped and answered 503 — within 5 s of the database going silent. Dropping it drops its
 //! connection and rolls its transaction back; the pool opens new connections when the database
@@ -26,12 +27,12 @@ pub async fn bounded(State(state): State<AppState>, req: Request, next: Next) ->
             r = &mut answer => return r,
             () = tokio::time::sleep(FIRST_CHECK) => {}
         }
-        let check = state.app.ready();
+        let check = state.app.database_answers();
         tokio::pin!(check);
         tokio::select! {
             r = &mut answer => return r,
-            ready = &mut check => {
-                if ready.is_err() {
+            answers = &mut check => {
+                if !answers {
                     tracing::warn!("request abandoned: the database does not answer");
                     return if api {
                         crate::api::error::ApiError::from(AppError::Unavailable).into_response()

@@ -6,8 +6,11 @@
 //! The key is the caller's: it is scoped by the credential the request came with. The first
 //! request claims it; the change it makes marks it carried out in the change's own transaction
 //! (see `app::Actor::with_idempotency`); its answer is recorded for replay. A retry meanwhile
-//! answers 409; the same key with another method, path or body, 422. A request that ends in a
-//! 5xx without a change frees its key, so the retry is carried out.
+//! answers 409; the same key with another method, path or body, 422. A request refused before
+//! it was looked at (401, 408, 429) or that failed on our side (5xx) without a change frees its
+//! key, so the retry is carried out. When the database can't be reached to record the answer or
+//! free the key (the usual cause of a 503), that is done again in the background for a while,
+//! so a retry after the outage still finds the first answer, or a free key.
 
 use super::error::ApiError;
 use crate::session::{cookie, session_cookie_name};
@@ -90,7 +93,10 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
         Ok(Claim::Claimed) => {
             let mut req = Request::from_parts(parts, Body::from(bytes));
             req.extensions_mut().insert(Scope(scope.clone()));
+            // Abandoned (the deadline answered 503 first), the request frees its key anyway.
+            let mut unsettled = Unsettled(Some((state.clone(), scope.clone())));
             let answer = next.run(req).await;
+            unsettled.0 = None;
             record(&state, &scope, answer).await
         }
         Ok(Claim::Replay {
@@ -129,13 +135,80 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
     }
 }
 
-/// Records the answer for replay, or frees the key of a request that failed on our side.
+/// How long recording an answer, or freeing a key, is tried again while the database is away.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The outcome of a claimed request, to write down once the database can be reached.
+#[derive(Clone)]
+enum Outcome {
+    Answer {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    Free,
+}
+
+async fn write_down(state: &AppState, scope: &str, outcome: &Outcome) -> Result<(), app::AppError> {
+    let app = &state.app;
+    let write = async {
+        match outcome {
+            Outcome::Answer {
+                status,
+                content_type,
+                body,
+            } => {
+                app.finish_idempotency(scope, *status, content_type, body)
+                    .await
+            }
+            Outcome::Free => app.release_idempotency(scope).await,
+        }
+    };
+    tokio::time::timeout(app::READY_WITHIN, write)
+        .await
+        .unwrap_or(Err(app::AppError::Unavailable))
+}
+
+/// Writes the outcome down now, or keeps trying in the background for [`RETRY_FOR`].
+async fn settle(state: &AppState, scope: &str, outcome: Outcome) {
+    if write_down(state, scope, &outcome).await.is_ok() {
+        return;
+    }
+    let (state, scope) = (state.clone(), scope.to_string());
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        while started.elapsed() < RETRY_FOR {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if write_down(&state, &scope, &outcome).await.is_ok() {
+                return;
+            }
+        }
+        tracing::warn!("the outcome of an idempotent request could not be recorded");
+    });
+}
+
+/// A claimed key whose request was dropped before it answered: freed in the background (the
+/// store keeps a key whose change committed).
+struct Unsettled(Option<(AppState, String)>);
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if let Some((state, scope)) = self.0.take() {
+            tokio::spawn(async move { settle(&state, &scope, Outcome::Free).await });
+        }
+    }
+}
+
+/// Records the answer for replay, or frees the key of a request that was not looked at or
+/// failed on our side.
 async fn record(state: &AppState, scope: &str, answer: Response) -> Response {
     let status = answer.status();
-    if status.is_server_error() {
-        if let Err(e) = state.app.release_idempotency(scope).await {
-            tracing::warn!(error = %e, "idempotency key not released");
-        }
+    let not_looked_at = matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+    );
+    if status.is_server_error() || not_looked_at {
+        settle(state, scope, Outcome::Free).await;
         return answer;
     }
     let secret = answer.extensions().get::<NoReplay>().is_some();
@@ -151,33 +224,21 @@ async fn record(state: &AppState, scope: &str, answer: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let stored = if secret {
-        state
-            .app
-            .finish_idempotency(
-                scope,
-                StatusCode::CONFLICT.as_u16(),
-                "application/json",
-                &serde_json::json!({"error": "The request with this Idempotency-Key was carried \
-                    out; its answer held a secret that is shown only once, so it is not repeated"})
-                .to_string(),
-            )
-            .await
+    let outcome = if secret {
+        Outcome::Answer {
+            status: StatusCode::CONFLICT.as_u16(),
+            content_type: "application/json".into(),
+            body: serde_json::json!({"error": "The request with this Idempotency-Key was carried \
+                out; its answer held a secret that is shown only once, so it is not repeated"})
+            .to_string(),
+        }
     } else {
-        state
-            .app
-            .finish_idempotency(
-                scope,
-                status.as_u16(),
-                kind,
-                &String::from_utf8_lossy(&bytes),
-            )
-            .await
+        Outcome::Answer {
+            status: status.as_u16(),
+            content_type: kind.to_string(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     };
-    if let Err(e) = stored {
-        // The change (if any) is marked carried out in its own transaction: a retry is not
-        // carried out again, it is told so.
-        tracing::warn!(error = %e, "idempotent answer not recorded");
-    }
+    settle(state, scope, outcome).await;
     Response::from_parts(parts, Body::from(bytes))
 }
