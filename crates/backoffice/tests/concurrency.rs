@@ -98,12 +98,11 @@ async fn new_client(api: &Api, n: &str) -> i64 {
     r.body["id"].as_i64().unwrap()
 }
 
-/// The events of one target in the order they were written, as (name, [(field, before, after)]).
-async fn history_of(
-    t: &TestApp,
-    kind: &str,
-    id: i64,
-) -> Vec<(String, Vec<(String, String, String)>)> {
+/// One event: its name and its changes as (field, before, after).
+type Entry = (String, Vec<(String, String, String)>);
+
+/// The events of one target in the order they were written.
+async fn history_of(t: &TestApp, kind: &str, id: i64) -> Vec<Entry> {
     let store = store::connect(&t.db_url).await.unwrap();
     let mut events = store
         .list_events(&store::EventQuery {
@@ -131,10 +130,7 @@ async fn history_of(
 
 /// Every event's "before" is what the events before it left: the history tells the truth.
 /// Returns the values the history ends with.
-fn assert_history_chains(
-    history: &[(String, Vec<(String, String, String)>)],
-    what: &str,
-) -> HashMap<String, String> {
+fn assert_history_chains(history: &[Entry], what: &str) -> HashMap<String, String> {
     let mut now: HashMap<String, String> = HashMap::new();
     for (i, (name, changes)) in history.iter().enumerate() {
         for (field, before, after) in changes {

@@ -82,7 +82,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// A use case's reason to refuse an edit, carried through the store untouched.
 pub type Rejection = Box<dyn std::error::Error + Send + Sync>;
 
-/// What an [`Edit`] decided after seeing the row as the writing transaction holds it.
+/// What an [`Edit`] decided after seeing the row as the writing transaction holds it. Made once
+/// per edit and consumed at once, so its size doesn't matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision<C> {
     /// Nothing to write (the row already holds what was asked).
     Keep,
