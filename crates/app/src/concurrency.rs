@@ -18,6 +18,38 @@ const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
 /// the SMTP timeout included).
 const IDEMPOTENCY_STALE_SECS: i64 = 10 * 60;
 
+/// Tries an edit until it is written on the copy it was checked on: `$attempt` is an
+/// expression giving a future of `Result<bool, AppError>`, `false` when the row changed after
+/// the checks (then it is evaluated again, at most [`TRIES`] times). A stale edit's error says
+/// who changed the record and when.
+macro_rules! until_settled {
+    ($app:expr, $what:literal, $attempt:expr) => {{
+        let mut outcome = Err($crate::AppError::Conflict(
+            concat!(
+                "The ",
+                $what,
+                " kept changing while this edit was checked; try again"
+            )
+            .into(),
+        ));
+        for _ in 0..$crate::concurrency::TRIES {
+            match $attempt.await {
+                Ok(true) => {
+                    outcome = Ok(());
+                    break;
+                }
+                Ok(false) => continue,
+                Err(e) => {
+                    outcome = Err($app.explain_stale(e).await);
+                    break;
+                }
+            }
+        }
+        outcome
+    }};
+}
+pub(crate) use until_settled;
+
 /// The edit's checks (guards, validation) were made on an older copy of the row than the one
 /// the transaction holds: the use case starts again from a fresh read.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! grants more than they hold, nor edits, imports over or deletes one whose rights they don't
 //! all hold (one comparison of authorities, as for users).
 
-use crate::concurrency::{check_version, is_retry, unchanged_since, TRIES};
+use crate::concurrency::{check_version, is_retry, unchanged_since, until_settled};
 use crate::users::UserView;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
@@ -163,19 +163,11 @@ impl App {
         self.authorize(actor, Section::Groups, Action::Update, "update a group")
             .await?;
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
-        for _ in 0..TRIES {
-            match self
-                .try_update_group(actor, id, &caption, permissions, expected)
-                .await
-            {
-                Ok(true) => return Ok(()),
-                Ok(false) => continue,
-                Err(e) => return Err(self.explain_stale(e).await),
-            }
-        }
-        Err(AppError::Conflict(
-            "The group kept changing while this edit was checked; try again".into(),
-        ))
+        until_settled!(
+            self,
+            "group",
+            self.try_update_group(actor, id, &caption, permissions, expected)
+        )
     }
 
     /// One try of [`App::update_group`]: `false` when the group changed after the checks.
@@ -251,6 +243,11 @@ impl App {
     pub async fn delete_group(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
         self.authorize(actor, Section::Groups, Action::Delete, "delete a group")
             .await?;
+        until_settled!(self, "group", self.try_delete_group(actor, id))
+    }
+
+    /// One try of [`App::delete_group`]: `false` when the group changed after the checks.
+    async fn try_delete_group(&self, actor: &Actor, id: i64) -> Result<bool, AppError> {
         let group = self
             .store
             .group_by_id(id)
@@ -266,13 +263,26 @@ impl App {
         self.guard_group(actor, &group.permissions, &attempted)
             .await?;
         self.guard_members(actor, id, &attempted).await?;
-        let event = Event::new(Category::Groups, AuditAction::Delete, "Group deleted")
-            .target("group", id, &group.caption)
-            .change("permissions", perm_list(&group.permissions), "");
-        Ok(self
-            .store
-            .delete_group(id, self.entry(Some(actor), None, event))
-            .await?)
+        let checked = group.version;
+        let entry = self.entry(
+            Some(actor),
+            None,
+            Event::new(Category::Groups, AuditAction::Delete, "Group deleted"),
+        );
+        let edit: store::Edit<'_, GroupDetail, ()> = Box::new(move |row| {
+            unchanged_since(checked, row.version)?;
+            let event = entry.event.target("group", id, &row.caption).change(
+                "permissions",
+                perm_list(&row.permissions),
+                "",
+            );
+            Ok(Decision::Write((), store::AuditEntry { event, ..entry }))
+        });
+        match self.store.delete_group(id, edit).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_retry(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Export: every group but the built-in one, as pretty JSON.

@@ -6,7 +6,7 @@
 
 use crate::actor::{groups_grant, user_authority};
 use crate::concurrency::{
-    check_version, is_retry, reservation_until, unchanged_since, write, TRIES,
+    check_version, is_retry, reservation_until, unchanged_since, until_settled, write,
 };
 use crate::mail::Mail;
 use crate::{Actor, App, AppError, FieldErrors};
@@ -538,19 +538,11 @@ impl App {
         self.authorize(actor, Section::Users, Action::Update, "update a user")
             .await?;
         let mut hashed = None;
-        for _ in 0..TRIES {
-            match self
-                .try_update_user(actor, id, patch, expected, &mut hashed)
-                .await
-            {
-                Ok(true) => return Ok(()),
-                Ok(false) => continue,
-                Err(e) => return Err(self.explain_stale(e).await),
-            }
-        }
-        Err(AppError::Conflict(
-            "The account kept changing while this edit was checked; try again".into(),
-        ))
+        until_settled!(
+            self,
+            "account",
+            self.try_update_user(actor, id, patch, expected, &mut hashed)
+        )
     }
 
     /// One try of [`App::update_user`]: `false` when the account changed after the checks.

@@ -170,7 +170,10 @@ pub trait GroupStore: Send + Sync {
     /// permissions) is read there, locked, and handed to `edit`; what its change names is
     /// written with a version one higher and its event. The built-in group is `NotFound`.
     async fn update_group(&self, id: i64, edit: Edit<'_, GroupDetail, GroupChange>) -> Result<()>;
-    async fn delete_group(&self, id: i64, event: AuditEntry) -> Result<()>;
+    /// Deletes the group (not Administrators: `NotFound`) in one transaction: the group is
+    /// read there, locked, and handed to `edit`, whose event is appended; its members' versions
+    /// go up (their forms showed it).
+    async fn delete_group(&self, id: i64, edit: Edit<'_, GroupDetail, ()>) -> Result<()>;
     /// Imports groups in one transaction: with `replace`, groups with the same caption get the
     /// new permissions; otherwise captions get " (1)", " (2)" … suffixes.
     async fn import_groups(

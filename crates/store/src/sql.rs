@@ -268,6 +268,37 @@ macro_rules! impl_store {
             }
         }
 
+        /// A group other than Administrators with its permissions, read in `tx` and locked
+        /// there until it ends (`NotFound` for the built-in group).
+        async fn locked_group(tx: &mut Tx, id: i64) -> Result<GroupDetail> {
+            let sql = format!(
+                "SELECT g.id, g.caption, g.builtin, g.created_at, g.updated_at, g.version FROM access_groups g \
+                 WHERE g.id = $1 AND g.builtin = FALSE{}",
+                lock_rows("g")
+            );
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?;
+            let codes: Vec<String> =
+                sqlx::query_scalar("SELECT permission FROM group_permissions WHERE group_id = $1")
+                    .bind(id)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+            Ok(GroupDetail {
+                id,
+                caption: row.try_get(1).map_err(map_err)?,
+                builtin: row.try_get(2).map_err(map_err)?,
+                permissions: codes.iter().filter_map(|c| Permission::from_code(c)).collect(),
+                created_at: Timestamp(row.try_get(3).map_err(map_err)?),
+                updated_at: Timestamp(row.try_get(4).map_err(map_err)?),
+                version: row.try_get(5).map_err(map_err)?,
+            })
+        }
+
         /// Runs `edit` on the row just read (and locked) in `tx`.
         fn decide<R, C>(edit: Edit<'_, R, C>, row: &R) -> Result<Decision<C>> {
             edit(row).map_err(StoreError::Rejected)
@@ -803,32 +834,7 @@ macro_rules! impl_store {
 
             async fn update_group(&self, id: i64, edit: Edit<'_, GroupDetail, GroupChange>) -> Result<()> {
                 let mut tx = self.begin().await?;
-                let sql = format!(
-                    "SELECT g.id, g.caption, g.builtin, g.created_at, g.updated_at, g.version FROM access_groups g \
-                     WHERE g.id = $1 AND g.builtin = FALSE{}",
-                    lock_rows("g")
-                );
-                let row = sqlx::query(&sql)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?
-                    .ok_or(StoreError::NotFound)?;
-                let codes: Vec<String> =
-                    sqlx::query_scalar("SELECT permission FROM group_permissions WHERE group_id = $1")
-                        .bind(id)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                let before = GroupDetail {
-                    id,
-                    caption: row.try_get(1).map_err(map_err)?,
-                    builtin: row.try_get(2).map_err(map_err)?,
-                    permissions: codes.iter().filter_map(|c| Permission::from_code(c)).collect(),
-                    created_at: Timestamp(row.try_get(3).map_err(map_err)?),
-                    updated_at: Timestamp(row.try_get(4).map_err(map_err)?),
-                    version: row.try_get(5).map_err(map_err)?,
-                };
+                let before = locked_group(&mut tx, id).await?;
                 let (change, event) = match decide(edit, &before)? {
                     Decision::Keep => return Ok(()),
                     Decision::Write(change, event) => (change, event),
@@ -855,21 +861,31 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn delete_group(&self, id: i64, event: AuditEntry) -> Result<()> {
+            async fn delete_group(&self, id: i64, edit: Edit<'_, GroupDetail, ()>) -> Result<()> {
                 let mut tx = self.begin().await?;
+                let before = locked_group(&mut tx, id).await?;
+                let event = match decide(edit, &before)? {
+                    Decision::Keep => return Ok(()),
+                    Decision::Write((), event) => event,
+                };
+                // The members' edit forms showed the group: they are other versions now.
+                sqlx::query(
+                    "UPDATE users SET version = version + 1 WHERE id IN (SELECT user_id FROM user_groups WHERE group_id = $1)",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
                 sqlx::query("DELETE FROM user_groups WHERE group_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                let done = sqlx::query("DELETE FROM access_groups WHERE id = $1 AND builtin = FALSE")
+                sqlx::query("DELETE FROM access_groups WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
                 append_in(&mut tx, event).await?;
                 tx.commit().await.map_err(map_err)
             }
@@ -890,6 +906,12 @@ macro_rules! impl_store {
                         }
                         Some((id, false)) if replace => {
                             set_group_permissions(&mut tx, id, permissions).await?;
+                            sqlx::query("UPDATE access_groups SET version = version + 1, updated_at = $2 WHERE id = $1")
+                                .bind(id)
+                                .bind(event.at.millis())
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(map_err)?;
                         }
                         Some((_, builtin)) => {
                             if replace && builtin {

@@ -244,63 +244,47 @@ pub async fn update(
     CsrfForm(f): CsrfForm,
 ) -> Response {
     let perms = perms_from(&f);
-    match state
+    let (errors, editing) = match state
         .app
         .update_group(&staff.actor, id, f.get("caption"), &perms, f.version())
         .await
     {
-        Ok(()) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group saved"),
-        Err(AppError::Invalid(errors)) => {
-            form_page(
-                &state,
-                staff,
-                Some(id),
-                false,
-                f.get("caption").into(),
-                &perms,
-                errors,
-                false,
-                vec![],
-                Editing::at(f.version()),
-            )
-            .await
-        }
+        Ok(()) => return redirect_with_flash(&state, &format!("/groups/{id}"), "Group saved"),
+        Err(AppError::Invalid(errors)) => (errors, Editing::at(f.version())),
         Err(AppError::Stale(stale)) => {
             let current = match state.app.get_group(&staff.actor, id).await {
                 Ok((g, _)) => g,
                 Err(e) => return WebError(e).into_response(),
             };
-            let editing = Editing::stale(
-                &stale,
-                vec![
-                    (
-                        "caption",
-                        f.get("caption").trim().to_string(),
-                        current.caption,
-                    ),
-                    (
-                        "permissions",
-                        perms.codes().join(", "),
-                        current.permissions.codes().join(", "),
-                    ),
-                ],
-            );
-            form_page(
-                &state,
-                staff,
-                Some(id),
-                false,
-                f.get("caption").into(),
-                &perms,
-                FieldErrors::new(),
-                false,
-                vec![],
-                editing,
-            )
-            .await
+            let both = vec![
+                (
+                    "caption",
+                    f.get("caption").trim().to_string(),
+                    current.caption,
+                ),
+                (
+                    "permissions",
+                    perms.codes().join(", "),
+                    current.permissions.codes().join(", "),
+                ),
+            ];
+            (FieldErrors::new(), Editing::stale(&stale, both))
         }
-        Err(e) => WebError(e).into_response(),
-    }
+        Err(e) => return WebError(e).into_response(),
+    };
+    form_page(
+        &state,
+        staff,
+        Some(id),
+        false,
+        f.get("caption").into(),
+        &perms,
+        errors,
+        false,
+        vec![],
+        editing,
+    )
+    .await
 }
 
 #[derive(Template)]
