@@ -15,8 +15,9 @@ const ERRORS: [(u16, &str, &str); 13] = [
     (
         400,
         "BadRequest",
-        "The request can't be read: malformed JSON, or a query parameter that is unknown \
-        or not of its type. `error` says what.",
+        "The request can't be read: malformed JSON, a query parameter that is unknown \
+        or not of its type, or an Idempotency-Key that is not 1 to 255 visible ASCII \
+        characters. `error` says what.",
     ),
     (
         401,
@@ -128,11 +129,11 @@ fn refs(statuses: &[u16]) -> BTreeMap<String, RefOr<Response>> {
         .collect()
 }
 
-/// What a POST with an `Idempotency-Key` may also answer: 409 (the first request with the key
-/// is still running, or its answer was not recorded) and 422 (the key was used for another
-/// request).
+/// What a POST with an `Idempotency-Key` may also answer: 400 (not a key), 409 (the first
+/// request with the key is still running, or its answer was not recorded) and 422 (the key was
+/// used for another request).
 pub fn idempotent() -> BTreeMap<String, RefOr<Response>> {
-    refs(&[409, 422])
+    refs(&[400, 409, 422])
 }
 
 /// Declares a set of shared responses that handlers list in `responses(...)`.
