@@ -133,6 +133,18 @@ impl PgStore {
         self.pool.begin().await.map_err(map_err)
     }
 
+    /// One connection without the serving statement timeout: a migration may rewrite a large
+    /// table.
+    async fn migration_pool(&self) -> Result<Option<PgPool>> {
+        PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(self.options.clone().options([("statement_timeout", "0")]))
+            .await
+            .map(Some)
+            .map_err(map_err)
+    }
+
     /// A connection of its own and one round trip on it; the caller bounds the wait.
     async fn probe_outside_pool(&self) -> Result<()> {
         let mut conn = sqlx::PgConnection::connect_with(&self.options)
@@ -180,6 +192,32 @@ mod tests {
             .unwrap();
         MIGRATOR.run(&store.pool).await.unwrap();
         Some(store)
+    }
+
+    /// Serving connections carry the bounded waits; migrations run without a statement timeout.
+    #[tokio::test]
+    async fn serving_connections_bound_their_waits_and_migrations_do_not() {
+        let Some(store) = fresh_store().await else {
+            return;
+        };
+        let show = |pool: &PgPool, name: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, String>(&format!("SHOW {name}"))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(show(&store.pool, "statement_timeout").await, "30s");
+        assert_eq!(
+            show(&store.pool, "idle_in_transaction_session_timeout").await,
+            "30s"
+        );
+        assert_eq!(show(&store.pool, "tcp_keepalives_idle").await, "5");
+        assert_eq!(show(&store.pool, "tcp_user_timeout").await, "10000");
+        let migrations = store.migration_pool().await.unwrap().unwrap();
+        assert_eq!(show(&migrations, "statement_timeout").await, "0");
     }
 
     /// An attempt reservation is made and counted, and its commit-without-waiting ends with its

@@ -1361,7 +1361,14 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .unwrap_or_default();
-                MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Other(e.into()))?;
+                // Through a pool of their own where the backend needs other settings for them
+                // (no statement timeout: a migration may rewrite a large table).
+                let own = self.migration_pool().await?;
+                let ran = MIGRATOR.run(own.as_ref().unwrap_or(&self.pool)).await;
+                if let Some(pool) = own {
+                    pool.close().await;
+                }
+                ran.map_err(|e| StoreError::Other(e.into()))?;
                 Ok(MIGRATOR
                     .iter()
                     .filter(|m| !applied.contains(&m.version))

@@ -98,6 +98,11 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
 }
 
 impl SqliteStore {
+    /// Migrations run on the serving pool.
+    async fn migration_pool(&self) -> Result<Option<SqlitePool>> {
+        Ok(None)
+    }
+
     /// A file on this machine can't go silent like a network: every wait on it is bounded by
     /// the busy timeout and the pool's acquire timeout, so a slow SQLite request is only busy.
     async fn probe_outside_pool(&self) -> Result<()> {
