@@ -6,13 +6,15 @@
 
 use crate::actor::{groups_grant, user_authority};
 use crate::mail::Mail;
+use crate::tags::tag_captions;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::user::parse_name;
 use domain::{
-    password, Action, Authority, Email, PermissionSet, Section, Timestamp, TwoFactor, UserStatus,
+    password, Action, Authority, ClientScope, Email, PermissionSet, Section, Timestamp, TwoFactor,
+    UserStatus,
 };
-use store::{GroupRef, NewUser, Page, UserChange, UserQuery, UserRecord};
+use store::{GroupRef, NewUser, Page, TagRef, UserChange, UserQuery, UserRecord};
 
 /// A Back Office user as the use cases hand it out: the stored record without its password
 /// hash, so no page or API answer can show one.
@@ -33,6 +35,8 @@ pub struct UserView {
     pub failed_attempts: i64,
     pub locked_until: Option<Timestamp>,
     pub groups: Vec<GroupRef>,
+    /// The account's own Allowed Client Tags (its groups may add more).
+    pub allowed_tags: Vec<TagRef>,
 }
 
 impl UserView {
@@ -60,6 +64,7 @@ impl From<UserRecord> for UserView {
             failed_attempts,
             locked_until,
             groups,
+            allowed_tags,
         } = u;
         Self {
             id,
@@ -77,6 +82,7 @@ impl From<UserRecord> for UserView {
             failed_attempts,
             locked_until,
             groups,
+            allowed_tags,
         }
     }
 }
@@ -91,6 +97,8 @@ pub struct UserInput {
     pub name: String,
     pub send_to_email: bool,
     pub mask_data: bool,
+    /// Allowed Client Tags (tag ids); empty: the groups' tags decide, or all clients.
+    pub allowed_tag_ids: Vec<i64>,
 }
 
 /// Validated form fields.
@@ -102,6 +110,16 @@ struct Valid {
     groups: Vec<GroupRef>,
     /// What the chosen groups grant together.
     grants: Authority,
+    allowed_tags: Vec<TagRef>,
+    /// Which clients the user would see: own and groups' Allowed Client Tags.
+    scope: ClientScope,
+}
+
+impl Valid {
+    /// The authority the user would have with these fields.
+    fn authority(&self, mask_data: bool) -> Authority {
+        user_authority(&self.grants, mask_data).scoped(self.scope.clone())
+    }
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -202,6 +220,11 @@ impl App {
         } else if details.len() != ids.len() {
             errors.insert("groups", "One of the chosen groups no longer exists".into());
         }
+        let allowed_tags = self
+            .existing_tags(&input.allowed_tag_ids)
+            .await?
+            .map_err(|m| errors.insert("allowed_tags", m))
+            .unwrap_or_default();
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -209,7 +232,14 @@ impl App {
         for g in &details {
             permissions.extend(&g.permissions);
         }
-        let grants = groups_grant(details.iter().any(|g| g.builtin), permissions);
+        let is_admin = details.iter().any(|g| g.builtin);
+        let grants = groups_grant(is_admin, permissions);
+        let own: Vec<i64> = allowed_tags.iter().map(|t| t.id).collect();
+        let from_groups: Vec<i64> = details
+            .iter()
+            .flat_map(|g| g.allowed_tags.iter().map(|t| t.id))
+            .collect();
+        let scope = ClientScope::of_user(&own, &from_groups, is_admin);
         let groups = details
             .iter()
             .map(|g| GroupRef {
@@ -225,16 +255,21 @@ impl App {
             name: name.expect("checked"),
             groups,
             grants,
+            allowed_tags,
+            scope,
         })
     }
 
-    /// The authority a stored user has now: their groups' grants and their own Mask data.
+    /// The authority a stored user has now: their groups' grants, their own Mask data and
+    /// their Allowed Client Tags.
     pub(crate) async fn authority_of_user(&self, user: &UserRecord) -> Result<Authority, AppError> {
         let (is_admin, held) = self.store.permissions_of_user(user.id).await?;
-        Ok(user_authority(
-            &groups_grant(is_admin, held),
-            user.mask_data,
-        ))
+        let sources = self.store.scope_sources_of_user(user.id).await?;
+        Ok(
+            user_authority(&groups_grant(is_admin, held), user.mask_data).scoped(
+                ClientScope::of_user(&sources.own, &sources.groups, is_admin),
+            ),
+        )
     }
 
     /// The guard before any change to an account: the actor's authority covers the target's.
@@ -268,7 +303,7 @@ impl App {
         let v = self.validate_user(input, true, None).await?;
         self.guard_covers(
             actor,
-            &user_authority(&v.grants, input.mask_data),
+            &v.authority(input.mask_data),
             "You can't create a user who would hold more than you do",
             &format!("create user {} in {}", v.email, captions(&v.groups)),
         )
@@ -286,6 +321,7 @@ impl App {
             must_change_password: true,
             created_by: Some(actor.id()),
             group_ids: v.groups.iter().map(|g| g.id).collect(),
+            allowed_tag_ids: v.allowed_tags.iter().map(|t| t.id).collect(),
             created_at: now,
         };
         let event = Event::new(Category::Users, AuditAction::Add, "User created")
@@ -293,6 +329,7 @@ impl App {
             .change("name", "", &v.name)
             .change("status", "", v.status.label())
             .change("groups", "", captions(&v.groups))
+            .change("allowed client tags", "", tag_captions(&v.allowed_tags))
             .change("two-factor authentication", "", TwoFactor::Email.label())
             .change("mask data", "", yes_no(input.mask_data))
             .change("credentials emailed", "", yes_no(input.send_to_email));
@@ -484,7 +521,7 @@ impl App {
         }
         self.guard_covers(
             actor,
-            &user_authority(&v.grants, input.mask_data),
+            &v.authority(input.mask_data),
             "You can't make a user hold more than you do",
             &format!("update user {}", target.email),
         )
@@ -495,6 +532,11 @@ impl App {
             .change("name", &target.name, &v.name)
             .change("status", target.status.label(), v.status.label())
             .change("groups", captions(&target.groups), captions(&v.groups))
+            .change(
+                "allowed client tags",
+                tag_captions(&target.allowed_tags),
+                tag_captions(&v.allowed_tags),
+            )
             .change(
                 "mask data",
                 yes_no(target.mask_data),
@@ -527,6 +569,9 @@ impl App {
         }
         if groups_changed {
             change.group_ids = Some(new_ids);
+        }
+        if v.allowed_tags != target.allowed_tags {
+            change.allowed_tag_ids = Some(v.allowed_tags.iter().map(|t| t.id).collect());
         }
         if event.changes.is_empty() {
             return Ok(());

@@ -3,6 +3,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{present, ApiActor, ApiJson, ApiPath, ApiQuery};
 use super::responses::{Called, Guarded, Mails, Named, Queried, Unique, WithBody};
+use super::tags::{tags_out, TagOut};
 use super::values;
 use crate::AppState;
 use app::users::UserInput;
@@ -33,6 +34,9 @@ pub struct UserOut {
     pub two_factor: String,
     pub mask_data: bool,
     pub groups: Vec<GroupRefOut>,
+    /// The account's own Allowed Client Tags (its groups' tags add to them; none anywhere
+    /// means every client).
+    pub allowed_tags: Vec<TagOut>,
     pub created_by: Option<i64>,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -58,6 +62,7 @@ impl From<&UserView> for UserOut {
                     caption: g.caption.clone(),
                 })
                 .collect(),
+            allowed_tags: tags_out(&u.allowed_tags),
             created_by: u.created_by,
             created_at: u.created_at.iso(),
             last_sign_in_at: u.last_sign_in_at.map(|t| t.iso()),
@@ -170,6 +175,10 @@ pub struct UserCreate {
     /// Mask client personal data for this user.
     #[serde(default)]
     pub mask_data: bool,
+    /// Allowed Client Tags (tag ids): the user sees only clients carrying one of these or of
+    /// their groups' tags.
+    #[serde(default)]
+    pub allowed_tag_ids: Vec<i64>,
 }
 
 /// Creates a user (2FA by email codes, a new password must be chosen at first sign-in).
@@ -189,6 +198,7 @@ pub async fn create(
         name: u.name,
         send_to_email: u.send_to_email,
         mask_data: u.mask_data,
+        allowed_tag_ids: u.allowed_tag_ids,
     };
     let id = state.app.create_user(&actor, &input).await?;
     Ok((
@@ -221,6 +231,10 @@ pub struct UserUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub mask_data: Option<bool>,
+    /// Allowed Client Tags (tag ids); `[]` clears them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub allowed_tag_ids: Option<Vec<i64>>,
 }
 
 /// Changes a user.
@@ -244,6 +258,9 @@ pub async fn update(
         name: u.name.unwrap_or(current.name),
         send_to_email: false,
         mask_data: u.mask_data.unwrap_or(current.mask_data),
+        allowed_tag_ids: u
+            .allowed_tag_ids
+            .unwrap_or_else(|| current.allowed_tags.iter().map(|t| t.id).collect()),
     };
     state.app.update_user(&actor, id, &input).await?;
     Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))

@@ -203,9 +203,14 @@ struct UserFormPage {
     actor_masked: bool,
     /// This user's history from the event log (empty without Event log View).
     events: Vec<app::events::EventView>,
+    /// Every tag, for Allowed Client Tags.
+    tags: Vec<app::TagRef>,
 }
 
 impl UserFormPage {
+    fn tag_allowed(&self, id: &i64) -> bool {
+        self.input.allowed_tag_ids.contains(id)
+    }
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
@@ -240,6 +245,12 @@ fn input_from(f: &Form) -> UserInput {
         name: f.get("name").to_string(),
         send_to_email: f.has("send_to_email"),
         mask_data: f.has("mask_data"),
+        // One that isn't a number becomes an id no tag has: "no longer exists", not ignored.
+        allowed_tag_ids: f
+            .get_all("allowed_tag")
+            .iter()
+            .map(|t| t.trim().parse().unwrap_or(-1))
+            .collect(),
     }
 }
 
@@ -252,6 +263,7 @@ fn input_of(u: &UserView) -> UserInput {
         name: u.name.clone(),
         send_to_email: false,
         mask_data: u.mask_data,
+        allowed_tag_ids: u.allowed_tags.iter().map(|t| t.id).collect(),
     }
 }
 
@@ -277,7 +289,12 @@ async fn form_page(
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    let tags = match state.app.tag_choices(&staff.actor).await {
+        Ok(t) => t,
+        Err(e) => return WebError(e).into_response(),
+    };
     let page = UserFormPage {
+        tags,
         events,
         can_update: staff.actor.can(Section::Users, Action::Update),
         actor_masked: staff.actor.masked(),
