@@ -209,6 +209,51 @@ macro_rules! impl_client_store {
             }
         }
 
+        /// A count whose only conditions are tags (the scope, the tag filter or both) reads the
+        /// tags' index, not the clients: up to `cap + 1` entries of one tag's range instead of
+        /// a probe for every client until `cap + 1` carry the tag (25 times as many rows for a
+        /// tag on 4% of the clients). `None` when other conditions apply.
+        fn count_by_tags<'a>(scope: &ClientScope, filter: &ClientFilter, cap: i64) -> Option<sqlx::QueryBuilder<'a, $db>> {
+            let only_tags = ClientFilter { tags: filter.tags.clone(), ..Default::default() } == *filter;
+            let scope_tags: Option<Vec<i64>> = scope.tags().map(|t| t.iter().copied().collect());
+            let (drive, check) = match (scope_tags, filter.tags.is_empty()) {
+                _ if !only_tags => return None,
+                (None, true) => return None,
+                (Some(s), true) => (s, None),
+                (None, false) => (filter.tags.clone(), None),
+                (Some(s), false) => (filter.tags.clone(), Some(s)),
+            };
+            let mut qb = sqlx::QueryBuilder::<$db>::new(if drive.len() == 1 {
+                // (tag_id, client_id) is unique: one tag's entries are distinct clients.
+                "SELECT COUNT(*) FROM (SELECT ct.client_id FROM client_tags ct WHERE ct.tag_id IN ("
+            } else {
+                "SELECT COUNT(*) FROM (SELECT DISTINCT ct.client_id FROM client_tags ct WHERE ct.tag_id IN ("
+            });
+            if drive.is_empty() {
+                qb.push("NULL");
+            }
+            let mut sep = qb.separated(", ");
+            for t in &drive {
+                sep.push_bind(*t);
+            }
+            qb.push(")");
+            if let Some(check) = check {
+                qb.push(" AND EXISTS (SELECT 1 FROM client_tags st WHERE st.client_id = ct.client_id AND st.tag_id IN (");
+                if check.is_empty() {
+                    qb.push("NULL");
+                }
+                let mut sep = qb.separated(", ");
+                for t in &check {
+                    sep.push_bind(*t);
+                }
+                qb.push("))");
+            }
+            qb.push(" LIMIT ");
+            qb.push_bind(cap + 1);
+            qb.push(") AS matching");
+            Some(qb)
+        }
+
         /// One page of the list: `select` (the columns, or an EXPLAIN in tests) followed by the
         /// filters, the keyset or offset, the order and the limit.
         fn client_list_query<'a>(select: &str, scope: &ClientScope, q: &'a ClientQuery) -> sqlx::QueryBuilder<'a, $db> {
@@ -367,6 +412,9 @@ macro_rules! impl_client_store {
                         .fetch_one(&self.pool)
                         .await
                         .map_err(map_err);
+                }
+                if let Some(mut qb) = count_by_tags(scope, filter, cap) {
+                    return qb.build_query_scalar().fetch_one(&self.pool).await.map_err(map_err);
                 }
                 // Counting stops one row past the cap: a broad filter costs at most that many
                 // index entries, never a scan of the whole table.

@@ -322,14 +322,12 @@ pub async fn list(
         Err(e) => return WebError(e).into_response(),
     };
     let can_bulk = staff.actor.can(Section::Clients, Action::Update);
-    let assignable = if can_bulk {
-        match state.app.assignable_tags(&staff.actor).await {
-            Ok(t) => t,
-            Err(e) => return WebError(e).into_response(),
-        }
-    } else {
-        Vec::new()
-    };
+    // What Edit selected clients offers; the use case refuses any other tag anyway.
+    let assignable = tags
+        .iter()
+        .filter(|t| can_bulk && staff.actor.client_scope().includes_tag(t.id))
+        .cloned()
+        .collect();
     let page = ListPage {
         tags,
         select: select && can_bulk,
