@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs schemathesis against a release Back Office with seeded data, as an administrator, as a
-limited user and as a masked user. Fails on any finding, and when a masked response contains a
-seeded personal-data marker. Usage: .ci/api-fuzz.py PATH-TO-BINARY"""
+limited user, as a masked user and as a scoped user (Allowed Client Tags: a tag the marker client
+doesn't carry). Fails on any finding, and when a masked or scoped response contains a seeded
+personal-data marker. Usage: .ci/api-fuzz.py PATH-TO-BINARY"""
 
 import os
 import re
@@ -75,17 +76,27 @@ everything = [p["code"] for p in requests.get(f"{base}/api/v1/permissions", head
 g_all = requests.post(f"{base}/api/v1/groups", headers=h, json={"caption": "Everything", "permissions": everything}).json()
 g_view = requests.post(f"{base}/api/v1/groups", headers=h,
                        json={"caption": "Viewers", "permissions": ["users.view", "clients.view"]}).json()
-for email, group, mask in [("fuzz-limited@example.com", g_view["id"], False),
-                           ("fuzz-masked@example.com", g_all["id"], True)]:
+eu = requests.post(f"{base}/api/v1/tags", headers=h, json={"caption": "EU desk"}).json()
+r = requests.post(f"{base}/api/v1/clients", headers=h, json={
+    "first_name": "Ann", "last_name": "Inscope", "email": "ann.inscope@example.com", "phone": "+44 20 7946 1378",
+    "country": "GB", "city": "York", "role": "investor", "status": "active", "language": "en", "tag_ids": [eu["id"]]})
+assert r.status_code == 201, r.text
+for email, group, mask, tags in [("fuzz-limited@example.com", g_view["id"], False, []),
+                                 ("fuzz-masked@example.com", g_all["id"], True, []),
+                                 ("fuzz-scoped@example.com", g_all["id"], False, [eu["id"]])]:
     r = requests.post(f"{base}/api/v1/users", headers=h, json={
         "email": email, "password": PASSWORD, "status": "enabled", "groups": [group], "name": "Fuzz User",
-        "mask_data": mask})
+        "mask_data": mask, "allowed_tag_ids": tags})
     assert r.status_code == 201, r.text
     uid = r.json()["id"]
     r = requests.post(f"{base}/api/v1/users/{uid}/two-factor/disable", headers=h, json={"password": PASSWORD + "!"})
     assert r.status_code == 200, r.text
 limited_token = token(session("fuzz-limited@example.com", PASSWORD))
 masked_token = token(session("fuzz-masked@example.com", PASSWORD))
+scoped_token = token(session("fuzz-scoped@example.com", PASSWORD))
+# The scoped user sees the in-scope client and not the marker client (no tag).
+seen = requests.get(f"{base}/api/v1/clients", headers={"Authorization": f"Bearer {scoped_token}"}).json()
+assert [c["last_name"] for c in seen["items"]] == ["Inscope"], seen
 
 hooks = os.path.join(WORK, "masked_hooks.py")
 with open(hooks, "w") as f:
@@ -107,7 +118,7 @@ def no_masked_markers(ctx, response, case):
         if m in SENT:
             continue
         if m in body or m in str(response.headers):
-            raise AssertionError(f"personal-data marker {{m}} in a masked user's response")
+            raise AssertionError(f"personal-data marker {{m}} in a masked or scoped user's response")
 """)
 
 checks = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
@@ -115,13 +126,14 @@ checks = ("not_a_server_error,status_code_conformance,content_type_conformance,r
           "allow_header_conformance")
 failed = False
 # The administrator last: its run may change or disable the other accounts.
-for role, tok in [("limited", limited_token), ("masked", masked_token), ("administrator", admin_token)]:
+for role, tok in [("limited", limited_token), ("masked", masked_token), ("scoped", scoped_token),
+                  ("administrator", admin_token)]:
     print(f"==> schemathesis as the {role} user", flush=True)
     env = dict(os.environ)
     cmd = ["schemathesis", "run", f"{base}/api/openapi.json", "--checks", checks, "-H", f"Authorization: Bearer {tok}",
            "--max-examples", os.environ.get("FUZZ_EXAMPLES", "25"), "--generation-database", "none", "--exclude-path", "/api/v1/me/tokens/{id}",
            "--exclude-path", "/api/v1/users/{id}/sign-out"]
-    if role == "masked":
+    if role in ("masked", "scoped"):
         cmd[4] = checks + ",no_masked_markers"
         env["PYTHONPATH"] = WORK
         env["SCHEMATHESIS_HOOKS"] = "masked_hooks"

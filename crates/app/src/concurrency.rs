@@ -71,6 +71,11 @@ pub(crate) fn unchanged_since(checked: i64, now: i64) -> Result<(), store::Rejec
     }
 }
 
+/// A use case's refusal, carried through the store as a rejection, back as itself.
+pub(crate) fn rejected(r: store::Rejection) -> AppError {
+    AppError::from(store::StoreError::Rejected(r))
+}
+
 /// True when a store error is [`Retry`].
 pub(crate) fn is_retry(e: &store::StoreError) -> bool {
     matches!(e, store::StoreError::Rejected(r) if r.is::<Retry>())
@@ -103,6 +108,12 @@ impl App {
         let AppError::Stale(mut stale) = e else {
             return e;
         };
+        // The record is one the actor may edit (the scope was checked), so its latest event is
+        // one they may see.
+        let everything = store::EventVisibility {
+            viewer_id: 0,
+            client_scope: domain::ClientScope::All,
+        };
         let query = EventQuery {
             target_type: Some(stale.kind.to_string()),
             target_id: Some(stale.id),
@@ -111,7 +122,7 @@ impl App {
         };
         if let Ok(Some(latest)) = self
             .store
-            .list_events(&query)
+            .list_events(&everything, &query)
             .await
             .map(|v| v.into_iter().next())
         {

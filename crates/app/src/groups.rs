@@ -3,13 +3,15 @@
 //! grants more than they hold, nor edits, imports over or deletes one whose rights they don't
 //! all hold (one comparison of authorities, as for users).
 
-use crate::concurrency::{check_version, is_retry, unchanged_since, until_settled};
+use crate::actor::group_grant;
+use crate::concurrency::{check_version, is_retry, rejected, unchanged_since, until_settled};
+use crate::tags::tag_captions;
 use crate::users::UserView;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::{Action, Authority, Permission, PermissionSet, Section};
 use serde::{Deserialize, Serialize};
-use store::{Decision, GroupChange, GroupDetail, GroupSummary};
+use store::{Decision, GroupChange, GroupDetail, GroupSummary, TagRef};
 
 pub const CAPTION_MAX: usize = 100;
 pub const IMPORT_MAX_BYTES: usize = 1024 * 1024;
@@ -57,16 +59,19 @@ fn perm_list(set: &PermissionSet) -> String {
 }
 
 impl App {
-    /// The guard for groups: the actor covers what the group grants (before and after a change).
+    /// The guard for groups: the actor covers what the group grants (before and after a change),
+    /// its rights over the clients its Allowed Client Tags name.
     async fn guard_group(
         &self,
         actor: &Actor,
         grants: &PermissionSet,
+        allowed_tags: &[TagRef],
         attempted: &str,
     ) -> Result<(), AppError> {
+        let ids: Vec<i64> = allowed_tags.iter().map(|t| t.id).collect();
         self.guard_covers(
             actor,
-            &Authority::granted_by_group(grants.clone()),
+            &group_grant(grants.clone(), &ids),
             "You can't grant or change rights you don't hold",
             attempted,
         )
@@ -123,20 +128,35 @@ impl App {
         Ok((group, members.into_iter().map(UserView::from).collect()))
     }
 
+    /// The tags with these ids, or a field error.
+    async fn allowed_tags_field(&self, ids: &[i64]) -> Result<Vec<TagRef>, AppError> {
+        self.existing_tags(ids)
+            .await?
+            .map_err(|m| AppError::field("allowed_tags", m))
+    }
+
     pub async fn create_group(
         &self,
         actor: &Actor,
         caption: &str,
         permissions: &PermissionSet,
+        allowed_tag_ids: &[i64],
     ) -> Result<i64, AppError> {
         self.authorize(actor, Section::Groups, Action::Create, "create a group")
             .await?;
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
-        self.guard_group(actor, permissions, &format!("create group {caption}"))
-            .await?;
+        let tags = self.allowed_tags_field(allowed_tag_ids).await?;
+        self.guard_group(
+            actor,
+            permissions,
+            &tags,
+            &format!("create group {caption}"),
+        )
+        .await?;
         let event = Event::new(Category::Groups, AuditAction::Add, "Group created")
             .change("caption", "", &caption)
-            .change("permissions", "", perm_list(permissions));
+            .change("permissions", "", perm_list(permissions))
+            .change("allowed client tags", "", tag_captions(&tags));
         let event = Event {
             target_type: Some("group".into()),
             target_label: Some(caption.clone()),
@@ -144,29 +164,35 @@ impl App {
         };
         Ok(self
             .store
-            .insert_group(&caption, permissions, self.entry(Some(actor), None, event))
+            .insert_group(
+                &caption,
+                permissions,
+                &tags.iter().map(|t| t.id).collect::<Vec<_>>(),
+                self.entry(Some(actor), None, event),
+            )
             .await?)
     }
 
-    /// Saves a group's caption and rights (the form, based on the `expected` version it
-    /// showed, or an API PUT, with `If-Match` if sent). The guards run on a fresh read; the
-    /// change is written only if the writing transaction finds the group still at that version
-    /// (else checked again on the newer copy, or refused as stale with `expected`).
+    /// Saves a group's caption, rights and Allowed Client Tags (the form, based on the
+    /// `expected` version it showed, or an API PUT, with `If-Match` if sent). The guards run on
+    /// a fresh read; the change is written only if the writing transaction finds the group
+    /// still at that version (else checked again on the newer copy, or refused as stale with
+    /// `expected`).
     pub async fn update_group(
         &self,
         actor: &Actor,
         id: i64,
         caption: &str,
         permissions: &PermissionSet,
+        allowed_tag_ids: &[i64],
         expected: Option<i64>,
     ) -> Result<(), AppError> {
         self.authorize(actor, Section::Groups, Action::Update, "update a group")
             .await?;
-        let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
         until_settled!(
             self,
             "group",
-            self.try_update_group(actor, id, &caption, permissions, expected)
+            self.try_update_group(actor, id, caption, permissions, allowed_tag_ids, expected)
         )
     }
 
@@ -177,6 +203,7 @@ impl App {
         id: i64,
         caption: &str,
         permissions: &PermissionSet,
+        allowed_tag_ids: &[i64],
         expected: Option<i64>,
     ) -> Result<bool, AppError> {
         let group = self
@@ -190,12 +217,14 @@ impl App {
                 .await;
             return Err(AppError::Forbidden(reason.into()));
         }
-        check_version("group", id, expected, group.version)
-            .map_err(|r| AppError::from(store::StoreError::Rejected(r)))?;
+        check_version("group", id, expected, group.version).map_err(rejected)?;
+        let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
+        let tags = self.allowed_tags_field(allowed_tag_ids).await?;
         let attempted = format!("update group {}", group.caption);
-        self.guard_group(actor, &group.permissions, &attempted)
+        self.guard_group(actor, &group.permissions, &group.allowed_tags, &attempted)
             .await?;
-        self.guard_group(actor, permissions, &attempted).await?;
+        self.guard_group(actor, permissions, &tags, &attempted)
+            .await?;
         self.guard_members(actor, id, &attempted).await?;
         let checked = group.version;
         let at = self.now();
@@ -213,19 +242,26 @@ impl App {
             unchanged_since(checked, row.version)?;
             let event = entry
                 .event
-                .target("group", id, caption)
-                .change("caption", &row.caption, caption)
+                .target("group", id, &caption)
+                .change("caption", &row.caption, &caption)
                 .change(
                     "permissions",
                     perm_list(&row.permissions),
                     perm_list(permissions),
+                )
+                .change(
+                    "allowed client tags",
+                    tag_captions(&row.allowed_tags),
+                    tag_captions(&tags),
                 );
             if event.changes.is_empty() {
                 return Ok(Decision::Keep);
             }
             let change = GroupChange {
-                caption: (row.caption != caption).then(|| caption.to_string()),
+                caption: (row.caption != caption).then(|| caption.clone()),
                 permissions: (row.permissions != *permissions).then(|| permissions.clone()),
+                allowed_tags: (row.allowed_tags != tags)
+                    .then(|| tags.iter().map(|t| t.id).collect()),
                 at,
             };
             Ok(Decision::Write(
@@ -260,7 +296,7 @@ impl App {
             return Err(AppError::Forbidden(reason.into()));
         }
         let attempted = format!("delete group {}", group.caption);
-        self.guard_group(actor, &group.permissions, &attempted)
+        self.guard_group(actor, &group.permissions, &group.allowed_tags, &attempted)
             .await?;
         self.guard_members(actor, id, &attempted).await?;
         let checked = group.version;
@@ -392,20 +428,24 @@ impl App {
                         )),
                     }
                 }
+                let replaced = existing
+                    .iter()
+                    .find(|g| g.caption.to_lowercase() == caption.to_lowercase());
+                // A replaced group keeps its Allowed Client Tags; a new one has none (all clients).
+                let kept_tags: Vec<i64> = replaced
+                    .map(|g| g.allowed_tags.iter().map(|t| t.id).collect())
+                    .unwrap_or_default();
                 let beyond = actor
                     .authority()
-                    .beyond(&Authority::granted_by_group(set.clone()));
+                    .beyond(&group_grant(set.clone(), &kept_tags));
                 if !beyond.is_empty() {
                     escalations.push(format!(
                         "Group {n} ({caption}): you can't grant {}",
                         beyond.join("; ")
                     ));
                 }
-                let replaced = existing
-                    .iter()
-                    .find(|g| g.caption.to_lowercase() == caption.to_lowercase());
                 if let Some(old) = replaced {
-                    let held = Authority::granted_by_group(old.permissions.clone())
+                    let held = group_grant(old.permissions.clone(), &kept_tags)
                         .join(&self.members_authority(old.id).await?);
                     let beyond = actor.authority().beyond(&held);
                     if !beyond.is_empty() {

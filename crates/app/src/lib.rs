@@ -6,6 +6,7 @@ pub mod actor;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod bulk;
 pub mod clients;
 pub mod concurrency;
 pub mod csv_file;
@@ -17,6 +18,7 @@ pub mod hashing;
 pub mod mail;
 pub mod password_reset;
 pub mod settings;
+pub mod tags;
 mod token_cache;
 pub mod tokens;
 pub mod users;
@@ -30,7 +32,8 @@ pub const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(1
 /// are (no secret, no client data): re-exported so that `web` needs no dependency on `store`
 /// and can reach data only through the use cases.
 pub use store::{
-    Claim, ClientSort, GroupDetail, GroupRef, GroupSummary, Page, TokenRecord, UserQuery, UserSort,
+    BulkState, Claim, ClientSort, GroupDetail, GroupRef, GroupSummary, Page, TagRecord, TagRef,
+    TokenRecord, UserQuery, UserSort,
 };
 
 use domain::Timestamp;

@@ -6,16 +6,18 @@
 
 use crate::actor::{groups_grant, user_authority};
 use crate::concurrency::{
-    check_version, is_retry, reservation_until, unchanged_since, until_settled, write,
+    check_version, is_retry, rejected, reservation_until, unchanged_since, until_settled, write,
 };
 use crate::mail::Mail;
+use crate::tags::tag_captions;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::user::parse_name;
 use domain::{
-    password, Action, Authority, Email, PermissionSet, Section, Timestamp, TwoFactor, UserStatus,
+    password, Action, Authority, ClientScope, Email, PermissionSet, Section, Timestamp, TwoFactor,
+    UserStatus,
 };
-use store::{Decision, GroupRef, NewUser, Page, StoreError, UserChange, UserQuery, UserRecord};
+use store::{Decision, GroupRef, NewUser, Page, TagRef, UserChange, UserQuery, UserRecord};
 
 /// A Back Office user as the use cases hand it out: the stored record without its password
 /// hash, so no page or API answer can show one.
@@ -36,6 +38,8 @@ pub struct UserView {
     pub failed_attempts: i64,
     pub locked_until: Option<Timestamp>,
     pub groups: Vec<GroupRef>,
+    /// The account's own Allowed Client Tags (its groups may add more).
+    pub allowed_tags: Vec<TagRef>,
     /// What an edit of this copy is based on (the form's hidden field, the API's ETag).
     pub version: i64,
 }
@@ -66,6 +70,7 @@ impl From<UserRecord> for UserView {
             locked_until,
             version,
             groups,
+            allowed_tags,
         } = u;
         Self {
             id,
@@ -83,6 +88,7 @@ impl From<UserRecord> for UserView {
             failed_attempts,
             locked_until,
             groups,
+            allowed_tags,
             version,
         }
     }
@@ -98,6 +104,8 @@ pub struct UserInput {
     pub name: String,
     pub send_to_email: bool,
     pub mask_data: bool,
+    /// Allowed Client Tags (tag ids); empty: the groups' tags decide, or all clients.
+    pub allowed_tag_ids: Vec<i64>,
 }
 
 /// What an edit changes: `None` keeps the field as the account has it when the change is
@@ -111,6 +119,8 @@ pub struct UserPatch {
     pub group_ids: Option<Vec<i64>>,
     pub name: Option<String>,
     pub mask_data: Option<bool>,
+    /// Allowed Client Tags (tag ids).
+    pub allowed_tag_ids: Option<Vec<i64>>,
 }
 
 impl From<&UserInput> for UserPatch {
@@ -122,6 +132,7 @@ impl From<&UserInput> for UserPatch {
             group_ids: Some(i.group_ids.clone()),
             name: Some(i.name.clone()),
             mask_data: Some(i.mask_data),
+            allowed_tag_ids: Some(i.allowed_tag_ids.clone()),
         }
     }
 }
@@ -143,6 +154,10 @@ impl UserPatch {
             name: self.name.clone().unwrap_or_else(|| u.name.clone()),
             send_to_email: false,
             mask_data: self.mask_data.unwrap_or(u.mask_data),
+            allowed_tag_ids: self
+                .allowed_tag_ids
+                .clone()
+                .unwrap_or_else(|| u.allowed_tags.iter().map(|t| t.id).collect()),
         }
     }
 }
@@ -156,6 +171,16 @@ struct Valid {
     groups: Vec<GroupRef>,
     /// What the chosen groups grant together.
     grants: Authority,
+    allowed_tags: Vec<TagRef>,
+    /// Which clients the user would see: own and groups' Allowed Client Tags.
+    scope: ClientScope,
+}
+
+impl Valid {
+    /// The authority the user would have with these fields.
+    fn authority(&self, mask_data: bool) -> Authority {
+        user_authority(&self.grants, mask_data).scoped(self.scope.clone())
+    }
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -172,11 +197,6 @@ fn captions(groups: &[GroupRef]) -> String {
         .map(|g| g.caption.as_str())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A use case's refusal, carried through the store as a rejection, back as itself.
-fn rejected(r: store::Rejection) -> AppError {
-    AppError::from(StoreError::Rejected(r))
 }
 
 impl App {
@@ -261,6 +281,11 @@ impl App {
         } else if details.len() != ids.len() {
             errors.insert("groups", "One of the chosen groups no longer exists".into());
         }
+        let allowed_tags = self
+            .existing_tags(&input.allowed_tag_ids)
+            .await?
+            .map_err(|m| errors.insert("allowed_tags", m))
+            .unwrap_or_default();
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -268,7 +293,14 @@ impl App {
         for g in &details {
             permissions.extend(&g.permissions);
         }
-        let grants = groups_grant(details.iter().any(|g| g.builtin), permissions);
+        let is_admin = details.iter().any(|g| g.builtin);
+        let grants = groups_grant(is_admin, permissions);
+        let own: Vec<i64> = allowed_tags.iter().map(|t| t.id).collect();
+        let from_groups: Vec<i64> = details
+            .iter()
+            .flat_map(|g| g.allowed_tags.iter().map(|t| t.id))
+            .collect();
+        let scope = ClientScope::of_user(&own, &from_groups, is_admin);
         let groups = details
             .iter()
             .map(|g| GroupRef {
@@ -284,16 +316,21 @@ impl App {
             name: name.expect("checked"),
             groups,
             grants,
+            allowed_tags,
+            scope,
         })
     }
 
-    /// The authority a stored user has now: their groups' grants and their own Mask data.
+    /// The authority a stored user has now: their groups' grants, their own Mask data and
+    /// their Allowed Client Tags.
     pub(crate) async fn authority_of_user(&self, user: &UserRecord) -> Result<Authority, AppError> {
         let (is_admin, held) = self.store.permissions_of_user(user.id).await?;
-        Ok(user_authority(
-            &groups_grant(is_admin, held),
-            user.mask_data,
-        ))
+        let sources = self.store.scope_sources_of_user(user.id).await?;
+        Ok(
+            user_authority(&groups_grant(is_admin, held), user.mask_data).scoped(
+                ClientScope::of_user(&sources.own, &sources.groups, is_admin),
+            ),
+        )
     }
 
     /// The guard before any change to an account: the actor's authority covers the target's.
@@ -327,7 +364,7 @@ impl App {
         let v = self.validate_user(input, true, None).await?;
         self.guard_covers(
             actor,
-            &user_authority(&v.grants, input.mask_data),
+            &v.authority(input.mask_data),
             "You can't create a user who would hold more than you do",
             &format!("create user {} in {}", v.email, captions(&v.groups)),
         )
@@ -345,6 +382,7 @@ impl App {
             must_change_password: true,
             created_by: Some(actor.id()),
             group_ids: v.groups.iter().map(|g| g.id).collect(),
+            allowed_tag_ids: v.allowed_tags.iter().map(|t| t.id).collect(),
             created_at: now,
         };
         let event = Event::new(Category::Users, AuditAction::Add, "User created")
@@ -352,6 +390,7 @@ impl App {
             .change("name", "", &v.name)
             .change("status", "", v.status.label())
             .change("groups", "", captions(&v.groups))
+            .change("allowed client tags", "", tag_captions(&v.allowed_tags))
             .change("two-factor authentication", "", TwoFactor::Email.label())
             .change("mask data", "", yes_no(input.mask_data))
             .change("credentials emailed", "", yes_no(input.send_to_email));
@@ -583,7 +622,7 @@ impl App {
         }
         self.guard_covers(
             actor,
-            &user_authority(&v.grants, input.mask_data),
+            &v.authority(input.mask_data),
             "You can't make a user hold more than you do",
             &format!("update user {}", target.email),
         )
@@ -594,6 +633,11 @@ impl App {
             .change("name", &target.name, &v.name)
             .change("status", target.status.label(), v.status.label())
             .change("groups", captions(&target.groups), captions(&v.groups))
+            .change(
+                "allowed client tags",
+                tag_captions(&target.allowed_tags),
+                tag_captions(&v.allowed_tags),
+            )
             .change(
                 "mask data",
                 yes_no(target.mask_data),
@@ -629,6 +673,9 @@ impl App {
         }
         if groups_changed {
             change.group_ids = Some(new_ids);
+        }
+        if v.allowed_tags != target.allowed_tags {
+            change.allowed_tag_ids = Some(v.allowed_tags.iter().map(|t| t.id).collect());
         }
         if event.changes.is_empty() {
             return Ok(true);

@@ -58,14 +58,15 @@ enum DemoCommand {
     /// N give the same data. Shows progress on the terminal and prints the time taken.
     Seed {
         /// How many staff accounts to add (staff-<n>@demo.example, spread over 20 "Demo team"
-        /// groups, every third with Mask data, 2FA off). They share one password.
+        /// groups, every third with Mask data, every fifth with one demo tag as Allowed Client
+        /// Tags, 2FA off). They share one password.
         #[arg(long, default_value_t = 0)]
         staff: usize,
         /// Read the demo staff password from standard input instead of generating one (which
         /// is printed).
         #[arg(long)]
         staff_password_stdin: bool,
-        /// How many clients to add.
+        /// How many clients to add, each carrying one to three of 50 demo tags ("Desk 01" …).
         #[arg(long, default_value_t = 0)]
         clients: usize,
         /// How many event-log rows to add (a year of plausible activity, chained).

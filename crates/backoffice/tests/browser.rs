@@ -822,3 +822,109 @@ async fn forgot_password_in_chromium() {
         .await;
     p.c.close().await.unwrap();
 }
+
+/// Clients › Tags and Select › Edit selected clients › Assign Tags, as a person clicks them:
+/// two ticked rows first, then every client matching the list (a job whose page reports it).
+#[tokio::test]
+async fn bulk_assign_tags_in_chromium() {
+    if !enabled() {
+        return;
+    }
+    let smtp = SmtpServer::start().await;
+    let dir = temp_dir("bulk");
+    let seeded = Command::new(BIN)
+        .current_dir(&dir)
+        .env_remove("BACKOFFICE_DATABASE_URL")
+        .args(["demo", "seed", "--clients", "30"])
+        .output()
+        .unwrap();
+    assert!(seeded.status.success(), "{seeded:?}");
+    let bo = start_backoffice(&dir, &smtp);
+    let p = open_browser(&bo.url, &dir).await;
+    p.sign_in(
+        &smtp,
+        &bo.admin_email,
+        &bo.admin_password,
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    // A new tag under Clients › Tags.
+    p.follow("Tags").await;
+    assert_eq!(p.path().await, "/clients/tags");
+    p.follow("+Create").await;
+    p.fill("Caption", "VIP").await;
+    p.press("Save").await;
+    assert!(
+        p.text().await.contains("Tag VIP created"),
+        "{}",
+        p.text().await
+    );
+
+    // Two ticked rows.
+    p.goto("/clients").await;
+    p.follow("Select").await;
+    for id in [1, 2] {
+        p.click(
+            &format!("//input[@aria-label='Select client {id}']"),
+            "a row's checkbox",
+        )
+        .await;
+    }
+    let in_bulk = |label: &str| {
+        format!(
+            "//fieldset[contains(@class,'bulk')]//label[normalize-space(.)={}]/input",
+            lit(label)
+        )
+    };
+    p.click(&in_bulk("Assign Tags"), "Assign Tags").await;
+    p.click(&in_bulk("VIP"), "VIP").await;
+    p.press("Edit selected clients").await;
+    let confirm = p.text().await;
+    assert!(
+        confirm.contains("Assign Tags: VIP for 2 client(s)"),
+        "{confirm}"
+    );
+    p.press("Change 2 client(s)").await;
+    assert!(
+        p.text().await.contains("2 of 2 selected client(s) changed"),
+        "{}",
+        p.text().await
+    );
+    p.screenshot("bulk-1-ticked").await;
+    for id in ["1", "2"] {
+        assert!(p.row(id).await.contains("VIP"), "client {id} carries VIP");
+    }
+
+    // Select all: every client matching the list (no filter: all 30).
+    p.goto("/clients?select=1").await;
+    p.click(
+        "//label[starts-with(normalize-space(.),'Select all: every client matching')]/input",
+        "Select all matching",
+    )
+    .await;
+    p.click(&in_bulk("Assign Tags"), "Assign Tags").await;
+    p.click(&in_bulk("VIP"), "VIP").await;
+    p.press("Edit selected clients").await;
+    assert!(
+        p.text().await.contains("for 30 client(s)"),
+        "{}",
+        p.text().await
+    );
+    p.press("Change 30 client(s)").await;
+    assert!(p.path().await.starts_with("/clients/bulk/"));
+    let mut text = String::new();
+    for _ in 0..60 {
+        p.c.refresh().await.unwrap();
+        text = p.text().await;
+        if text.contains("Done:") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(text.contains("Done: 28 client(s) changed"), "{text}");
+    assert!(text.contains("30 of 30 looked at"), "{text}");
+    p.screenshot("bulk-2-job").await;
+    p.goto("/clients/tags").await;
+    assert!(p.row("VIP").await.contains("30"), "the tag's count follows");
+    p.c.close().await.unwrap();
+}

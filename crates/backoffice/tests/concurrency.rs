@@ -105,12 +105,18 @@ type Entry = (String, Vec<(String, String, String)>);
 async fn history_of(t: &TestApp, kind: &str, id: i64) -> Vec<Entry> {
     let store = store::connect(&t.db_url).await.unwrap();
     let mut events = store
-        .list_events(&store::EventQuery {
-            target_type: Some(kind.into()),
-            target_id: Some(id),
-            limit: 10_000,
-            ..Default::default()
-        })
+        .list_events(
+            &store::EventVisibility {
+                viewer_id: 0,
+                client_scope: domain::ClientScope::All,
+            },
+            &store::EventQuery {
+                target_type: Some(kind.into()),
+                target_id: Some(id),
+                limit: 10_000,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     events.reverse();

@@ -8,11 +8,13 @@ pub mod email;
 pub mod masking;
 pub mod password;
 pub mod permission;
+pub mod tag;
 pub mod time;
 pub mod user;
 
 pub use authority::{Authority, PersonalData};
 pub use email::Email;
 pub use permission::{Action, Permission, PermissionSet, Section};
+pub use tag::ClientScope;
 pub use time::Timestamp;
 pub use user::{TwoFactor, UserStatus};

@@ -1,10 +1,10 @@
 //! The client directory's port: records, queries and the [`ClientStore`] trait. The SQL behind
 //! it is in `sql_clients.rs`, shared by both backends.
 
-use crate::{AuditEntry, Edit, Result};
+use crate::{AuditEntry, Edit, Result, TagRef};
 use async_trait::async_trait;
 use domain::client::{ClientRole, ClientStatus};
-use domain::Timestamp;
+use domain::{ClientScope, Timestamp};
 
 /// The fields of a client that a person edits, already parsed (see `domain::client::validate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +23,15 @@ pub struct ClientFields {
     pub status: ClientStatus,
     /// ISO 639-1.
     pub language: String,
+    /// Tag ids, sorted, without repeats.
+    pub tags: Vec<i64>,
 }
 
-impl From<&domain::client::ValidClient> for ClientFields {
-    fn from(v: &domain::client::ValidClient) -> Self {
+impl ClientFields {
+    /// The validated form with these tags.
+    pub fn new(v: &domain::client::ValidClient, mut tags: Vec<i64>) -> Self {
+        tags.sort_unstable();
+        tags.dedup();
         Self {
             first_name: v.first_name.clone(),
             last_name: v.last_name.clone(),
@@ -38,6 +43,7 @@ impl From<&domain::client::ValidClient> for ClientFields {
             role: v.role,
             status: v.status,
             language: v.language.clone(),
+            tags,
         }
     }
 }
@@ -62,25 +68,17 @@ pub struct ClientRecord {
     pub language: String,
     pub registered_at: Timestamp,
     pub updated_at: Timestamp,
-    /// Raised by every change.
+    /// By caption.
+    pub tags: Vec<TagRef>,
+    /// Raised by every change (a bulk change too).
     pub version: i64,
 }
 
 impl ClientRecord {
-    /// The editable fields as stored.
-    pub fn fields(&self) -> ClientFields {
-        ClientFields {
-            first_name: self.first_name.clone(),
-            last_name: self.last_name.clone(),
-            email: self.email.clone(),
-            email_key: self.email.to_lowercase(),
-            phone: self.phone.clone(),
-            country: self.country.clone(),
-            city: self.city.clone(),
-            role: self.role,
-            status: self.status,
-            language: self.language.clone(),
-        }
+    pub fn tag_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.tags.iter().map(|t| t.id).collect();
+        ids.sort_unstable();
+        ids
     }
 
     pub fn full_name(&self) -> String {
@@ -139,6 +137,8 @@ pub struct ClientFilter {
     pub registered_from: Option<Timestamp>,
     /// Registered before.
     pub registered_before: Option<Timestamp>,
+    /// Carrying any of these tags (empty: no condition).
+    pub tags: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -153,6 +153,8 @@ pub struct ClientQuery {
     pub limit: i64,
 }
 
+/// Every read names the viewer's [`ClientScope`]: a client outside it is not found, listed or
+/// counted, so no caller can forget the scope.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Inserts one client and its event in one transaction.
@@ -164,16 +166,26 @@ pub trait ClientStore: Send + Sync {
         clients: &[NewClient],
         event: Option<AuditEntry>,
     ) -> Result<usize>;
-    async fn client_by_id(&self, id: i64) -> Result<Option<ClientRecord>>;
-    async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ClientRecord>>;
-    /// The number of matching clients: exact up to `cap`, otherwise `cap + 1`. The unfiltered
-    /// total is always exact (a counter kept by the inserts).
-    async fn count_clients(&self, filter: &ClientFilter, cap: i64) -> Result<i64>;
-    /// A read-modify-write in one transaction: reads the client there, locked against every
-    /// other writer until the commit, hands it to `edit`, and writes only the fields whose
-    /// value `edit` changed, with a version one higher and `edit`'s event. The event's "before"
-    /// values are therefore what the row held when it was written over. `Keep` writes nothing.
-    /// Answers the client as it is after the transaction.
+    async fn client_by_id(&self, scope: &ClientScope, id: i64) -> Result<Option<ClientRecord>>;
+    async fn list_clients(
+        &self,
+        scope: &ClientScope,
+        query: &ClientQuery,
+    ) -> Result<Vec<ClientRecord>>;
+    /// The number of matching clients: exact up to `cap`, otherwise `cap + 1`. The unfiltered,
+    /// unscoped total is always exact (a counter kept by the inserts).
+    async fn count_clients(
+        &self,
+        scope: &ClientScope,
+        filter: &ClientFilter,
+        cap: i64,
+    ) -> Result<i64>;
+    /// A read-modify-write in one transaction: reads the client (with its tags) there, locked
+    /// against every other writer until the commit, hands it to `edit`, and writes only the
+    /// fields (and tags) whose value `edit` changed, with a version one higher and `edit`'s
+    /// event. The event's "before" values are therefore what the row held when it was written
+    /// over. `Keep` writes nothing. Answers the client as it is after the transaction. The
+    /// caller's scope is `edit`'s to check, on the row as read.
     async fn update_client(
         &self,
         id: i64,

@@ -53,6 +53,7 @@ macro_rules! impl_store {
                 locked_until: r.try_get::<Option<i64>, _>("locked_until").map_err(g)?.map(Timestamp),
                 version: r.try_get("version").map_err(g)?,
                 groups: Vec::new(),
+                allowed_tags: Vec::new(),
             })
         }
 
@@ -288,11 +289,24 @@ macro_rules! impl_store {
                     .fetch_all(&mut **tx)
                     .await
                     .map_err(map_err)?;
+            let tags = sqlx::query(
+                "SELECT t.id, t.caption FROM group_allowed_tags a JOIN tags t ON t.id = a.tag_id \
+                 WHERE a.group_id = $1 ORDER BY t.caption_key",
+            )
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            let allowed_tags = tags
+                .iter()
+                .map(|r| Ok(TagRef { id: r.try_get(0).map_err(map_err)?, caption: r.try_get(1).map_err(map_err)? }))
+                .collect::<Result<Vec<_>>>()?;
             Ok(GroupDetail {
                 id,
                 caption: row.try_get(1).map_err(map_err)?,
                 builtin: row.try_get(2).map_err(map_err)?,
                 permissions: codes.iter().filter_map(|c| Permission::from_code(c)).collect(),
+                allowed_tags,
                 created_at: Timestamp(row.try_get(3).map_err(map_err)?),
                 updated_at: Timestamp(row.try_get(4).map_err(map_err)?),
                 version: row.try_get(5).map_err(map_err)?,
@@ -376,7 +390,14 @@ macro_rules! impl_store {
 
         impl $store {
             async fn groups_for_users(&self, users: &mut [UserRecord]) -> Result<()> {
-                groups_of_users(&self.pool, users).await
+                groups_of_users(&self.pool, users).await?;
+                let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+                for (uid, tag) in self.allowed_tags_of("user_allowed_tags", "user_id", &ids).await? {
+                    if let Some(u) = users.iter_mut().find(|u| u.id == uid) {
+                        u.allowed_tags.push(tag);
+                    }
+                }
+                Ok(())
             }
 
             async fn permissions_of_group(&self, id: i64, builtin: bool) -> Result<PermissionSet> {
@@ -443,6 +464,7 @@ macro_rules! impl_store {
                 .map_err(map_err)?;
                 unclaim_email(&mut tx, &user.email_key).await?;
                 set_user_groups(&mut tx, id, &user.group_ids).await?;
+                set_allowed_tags_in(&mut tx, "user_allowed_tags", "user_id", id, &user.allowed_tag_ids).await?;
                 sqlx::query("UPDATE row_counts SET n = n + 1 WHERE name = 'users'")
                     .execute(&mut *tx)
                     .await
@@ -580,7 +602,11 @@ macro_rules! impl_store {
                 }
                 let affects_admins =
                     change.status.is_some() || change.group_ids.is_some() || change.mask_data.is_some();
-                let shown = affects_admins || change.email.is_some() || change.name.is_some() || change.two_factor.is_some();
+                let shown = affects_admins
+                    || change.email.is_some()
+                    || change.name.is_some()
+                    || change.two_factor.is_some()
+                    || change.allowed_tag_ids.is_some();
                 sqlx::query("UPDATE users SET updated_at = $2, version = version + $3 WHERE id = $1")
                     .bind(id)
                     .bind(change.at.millis())
@@ -651,6 +677,9 @@ macro_rules! impl_store {
                 }
                 if let Some(groups) = &change.group_ids {
                     set_user_groups(&mut tx, id, groups).await?;
+                }
+                if let Some(tags) = &change.allowed_tag_ids {
+                    set_allowed_tags_in(&mut tx, "user_allowed_tags", "user_id", id, tags).await?;
                 }
                 let disabled = change.status == Some(UserStatus::Disabled);
                 if disabled || change.email.is_some() || change.password.is_some() {
@@ -778,16 +807,24 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)?;
-                rows.iter()
+                let mut groups = rows.iter()
                     .map(|r| {
                         Ok(GroupSummary {
                             id: r.try_get(0).map_err(map_err)?,
                             caption: r.try_get(1).map_err(map_err)?,
                             builtin: r.try_get(2).map_err(map_err)?,
                             members: r.try_get(3).map_err(map_err)?,
+                            allowed_tags: Vec::new(),
                         })
                     })
-                    .collect()
+                    .collect::<Result<Vec<_>>>()?;
+                let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+                for (gid, tag) in self.allowed_tags_of("group_allowed_tags", "group_id", &ids).await? {
+                    if let Some(g) = groups.iter_mut().find(|g| g.id == gid) {
+                        g.allowed_tags.push(tag);
+                    }
+                }
+                Ok(groups)
             }
 
             async fn group_by_id(&self, id: i64) -> Result<Option<GroupDetail>> {
@@ -816,17 +853,24 @@ macro_rules! impl_store {
                         caption: r.try_get(1).map_err(map_err)?,
                         builtin,
                         permissions: self.permissions_of_group(id, builtin).await?,
+                        allowed_tags: Vec::new(),
                         created_at: Timestamp(r.try_get(3).map_err(map_err)?),
                         updated_at: Timestamp(r.try_get(4).map_err(map_err)?),
                         version: r.try_get(5).map_err(map_err)?,
                     });
                 }
+                for (gid, tag) in self.allowed_tags_of("group_allowed_tags", "group_id", ids).await? {
+                    if let Some(g) = out.iter_mut().find(|g| g.id == gid) {
+                        g.allowed_tags.push(tag);
+                    }
+                }
                 Ok(out)
             }
 
-            async fn insert_group(&self, caption: &str, permissions: &PermissionSet, event: AuditEntry) -> Result<i64> {
+            async fn insert_group(&self, caption: &str, permissions: &PermissionSet, allowed_tags: &[i64], event: AuditEntry) -> Result<i64> {
                 let mut tx = self.begin().await?;
                 let id = insert_group_in(&mut tx, caption, permissions, event.at).await?;
+                set_allowed_tags_in(&mut tx, "group_allowed_tags", "group_id", id, allowed_tags).await?;
                 append_in(&mut tx, with_target_id(event, id)).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(id)
@@ -850,6 +894,9 @@ macro_rules! impl_store {
                 }
                 if let Some(permissions) = &change.permissions {
                     set_group_permissions(&mut tx, id, permissions).await?;
+                }
+                if let Some(tags) = &change.allowed_tags {
+                    set_allowed_tags_in(&mut tx, "group_allowed_tags", "group_id", id, tags).await?;
                 }
                 sqlx::query("UPDATE access_groups SET updated_at = $2, version = version + 1 WHERE id = $1")
                     .bind(id)
@@ -1265,8 +1312,26 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn list_events(&self, q: &EventQuery) -> Result<Vec<EventRecord>> {
+            async fn list_events(&self, visible: &EventVisibility, q: &EventQuery) -> Result<Vec<EventRecord>> {
                 let mut qb = QueryBuilder::<$db>::new(format!("SELECT {EVENT_COLS} FROM events WHERE 1 = 1"));
+                if let domain::ClientScope::Tags(tags) = &visible.client_scope {
+                    // An event about one client shows when the client is in scope; one about many
+                    // (an import, an export, a bulk change) only to whoever made it.
+                    qb.push(" AND (CASE WHEN target_type = 'client' THEN ");
+                    if tags.is_empty() {
+                        qb.push("1 = 0");
+                    } else {
+                        qb.push("EXISTS (SELECT 1 FROM client_tags st WHERE st.client_id = events.target_id AND st.tag_id IN (");
+                        let mut sep = qb.separated(", ");
+                        for t in tags {
+                            sep.push_bind(*t);
+                        }
+                        qb.push("))");
+                    }
+                    qb.push(" WHEN category = 'clients' AND (target_type IS NULL OR target_type = 'bulk') THEN actor_id = ");
+                    qb.push_bind(visible.viewer_id);
+                    qb.push(" ELSE 1 = 1 END)");
+                }
                 if let Some(a) = q.actor_id {
                     qb.push(" AND actor_id = ");
                     qb.push_bind(a);

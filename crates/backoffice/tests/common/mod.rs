@@ -215,10 +215,16 @@ pub async fn sign_in_fully(t: &TestApp, email: &str, password: &str) -> Browser 
 pub async fn events_with(t: &TestApp, text: &str) -> usize {
     let store = store::connect(&t.db_url).await.unwrap();
     let page = store
-        .list_events(&store::EventQuery {
-            limit: 100_000,
-            ..Default::default()
-        })
+        .list_events(
+            &store::EventVisibility {
+                viewer_id: 0,
+                client_scope: domain::ClientScope::All,
+            },
+            &store::EventQuery {
+                limit: 100_000,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     page.iter()

@@ -3,6 +3,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{tagged, ApiActor, ApiJson, ApiPath, ApiQuery, IfMatch};
 use super::responses::{Called, Guarded, Named, Queried, Unique, Versioned, WithBody};
+use super::tags::{tags_out, TagOut};
 use super::values;
 use crate::AppState;
 use app::groups::GroupsFile;
@@ -22,6 +23,9 @@ pub struct GroupOut {
     pub builtin: bool,
     #[schema(value_type = Vec<values::Permission>)]
     pub permissions: Vec<String>,
+    /// Allowed Client Tags: members see only clients carrying one of them (empty: the group
+    /// doesn't narrow its members).
+    pub allowed_tags: Vec<TagOut>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -30,6 +34,7 @@ pub struct GroupSummaryOut {
     pub caption: String,
     pub builtin: bool,
     pub members: i64,
+    pub allowed_tags: Vec<TagOut>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -40,6 +45,9 @@ pub struct GroupIn {
     /// The permissions the group grants.
     #[schema(value_type = Vec<values::Permission>)]
     pub permissions: Vec<String>,
+    /// Allowed Client Tags (tag ids); absent or empty: the group doesn't narrow its members.
+    #[serde(default)]
+    pub allowed_tag_ids: Vec<i64>,
 }
 
 fn permission_set(codes: &[String]) -> ApiResult<PermissionSet> {
@@ -65,6 +73,7 @@ async fn group_out(
         caption: g.caption,
         builtin: g.builtin,
         permissions: g.permissions.codes(),
+        allowed_tags: tags_out(&g.allowed_tags),
     };
     Ok(tagged(g.version, status, out))
 }
@@ -85,6 +94,7 @@ pub async fn list(
                 caption: g.caption,
                 builtin: g.builtin,
                 members: g.members,
+                allowed_tags: tags_out(&g.allowed_tags),
             })
             .collect(),
     ))
@@ -111,7 +121,12 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let id = state
         .app
-        .create_group(&actor, &g.caption, &permission_set(&g.permissions)?)
+        .create_group(
+            &actor,
+            &g.caption,
+            &permission_set(&g.permissions)?,
+            &g.allowed_tag_ids,
+        )
         .await?;
     group_out(&state, &actor, id, StatusCode::CREATED).await
 }
@@ -136,6 +151,7 @@ pub async fn update(
             id,
             &g.caption,
             &permission_set(&g.permissions)?,
+            &g.allowed_tag_ids,
             expected,
         )
         .await?;

@@ -44,9 +44,10 @@ const ERRORS: [(u16, &str, &str); 13] = [
     (
         409,
         "Conflict",
-        "Another object already has this value (an email, a caption); `fields` names it. \
-        On a POST with an Idempotency-Key: a request with this key is still being carried out, \
-        or was carried out but its answer could not be recorded (`error` says which).",
+        "Another object already has this value (an email, a caption; `fields` names it), \
+        or the change conflicts with what is stored (`error` says why). On a POST with an \
+        Idempotency-Key: a request with this key is still being carried out, or was carried \
+        out but its answer could not be recorded (`error` says which).",
     ),
     (
         412,

@@ -3,6 +3,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{present, tagged, ApiActor, ApiJson, ApiPath, ApiQuery, IfMatch};
 use super::responses::{Called, Guarded, Mails, Named, Queried, Unique, Versioned, WithBody};
+use super::tags::{tags_out, TagOut};
 use super::values;
 use crate::AppState;
 use app::users::UserView;
@@ -34,6 +35,9 @@ pub struct UserOut {
     pub two_factor: String,
     pub mask_data: bool,
     pub groups: Vec<GroupRefOut>,
+    /// The account's own Allowed Client Tags (its groups' tags add to them; none anywhere
+    /// means every client).
+    pub allowed_tags: Vec<TagOut>,
     pub created_by: Option<i64>,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -59,6 +63,7 @@ impl From<&UserView> for UserOut {
                     caption: g.caption.clone(),
                 })
                 .collect(),
+            allowed_tags: tags_out(&u.allowed_tags),
             created_by: u.created_by,
             created_at: u.created_at.iso(),
             last_sign_in_at: u.last_sign_in_at.map(|t| t.iso()),
@@ -182,6 +187,10 @@ pub struct UserCreate {
     /// Mask client personal data for this user.
     #[serde(default)]
     pub mask_data: bool,
+    /// Allowed Client Tags (tag ids): the user sees only clients carrying one of these or of
+    /// their groups' tags.
+    #[serde(default)]
+    pub allowed_tag_ids: Vec<i64>,
 }
 
 /// Creates a user (2FA by email codes, a new password must be chosen at first sign-in).
@@ -201,6 +210,7 @@ pub async fn create(
         name: u.name,
         send_to_email: u.send_to_email,
         mask_data: u.mask_data,
+        allowed_tag_ids: u.allowed_tag_ids,
     };
     let id = state.app.create_user(&actor, &input).await?;
     user_out(&state, &actor, id, StatusCode::CREATED).await
@@ -230,6 +240,10 @@ pub struct UserUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub mask_data: Option<bool>,
+    /// Allowed Client Tags (tag ids); `[]` clears them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub allowed_tag_ids: Option<Vec<i64>>,
 }
 
 /// Changes a user.
@@ -253,6 +267,7 @@ pub async fn update(
         group_ids: u.groups,
         name: u.name,
         mask_data: u.mask_data,
+        allowed_tag_ids: u.allowed_tag_ids,
     };
     state.app.update_user(&actor, id, &patch, expected).await?;
     user_out(&state, &actor, id, StatusCode::OK).await

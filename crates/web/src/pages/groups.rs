@@ -9,8 +9,8 @@ use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
 use app::users::UserView;
-use app::GroupSummary;
 use app::{AppError, FieldErrors};
+use app::{GroupSummary, TagRef};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -76,10 +76,16 @@ struct FormPage {
     can_edit: bool,
     can_delete: bool,
     events: Vec<app::events::EventView>,
+    /// Every tag, and the group's Allowed Client Tags among them.
+    tags: Vec<TagRef>,
+    allowed: Vec<i64>,
     editing: Editing,
 }
 
 impl FormPage {
+    fn is_allowed(&self, id: &i64) -> bool {
+        self.allowed.contains(id)
+    }
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
@@ -96,8 +102,13 @@ async fn form_page(
     errors: FieldErrors,
     tab_users: bool,
     members: Vec<UserView>,
+    allowed: Vec<i64>,
     editing: Editing,
 ) -> Response {
+    let tags = match state.app.tag_choices(&staff.actor).await {
+        Ok(t) => t,
+        Err(e) => return WebError(e).into_response(),
+    };
     let can_edit = !builtin
         && staff.actor.can(
             Section::Groups,
@@ -116,6 +127,8 @@ async fn form_page(
         None => Vec::new(),
     };
     let page = FormPage {
+        tags,
+        allowed,
         events,
         can_delete: !builtin && id.is_some() && staff.actor.can(Section::Groups, Action::Delete),
         can_edit,
@@ -170,9 +183,18 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
         FieldErrors::new(),
         false,
         vec![],
+        vec![],
         Editing::default(),
     )
     .await
+}
+
+/// The ticked Allowed Client Tags; one that isn't a number becomes an id no tag has.
+fn allowed_from(f: &Form) -> Vec<i64> {
+    f.get_all("allowed_tag")
+        .iter()
+        .map(|v| v.trim().parse().unwrap_or(-1))
+        .collect()
 }
 
 pub async fn create(
@@ -181,9 +203,10 @@ pub async fn create(
     CsrfForm(f): CsrfForm,
 ) -> Response {
     let perms = perms_from(&f);
+    let allowed = allowed_from(&f);
     match state
         .app
-        .create_group(&staff.actor, f.get("caption"), &perms)
+        .create_group(&staff.actor, f.get("caption"), &perms, &allowed)
         .await
     {
         Ok(id) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group created"),
@@ -198,6 +221,7 @@ pub async fn create(
                 errors,
                 false,
                 vec![],
+                allowed,
                 Editing::default(),
             )
             .await
@@ -229,6 +253,7 @@ pub async fn edit_form(
                 FieldErrors::new(),
                 t.tab.as_deref() == Some("users"),
                 members,
+                g.allowed_tags.iter().map(|t| t.id).collect(),
                 Editing::at(Some(g.version)),
             )
             .await
@@ -244,9 +269,17 @@ pub async fn update(
     CsrfForm(f): CsrfForm,
 ) -> Response {
     let perms = perms_from(&f);
+    let allowed = allowed_from(&f);
     let (errors, editing) = match state
         .app
-        .update_group(&staff.actor, id, f.get("caption"), &perms, f.version())
+        .update_group(
+            &staff.actor,
+            id,
+            f.get("caption"),
+            &perms,
+            &allowed,
+            f.version(),
+        )
         .await
     {
         Ok(()) => return redirect_with_flash(&state, &format!("/groups/{id}"), "Group saved"),
@@ -256,6 +289,21 @@ pub async fn update(
                 Ok((g, _)) => g,
                 Err(e) => return WebError(e).into_response(),
             };
+            let tag_captions = |ids: &[i64], tags: &[TagRef]| {
+                let mut c: Vec<&str> = tags
+                    .iter()
+                    .filter(|t| ids.contains(&t.id))
+                    .map(|t| t.caption.as_str())
+                    .collect();
+                c.sort_unstable();
+                c.join(", ")
+            };
+            let every_tag = state
+                .app
+                .tag_choices(&staff.actor)
+                .await
+                .unwrap_or_default();
+            let theirs: Vec<i64> = current.allowed_tags.iter().map(|t| t.id).collect();
             let both = vec![
                 (
                     "caption",
@@ -266,6 +314,11 @@ pub async fn update(
                     "permissions",
                     perms.codes().join(", "),
                     current.permissions.codes().join(", "),
+                ),
+                (
+                    "allowed_tags",
+                    tag_captions(&allowed, &every_tag),
+                    tag_captions(&theirs, &current.allowed_tags),
                 ),
             ];
             (FieldErrors::new(), Editing::stale(&stale, both))
@@ -282,6 +335,7 @@ pub async fn update(
         errors,
         false,
         vec![],
+        allowed,
         editing,
     )
     .await

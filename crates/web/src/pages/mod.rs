@@ -10,6 +10,7 @@ pub mod login;
 pub mod password_reset;
 pub mod profile;
 pub mod settings;
+pub mod tags;
 pub mod users;
 
 use askama::Template;

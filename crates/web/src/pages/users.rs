@@ -204,10 +204,15 @@ struct UserFormPage {
     actor_masked: bool,
     /// This user's history from the event log (empty without Event log View).
     events: Vec<app::events::EventView>,
+    /// Every tag, for Allowed Client Tags.
+    tags: Vec<app::TagRef>,
     editing: Editing,
 }
 
 impl UserFormPage {
+    fn tag_allowed(&self, id: &i64) -> bool {
+        self.input.allowed_tag_ids.contains(id)
+    }
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
@@ -242,6 +247,12 @@ fn input_from(f: &Form) -> UserInput {
         name: f.get("name").to_string(),
         send_to_email: f.has("send_to_email"),
         mask_data: f.has("mask_data"),
+        // One that isn't a number becomes an id no tag has: "no longer exists", not ignored.
+        allowed_tag_ids: f
+            .get_all("allowed_tag")
+            .iter()
+            .map(|t| t.trim().parse().unwrap_or(-1))
+            .collect(),
     }
 }
 
@@ -254,6 +265,7 @@ fn input_of(u: &UserView) -> UserInput {
         name: u.name.clone(),
         send_to_email: false,
         mask_data: u.mask_data,
+        allowed_tag_ids: u.allowed_tags.iter().map(|t| t.id).collect(),
     }
 }
 
@@ -281,7 +293,12 @@ async fn form_page(
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    let tags = match state.app.tag_choices(&staff.actor).await {
+        Ok(t) => t,
+        Err(e) => return WebError(e).into_response(),
+    };
     let page = UserFormPage {
+        tags,
         events,
         can_update: staff.actor.can(Section::Users, Action::Update),
         actor_masked: staff.actor.masked(),
@@ -458,12 +475,17 @@ pub async fn update(
                 Ok(u) => u,
                 Err(e) => return WebError(e).into_response(),
             };
-            let choices = state
+            let groups = state
                 .app
                 .group_choices(&staff.actor)
                 .await
                 .unwrap_or_default();
-            let editing = Editing::stale(&stale, both_values(&input, &current, &choices));
+            let tags = state
+                .app
+                .tag_choices(&staff.actor)
+                .await
+                .unwrap_or_default();
+            let editing = Editing::stale(&stale, both_values(&input, &current, &groups, &tags));
             (FieldErrors::new(), None, editing, current)
         }
         Err(e) => return WebError(e).into_response(),
@@ -485,17 +507,30 @@ pub async fn update(
 fn both_values(
     yours: &UserInput,
     theirs: &UserView,
-    choices: &[GroupRef],
+    groups: &[GroupRef],
+    tags: &[app::TagRef],
 ) -> Vec<(&'static str, String, String)> {
     let yes_no = |b: bool| if b { "Yes" } else { "No" }.to_string();
-    let mut your_groups: Vec<&str> = choices
+    let sorted = |mut captions: Vec<&str>| {
+        captions.sort_unstable();
+        captions.join(", ")
+    };
+    let your_groups = groups
         .iter()
         .filter(|g| yours.group_ids.contains(&g.id))
         .map(|g| g.caption.as_str())
         .collect();
-    let mut their_groups: Vec<&str> = theirs.groups.iter().map(|g| g.caption.as_str()).collect();
-    your_groups.sort_unstable();
-    their_groups.sort_unstable();
+    let their_groups = theirs.groups.iter().map(|g| g.caption.as_str()).collect();
+    let your_tags = tags
+        .iter()
+        .filter(|t| yours.allowed_tag_ids.contains(&t.id))
+        .map(|t| t.caption.as_str())
+        .collect();
+    let their_tags = theirs
+        .allowed_tags
+        .iter()
+        .map(|t| t.caption.as_str())
+        .collect();
     let status = |code: &str| {
         UserStatus::from_code(code).map_or_else(|| code.to_string(), |s| s.label().to_string())
     };
@@ -511,7 +546,8 @@ fn both_values(
             status(&yours.status),
             theirs.status.label().into(),
         ),
-        ("groups", your_groups.join(", "), their_groups.join(", ")),
+        ("groups", sorted(your_groups), sorted(their_groups)),
+        ("allowed_tags", sorted(your_tags), sorted(their_tags)),
         (
             "mask_data",
             yes_no(yours.mask_data),
