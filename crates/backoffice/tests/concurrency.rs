@@ -884,3 +884,82 @@ async fn a_silent_network_to_postgresql_answers_503_in_time_and_recovers() {
     assert_eq!((again.status, &again.body), (201, &retried.body));
     assert_eq!(events_with(&t, "ann.bh@example.com").await, 1);
 }
+
+#[tokio::test]
+async fn tags_and_bulk_changes_go_through_the_same_versions() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let api = Api::with_token(&t, token_for(&t, &admin).await);
+        let tag = api
+            .send("POST", "/api/v1/tags", &[], Some(json!({"caption": "VIP"})))
+            .await;
+        assert_eq!(tag.status, 201, "{}", tag.body);
+        let vip = tag.body["id"].as_i64().unwrap();
+        let id = new_client(&api, "3").await;
+        let path = format!("/api/v1/clients/{id}");
+        // A tag change and a field change at once: both stay, and the history chains.
+        let (tags, city) = tokio::join!(
+            api.send("PATCH", &path, &[], Some(json!({"tag_ids": [vip]}))),
+            api.send("PATCH", &path, &[], Some(json!({"city": "Leeds"}))),
+        );
+        assert_eq!((tags.status, city.status), (200, 200), "{backend}");
+        let got = api.send("GET", &path, &[], None).await;
+        assert_eq!(got.body["city"], "Leeds", "{backend}: {}", got.body);
+        assert_eq!(
+            got.body["tags"][0]["caption"], "VIP",
+            "{backend}: {}",
+            got.body
+        );
+        assert_eq!(got.etag(), "\"3\"", "{backend}: two edits, two versions");
+        let end = assert_history_chains(&history_of(&t, "client", id).await, backend);
+        assert_eq!(end["tags"], "VIP");
+        // A bulk change is another version: a form opened before it is refused with both values.
+        let edit = format!("/clients/{id}/edit");
+        let form = admin.get(&edit).await;
+        let v = version_in(&form.body);
+        admin.get("/clients?select=1").await;
+        let sid = id.to_string();
+        let r = admin
+            .post(
+                "/clients/bulk",
+                &[
+                    ("selection", "ticked"),
+                    ("id", sid.as_str()),
+                    ("action", "set_status"),
+                    ("new_status", "blocked"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}: {}", r.body);
+        admin.get(&edit).await;
+        let vip_s = vip.to_string();
+        let r = admin
+            .post(
+                &edit,
+                &[
+                    ("version", v.as_str()),
+                    ("first_name", "Ann"),
+                    ("last_name", "Lee 3"),
+                    ("email", "ann.3@example.com"),
+                    ("phone", "+44 20 7946 0000"),
+                    ("country", "GB"),
+                    ("city", "Hull"),
+                    ("role", "investor"),
+                    ("status", "active"),
+                    ("language", "en"),
+                    ("tag", vip_s.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 409, "{backend}: {}", r.body);
+        assert!(r.body.contains("id=\"status-theirs\""), "{}", r.body);
+        assert!(r.body.contains("id=\"city-theirs\""), "{}", r.body);
+        let got = api.send("GET", &path, &[], None).await.body;
+        assert_eq!(
+            (got["status"].as_str(), got["city"].as_str()),
+            (Some("blocked"), Some("Leeds"))
+        );
+    }
+}
