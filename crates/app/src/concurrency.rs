@@ -8,7 +8,7 @@ use store::{AuditEntry, Claim, Decision, Edit, EventQuery};
 
 /// How many times an edit whose checks were made on a row that changed before the write is
 /// tried again from the start (each try reads the row anew). Concurrent edits of one user or
-/// group are rare; a writer that loses this many races in a row answers 503.
+/// group are rare; a writer that loses this many races in a row answers 409 ("try again").
 pub(crate) const TRIES: usize = 20;
 
 /// How long an Idempotency-Key and its answer are kept.
