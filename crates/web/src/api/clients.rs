@@ -302,9 +302,10 @@ pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
-    IfMatch(expected): IfMatch,
+    if_match: IfMatch,
     ApiJson(u): ApiJson<ClientUpdate>,
 ) -> ApiResult<Response> {
+    let expected = if_match.version()?;
     let patch = ClientPatch {
         first_name: u.first_name,
         last_name: u.last_name,

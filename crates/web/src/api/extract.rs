@@ -183,12 +183,26 @@ where
     T::deserialize(d).map(Some)
 }
 
-/// The version an `If-Match` header names: `None` without the header or with `*` (any
-/// version). An ETag this API never handed out can match nothing: 412.
-pub struct IfMatch(pub Option<i64>);
+/// The version an `If-Match` header names. Read with [`IfMatch::version`] in the handler's
+/// body, after the request body was accepted, so that a request both malformed and with an
+/// unusable `If-Match` is told about its body (400/415/422) first.
+pub struct IfMatch(Option<Result<i64, ()>>);
+
+impl IfMatch {
+    /// `None` without the header or with `*` (any version). An ETag this API never handed out
+    /// can match nothing: 412.
+    pub fn version(self) -> Result<Option<i64>, ApiError> {
+        self.0.transpose().map_err(|()| {
+            ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "If-Match must be one ETag this API handed out (like \"3\"), or *",
+            )
+        })
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let Some(raw) = parts.headers.get(header::IF_MATCH) else {
@@ -198,18 +212,14 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if raw == "*" {
             return Ok(IfMatch(None));
         }
-        raw.strip_prefix("W/")
+        let version = raw
+            .strip_prefix("W/")
             .unwrap_or(raw)
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .and_then(|v| v.parse().ok())
-            .map(|v| IfMatch(Some(v)))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    "If-Match must be one ETag this API handed out (like \"3\"), or *",
-                )
-            })
+            .ok_or(());
+        Ok(IfMatch(Some(version)))
     }
 }
 

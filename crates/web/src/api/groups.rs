@@ -141,9 +141,10 @@ pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
-    IfMatch(expected): IfMatch,
+    if_match: IfMatch,
     ApiJson(g): ApiJson<GroupIn>,
 ) -> ApiResult<Response> {
+    let expected = if_match.version()?;
     state
         .app
         .update_group(

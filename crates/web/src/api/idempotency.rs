@@ -193,8 +193,11 @@ struct Unsettled(Option<(AppState, String)>);
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
-        if let Some((state, scope)) = self.0.take() {
-            tokio::spawn(async move { settle(&state, &scope, Outcome::Free).await });
+        // Outside a runtime (the process is ending) the key is left to lapse.
+        if let (Some((state, scope)), Ok(runtime)) =
+            (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move { settle(&state, &scope, Outcome::Free).await });
         }
     }
 }

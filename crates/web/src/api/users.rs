@@ -257,9 +257,10 @@ pub async fn update(
     State(state): State<AppState>,
     ApiActor(actor): ApiActor,
     ApiPath(id): ApiPath<i64>,
-    IfMatch(expected): IfMatch,
+    if_match: IfMatch,
     ApiJson(u): ApiJson<UserUpdate>,
 ) -> ApiResult<Response> {
+    let expected = if_match.version()?;
     let patch = UserPatch {
         email: u.email,
         password: u.password,
