@@ -9,7 +9,7 @@
 //! The scope (Allowed Client Tags) is applied by the store on every read, from the actor's
 //! authority: a client outside it is not listed, counted, found (404), edited or exported.
 
-use crate::concurrency::{check_version, is_retry, rejected, until_settled, Retry};
+use crate::concurrency::{check_version, is_retry, until_settled, Retry};
 use crate::csv_file::{restore_cell, write_csv};
 use crate::tags::tag_captions;
 use crate::{Actor, App, AppError, FieldErrors};
@@ -681,7 +681,6 @@ impl App {
         saved: &mut Option<ClientView>,
     ) -> Result<bool, AppError> {
         let stored = self.client_in_scope(actor, id).await?;
-        check_version("client", id, expected, stored.version).map_err(rejected)?;
         let tags = match tag_ids {
             None => None,
             Some(ids) => Some(
@@ -703,7 +702,6 @@ impl App {
             if !scope.admits(&row.tag_ids()) {
                 return Err(Box::new(AppError::NotFound));
             }
-            check_version("client", id, expected, row.version)?;
             let after_tags = match tags {
                 None => row.tags.clone(),
                 // Checked against the tags the client had then: check again if they moved.
@@ -725,6 +723,8 @@ impl App {
                     field_errors(errors)
                 }
             })?;
+            // Bad input is told as such first, whatever version it was based on.
+            check_version("client", id, expected, row.version)?;
             let fields = ClientFields::new(&v, after_tags.iter().map(|t| t.id).collect());
             if fields.status == ClientStatus::Blocked
                 && row.status != ClientStatus::Blocked

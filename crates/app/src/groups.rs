@@ -217,9 +217,9 @@ impl App {
                 .await;
             return Err(AppError::Forbidden(reason.into()));
         }
-        check_version("group", id, expected, group.version).map_err(rejected)?;
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
         let tags = self.allowed_tags_field(allowed_tag_ids).await?;
+        check_version("group", id, expected, group.version).map_err(rejected)?;
         let attempted = format!("update group {}", group.caption);
         self.guard_group(actor, &group.permissions, &group.allowed_tags, &attempted)
             .await?;

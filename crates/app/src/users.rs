@@ -595,11 +595,11 @@ impl App {
         hashed: &mut Option<String>,
     ) -> Result<bool, AppError> {
         let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
-        check_version("user", id, expected, target.version).map_err(rejected)?;
         self.guard_target(actor, &target, &format!("update user {}", target.email))
             .await?;
         let input = patch.over(&target);
         let v = self.validate_user(&input, false, Some(id)).await?;
+        check_version("user", id, expected, target.version).map_err(rejected)?;
         let new_ids: Vec<i64> = v.groups.iter().map(|g| g.id).collect();
         let old_ids: Vec<i64> = target.groups.iter().map(|g| g.id).collect();
         let groups_changed = new_ids != old_ids;

@@ -185,16 +185,16 @@ where
 
 /// The version an `If-Match` header names. Read with [`IfMatch::version`] in the handler's
 /// body, after the request body was accepted, so that a request both malformed and with an
-/// unusable `If-Match` is told about its body (400/415/422) first.
+/// unreadable `If-Match` is told about its body (400/415/422) first.
 pub struct IfMatch(Option<Result<i64, ()>>);
 
 impl IfMatch {
-    /// `None` without the header or with `*` (any version). An ETag this API never handed out
-    /// can match nothing: 412.
+    /// `None` without the header or with `*` (any version). A value that is not one ETag of
+    /// this API's form can't be read: 400.
     pub fn version(self) -> Result<Option<i64>, ApiError> {
         self.0.transpose().map_err(|()| {
             ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
+                StatusCode::BAD_REQUEST,
                 "If-Match must be one ETag this API handed out (like \"3\"), or *",
             )
         })
