@@ -124,7 +124,13 @@ impl std::fmt::Display for Stale {
             write!(f, " by {by}")?;
         }
         if let Some(at) = self.changed_at {
-            write!(f, " at {}", at.iso())?;
+            // "2026-12-01 04:52:20 UTC"
+            let iso = at.iso();
+            write!(
+                f,
+                " at {} UTC",
+                iso.trim_end_matches('Z').replacen('T', " ", 1)
+            )?;
         }
         write!(
             f,

@@ -491,18 +491,31 @@ fn both_values(
     vec![
         (
             "first_name",
-            yours.first_name.clone(),
+            yours.first_name.trim().to_string(),
             theirs.first_name.clone(),
         ),
         (
             "last_name",
-            yours.last_name.clone(),
+            yours.last_name.trim().to_string(),
             theirs.last_name.clone(),
         ),
-        ("email", yours.email.clone(), theirs.email.clone()),
-        ("phone", yours.phone.clone(), theirs.phone.clone()),
-        ("country", yours.country.clone(), theirs.country.clone()),
-        ("city", yours.city.clone(), theirs.city.clone()),
+        (
+            "email",
+            yours.email.trim().to_string(),
+            theirs.email.clone(),
+        ),
+        // The same number typed another way is the same value.
+        (
+            "phone",
+            domain::client::parse_phone(&yours.phone).unwrap_or_else(|_| yours.phone.clone()),
+            theirs.phone.clone(),
+        ),
+        (
+            "country",
+            yours.country.trim().to_uppercase(),
+            theirs.country.clone(),
+        ),
+        ("city", yours.city.trim().to_string(), theirs.city.clone()),
         ("role", label(&yours.role, role), theirs.role.label().into()),
         (
             "status",
