@@ -1,7 +1,7 @@
 //! Records that cross the store boundary.
 
 use domain::audit::Event;
-use domain::{PermissionSet, Timestamp, TwoFactor, UserStatus};
+use domain::{IpWhitelist, PermissionSet, Timestamp, TwoFactor, UserStatus};
 
 pub struct NewUser {
     pub email: String,
@@ -11,6 +11,7 @@ pub struct NewUser {
     pub status: UserStatus,
     pub two_factor: TwoFactor,
     pub mask_data: bool,
+    pub ip_whitelist: IpWhitelist,
     pub must_change_password: bool,
     pub created_by: Option<i64>,
     pub group_ids: Vec<i64>,
@@ -27,6 +28,7 @@ pub struct UserRecord {
     pub status: UserStatus,
     pub two_factor: TwoFactor,
     pub mask_data: bool,
+    pub ip_whitelist: IpWhitelist,
     pub must_change_password: bool,
     pub created_by: Option<i64>,
     pub created_by_email: Option<String>,
@@ -72,6 +74,7 @@ pub struct UserChange {
     pub status: Option<UserStatus>,
     pub two_factor: Option<TwoFactor>,
     pub mask_data: Option<bool>,
+    pub ip_whitelist: Option<IpWhitelist>,
     pub group_ids: Option<Vec<i64>>,
     pub unlock: bool,
     /// End the user's sessions, except the one with this hash when given.
@@ -90,6 +93,7 @@ pub enum UserSort {
     Email,
     Status,
     TwoFactor,
+    IpWhitelist,
     Groups,
     MaskData,
     Creator,
@@ -98,12 +102,13 @@ pub enum UserSort {
 }
 
 impl UserSort {
-    pub const ALL: [(UserSort, &'static str); 10] = [
+    pub const ALL: [(UserSort, &'static str); 11] = [
         (UserSort::Id, "id"),
         (UserSort::Name, "name"),
         (UserSort::Email, "email"),
         (UserSort::Status, "status"),
         (UserSort::TwoFactor, "two_factor"),
+        (UserSort::IpWhitelist, "ip_whitelist"),
         (UserSort::Groups, "groups"),
         (UserSort::MaskData, "mask_data"),
         (UserSort::Creator, "creator"),
@@ -129,7 +134,12 @@ pub struct UserQuery {
     /// Contains-match on email or name, case-insensitive.
     pub text: Option<String>,
     pub status: Option<UserStatus>,
+    pub two_factor: Option<TwoFactor>,
+    /// `Some(true)`: only users with an IP Whitelist; `Some(false)`: only those without.
+    pub has_ip_whitelist: Option<bool>,
     pub group_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub mask_data: Option<bool>,
     pub sort: UserSort,
     pub descending: bool,
     pub offset: i64,

@@ -90,11 +90,20 @@ pub async fn save_user(admin: &Browser, id: i64, changes: &[(&str, &str)]) -> Pa
         .filter(|v| v.parse::<i64>().is_ok())
         .collect();
     let mask = page.body.contains("name=\"mask_data\" value=\"1\" checked");
+    let ip_whitelist = page
+        .body
+        .split("name=\"ip_whitelist\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split_once("</textarea>"))
+        .map(|(text, _)| text.replace("&#x2f;", "/").replace("&#47;", "/"))
+        .unwrap_or_default();
     let mut fields: Vec<(String, String)> = vec![
         ("email".into(), email),
         ("password".into(), String::new()),
         ("status".into(), status.into()),
         ("name".into(), name),
+        ("ip_whitelist".into(), ip_whitelist),
     ];
     for g in groups {
         fields.push(("groups".into(), g));
