@@ -54,19 +54,7 @@ async fn sign_in_from(t: &TestApp, from: &str, email: &str, password: &str) -> (
     if status != 303 {
         return (b, status);
     }
-    if b.get("/").await.location.as_deref() == Some("/password/change") {
-        b.get("/password/change").await;
-        let r = b
-            .post(
-                "/password/change",
-                &[
-                    ("new_password", NEW_PASSWORD),
-                    ("confirm_password", NEW_PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, 303, "{}", r.body);
-    }
+    choose_own_password(&b).await;
     (b, status)
 }
 
@@ -166,22 +154,7 @@ async fn an_api_token_used_from_outside_gets_401_and_an_event() {
         let admin = t.admin().await;
         jane(&admin, OFFICE).await;
         let (b, _) = sign_in_from(&t, "198.51.100.7", "jane@example.com", USER_PASSWORD).await;
-        b.get("/profile").await;
-        let r = b
-            .client
-            .post(t.url("/api/v1/me/tokens"))
-            .header("x-forwarded-for", "198.51.100.7")
-            .header("x-csrf-token", b.csrf())
-            .header("origin", t.url(""))
-            .json(&json!({"name": "office script"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{backend}");
-        let token = r.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let token = token_for(&t, &b).await;
         let http = reqwest::Client::new();
         let call = |from: &'static str| {
             http.get(t.url("/api/v1/users"))
@@ -280,8 +253,7 @@ async fn bad_lines_are_named_and_change_nothing() {
         );
         let page = admin.get(&format!("/users/{id}")).await;
         assert!(
-            page.body.contains(">198.51.100.0&#x2f;24</textarea>")
-                || page.body.contains(">198.51.100.0/24</textarea>"),
+            page.body.contains(">198.51.100.0/24</textarea>"),
             "{backend}: unchanged"
         );
 
@@ -305,10 +277,7 @@ async fn bad_lines_are_named_and_change_nothing() {
         let list = admin.get("/users?ip_whitelist=yes").await;
         assert!(
             list.body
-                .contains("<span>10.1.0.0/16</span><span>2001:db8::1</span>")
-                || list
-                    .body
-                    .contains("<span>10.1.0.0&#x2f;16</span><span>2001:db8::1</span>"),
+                .contains("<span>10.1.0.0/16</span><span>2001:db8::1</span>"),
             "{backend}: {}",
             list.body
         );
@@ -360,11 +329,7 @@ async fn ones_own_list_only_narrows_and_leaving_out_ones_address_needs_a_confirm
             assert_eq!(r.status, 403, "{backend} {list:?}");
             assert!(
                 r.body
-                    .contains("You can&#39;t widen or remove your own IP Whitelist")
-                    || r.body
-                        .contains("You can't widen or remove your own IP Whitelist")
-                    || r.body
-                        .contains("You can&#x27;t widen or remove your own IP Whitelist"),
+                    .contains("You can&#39;t widen or remove your own IP Whitelist"),
                 "{backend}: {}",
                 r.body
             );
@@ -384,12 +349,7 @@ async fn ones_own_list_only_narrows_and_leaving_out_ones_address_needs_a_confirm
         assert_eq!(r.status, 422, "{backend}");
         assert!(
             r.body
-                .contains("You will be signed out and can&#39;t sign back in from 198.51.100.7")
-                || r.body.contains(
-                    "You will be signed out and can&#x27;t sign back in from 198.51.100.7"
-                )
-                || r.body
-                    .contains("You will be signed out and can't sign back in from 198.51.100.7"),
+                .contains("You will be signed out and can&#39;t sign back in from 198.51.100.7"),
             "{backend}: {}",
             r.body
         );
@@ -487,22 +447,7 @@ async fn an_administrator_sets_another_users_list_shown_in_the_list_and_the_api(
         );
 
         // The API: the list as entries, filters, and the same rules.
-        let token = {
-            admin.get("/profile").await;
-            let r = admin
-                .client
-                .post(t.url("/api/v1/me/tokens"))
-                .header("x-csrf-token", admin.csrf())
-                .header("origin", t.url(""))
-                .json(&json!({"name": "t"}))
-                .send()
-                .await
-                .unwrap();
-            r.json::<Value>().await.unwrap()["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        };
+        let token = token_for(&t, &admin).await;
         let http = reqwest::Client::new();
         let api = |method: &str, path: String, body: Option<Value>| {
             let mut req = http

@@ -262,34 +262,24 @@ async fn ip_whitelists_are_stored_normalised_and_the_list_filters_by_each_column
 
         // A change writes the list, and only when given.
         let narrower = IpWhitelist::parse("198.51.100.7").unwrap();
-        s.update_user(
-            restricted,
+        let changes = [
             UserChange {
                 ip_whitelist: Some(narrower.clone()),
-                at: Timestamp::now(),
                 ..Default::default()
             },
-            entry("User updated"),
-        )
-        .await
-        .unwrap()
-        .commit()
-        .await
-        .unwrap();
-        s.update_user(
-            restricted,
             UserChange {
                 name: Some("Renamed".into()),
-                at: Timestamp::now(),
                 ..Default::default()
             },
-            entry("User updated"),
-        )
-        .await
-        .unwrap()
-        .commit()
-        .await
-        .unwrap();
+        ];
+        for change in changes {
+            let change = UserChange {
+                at: Timestamp::now(),
+                ..change
+            };
+            let pending = s.update_user(restricted, change, entry("User updated"));
+            pending.await.unwrap().commit().await.unwrap();
+        }
         let stored = s.user_by_id(restricted).await.unwrap().unwrap();
         assert_eq!(stored.ip_whitelist, narrower, "{b}");
     }

@@ -296,6 +296,12 @@ impl Browser {
         *self.from.lock().unwrap() = Some(ip.to_string());
     }
 
+    /// A request to `path` with this browser's cookies and client address, to finish as one
+    /// likes (a JSON body, headers).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.forwarded(self.client.request(method, format!("{}{path}", self.base)))
+    }
+
     fn forwarded(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self.from.lock().unwrap().clone() {
             Some(ip) => req.header("x-forwarded-for", ip),

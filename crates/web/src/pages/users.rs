@@ -86,6 +86,11 @@ impl ListPage {
         format!("/users?{}", s.finish())
     }
 
+    /// An email split before its `@`, so a narrow column can break it there.
+    fn email_parts<'a>(&self, email: &'a str) -> (&'a str, &'a str) {
+        email.find('@').map_or((email, ""), |at| email.split_at(at))
+    }
+
     fn sort_link(&self, code: &str) -> String {
         let desc = code == self.sort && !self.desc;
         self.link(code, desc, 1)
