@@ -98,7 +98,14 @@ async fn sign_in_from_outside_is_refused_like_a_wrong_password_and_names_the_add
         ] {
             let (b, status) = sign_in_from(&t, from, "jane@example.com", password).await;
             assert_eq!(status, 303, "{backend} {from}");
-            assert_eq!(b.get("/profile").await.status, 200, "{backend} {from}");
+            let profile = b.get("/profile").await;
+            assert!(
+                profile
+                    .body
+                    .contains("IP Whitelist: 198.51.100.0/24, 2001:db8:abcd::/48"),
+                "{backend} {from}: {}",
+                profile.body
+            );
         }
         // Without the proxy's word the address is the peer's, 127.0.0.1: outside.
         let direct = t.browser().sign_in("jane@example.com", NEW_PASSWORD).await;
