@@ -127,6 +127,9 @@ impl App {
             return Ok(None);
         }
         if !authority.user.ip_whitelist.admits_client(ip.as_deref()) {
+            if !self.token_cache.record_refusal(token.id) {
+                return Ok(None);
+            }
             let e = Event::new(
                 Category::Auth,
                 AuditAction::Refused,

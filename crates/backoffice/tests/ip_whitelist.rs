@@ -174,12 +174,13 @@ async fn an_api_token_used_from_outside_gets_401_and_an_event() {
             200,
             "{backend}"
         );
-        let refused = call(OUTSIDE).await.unwrap();
-        assert_eq!(refused.status(), 401, "{backend}");
+        for _ in 0..3 {
+            assert_eq!(call(OUTSIDE).await.unwrap().status(), 401, "{backend}");
+        }
         assert_eq!(
             events_with(&t, "API token refused: address not in the IP Whitelist").await,
             1,
-            "{backend}"
+            "{backend}: one event a minute, however often the script calls"
         );
         assert_eq!(
             events_with(&t, OUTSIDE).await,
