@@ -4,7 +4,7 @@
 //! authority an operation would create or touch ([`crate::App::guard_covers`]).
 
 use crate::AppError;
-use domain::{Action, Authority, PersonalData, Section};
+use domain::{Action, Authority, ClientScope, PersonalData, Section};
 use store::{Principal, UserRecord};
 
 /// Built only by the app (sign-in, API tokens), so the web layer can read who is asking but
@@ -61,6 +61,11 @@ impl Actor {
 
     pub fn authority(&self) -> &Authority {
         &self.authority
+    }
+
+    /// Which clients this actor sees and acts on (their Allowed Client Tags).
+    pub fn client_scope(&self) -> &ClientScope {
+        self.authority.client_scope()
     }
 
     /// "Mask data": client personal data reaches this actor masked.
@@ -122,10 +127,23 @@ impl Actor {
     }
 }
 
-/// A user's authority: the join of what their groups grant and their own account's settings.
+/// A user's authority: the join of what their groups grant and their own account's settings,
+/// over the clients their Allowed Client Tags admit.
 pub(crate) fn authority_of(principal: &Principal) -> Authority {
     let grant = groups_grant(principal.is_admin, principal.permissions.clone());
-    user_authority(&grant, principal.user.mask_data)
+    user_authority(&grant, principal.user.mask_data).scoped(ClientScope::of_user(
+        &principal.scope.own,
+        &principal.scope.groups,
+        principal.is_admin,
+    ))
+}
+
+/// What a group grants as far as the order of authorities goes: its rights over the clients its
+/// Allowed Client Tags name, all of them when it names none. A scoped actor can't create or
+/// change a tagless group, which would leave its members' scope to their other groups.
+pub(crate) fn group_grant(permissions: domain::PermissionSet, allowed_tags: &[i64]) -> Authority {
+    Authority::granted_by_group(permissions)
+        .scoped(ClientScope::of_field(allowed_tags.iter().copied()))
 }
 
 /// What a user's groups grant together: their permissions, and for a member of Administrators

@@ -88,6 +88,7 @@ impl App {
             must_change_password: true,
             created_by: None,
             group_ids: vec![admins],
+            allowed_tag_ids: Vec::new(),
             created_at: now,
         };
         let event = Event::new(

@@ -5,15 +5,19 @@
 //! can't search, filter or sort by name, email or phone (a search would confirm a hidden value),
 //! can't create or import clients (a "this email is already used" answer would too), and a
 //! masked editor's save keeps the stored personal values, so a mask is never written back.
+//!
+//! The scope (Allowed Client Tags) is applied by the store on every read, from the actor's
+//! authority: a client outside it is not listed, counted, found (404), edited or exported.
 
 use crate::csv_file::{restore_cell, write_csv};
+use crate::tags::tag_captions;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::client::{self, ClientInput, ClientRole, ClientStatus, ValidClient};
 use domain::{masking, Action, Section, Timestamp};
 use store::{
     ClientFields, ClientFilter, ClientQuery, ClientRecord, ClientSearch, ClientSort, NewClient,
-    StoreError,
+    StoreError, TagRef,
 };
 
 pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
@@ -90,6 +94,8 @@ pub struct ClientListRequest {
     pub from: String,
     /// `YYYY-MM-DD`, inclusive.
     pub to: String,
+    /// Clients carrying any of these tags (ids).
+    pub tags: Vec<i64>,
     pub sort: ClientSort,
     pub descending: bool,
     /// Keyset cursor for the ID order.
@@ -131,8 +137,9 @@ impl std::fmt::Display for RowProblem {
 /// The largest import file accepted.
 pub const IMPORT_MAX_BYTES: usize = 2 * 1024 * 1024 - 64 * 1024;
 
-/// Columns of the CSV export, in order; import reads the same titles.
-pub const EXPORT_COLUMNS: [&str; 11] = [
+/// Columns of the CSV export, in order; import reads the same titles. Tags are captions
+/// separated by commas (a caption can't contain one).
+pub const EXPORT_COLUMNS: [&str; 12] = [
     "ID",
     "First name",
     "Last name",
@@ -144,6 +151,7 @@ pub const EXPORT_COLUMNS: [&str; 11] = [
     "Status",
     "Language",
     "Registered",
+    "Tags",
 ];
 
 fn role_filter(raw: &str) -> Result<Option<ClientRole>, String> {
@@ -235,6 +243,8 @@ pub struct ClientView {
     pub language: String,
     pub registered_at: Timestamp,
     pub updated_at: Timestamp,
+    /// By caption.
+    pub tags: Vec<TagRef>,
     /// The personal fields above are masks.
     pub masked: bool,
 }
@@ -263,6 +273,7 @@ impl ClientView {
             language,
             registered_at,
             updated_at,
+            tags,
         } = c;
         Self {
             id,
@@ -277,6 +288,7 @@ impl ClientView {
             language,
             registered_at,
             updated_at,
+            tags,
             masked,
         }
     }
@@ -316,7 +328,12 @@ fn duplicate_email(e: StoreError) -> AppError {
 
 /// The event-log changes between two versions of a client; the personal fields are marked with
 /// their kind, so the event log masks them for masked viewers.
-fn changes(mut e: Event, before: Option<&ClientRecord>, after: &ClientFields) -> Event {
+fn changes(
+    mut e: Event,
+    before: Option<&ClientRecord>,
+    after: &ClientFields,
+    after_tags: &[TagRef],
+) -> Event {
     use domain::audit::PersonalKind::{Email, Name, Phone};
     let b = |f: fn(&ClientRecord) -> String| before.map(f).unwrap_or_default();
     e = e
@@ -342,13 +359,18 @@ fn changes(mut e: Event, before: Option<&ClientRecord>, after: &ClientFields) ->
             b(|c| c.status.label().into()),
             after.status.label(),
         )
-        .change("language", b(|c| c.language.clone()), &after.language);
+        .change("language", b(|c| c.language.clone()), &after.language)
+        .change(
+            "tags",
+            b(|c| tag_captions(&c.tags)),
+            tag_captions(after_tags),
+        );
     e
 }
 
 impl App {
     /// Parses the list request into a store filter, refusing masked viewers' personal searches.
-    async fn client_filter(
+    pub(crate) async fn client_filter(
         &self,
         actor: &Actor,
         req: &ClientListRequest,
@@ -377,7 +399,15 @@ impl App {
         } else {
             client::parse_country(&req.country).map(Some)
         };
+        let tags = match self.existing_tags(&req.tags).await? {
+            Ok(tags) => tags.iter().map(|t| t.id).collect(),
+            Err(m) => {
+                errors.insert("tags", m);
+                Vec::new()
+            }
+        };
         let filter = ClientFilter {
+            tags,
             search: take(&mut errors, "q", search(req.field, &req.text)),
             country: take(&mut errors, "country", country),
             role: take(&mut errors, "role", role_filter(&req.role)),
@@ -413,15 +443,20 @@ impl App {
             offset: (req.page.clamp(1, 1_000_000) - 1) * per_page,
             limit: per_page + 1,
         };
-        let mut items = self.store.list_clients(&query).await?;
+        let scope = actor.client_scope();
+        let mut items = self.store.list_clients(scope, &query).await?;
         let more = items.len() as i64 > per_page;
         items.truncate(per_page as usize);
         let next_after = match (more, req.sort, items.last()) {
             (true, ClientSort::Id, Some(last)) => Some(last.id),
             _ => None,
         };
-        let counted = self.store.count_clients(&query.filter, COUNT_CAP).await?;
-        let total_is_lower_bound = query.filter != ClientFilter::default() && counted > COUNT_CAP;
+        let counted = self
+            .store
+            .count_clients(scope, &query.filter, COUNT_CAP)
+            .await?;
+        let exact = query.filter == ClientFilter::default() && scope.is_all();
+        let total_is_lower_bound = !exact && counted > COUNT_CAP;
         Ok(ClientList {
             items: items
                 .into_iter()
@@ -442,12 +477,50 @@ impl App {
     pub async fn get_client(&self, actor: &Actor, id: i64) -> Result<ClientView, AppError> {
         self.authorize(actor, Section::Clients, Action::View, "view a client")
             .await?;
-        let c = self
-            .store
-            .client_by_id(id)
+        Ok(ClientView::for_actor(
+            actor,
+            self.client_in_scope(actor, id).await?,
+        ))
+    }
+
+    /// The stored client, if it is in the actor's scope; otherwise the same 404 as a missing id.
+    async fn client_in_scope(&self, actor: &Actor, id: i64) -> Result<ClientRecord, AppError> {
+        self.store
+            .client_by_id(actor.client_scope(), id)
             .await?
-            .ok_or(AppError::NotFound)?;
-        Ok(ClientView::for_actor(actor, c))
+            .ok_or(AppError::NotFound)
+    }
+
+    /// Checks the tags a create or an edit sets: they exist, and every one added or removed is
+    /// in the actor's scope. A scoped actor's new client must carry one of their tags (or it
+    /// would vanish from their own list).
+    async fn checked_tags(
+        &self,
+        actor: &Actor,
+        before: &[TagRef],
+        ids: &[i64],
+        attempted: &str,
+    ) -> Result<Vec<TagRef>, AppError> {
+        let tags = self
+            .existing_tags(ids)
+            .await?
+            .map_err(|m| AppError::field("tags", m))?;
+        let touched: Vec<TagRef> = tags
+            .iter()
+            .filter(|t| !before.contains(t))
+            .chain(before.iter().filter(|t| !tags.contains(t)))
+            .cloned()
+            .collect();
+        self.guard_own_tags(actor, &touched, attempted).await?;
+        let ids: Vec<i64> = tags.iter().map(|t| t.id).collect();
+        if before.is_empty() && !actor.client_scope().admits(&ids) {
+            return Err(AppError::field(
+                "tags",
+                "Choose at least one of your Allowed Client Tags, or the client would be outside \
+                 them",
+            ));
+        }
+        Ok(tags)
     }
 
     fn refuse_masked_entry(&self, actor: &Actor) -> Result<(), AppError> {
@@ -466,7 +539,12 @@ impl App {
         actor.can(Section::Clients, Action::Create) && !actor.masked()
     }
 
-    pub async fn create_client(&self, actor: &Actor, input: &ClientInput) -> Result<i64, AppError> {
+    pub async fn create_client(
+        &self,
+        actor: &Actor,
+        input: &ClientInput,
+        tag_ids: &[i64],
+    ) -> Result<i64, AppError> {
         self.authorize(actor, Section::Clients, Action::Create, "create a client")
             .await?;
         if let Err(e) = self.refuse_masked_entry(actor) {
@@ -474,11 +552,15 @@ impl App {
             return Err(e);
         }
         let v = client::validate(input).map_err(field_errors)?;
-        let fields = ClientFields::from(&v);
+        let tags = self
+            .checked_tags(actor, &[], tag_ids, "create a client")
+            .await?;
+        let fields = ClientFields::new(&v, tags.iter().map(|t| t.id).collect());
         let event = changes(
             Event::new(Category::Clients, AuditAction::Add, "Client created"),
             None,
             &fields,
+            &tags,
         );
         let event = Event {
             target_type: Some("client".into()),
@@ -497,19 +579,24 @@ impl App {
 
     /// Saves the edit form. A masked editor's personal fields are ignored: the stored values
     /// are kept, so what they saw (a mask) is never written back. Blocking needs Clients Delete.
+    /// `tag_ids: None` keeps the client's tags.
     pub async fn update_client(
         &self,
         actor: &Actor,
         id: i64,
         input: &ClientInput,
+        tag_ids: Option<&[i64]>,
     ) -> Result<(), AppError> {
         self.authorize(actor, Section::Clients, Action::Update, "update a client")
             .await?;
-        let stored = self
-            .store
-            .client_by_id(id)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let stored = self.client_in_scope(actor, id).await?;
+        let tags = match tag_ids {
+            None => stored.tags.clone(),
+            Some(ids) => {
+                self.checked_tags(actor, &stored.tags, ids, "change a client's tags")
+                    .await?
+            }
+        };
         let mut input = input.clone();
         if actor.masked() {
             input.first_name = stored.first_name.clone();
@@ -534,8 +621,8 @@ impl App {
             self.authorize(actor, Section::Clients, Action::Delete, "block a client")
                 .await?;
         }
-        self.save_client(actor, &stored, ClientFields::from(&v))
-            .await
+        let fields = ClientFields::new(&v, tags.iter().map(|t| t.id).collect());
+        self.save_client(actor, &stored, fields, &tags).await
     }
 
     async fn save_client(
@@ -543,6 +630,7 @@ impl App {
         actor: &Actor,
         stored: &ClientRecord,
         fields: ClientFields,
+        tags: &[TagRef],
     ) -> Result<(), AppError> {
         let name = match (fields.status, stored.status) {
             (ClientStatus::Blocked, ClientStatus::Active) => "Client blocked",
@@ -553,6 +641,7 @@ impl App {
             Event::new(Category::Clients, AuditAction::Update, name),
             Some(stored),
             &fields,
+            tags,
         )
         .target(
             "client",
@@ -572,11 +661,7 @@ impl App {
     pub async fn block_client(&self, actor: &Actor, id: i64) -> Result<(), AppError> {
         self.authorize(actor, Section::Clients, Action::Delete, "block a client")
             .await?;
-        let stored = self
-            .store
-            .client_by_id(id)
-            .await?
-            .ok_or(AppError::NotFound)?;
+        let stored = self.client_in_scope(actor, id).await?;
         if stored.status == ClientStatus::Blocked {
             return Ok(());
         }
@@ -591,9 +676,10 @@ impl App {
             role: stored.role,
             status: stored.status,
             language: stored.language.clone(),
+            tags: stored.tag_ids(),
         };
         fields.status = ClientStatus::Blocked;
-        self.save_client(actor, &stored, fields).await
+        self.save_client(actor, &stored, fields, &stored.tags).await
     }
 
     /// Export CSV: the current filtered list, every page of it, in ID order. Needs Clients
@@ -619,7 +705,10 @@ impl App {
                 offset: 0,
                 limit: EXPORT_CHUNK,
             };
-            let chunk = self.store.list_clients(&query).await?;
+            let chunk = self
+                .store
+                .list_clients(actor.client_scope(), &query)
+                .await?;
             let done = (chunk.len() as i64) < EXPORT_CHUNK;
             after = chunk.last().map(|c| c.id);
             rows.extend(chunk.into_iter().map(|c| {
@@ -636,6 +725,7 @@ impl App {
                     c.status.label().to_string(),
                     c.language,
                     c.registered_at.iso(),
+                    tag_captions(&c.tags),
                 ]
             }));
             if done || after.is_none() {
@@ -666,10 +756,46 @@ impl App {
             Ok(rows) => rows,
             Err(problems) => (Vec::new(), problems),
         };
+        let mut keys: Vec<String> = valid.iter().flat_map(|(_, _, t)| t.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let known = self.store.tags_by_keys(&keys).await?;
+        let mut tag_ids = Vec::with_capacity(valid.len());
+        for (row, _, tags) in &valid {
+            let mut ids = Vec::new();
+            for key in tags {
+                match known
+                    .iter()
+                    .find(|t| domain::tag::caption_key(&t.caption) == *key)
+                {
+                    Some(t) if actor.client_scope().includes_tag(t.id) => ids.push(t.id),
+                    Some(t) => problems.push(RowProblem {
+                        row: *row,
+                        column: "Tags".into(),
+                        reason: format!("{} is outside your Allowed Client Tags", t.caption),
+                    }),
+                    None => problems.push(RowProblem {
+                        row: *row,
+                        column: "Tags".into(),
+                        reason: format!("no tag {key:?}; create it under Clients › Tags first"),
+                    }),
+                }
+            }
+            if !actor.client_scope().admits(&ids) {
+                problems.push(RowProblem {
+                    row: *row,
+                    column: "Tags".into(),
+                    reason: "name one of your Allowed Client Tags, or the client would be \
+                             outside them"
+                        .into(),
+                });
+            }
+            tag_ids.push(ids);
+        }
         if problems.is_empty() {
-            let keys: Vec<String> = valid.iter().map(|(_, v)| v.email.key()).collect();
+            let keys: Vec<String> = valid.iter().map(|(_, v, _)| v.email.key()).collect();
             let taken = self.store.taken_client_emails(&keys).await?;
-            for (row, v) in &valid {
+            for (row, v, _) in &valid {
                 if taken.contains(&v.email.key()) {
                     problems.push(RowProblem {
                         row: *row,
@@ -694,8 +820,9 @@ impl App {
         let now = self.now();
         let clients: Vec<NewClient> = valid
             .iter()
-            .map(|(_, v)| NewClient {
-                fields: ClientFields::from(v),
+            .zip(tag_ids)
+            .map(|((_, v, _), tags)| NewClient {
+                fields: ClientFields::new(v, tags),
                 registered_at: now,
             })
             .collect();
@@ -718,13 +845,18 @@ fn column_field(title: &str) -> Option<Option<&'static str>> {
     if t == "id" || t == "registered" {
         return Some(None);
     }
+    if t == "tags" {
+        return Some(Some("tags"));
+    }
     client::FIELDS
         .iter()
         .find(|(code, label)| t == label.to_lowercase() || t == code.replace('_', " "))
         .map(|(code, _)| Some(*code))
 }
 
-type ParsedRows = (Vec<(usize, ValidClient)>, Vec<RowProblem>);
+/// A valid row: its number, the client, and the tag captions it names (lower-cased keys).
+type ParsedRow = (usize, ValidClient, Vec<String>);
+type ParsedRows = (Vec<ParsedRow>, Vec<RowProblem>);
 
 /// Reads and validates the whole file. Row numbers count the header as row 1.
 fn parse_import(bytes: &[u8]) -> Result<ParsedRows, Vec<RowProblem>> {
@@ -831,6 +963,7 @@ fn parse_import(bytes: &[u8]) -> Result<ParsedRows, Vec<RowProblem>> {
             status: "active".into(),
             ..Default::default()
         };
+        let mut tags = Vec::new();
         for (cell, field) in record.iter().zip(&columns) {
             let value = restore_cell(cell).to_string();
             match field {
@@ -843,6 +976,17 @@ fn parse_import(bytes: &[u8]) -> Result<ParsedRows, Vec<RowProblem>> {
                 Some("role") => input.role = value,
                 Some("status") if !value.trim().is_empty() => input.status = value,
                 Some("language") => input.language = value,
+                Some("tags") => {
+                    tags = value
+                        .split(',')
+                        .map(|t| {
+                            domain::tag::caption_key(
+                                t.split_whitespace().collect::<Vec<_>>().join(" ").as_str(),
+                            )
+                        })
+                        .filter(|t| !t.is_empty())
+                        .collect();
+                }
                 _ => {}
             }
         }
@@ -855,7 +999,7 @@ fn parse_import(bytes: &[u8]) -> Result<ParsedRows, Vec<RowProblem>> {
                         reason: format!("the same email is in row {first}"),
                     });
                 }
-                valid.push((row, v));
+                valid.push((row, v, tags));
             }
             Err(errors) => {
                 for (field, reason) in errors {

@@ -113,8 +113,12 @@ fn ascii_slug(s: &str) -> String {
         .collect()
 }
 
-/// The `n`-th demo client of a run whose RNG is `rng`. `n` makes the email unique.
-fn fake_client(rng: &mut ChaCha8Rng, n: i64) -> NewClient {
+/// Demo clients carry one to three of this many tags ("Desk 01" …).
+pub const DEMO_TAGS: usize = 50;
+
+/// The `n`-th demo client of a run whose RNG is `rng`. `n` makes the email unique; it carries
+/// one to three of `tags`.
+fn fake_client(rng: &mut ChaCha8Rng, n: i64, tags: &[i64]) -> NewClient {
     let (country, code, national, language, cities, firsts, lasts) =
         COUNTRIES[rng.gen_range(0..COUNTRIES.len())];
     let first = firsts[rng.gen_range(0..firsts.len())];
@@ -138,6 +142,14 @@ fn fake_client(rng: &mut ChaCha8Rng, n: i64) -> NewClient {
     } else {
         ClientStatus::Active
     };
+    let mut client_tags = Vec::new();
+    if !tags.is_empty() {
+        for _ in 0..rng.gen_range(1..=3) {
+            client_tags.push(tags[rng.gen_range(0..tags.len())]);
+        }
+        client_tags.sort_unstable();
+        client_tags.dedup();
+    }
     NewClient {
         fields: ClientFields {
             first_name: first.into(),
@@ -150,6 +162,7 @@ fn fake_client(rng: &mut ChaCha8Rng, n: i64) -> NewClient {
             role,
             status,
             language: language.into(),
+            tags: client_tags,
         },
         registered_at: Timestamp(EPOCH_END - rng.gen_range(0..FIVE_YEARS_MS)),
     }
@@ -180,8 +193,30 @@ fn demo_group_rights(k: usize) -> PermissionSet {
 }
 
 impl App {
+    /// The demo tags' ids, creating the missing ones.
+    async fn demo_tags(&self) -> Result<Vec<i64>, AppError> {
+        let mut ids = Vec::with_capacity(DEMO_TAGS);
+        for k in 0..DEMO_TAGS {
+            let caption = format!("Desk {:02}", k + 1);
+            let key = domain::tag::caption_key(&caption);
+            if let Some(t) = self.store.tags_by_keys(&[key]).await?.pop() {
+                ids.push(t.id);
+                continue;
+            }
+            let event = Event::new(Category::Clients, AuditAction::Add, "Tag created")
+                .change("caption", "", &caption);
+            ids.push(
+                self.store
+                    .insert_tag(&caption, self.entry(None, None, event))
+                    .await?,
+            );
+        }
+        Ok(ids)
+    }
+
     /// `demo seed --staff N`: N enabled staff accounts `staff-<n>@demo.example` in
-    /// [`DEMO_GROUPS`] groups, every third one with Mask data, 2FA off and no forced password
+    /// [`DEMO_GROUPS`] groups, every third one with Mask data, every fifth one with one demo tag
+    /// as Allowed Client Tags (`staff-5` sees the clients of "Desk 06"), 2FA off and no forced password
     /// change (so benchmarks can sign them in). They all get `password`, hashed once: demo data,
     /// never for production. Numbering continues after the existing users.
     pub async fn seed_demo_staff(
@@ -198,7 +233,7 @@ impl App {
             let entry = self.entry(None, None, event);
             match self
                 .store
-                .insert_group(&caption, &demo_group_rights(k), entry)
+                .insert_group(&caption, &demo_group_rights(k), &[], entry)
                 .await
             {
                 Ok(id) => group_ids.push(id),
@@ -211,6 +246,7 @@ impl App {
             }
         }
         let hash = self.hasher.hash(password).await;
+        let tags = self.demo_tags().await?;
         let base = self.store.count_users().await? as usize;
         for i in 0..count {
             let n = base + i + 1;
@@ -227,6 +263,11 @@ impl App {
                 must_change_password: false,
                 created_by: None,
                 group_ids: vec![group_ids[n % DEMO_GROUPS]],
+                allowed_tag_ids: if n.is_multiple_of(5) {
+                    vec![tags[n % DEMO_TAGS]]
+                } else {
+                    Vec::new()
+                },
                 created_at: self.now(),
             };
             let event = Event::new(Category::Users, AuditAction::Add, "User created")
@@ -256,12 +297,13 @@ impl App {
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<usize, AppError> {
         let base = self.store.max_client_id().await?;
+        let tags = self.demo_tags().await?;
         let mut rng = ChaCha8Rng::seed_from_u64(0x5EED_C11E ^ base as u64);
         let mut done = 0;
         while done < count {
             let n = BATCH.min(count - done);
             let batch: Vec<NewClient> = (0..n)
-                .map(|i| fake_client(&mut rng, base + (done + i) as i64 + 1))
+                .map(|i| fake_client(&mut rng, base + (done + i) as i64 + 1, &tags))
                 .collect();
             self.store.insert_clients(&batch, None).await?;
             done += n;
@@ -356,8 +398,9 @@ mod tests {
         let mut a = ChaCha8Rng::seed_from_u64(7);
         let mut b = ChaCha8Rng::seed_from_u64(7);
         for n in 1..500 {
-            let c = fake_client(&mut a, n);
-            assert_eq!(c.fields, fake_client(&mut b, n).fields);
+            let c = fake_client(&mut a, n, &[1, 2, 3]);
+            assert_eq!(c.fields, fake_client(&mut b, n, &[1, 2, 3]).fields);
+            assert!((1..=3).contains(&c.fields.tags.len()));
             let f = &c.fields;
             let input = domain::client::ClientInput {
                 first_name: f.first_name.clone(),
@@ -371,7 +414,7 @@ mod tests {
                 language: f.language.clone(),
             };
             let v = domain::client::validate(&input).unwrap_or_else(|e| panic!("{f:?}: {e:?}"));
-            assert_eq!(ClientFields::from(&v), c.fields);
+            assert_eq!(ClientFields::new(&v, c.fields.tags.clone()), c.fields);
         }
     }
 }

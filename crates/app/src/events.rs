@@ -124,6 +124,14 @@ fn view(r: EventRecord, masked: bool) -> EventView {
     }
 }
 
+/// The events this actor may see: none about clients outside their Allowed Client Tags.
+fn visible_to(actor: &Actor) -> store::EventVisibility {
+    store::EventVisibility {
+        viewer_id: actor.id(),
+        client_scope: actor.client_scope().clone(),
+    }
+}
+
 impl App {
     /// Turns the filter form into a query; unknown actors and bad dates are field errors.
     async fn event_query(&self, f: &EventFilter, limit: i64) -> Result<EventQuery, AppError> {
@@ -190,7 +198,7 @@ impl App {
         let masked = actor.masked();
         Ok(self
             .store
-            .list_events(&q)
+            .list_events(&visible_to(actor), &q)
             .await?
             .into_iter()
             .map(|r| view(r, masked))
@@ -216,7 +224,7 @@ impl App {
         let masked = actor.masked();
         Ok(self
             .store
-            .list_events(&q)
+            .list_events(&visible_to(actor), &q)
             .await?
             .into_iter()
             .map(|r| view(r, masked))
@@ -247,7 +255,7 @@ impl App {
         let masked = actor.masked();
         let mut out = Vec::new();
         loop {
-            let rows = self.store.list_events(&q).await?;
+            let rows = self.store.list_events(&visible_to(actor), &q).await?;
             let Some(last) = rows.last().map(|r| r.id) else {
                 break;
             };

@@ -3,12 +3,14 @@
 //! grants more than they hold, nor edits, imports over or deletes one whose rights they don't
 //! all hold (one comparison of authorities, as for users).
 
+use crate::actor::group_grant;
+use crate::tags::tag_captions;
 use crate::users::UserView;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::{Action, Authority, Permission, PermissionSet, Section};
 use serde::{Deserialize, Serialize};
-use store::{GroupDetail, GroupSummary};
+use store::{GroupDetail, GroupSummary, TagRef};
 
 pub const CAPTION_MAX: usize = 100;
 pub const IMPORT_MAX_BYTES: usize = 1024 * 1024;
@@ -56,16 +58,19 @@ fn perm_list(set: &PermissionSet) -> String {
 }
 
 impl App {
-    /// The guard for groups: the actor covers what the group grants (before and after a change).
+    /// The guard for groups: the actor covers what the group grants (before and after a change),
+    /// its rights over the clients its Allowed Client Tags name.
     async fn guard_group(
         &self,
         actor: &Actor,
         grants: &PermissionSet,
+        allowed_tags: &[TagRef],
         attempted: &str,
     ) -> Result<(), AppError> {
+        let ids: Vec<i64> = allowed_tags.iter().map(|t| t.id).collect();
         self.guard_covers(
             actor,
-            &Authority::granted_by_group(grants.clone()),
+            &group_grant(grants.clone(), &ids),
             "You can't grant or change rights you don't hold",
             attempted,
         )
@@ -122,20 +127,35 @@ impl App {
         Ok((group, members.into_iter().map(UserView::from).collect()))
     }
 
+    /// The tags with these ids, or a field error.
+    async fn allowed_tags_field(&self, ids: &[i64]) -> Result<Vec<TagRef>, AppError> {
+        self.existing_tags(ids)
+            .await?
+            .map_err(|m| AppError::field("allowed_tags", m))
+    }
+
     pub async fn create_group(
         &self,
         actor: &Actor,
         caption: &str,
         permissions: &PermissionSet,
+        allowed_tag_ids: &[i64],
     ) -> Result<i64, AppError> {
         self.authorize(actor, Section::Groups, Action::Create, "create a group")
             .await?;
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
-        self.guard_group(actor, permissions, &format!("create group {caption}"))
-            .await?;
+        let tags = self.allowed_tags_field(allowed_tag_ids).await?;
+        self.guard_group(
+            actor,
+            permissions,
+            &tags,
+            &format!("create group {caption}"),
+        )
+        .await?;
         let event = Event::new(Category::Groups, AuditAction::Add, "Group created")
             .change("caption", "", &caption)
-            .change("permissions", "", perm_list(permissions));
+            .change("permissions", "", perm_list(permissions))
+            .change("allowed client tags", "", tag_captions(&tags));
         let event = Event {
             target_type: Some("group".into()),
             target_label: Some(caption.clone()),
@@ -143,7 +163,12 @@ impl App {
         };
         Ok(self
             .store
-            .insert_group(&caption, permissions, self.entry(Some(actor), None, event))
+            .insert_group(
+                &caption,
+                permissions,
+                &tags.iter().map(|t| t.id).collect::<Vec<_>>(),
+                self.entry(Some(actor), None, event),
+            )
             .await?)
     }
 
@@ -153,6 +178,7 @@ impl App {
         id: i64,
         caption: &str,
         permissions: &PermissionSet,
+        allowed_tag_ids: &[i64],
     ) -> Result<(), AppError> {
         self.authorize(actor, Section::Groups, Action::Update, "update a group")
             .await?;
@@ -168,10 +194,12 @@ impl App {
             return Err(AppError::Forbidden(reason.into()));
         }
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
+        let tags = self.allowed_tags_field(allowed_tag_ids).await?;
         let attempted = format!("update group {}", group.caption);
-        self.guard_group(actor, &group.permissions, &attempted)
+        self.guard_group(actor, &group.permissions, &group.allowed_tags, &attempted)
             .await?;
-        self.guard_group(actor, permissions, &attempted).await?;
+        self.guard_group(actor, permissions, &tags, &attempted)
+            .await?;
         self.guard_members(actor, id, &attempted).await?;
         let event = Event::new(
             Category::Groups,
@@ -184,6 +212,11 @@ impl App {
             "permissions",
             perm_list(&group.permissions),
             perm_list(permissions),
+        )
+        .change(
+            "allowed client tags",
+            tag_captions(&group.allowed_tags),
+            tag_captions(&tags),
         );
         Ok(self
             .store
@@ -191,6 +224,7 @@ impl App {
                 id,
                 &caption,
                 permissions,
+                &tags.iter().map(|t| t.id).collect::<Vec<_>>(),
                 self.entry(Some(actor), None, event),
             )
             .await?)
@@ -211,7 +245,7 @@ impl App {
             return Err(AppError::Forbidden(reason.into()));
         }
         let attempted = format!("delete group {}", group.caption);
-        self.guard_group(actor, &group.permissions, &attempted)
+        self.guard_group(actor, &group.permissions, &group.allowed_tags, &attempted)
             .await?;
         self.guard_members(actor, id, &attempted).await?;
         let event = Event::new(Category::Groups, AuditAction::Delete, "Group deleted")
@@ -330,20 +364,24 @@ impl App {
                         )),
                     }
                 }
+                let replaced = existing
+                    .iter()
+                    .find(|g| g.caption.to_lowercase() == caption.to_lowercase());
+                // A replaced group keeps its Allowed Client Tags; a new one has none (all clients).
+                let kept_tags: Vec<i64> = replaced
+                    .map(|g| g.allowed_tags.iter().map(|t| t.id).collect())
+                    .unwrap_or_default();
                 let beyond = actor
                     .authority()
-                    .beyond(&Authority::granted_by_group(set.clone()));
+                    .beyond(&group_grant(set.clone(), &kept_tags));
                 if !beyond.is_empty() {
                     escalations.push(format!(
                         "Group {n} ({caption}): you can't grant {}",
                         beyond.join("; ")
                     ));
                 }
-                let replaced = existing
-                    .iter()
-                    .find(|g| g.caption.to_lowercase() == caption.to_lowercase());
                 if let Some(old) = replaced {
-                    let held = Authority::granted_by_group(old.permissions.clone())
+                    let held = group_grant(old.permissions.clone(), &kept_tags)
                         .join(&self.members_authority(old.id).await?);
                     let beyond = actor.authority().beyond(&held);
                     if !beyond.is_empty() {

@@ -6,6 +6,7 @@ pub mod actor;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod bulk;
 pub mod clients;
 pub mod csv_file;
 pub mod demo;
@@ -16,6 +17,7 @@ pub mod hashing;
 pub mod mail;
 pub mod password_reset;
 pub mod settings;
+pub mod tags;
 mod token_cache;
 pub mod tokens;
 pub mod users;
@@ -26,7 +28,8 @@ pub use error::{AppError, FieldErrors};
 /// are (no secret, no client data): re-exported so that `web` needs no dependency on `store`
 /// and can reach data only through the use cases.
 pub use store::{
-    ClientSort, GroupDetail, GroupRef, GroupSummary, Page, TokenRecord, UserQuery, UserSort,
+    BulkState, ClientSort, GroupDetail, GroupRef, GroupSummary, Page, TagRecord, TagRef,
+    TokenRecord, UserQuery, UserSort,
 };
 
 use domain::Timestamp;

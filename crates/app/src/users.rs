@@ -8,14 +8,15 @@
 
 use crate::actor::{groups_grant, user_authority};
 use crate::mail::Mail;
+use crate::tags::tag_captions;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::user::parse_name;
 use domain::{
-    password, Action, Authority, Email, IpWhitelist, PermissionSet, Section, Timestamp, TwoFactor,
-    UserStatus,
+    password, Action, Authority, ClientScope, Email, IpWhitelist, PermissionSet, Section,
+    Timestamp, TwoFactor, UserStatus,
 };
-use store::{GroupRef, NewUser, Page, UserChange, UserQuery, UserRecord};
+use store::{GroupRef, NewUser, Page, TagRef, UserChange, UserQuery, UserRecord};
 
 /// A Back Office user as the use cases hand it out: the stored record without its password
 /// hash, so no page or API answer can show one.
@@ -37,6 +38,8 @@ pub struct UserView {
     pub failed_attempts: i64,
     pub locked_until: Option<Timestamp>,
     pub groups: Vec<GroupRef>,
+    /// The account's own Allowed Client Tags (its groups may add more).
+    pub allowed_tags: Vec<TagRef>,
 }
 
 impl UserView {
@@ -65,6 +68,7 @@ impl From<UserRecord> for UserView {
             failed_attempts,
             locked_until,
             groups,
+            allowed_tags,
         } = u;
         Self {
             id,
@@ -83,6 +87,7 @@ impl From<UserRecord> for UserView {
             failed_attempts,
             locked_until,
             groups,
+            allowed_tags,
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct UserInput {
     pub ip_whitelist: String,
     /// Saving one's own whitelist that leaves out one's current address was confirmed.
     pub confirm_lockout: bool,
+    /// Allowed Client Tags (tag ids); empty: the groups' tags decide, or all clients.
+    pub allowed_tag_ids: Vec<i64>,
 }
 
 /// The field that asks to confirm a whitelist that shuts its own holder out.
@@ -116,6 +123,16 @@ struct Valid {
     /// What the chosen groups grant together.
     grants: Authority,
     ip_whitelist: IpWhitelist,
+    allowed_tags: Vec<TagRef>,
+    /// Which clients the user would see: own and groups' Allowed Client Tags.
+    scope: ClientScope,
+}
+
+impl Valid {
+    /// The authority the user would have with these fields.
+    fn authority(&self, mask_data: bool) -> Authority {
+        user_authority(&self.grants, mask_data).scoped(self.scope.clone())
+    }
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -226,6 +243,11 @@ impl App {
         } else if details.len() != ids.len() {
             errors.insert("groups", "One of the chosen groups no longer exists".into());
         }
+        let allowed_tags = self
+            .existing_tags(&input.allowed_tag_ids)
+            .await?
+            .map_err(|m| errors.insert("allowed_tags", m))
+            .unwrap_or_default();
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -233,7 +255,14 @@ impl App {
         for g in &details {
             permissions.extend(&g.permissions);
         }
-        let grants = groups_grant(details.iter().any(|g| g.builtin), permissions);
+        let is_admin = details.iter().any(|g| g.builtin);
+        let grants = groups_grant(is_admin, permissions);
+        let own: Vec<i64> = allowed_tags.iter().map(|t| t.id).collect();
+        let from_groups: Vec<i64> = details
+            .iter()
+            .flat_map(|g| g.allowed_tags.iter().map(|t| t.id))
+            .collect();
+        let scope = ClientScope::of_user(&own, &from_groups, is_admin);
         let groups = details
             .iter()
             .map(|g| GroupRef {
@@ -250,16 +279,21 @@ impl App {
             groups,
             grants,
             ip_whitelist: ip_whitelist.expect("checked"),
+            allowed_tags,
+            scope,
         })
     }
 
-    /// The authority a stored user has now: their groups' grants and their own Mask data.
+    /// The authority a stored user has now: their groups' grants, their own Mask data and
+    /// their Allowed Client Tags.
     pub(crate) async fn authority_of_user(&self, user: &UserRecord) -> Result<Authority, AppError> {
         let (is_admin, held) = self.store.permissions_of_user(user.id).await?;
-        Ok(user_authority(
-            &groups_grant(is_admin, held),
-            user.mask_data,
-        ))
+        let sources = self.store.scope_sources_of_user(user.id).await?;
+        Ok(
+            user_authority(&groups_grant(is_admin, held), user.mask_data).scoped(
+                ClientScope::of_user(&sources.own, &sources.groups, is_admin),
+            ),
+        )
     }
 
     /// The guard before any change to an account: the actor's authority covers the target's.
@@ -293,7 +327,7 @@ impl App {
         let v = self.validate_user(input, true, None).await?;
         self.guard_covers(
             actor,
-            &user_authority(&v.grants, input.mask_data),
+            &v.authority(input.mask_data),
             "You can't create a user who would hold more than you do",
             &format!("create user {} in {}", v.email, captions(&v.groups)),
         )
@@ -312,6 +346,7 @@ impl App {
             must_change_password: true,
             created_by: Some(actor.id()),
             group_ids: v.groups.iter().map(|g| g.id).collect(),
+            allowed_tag_ids: v.allowed_tags.iter().map(|t| t.id).collect(),
             created_at: now,
         };
         let event = Event::new(Category::Users, AuditAction::Add, "User created")
@@ -319,6 +354,7 @@ impl App {
             .change("name", "", &v.name)
             .change("status", "", v.status.label())
             .change("groups", "", captions(&v.groups))
+            .change("allowed client tags", "", tag_captions(&v.allowed_tags))
             .change("two-factor authentication", "", TwoFactor::Email.label())
             .change("mask data", "", yes_no(input.mask_data))
             .change("IP Whitelist", "", v.ip_whitelist.to_string())
@@ -515,7 +551,7 @@ impl App {
         }
         self.guard_covers(
             actor,
-            &user_authority(&v.grants, input.mask_data),
+            &v.authority(input.mask_data),
             "You can't make a user hold more than you do",
             &format!("update user {}", target.email),
         )
@@ -526,6 +562,11 @@ impl App {
             .change("name", &target.name, &v.name)
             .change("status", target.status.label(), v.status.label())
             .change("groups", captions(&target.groups), captions(&v.groups))
+            .change(
+                "allowed client tags",
+                tag_captions(&target.allowed_tags),
+                tag_captions(&v.allowed_tags),
+            )
             .change(
                 "mask data",
                 yes_no(target.mask_data),
@@ -566,6 +607,9 @@ impl App {
         }
         if v.ip_whitelist != target.ip_whitelist {
             change.ip_whitelist = Some(v.ip_whitelist.clone());
+        }
+        if v.allowed_tags != target.allowed_tags {
+            change.allowed_tag_ids = Some(v.allowed_tags.iter().map(|t| t.id).collect());
         }
         if event.changes.is_empty() {
             return Ok(());

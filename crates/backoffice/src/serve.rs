@@ -62,6 +62,17 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
             }
         })
     };
+    // Bulk client changes ("every client matching"): resume the ones an earlier run (or a stopped
+    // instance) left unfinished, and keep looking for ones whose lease ran out.
+    let bulk_jobs = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                app.resume_bulk_jobs().await;
+                tokio::time::sleep(Duration::from_secs(15)).await;
+            }
+        })
+    };
     let router = web::router(web::AppState::new(app, web_config));
     let bound = listener.local_addr().unwrap_or(addr);
     tracing::info!(addr = %bound, "Back Office listening");
@@ -89,6 +100,7 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         } => None,
     };
     housekeeping.abort();
+    bulk_jobs.abort();
     match outcome {
         Some(Ok(())) => {
             tracing::info!("stopped");

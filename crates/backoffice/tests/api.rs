@@ -167,6 +167,10 @@ async fn the_openapi_document_is_valid_and_lists_every_route() {
         "GET /api/v1/clients/{id}",
         "PATCH /api/v1/clients/{id}",
         "POST /api/v1/clients/{id}/block",
+        "GET /api/v1/tags",
+        "POST /api/v1/tags",
+        "PUT /api/v1/tags/{id}",
+        "DELETE /api/v1/tags/{id}",
     ];
     served.sort();
     assert_eq!(documented, served);

@@ -874,3 +874,451 @@ async fn big_lists_count_up_to_a_cap_and_email_searches_list_in_email_order() {
         assert!(home.body.contains("staff-2@demo.example"), "{backend}");
     }
 }
+
+/// Creates a tag under Clients › Tags; returns its id (read from the list's filter link).
+async fn create_tag(admin: &Browser, caption: &str) -> i64 {
+    admin.get("/clients/tags/new").await;
+    let r = admin
+        .post("/clients/tags/new", &[("caption", caption)])
+        .await;
+    assert_eq!(r.status, 303, "create tag {caption}: {}", r.body);
+    let list = admin.get("/clients/tags").await.body;
+    let link = list
+        .split("<a href=\"/clients?tag=")
+        .skip(1)
+        .find(|s| {
+            s.split('<')
+                .next()
+                .unwrap_or("")
+                .ends_with(&format!(">{caption}"))
+        })
+        .unwrap_or_else(|| panic!("tag {caption} not listed"));
+    link.split('"').next().unwrap().parse().unwrap()
+}
+
+/// Creates a client with these tags through Create client.
+async fn create_tagged(b: &Browser, first: &str, email: &str, tags: &[i64]) -> testkit::Page {
+    b.get("/clients/new").await;
+    let tags: Vec<String> = tags.iter().map(ToString::to_string).collect();
+    let mut fields = vec![
+        ("first_name", first),
+        ("last_name", "Scopetest"),
+        ("email", email),
+        ("phone", "+44 20 7946 0000"),
+        ("country", "GB"),
+        ("city", "Leeds"),
+        ("role", "investor"),
+        ("status", "active"),
+        ("language", "en"),
+    ];
+    for t in &tags {
+        fields.push(("tag", t.as_str()));
+    }
+    b.post("/clients/new", &fields).await
+}
+
+fn id_of(r: &testkit::Page) -> i64 {
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.location
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("/clients/")
+        .parse()
+        .unwrap()
+}
+
+/// A scoped staff member (Allowed Client Tags: EU) sees and acts on EU clients only, on every
+/// page, API call and export; masking applies on top; and nobody widens a scope.
+#[tokio::test]
+async fn scoped_staff_see_and_touch_only_their_clients() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let eu = create_tag(&admin, "EU desk").await;
+        let us = create_tag(&admin, "US desk").await;
+        let inside = id_of(&create_tagged(&admin, "Insidemark", "insidemark@eu.test", &[eu]).await);
+        let both = id_of(&create_tagged(&admin, "Bothmark", "bothmark@eu.test", &[eu, us]).await);
+        let outside =
+            id_of(&create_tagged(&admin, "Outsidemark", "outsidemark@us.test", &[us]).await);
+        let untagged =
+            id_of(&create_tagged(&admin, "Untaggedmark", "untaggedmark@no.test", &[]).await);
+        // Every permission but Administrators, scoped to EU; one of them masked too.
+        let all: Vec<String> = Permission::catalogue().map(|p| p.code()).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let gid = create_group(&admin, "Everything", &refs).await.to_string();
+        let eu_s = eu.to_string();
+        for (email, mask) in [
+            ("scoped@example.com", false),
+            ("scopedmasked@example.com", true),
+        ] {
+            let mut fields = vec![
+                ("email", email),
+                ("password", USER_PASSWORD),
+                ("status", "enabled"),
+                ("name", "Scoped Person"),
+                ("groups", gid.as_str()),
+                ("allowed_tag", eu_s.as_str()),
+            ];
+            if mask {
+                fields.push(("mask_data", "1"));
+            }
+            admin.get("/users/new").await;
+            assert_eq!(admin.post("/users/new", &fields).await.status, 303);
+            disable_2fa(&admin, email).await;
+        }
+        let scoped = sign_in_fully(&t, "scoped@example.com", USER_PASSWORD).await;
+        let masked = sign_in_fully(&t, "scopedmasked@example.com", USER_PASSWORD).await;
+        // Events about each client: an edit by the administrator.
+        for id in [inside, outside, untagged] {
+            admin.get(&format!("/clients/{id}/edit")).await;
+            let r = admin
+                .post(
+                    &format!("/clients/{id}/edit"),
+                    &[
+                        ("first_name", "Renamed"),
+                        ("last_name", "Scopetest"),
+                        ("email", &format!("renamed{id}@x.test")),
+                        ("phone", "+44 20 7946 0000"),
+                        ("country", "GB"),
+                        ("city", "York"),
+                        ("role", "investor"),
+                        ("status", "active"),
+                        ("language", "en"),
+                        ("tag", if id == inside { &eu_s } else { "" }),
+                    ],
+                )
+                .await;
+            assert!(r.status == 303 || r.status == 422, "{}", r.body);
+        }
+        let forbidden_ids = [outside, untagged];
+        let paths: Vec<String> = vec![
+            "/clients".into(),
+            "/clients?per_page=100".into(),
+            "/clients?by=email&q=outside".into(),
+            "/clients?by=name&q=outside".into(),
+            format!("/clients?tag={us}"),
+            "/clients?select=1".into(),
+            "/clients/export".into(),
+            "/events".into(),
+            "/events?category=clients".into(),
+            format!("/events?target_type=client&target_id={outside}"),
+            "/events/export?format=jsonl".into(),
+            "/api/v1/clients?limit=100".into(),
+            format!("/api/v1/clients?tags={us}"),
+            "/api/v1/clients/export".into(),
+            "/api/v1/events".into(),
+        ];
+        for (who, b) in [("scoped", &scoped), ("scoped and masked", &masked)] {
+            let mut seen = String::new();
+            for path in &paths {
+                let r = b.get(path).await;
+                assert!(r.status < 500, "{backend} {who} {path}: {}", r.status);
+                seen.push_str(&everything(&r));
+            }
+            for id in forbidden_ids {
+                for pattern in [
+                    format!("/clients/{id}\""),
+                    format!("\"id\":{id},\"first_name\""),
+                    format!("\"target_type\":\"client\",\"target_id\":{id}"),
+                    format!("\n{id},"),
+                ] {
+                    assert!(
+                        !seen.contains(&pattern),
+                        "{backend} {who}: out-of-scope client {id} shows ({pattern})"
+                    );
+                }
+                for p in [
+                    format!("/clients/{id}"),
+                    format!("/clients/{id}/edit"),
+                    format!("/clients/{id}/block"),
+                    format!("/api/v1/clients/{id}"),
+                ] {
+                    assert_eq!(
+                        b.get(&p).await.status,
+                        404,
+                        "{backend} {who} {p}: out of scope is not found"
+                    );
+                }
+            }
+            let renamed = [format!("renamed{outside}@"), format!("renamed{untagged}@")];
+            for marker in ["Outsidemark", "outsidemark", "Untaggedmark", "untaggedmark"]
+                .iter()
+                .map(|m| m.to_string())
+                .chain(renamed)
+            {
+                assert!(!seen.contains(&marker), "{backend} {who}: {marker} leaked");
+            }
+            assert!(
+                b.get(&format!("/clients/{inside}")).await.status == 200,
+                "{backend} {who}"
+            );
+        }
+        let list = scoped.get("/clients").await.body;
+        assert_eq!(
+            total(&list),
+            2,
+            "{backend}: the total counts the scope only"
+        );
+        assert!(list.contains("Bothmark"), "{backend}");
+        // Masking applies on top of the scope.
+        let m = masked.get(&format!("/clients/{both}")).await.body;
+        assert!(!m.contains("Bothmark") && m.contains("B****"), "{backend}");
+
+        // Changing an out-of-scope client through the API is a 404 too; a new client needs an EU tag.
+        let r = scoped
+            .client
+            .patch(t.url(&format!("/api/v1/clients/{outside}")))
+            .header("x-csrf-token", scoped.csrf())
+            .header("origin", t.url(""))
+            .json(&serde_json::json!({"city": "Oslo"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{backend}");
+        let r = create_tagged(&scoped, "Nope", "nope@x.test", &[]).await;
+        assert_eq!(
+            r.status, 422,
+            "{backend}: a scoped user's client must carry one of their tags"
+        );
+        let r = create_tagged(&scoped, "Nope", "nope@x.test", &[us]).await;
+        assert_eq!(
+            r.status, 403,
+            "{backend}: nor may they put another desk's tag on it"
+        );
+        assert!(
+            create_tagged(&scoped, "Mine", "mine@x.test", &[eu])
+                .await
+                .status
+                == 303
+        );
+        // Import: a row without an EU tag is refused, and nothing is imported.
+        scoped.get("/clients/import").await;
+        let (status, body) = upload(
+            &t,
+            &scoped,
+            "/clients/import",
+            "First name,Last name,Email,Phone,Country,Role,Language,Tags\r\n\
+             Ann,Lee,ann.import@x.test,+44 20 7946 0958,GB,Investor,en,EU desk\r\n\
+             Bob,Ray,bob.import@x.test,+44 20 7946 0959,GB,Investor,en,US desk\r\n",
+        )
+        .await;
+        assert_eq!(status, 422, "{backend}: {body}");
+        assert!(
+            text(&body).contains("Row 3, Tags: US desk is outside your Allowed Client Tags"),
+            "{backend}: {body}"
+        );
+        assert_eq!(
+            total(&admin.get("/clients?by=email&q=ann.import").await.body),
+            0,
+            "{backend}: nothing imported"
+        );
+
+        // The order of authorities: a scoped user can't create an unscoped user, a tagless
+        // group, nor change the administrator; nor widen their own scope.
+        let r = create_user_with(
+            &scoped,
+            "wide@example.com",
+            "Wide",
+            USER_PASSWORD,
+            &[gid.as_str()],
+            false,
+            false,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{backend}: {}", r.body);
+        assert!(
+            r.body.contains("every client"),
+            "{backend}: the refusal says why"
+        );
+        scoped.get("/groups/new").await;
+        let r = scoped
+            .post(
+                "/groups/new",
+                &[("caption", "Tagless"), ("perm", "clients.view")],
+            )
+            .await;
+        assert_eq!(r.status, 403, "{backend}");
+        let r = scoped
+            .post(
+                "/groups/new",
+                &[
+                    ("caption", "EU viewers"),
+                    ("perm", "clients.view"),
+                    ("allowed_tag", &eu_s),
+                ],
+            )
+            .await;
+        assert_eq!(
+            r.status, 303,
+            "{backend}: a group within their scope is fine"
+        );
+        let admin_id = user_id(&admin, "root@example.com").await;
+        let r = save_user(&scoped, admin_id, &[("name", "Renamed Admin")]).await;
+        assert_eq!(r.status, 403, "{backend}");
+        let me = user_id(&admin, "scoped@example.com").await;
+        let us_s = us.to_string();
+        let r = save_user(&scoped, me, &[("allowed_tag", us_s.as_str())]).await;
+        assert_eq!(r.status, 403, "{backend}: no widening one's own scope");
+        // A tag in a scope can't be deleted; an unused one can, after its confirmation page.
+        admin.get(&format!("/clients/tags/{eu}/delete")).await;
+        assert_eq!(
+            admin
+                .post(&format!("/clients/tags/{eu}/delete"), &[])
+                .await
+                .status,
+            409,
+            "{backend}"
+        );
+        let spare = create_tag(&admin, "Spare").await;
+        let confirm = admin.get(&format!("/clients/tags/{spare}/delete")).await;
+        assert!(
+            confirm.body.contains("0 client(s) carry this tag"),
+            "{backend}"
+        );
+        assert_eq!(
+            admin
+                .post(&format!("/clients/tags/{spare}/delete"), &[])
+                .await
+                .status,
+            303
+        );
+    }
+}
+
+/// Select › Edit selected clients: a page's ticks change at once; "every client matching"
+/// runs as a job in batches and its page reports the result; both confirm with the count first.
+#[tokio::test]
+async fn bulk_assign_tags_and_status() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let vip = create_tag(&admin, "VIP").await;
+        let vip_s = vip.to_string();
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            ids.push(id_of(
+                &create_tagged(&admin, &format!("Bulk{i}"), &format!("bulk{i}@x.test"), &[]).await,
+            ));
+        }
+        let list = admin.get("/clients?select=1").await;
+        assert!(list.body.contains("Edit selected clients"), "{backend}");
+        let (a, b) = (ids[0].to_string(), ids[1].to_string());
+        let fields = [
+            ("selection", "ticked"),
+            ("id", a.as_str()),
+            ("id", b.as_str()),
+            ("action", "assign_tags"),
+            ("bulk_tag", vip_s.as_str()),
+        ];
+        let confirm = admin.post("/clients/bulk", &fields).await;
+        assert_eq!(confirm.status, 200, "{backend}: {}", confirm.body);
+        assert!(
+            text(&confirm.body).contains("Assign Tags: VIP</strong> for <strong>2</strong>"),
+            "{backend}: {}",
+            confirm.body
+        );
+        let mut confirmed = fields.to_vec();
+        confirmed.push(("confirm", "yes"));
+        let done = admin.post("/clients/bulk", &confirmed).await;
+        assert_eq!(done.status, 303, "{backend}");
+        assert_eq!(
+            total(&admin.get(&format!("/clients?tag={vip}")).await.body),
+            2,
+            "{backend}"
+        );
+        // Every client matching (no filter): a job.
+        admin.get("/clients?select=1").await;
+        let fields = [
+            ("selection", "matching"),
+            ("action", "assign_tags"),
+            ("bulk_tag", vip_s.as_str()),
+            ("confirm", "yes"),
+        ];
+        let started = admin.post("/clients/bulk", &fields).await;
+        assert_eq!(started.status, 303, "{backend}: {}", started.body);
+        let job = started.location.unwrap();
+        assert!(job.starts_with("/clients/bulk/"), "{job}");
+        let mut page = String::new();
+        for _ in 0..50 {
+            page = admin.get(&job).await.body;
+            if page.contains("Done:") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            page.contains("Done: 4 client(s) changed"),
+            "{backend}: {page}"
+        );
+        assert_eq!(
+            total(&admin.get(&format!("/clients?tag={vip}")).await.body),
+            6,
+            "{backend}"
+        );
+        // Select Status: Blocked needs Clients Delete, which the admin has; one event per batch.
+        admin.get("/clients?select=1").await;
+        let page_ids = ids
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let r = admin
+            .post(
+                "/clients/bulk",
+                &[
+                    ("selection", "page"),
+                    ("page_ids", page_ids.as_str()),
+                    ("action", "set_status"),
+                    ("new_status", "blocked"),
+                    ("confirm", "yes"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}");
+        assert_eq!(
+            total(&admin.get("/clients?status=blocked").await.body),
+            6,
+            "{backend}"
+        );
+        assert_eq!(
+            events_with(&t, "Clients changed in bulk").await,
+            3,
+            "{backend}"
+        );
+        // Another user can't read the job's page.
+        let gid = create_group(&admin, "Viewers", &["clients.view", "clients.update"])
+            .await
+            .to_string();
+        let other = staff_member(
+            &t,
+            &admin,
+            "other@example.com",
+            "Other",
+            &[gid.as_str()],
+            false,
+        )
+        .await;
+        assert_eq!(other.get(&job).await.status, 404, "{backend}");
+        // Nothing selected, or no action: back to the list with a message, nothing changed.
+        other.get("/clients?select=1").await;
+        let r = other
+            .post(
+                "/clients/bulk",
+                &[
+                    ("selection", "ticked"),
+                    ("action", "assign_tags"),
+                    ("bulk_tag", vip_s.as_str()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{backend}");
+        assert!(
+            other
+                .get(r.location.as_deref().unwrap())
+                .await
+                .body
+                .contains("Select at least one client"),
+            "{backend}"
+        );
+    }
+}

@@ -55,7 +55,16 @@ fn new_user(email: &str, groups: Vec<i64>) -> NewUser {
         must_change_password: true,
         created_by: None,
         group_ids: groups,
+        allowed_tag_ids: Vec::new(),
         created_at: Timestamp::now(),
+    }
+}
+
+/// An unscoped viewer's event visibility.
+fn everything() -> EventVisibility {
+    EventVisibility {
+        viewer_id: 0,
+        client_scope: domain::ClientScope::All,
     }
 }
 
@@ -130,7 +139,7 @@ async fn list_users_filters_sorts_and_pages() {
             domain::Action::View,
         ));
         let g = s
-            .insert_group("Viewers", &perms, entry("Group created"))
+            .insert_group("Viewers", &perms, &[], entry("Group created"))
             .await
             .unwrap();
         for (i, email) in ["carol@x.com", "alice@x.com", "bob@y.com", "dave_1@x.com"]
@@ -548,7 +557,7 @@ async fn groups_import_replaces_or_suffixes_in_one_transaction() {
             domain::Section::Clients,
             domain::Action::View,
         ));
-        s.insert_group("Desk", &p, entry("Group created"))
+        s.insert_group("Desk", &p, &[], entry("Group created"))
             .await
             .unwrap();
         let file = vec![
@@ -711,7 +720,7 @@ async fn time_filters_find_events_committed_out_of_time_order() {
         let names = |q: EventQuery| {
             let s = s.clone();
             async move {
-                let rows = s.list_events(&q).await.unwrap();
+                let rows = s.list_events(&everything(), &q).await.unwrap();
                 rows.into_iter().map(|e| e.event).collect::<Vec<_>>()
             }
         };

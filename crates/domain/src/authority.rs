@@ -10,7 +10,7 @@
 //! sentence in [`Authority::beyond`]. Each of them destructures the value without `..`, so the
 //! compiler refuses a new field until all three say how it compares.
 
-use crate::PermissionSet;
+use crate::{ClientScope, PermissionSet};
 
 /// Whether client personal data (names, emails, phones) is shown as stored or masked.
 /// `Masked` is weaker than `Unmasked`.
@@ -43,14 +43,26 @@ pub struct Authority {
     /// which no set of today's permissions covers.
     administrator: bool,
     personal_data: PersonalData,
+    /// Which clients: all, or those carrying one of the Allowed Client Tags.
+    client_scope: ClientScope,
 }
 
 impl Authority {
+    /// An authority over every client; narrow it with [`Authority::scoped`].
     pub fn new(permissions: PermissionSet, personal_data: PersonalData) -> Self {
         Self {
             permissions,
             administrator: false,
             personal_data,
+            client_scope: ClientScope::All,
+        }
+    }
+
+    /// The same authority limited to these clients.
+    pub fn scoped(self, client_scope: ClientScope) -> Self {
+        Self {
+            client_scope,
+            ..self
         }
     }
 
@@ -60,19 +72,22 @@ impl Authority {
             permissions: PermissionSet::all(),
             administrator: true,
             personal_data: PersonalData::Masked,
+            client_scope: ClientScope::none(),
         }
     }
 
     /// What a group grants its members: its permissions and nothing in any other dimension
-    /// (the weakest value of each), so a member's authority is the join of their groups' grants
-    /// and their own account's settings.
+    /// (the weakest value of each), so a member's permissions are the join of their groups'
+    /// grants and their own account's settings. The client scope is not a join of grants (a
+    /// tagless group must not widen a scoped member; see [`ClientScope::of_user`]): a user's
+    /// authority gets it with [`Authority::scoped`].
     pub fn granted_by_group(permissions: PermissionSet) -> Self {
-        Self::new(permissions, PersonalData::Masked)
+        Self::new(permissions, PersonalData::Masked).scoped(ClientScope::none())
     }
 
     /// What an account's own settings add to its groups' grants.
     pub fn of_account(personal_data: PersonalData) -> Self {
-        Self::new(PermissionSet::default(), personal_data)
+        Self::new(PermissionSet::default(), personal_data).scoped(ClientScope::none())
     }
 
     pub fn is_administrator(&self) -> bool {
@@ -87,16 +102,22 @@ impl Authority {
         self.personal_data
     }
 
+    pub fn client_scope(&self) -> &ClientScope {
+        &self.client_scope
+    }
+
     /// A covers B when A is at least as strong as B in every dimension.
     pub fn covers(&self, other: &Authority) -> bool {
         let Authority {
             permissions,
             administrator,
             personal_data,
+            client_scope,
         } = other;
         self.permissions.covers(permissions)
             && self.administrator >= *administrator
             && self.personal_data >= *personal_data
+            && self.client_scope.covers(client_scope)
     }
 
     /// The least upper bound: the weakest authority that covers both.
@@ -105,6 +126,7 @@ impl Authority {
             permissions,
             administrator,
             personal_data,
+            client_scope,
         } = other;
         let mut joined = self.permissions.clone();
         joined.extend(permissions);
@@ -112,6 +134,7 @@ impl Authority {
             permissions: joined,
             administrator: self.administrator || *administrator,
             personal_data: self.personal_data.max(*personal_data),
+            client_scope: self.client_scope.join(client_scope),
         }
     }
 
@@ -122,6 +145,7 @@ impl Authority {
             permissions,
             administrator,
             personal_data,
+            client_scope,
         } = other;
         let mut out = Vec::new();
         let missing = self.permissions.missing(permissions);
@@ -135,6 +159,12 @@ impl Authority {
         if *personal_data > self.personal_data {
             out.push("unmasked client personal data (your Mask data is on)".to_string());
         }
+        if !self.client_scope.covers(client_scope) {
+            out.push(match client_scope {
+                ClientScope::All => "every client (your Allowed Client Tags limit you)".to_string(),
+                ClientScope::Tags(_) => "client tags outside your Allowed Client Tags".to_string(),
+            });
+        }
         out
     }
 }
@@ -143,7 +173,8 @@ impl FromIterator<Authority> for Authority {
     /// The join of many (a user in several groups); the empty join is the weakest authority.
     fn from_iter<I: IntoIterator<Item = Authority>>(iter: I) -> Self {
         iter.into_iter().fold(
-            Authority::new(PermissionSet::default(), PersonalData::Masked),
+            Authority::new(PermissionSet::default(), PersonalData::Masked)
+                .scoped(ClientScope::none()),
             |a, b| a.join(&b),
         )
     }
@@ -161,12 +192,14 @@ mod tests {
             proptest::sample::subsequence(all.clone(), 0..=all.len()),
             any::<bool>(),
             any::<bool>(),
+            crate::tag::tests::scope(),
         )
-            .prop_map(|(p, masked, admin)| {
+            .prop_map(|(p, masked, admin, scope)| {
                 let a = Authority::new(
                     PermissionSet::from_iter(p),
                     PersonalData::from_mask_data(masked),
-                );
+                )
+                .scoped(scope);
                 if admin {
                     a.join(&Authority::administrators())
                 } else {
@@ -227,7 +260,10 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        assert_eq!(user, Authority::new(view, PersonalData::Unmasked));
+        assert_eq!(
+            user,
+            Authority::new(view, PersonalData::Unmasked).scoped(ClientScope::none())
+        );
         let masked_admin = Authority::administrators();
         assert!(!masked_admin.covers(&user));
         assert_eq!(
@@ -239,8 +275,9 @@ mod tests {
     #[test]
     fn every_current_permission_does_not_cover_an_administrator() {
         let everything = Authority::new(PermissionSet::all(), PersonalData::Unmasked);
-        let admin =
-            Authority::administrators().join(&Authority::of_account(PersonalData::Unmasked));
+        let admin = Authority::administrators()
+            .join(&Authority::of_account(PersonalData::Unmasked))
+            .scoped(ClientScope::All);
         assert!(!everything.covers(&admin));
         assert!(admin.covers(&everything));
     }

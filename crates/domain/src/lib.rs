@@ -9,6 +9,7 @@ pub mod ip_whitelist;
 pub mod masking;
 pub mod password;
 pub mod permission;
+pub mod tag;
 pub mod time;
 pub mod user;
 
@@ -16,5 +17,6 @@ pub use authority::{Authority, PersonalData};
 pub use email::Email;
 pub use ip_whitelist::IpWhitelist;
 pub use permission::{Action, Permission, PermissionSet, Section};
+pub use tag::ClientScope;
 pub use time::Timestamp;
 pub use user::{TwoFactor, UserStatus};

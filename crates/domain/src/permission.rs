@@ -8,6 +8,7 @@ use std::fmt;
 /// A section of the menu, in the order the Rights matrix shows them (alphabetical).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Section {
+    ClientTags,
     Clients,
     EventLog,
     Groups,
@@ -31,7 +32,8 @@ pub struct Permission {
 }
 
 impl Section {
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
+        Section::ClientTags,
         Section::Clients,
         Section::EventLog,
         Section::Groups,
@@ -41,6 +43,7 @@ impl Section {
 
     pub fn label(self) -> &'static str {
         match self {
+            Section::ClientTags => "Client tags",
             Section::Clients => "Clients",
             Section::EventLog => "Event log",
             Section::Groups => "Groups",
@@ -51,6 +54,7 @@ impl Section {
 
     fn code(self) -> &'static str {
         match self {
+            Section::ClientTags => "client_tags",
             Section::Clients => "clients",
             Section::EventLog => "event_log",
             Section::Groups => "groups",
@@ -66,7 +70,9 @@ impl Section {
             Section::Clients => &[View, Create, Update, Delete, Export],
             Section::EventLog => &[View, Export],
             Section::Settings => &[View, Update],
-            Section::Groups | Section::Users => &[View, Create, Update, Delete],
+            Section::ClientTags | Section::Groups | Section::Users => {
+                &[View, Create, Update, Delete]
+            }
         }
     }
 }

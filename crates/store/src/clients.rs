@@ -1,10 +1,10 @@
 //! The client directory's port: records, queries and the [`ClientStore`] trait. The SQL behind
 //! it is in `sql_clients.rs`, shared by both backends.
 
-use crate::{AuditEntry, Result};
+use crate::{AuditEntry, Result, TagRef};
 use async_trait::async_trait;
 use domain::client::{ClientRole, ClientStatus};
-use domain::Timestamp;
+use domain::{ClientScope, Timestamp};
 
 /// The fields of a client that a person edits, already parsed (see `domain::client::validate`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +23,15 @@ pub struct ClientFields {
     pub status: ClientStatus,
     /// ISO 639-1.
     pub language: String,
+    /// Tag ids, sorted, without repeats.
+    pub tags: Vec<i64>,
 }
 
-impl From<&domain::client::ValidClient> for ClientFields {
-    fn from(v: &domain::client::ValidClient) -> Self {
+impl ClientFields {
+    /// The validated form with these tags.
+    pub fn new(v: &domain::client::ValidClient, mut tags: Vec<i64>) -> Self {
+        tags.sort_unstable();
+        tags.dedup();
         Self {
             first_name: v.first_name.clone(),
             last_name: v.last_name.clone(),
@@ -38,6 +43,7 @@ impl From<&domain::client::ValidClient> for ClientFields {
             role: v.role,
             status: v.status,
             language: v.language.clone(),
+            tags,
         }
     }
 }
@@ -62,9 +68,17 @@ pub struct ClientRecord {
     pub language: String,
     pub registered_at: Timestamp,
     pub updated_at: Timestamp,
+    /// By caption.
+    pub tags: Vec<TagRef>,
 }
 
 impl ClientRecord {
+    pub fn tag_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.tags.iter().map(|t| t.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn full_name(&self) -> String {
         domain::client::full_name(&self.first_name, &self.last_name)
     }
@@ -121,6 +135,8 @@ pub struct ClientFilter {
     pub registered_from: Option<Timestamp>,
     /// Registered before.
     pub registered_before: Option<Timestamp>,
+    /// Carrying any of these tags (empty: no condition).
+    pub tags: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -135,6 +151,8 @@ pub struct ClientQuery {
     pub limit: i64,
 }
 
+/// Every read names the viewer's [`ClientScope`]: a client outside it is not found, listed or
+/// counted, so no caller can forget the scope.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Inserts one client and its event in one transaction.
@@ -146,12 +164,21 @@ pub trait ClientStore: Send + Sync {
         clients: &[NewClient],
         event: Option<AuditEntry>,
     ) -> Result<usize>;
-    async fn client_by_id(&self, id: i64) -> Result<Option<ClientRecord>>;
-    async fn list_clients(&self, query: &ClientQuery) -> Result<Vec<ClientRecord>>;
-    /// The number of matching clients: exact up to `cap`, otherwise `cap + 1`. The unfiltered
-    /// total is always exact (a counter kept by the inserts).
-    async fn count_clients(&self, filter: &ClientFilter, cap: i64) -> Result<i64>;
-    /// Replaces the editable fields and appends the event, in one transaction.
+    async fn client_by_id(&self, scope: &ClientScope, id: i64) -> Result<Option<ClientRecord>>;
+    async fn list_clients(
+        &self,
+        scope: &ClientScope,
+        query: &ClientQuery,
+    ) -> Result<Vec<ClientRecord>>;
+    /// The number of matching clients: exact up to `cap`, otherwise `cap + 1`. The unfiltered,
+    /// unscoped total is always exact (a counter kept by the inserts).
+    async fn count_clients(
+        &self,
+        scope: &ClientScope,
+        filter: &ClientFilter,
+        cap: i64,
+    ) -> Result<i64>;
+    /// Replaces the editable fields (tags too) and appends the event, in one transaction.
     async fn update_client(&self, id: i64, fields: &ClientFields, event: AuditEntry) -> Result<()>;
     /// Which of these email keys are already taken by a client.
     async fn taken_client_emails(&self, keys: &[String]) -> Result<Vec<String>>;

@@ -11,8 +11,10 @@ mod sql_authority;
 mod sql_clients;
 mod sql_resets;
 mod sql_sign_in;
+mod sql_tags;
 mod sql_tokens;
 mod sqlite;
+mod tags;
 mod types;
 
 use async_trait::async_trait;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
 pub use clients::*;
 pub use sign_in::*;
+pub use tags::*;
 pub use types::*;
 
 /// The error a store's source keeps, for the log (never shown to a person).
@@ -47,7 +50,8 @@ pub enum StoreError {
 /// The schema's unique rules that a person can hit, each with the form field it guards: by
 /// constraint name (PostgreSQL reports it) and by the `table.column` that SQLite reports instead
 /// ("UNIQUE constraint failed: users.email_key"). The names are those of the migrations.
-pub const UNIQUE_RULES: [(&str, &str, &str); 3] = [
+pub const UNIQUE_RULES: [(&str, &str, &str); 4] = [
+    ("tags_caption_key_unique", "tags.caption_key", "caption"),
     ("users_email_key_unique", "users.email_key", "email"),
     (
         "access_groups_caption_key_unique",
@@ -133,13 +137,16 @@ pub trait GroupStore: Send + Sync {
         &self,
         caption: &str,
         permissions: &PermissionSet,
+        allowed_tags: &[i64],
         event: AuditEntry,
     ) -> Result<i64>;
+    /// Replaces the caption, the permissions and the Allowed Client Tags.
     async fn update_group(
         &self,
         id: i64,
         caption: &str,
         permissions: &PermissionSet,
+        allowed_tags: &[i64],
         event: AuditEntry,
     ) -> Result<()>;
     async fn delete_group(&self, id: i64, event: AuditEntry) -> Result<()>;
@@ -200,8 +207,14 @@ pub trait CodeStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Appends an event on its own (sign-in attempts, refusals, exports).
     async fn append_event(&self, entry: AuditEntry) -> Result<()>;
-    /// Newest first, keyset-paged by `before_id`; no total, so deep logs stay fast.
-    async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>>;
+    /// Newest first, keyset-paged by `before_id`; no total, so deep logs stay fast. Only the
+    /// events `visible` lets the viewer see: a scoped viewer sees no event about a client
+    /// outside their scope.
+    async fn list_events(
+        &self,
+        visible: &EventVisibility,
+        query: &EventQuery,
+    ) -> Result<Vec<EventRecord>>;
     /// Appends many events in one transaction, chained in order (demo data, benchmarks).
     async fn append_events(&self, entries: Vec<AuditEntry>) -> Result<()>;
     /// Every event in id order, for `audit verify`.
@@ -282,6 +295,7 @@ pub trait Store:
     + AuthorityStore
     + ResetStore
     + SignInStore
+    + TagStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

@@ -93,6 +93,7 @@ crate::sql::impl_store!(PgStore, Postgres, "postgres");
 crate::sql_tokens::impl_token_store!(PgStore, Postgres);
 crate::sql_resets::impl_reset_store!(PgStore, Postgres);
 crate::sql_clients::impl_client_store!(PgStore, Postgres);
+crate::sql_tags::impl_tag_store!(PgStore, Postgres);
 crate::sql_authority::impl_authority_store!(PgStore, Postgres);
 crate::sql_sign_in::impl_sign_in_store!(PgStore, Postgres);
 

@@ -56,6 +56,7 @@ macro_rules! impl_store {
                 failed_attempts: r.try_get("failed_attempts").map_err(g)?,
                 locked_until: r.try_get::<Option<i64>, _>("locked_until").map_err(g)?.map(Timestamp),
                 groups: Vec::new(),
+                allowed_tags: Vec::new(),
             })
         }
 
@@ -299,6 +300,12 @@ macro_rules! impl_store {
                         u.groups.push(group);
                     }
                 }
+                let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+                for (uid, tag) in self.allowed_tags_of("user_allowed_tags", "user_id", &ids).await? {
+                    if let Some(u) = users.iter_mut().find(|u| u.id == uid) {
+                        u.allowed_tags.push(tag);
+                    }
+                }
                 Ok(())
             }
 
@@ -340,6 +347,7 @@ macro_rules! impl_store {
                 .await
                 .map_err(map_err)?;
                 set_user_groups(&mut tx, id, &user.group_ids).await?;
+                set_allowed_tags_in(&mut tx, "user_allowed_tags", "user_id", id, &user.allowed_tag_ids).await?;
                 sqlx::query("UPDATE row_counts SET n = n + 1 WHERE name = 'users'")
                     .execute(&mut *tx)
                     .await
@@ -564,6 +572,9 @@ macro_rules! impl_store {
                 if let Some(groups) = &change.group_ids {
                     set_user_groups(&mut tx, id, groups).await?;
                 }
+                if let Some(tags) = &change.allowed_tag_ids {
+                    set_allowed_tags_in(&mut tx, "user_allowed_tags", "user_id", id, tags).await?;
+                }
                 let disabled = change.status == Some(UserStatus::Disabled);
                 if disabled || change.email.is_some() || change.password.is_some() {
                     // A forgotten-password link dies with the account's access, and with the
@@ -702,16 +713,24 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)?;
-                rows.iter()
+                let mut groups = rows.iter()
                     .map(|r| {
                         Ok(GroupSummary {
                             id: r.try_get(0).map_err(map_err)?,
                             caption: r.try_get(1).map_err(map_err)?,
                             builtin: r.try_get(2).map_err(map_err)?,
                             members: r.try_get(3).map_err(map_err)?,
+                            allowed_tags: Vec::new(),
                         })
                     })
-                    .collect()
+                    .collect::<Result<Vec<_>>>()?;
+                let ids: Vec<i64> = groups.iter().map(|g| g.id).collect();
+                for (gid, tag) in self.allowed_tags_of("group_allowed_tags", "group_id", &ids).await? {
+                    if let Some(g) = groups.iter_mut().find(|g| g.id == gid) {
+                        g.allowed_tags.push(tag);
+                    }
+                }
+                Ok(groups)
             }
 
             async fn group_by_id(&self, id: i64) -> Result<Option<GroupDetail>> {
@@ -740,22 +759,29 @@ macro_rules! impl_store {
                         caption: r.try_get(1).map_err(map_err)?,
                         builtin,
                         permissions: self.permissions_of_group(id, builtin).await?,
+                        allowed_tags: Vec::new(),
                         created_at: Timestamp(r.try_get(3).map_err(map_err)?),
                         updated_at: Timestamp(r.try_get(4).map_err(map_err)?),
                     });
                 }
+                for (gid, tag) in self.allowed_tags_of("group_allowed_tags", "group_id", ids).await? {
+                    if let Some(g) = out.iter_mut().find(|g| g.id == gid) {
+                        g.allowed_tags.push(tag);
+                    }
+                }
                 Ok(out)
             }
 
-            async fn insert_group(&self, caption: &str, permissions: &PermissionSet, event: AuditEntry) -> Result<i64> {
+            async fn insert_group(&self, caption: &str, permissions: &PermissionSet, allowed_tags: &[i64], event: AuditEntry) -> Result<i64> {
                 let mut tx = self.begin().await?;
                 let id = insert_group_in(&mut tx, caption, permissions, event.at).await?;
+                set_allowed_tags_in(&mut tx, "group_allowed_tags", "group_id", id, allowed_tags).await?;
                 append_in(&mut tx, with_target_id(event, id)).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(id)
             }
 
-            async fn update_group(&self, id: i64, caption: &str, permissions: &PermissionSet, event: AuditEntry) -> Result<()> {
+            async fn update_group(&self, id: i64, caption: &str, permissions: &PermissionSet, allowed_tags: &[i64], event: AuditEntry) -> Result<()> {
                 let mut tx = self.begin().await?;
                 let done = sqlx::query(
                     "UPDATE access_groups SET caption = $2, caption_key = $3, updated_at = $4 WHERE id = $1 AND builtin = FALSE",
@@ -771,6 +797,7 @@ macro_rules! impl_store {
                     return Err(StoreError::NotFound);
                 }
                 set_group_permissions(&mut tx, id, permissions).await?;
+                set_allowed_tags_in(&mut tx, "group_allowed_tags", "group_id", id, allowed_tags).await?;
                 append_in(&mut tx, event).await?;
                 tx.commit().await.map_err(map_err)
             }
@@ -1163,8 +1190,26 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn list_events(&self, q: &EventQuery) -> Result<Vec<EventRecord>> {
+            async fn list_events(&self, visible: &EventVisibility, q: &EventQuery) -> Result<Vec<EventRecord>> {
                 let mut qb = QueryBuilder::<$db>::new(format!("SELECT {EVENT_COLS} FROM events WHERE 1 = 1"));
+                if let domain::ClientScope::Tags(tags) = &visible.client_scope {
+                    // An event about one client shows when the client is in scope; one about many
+                    // (an import, an export, a bulk change) only to whoever made it.
+                    qb.push(" AND (CASE WHEN target_type = 'client' THEN ");
+                    if tags.is_empty() {
+                        qb.push("1 = 0");
+                    } else {
+                        qb.push("EXISTS (SELECT 1 FROM client_tags st WHERE st.client_id = events.target_id AND st.tag_id IN (");
+                        let mut sep = qb.separated(", ");
+                        for t in tags {
+                            sep.push_bind(*t);
+                        }
+                        qb.push("))");
+                    }
+                    qb.push(" WHEN category = 'clients' AND (target_type IS NULL OR target_type = 'bulk') THEN actor_id = ");
+                    qb.push_bind(visible.viewer_id);
+                    qb.push(" ELSE 1 = 1 END)");
+                }
                 if let Some(a) = q.actor_id {
                     qb.push(" AND actor_id = ");
                     qb.push_bind(a);

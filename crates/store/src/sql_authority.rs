@@ -42,7 +42,18 @@ macro_rules! impl_authority_store {
             if is_admin {
                 permissions = PermissionSet::all();
             }
-            Ok(Principal { user, is_admin, permissions })
+            Ok(Principal { user, is_admin, permissions, scope: ScopeSources::default() })
+        }
+
+        impl $store {
+            /// The principal's Allowed Client Tags: a second indexed query (a join would
+            /// multiply the permission rows by the tags).
+            async fn fill_scope(&self, p: &mut Principal) -> Result<()> {
+                let (own, sources) = self.scope_of_user(p.user.id).await?;
+                p.user.allowed_tags = own;
+                p.scope = sources;
+                Ok(())
+            }
         }
 
         #[async_trait]
@@ -57,7 +68,8 @@ macro_rules! impl_authority_store {
                 let rows = sqlx::query(&sql).bind(id_hash).fetch_all(&self.pool).await.map_err(map_err)?;
                 let Some(r) = rows.first() else { return Ok(None) };
                 let g = |e: sqlx::Error| map_err(e);
-                let authority = authority_rows(&rows)?;
+                let mut authority = authority_rows(&rows)?;
+                self.fill_scope(&mut authority).await?;
                 let session = SessionRecord {
                     id_hash: id_hash.to_string(),
                     key: r.try_get("s_key").map_err(g)?,
@@ -83,7 +95,8 @@ macro_rules! impl_authority_store {
                 let rows = sqlx::query(&sql).bind(token_hash).fetch_all(&self.pool).await.map_err(map_err)?;
                 let Some(r) = rows.first() else { return Ok(None) };
                 let g = |e: sqlx::Error| map_err(e);
-                let authority = authority_rows(&rows)?;
+                let mut authority = authority_rows(&rows)?;
+                self.fill_scope(&mut authority).await?;
                 let token = TokenRecord {
                     id: r.try_get("t_id").map_err(g)?,
                     user_id: authority.user.id,

@@ -6,6 +6,7 @@
 macro_rules! impl_client_store {
     ($store:ident, $db:ty) => {
         use domain::client::{ClientRole, ClientStatus};
+        use domain::ClientScope;
 
         const CLIENT_COLS: &str = "id, first_name, last_name, email, phone, country, city, role, status, \
             language, registered_at, updated_at";
@@ -29,7 +30,120 @@ macro_rules! impl_client_store {
                 language: r.try_get("language").map_err(g)?,
                 registered_at: Timestamp(r.try_get("registered_at").map_err(g)?),
                 updated_at: Timestamp(r.try_get("updated_at").map_err(g)?),
+                tags: Vec::new(),
             })
+        }
+
+        /// `AND` the client carries one of these tags: one probe of the `client_tags` primary
+        /// key per client looked at. No tag at all matches no client.
+        fn push_any_tag<'a>(qb: &mut sqlx::QueryBuilder<'a, $db>, tags: &[i64]) {
+            if tags.is_empty() {
+                qb.push(" AND 1 = 0");
+                return;
+            }
+            qb.push(" AND EXISTS (SELECT 1 FROM client_tags st WHERE st.client_id = clients.id AND st.tag_id IN (");
+            let mut sep = qb.separated(", ");
+            for t in tags {
+                sep.push_bind(*t);
+            }
+            qb.push("))");
+        }
+
+        /// Fills each record's tags, by caption, in one query.
+        async fn tags_for_clients<'e, E>(db: E, clients: &mut [ClientRecord]) -> Result<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            if clients.is_empty() {
+                return Ok(());
+            }
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "SELECT ct.client_id, t.id, t.caption FROM client_tags ct JOIN tags t ON t.id = ct.tag_id \
+                 WHERE ct.client_id IN (",
+            );
+            let mut sep = qb.separated(", ");
+            for c in clients.iter() {
+                sep.push_bind(c.id);
+            }
+            qb.push(") ORDER BY t.caption_key");
+            let rows = qb.build().fetch_all(db).await.map_err(map_err)?;
+            for r in rows {
+                let client_id: i64 = r.try_get(0).map_err(map_err)?;
+                let tag = TagRef { id: r.try_get(1).map_err(map_err)?, caption: r.try_get(2).map_err(map_err)? };
+                if let Some(c) = clients.iter_mut().find(|c| c.id == client_id) {
+                    c.tags.push(tag);
+                }
+            }
+            Ok(())
+        }
+
+        /// Adds and removes client-tag pairs and keeps each tag's `clients` counter in step.
+        async fn change_client_tags_in(tx: &mut Tx, add: &[(i64, i64)], remove: &[(i64, i64)]) -> Result<()> {
+            let mut delta: std::collections::BTreeMap<i64, i64> = Default::default();
+            for chunk in add.chunks(CLIENT_BATCH) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO client_tags (client_id, tag_id) ");
+                qb.push_values(chunk, |mut b, (c, t)| {
+                    b.push_bind(*c).push_bind(*t);
+                });
+                qb.build().execute(&mut **tx).await.map_err(map_err)?;
+                for (_, t) in chunk {
+                    *delta.entry(*t).or_default() += 1;
+                }
+            }
+            for (c, t) in remove {
+                let gone = sqlx::query("DELETE FROM client_tags WHERE client_id = $1 AND tag_id = $2")
+                    .bind(*c)
+                    .bind(*t)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?;
+                *delta.entry(*t).or_default() -= gone.rows_affected() as i64;
+            }
+            for (tag, n) in delta {
+                if n != 0 {
+                    sqlx::query("UPDATE tags SET clients = clients + $2 WHERE id = $1")
+                        .bind(tag)
+                        .bind(n)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+            }
+            Ok(())
+        }
+
+        /// The (client, tag) pairs these clients carry among `tags` (all of their tags when
+        /// `tags` is `None`), read in the writing transaction.
+        async fn client_tag_pairs_in(tx: &mut Tx, ids: &[i64], tags: Option<&[i64]>) -> Result<Vec<(i64, i64)>> {
+            if ids.is_empty() || tags.is_some_and(|t| t.is_empty()) {
+                return Ok(Vec::new());
+            }
+            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT client_id, tag_id FROM client_tags WHERE client_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            qb.push(")");
+            if let Some(tags) = tags {
+                qb.push(" AND tag_id IN (");
+                let mut sep = qb.separated(", ");
+                for t in tags {
+                    sep.push_bind(*t);
+                }
+                qb.push(")");
+            }
+            let rows = qb.build().fetch_all(&mut **tx).await.map_err(map_err)?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
+                .collect()
+        }
+
+        /// Sets one client's tags to exactly `tags`.
+        async fn set_client_tags_in(tx: &mut Tx, client_id: i64, tags: &[i64]) -> Result<()> {
+            let held: Vec<i64> = client_tag_pairs_in(tx, &[client_id], None).await?.into_iter().map(|(_, t)| t).collect();
+            let add: Vec<(i64, i64)> = tags.iter().filter(|t| !held.contains(t)).map(|t| (client_id, *t)).collect();
+            let remove: Vec<(i64, i64)> = held.iter().filter(|t| !tags.contains(t)).map(|t| (client_id, *t)).collect();
+            change_client_tags_in(tx, &add, &remove).await
         }
 
         fn push_prefix<'a>(qb: &mut sqlx::QueryBuilder<'a, $db>, column: &str, prefix: &str) {
@@ -42,8 +156,15 @@ macro_rules! impl_client_store {
             qb.push(")");
         }
 
-        fn client_filters<'a>(qb: &mut sqlx::QueryBuilder<'a, $db>, f: &'a ClientFilter) {
+        /// The scope, then the filter. Every read of clients goes through here.
+        fn client_filters<'a>(qb: &mut sqlx::QueryBuilder<'a, $db>, scope: &ClientScope, f: &'a ClientFilter) {
             qb.push(" WHERE 1 = 1");
+            if let ClientScope::Tags(tags) = scope {
+                push_any_tag(qb, &tags.iter().copied().collect::<Vec<_>>());
+            }
+            if !f.tags.is_empty() {
+                push_any_tag(qb, &f.tags);
+            }
             match &f.search {
                 None => {}
                 Some(ClientSearch::Id(id)) => {
@@ -90,9 +211,9 @@ macro_rules! impl_client_store {
 
         /// One page of the list: `select` (the columns, or an EXPLAIN in tests) followed by the
         /// filters, the keyset or offset, the order and the limit.
-        fn client_list_query<'a>(select: &str, q: &'a ClientQuery) -> sqlx::QueryBuilder<'a, $db> {
+        fn client_list_query<'a>(select: &str, scope: &ClientScope, q: &'a ClientQuery) -> sqlx::QueryBuilder<'a, $db> {
             let mut qb = sqlx::QueryBuilder::<$db>::new(format!("{select} FROM clients"));
-            client_filters(&mut qb, &q.filter);
+            client_filters(&mut qb, scope, &q.filter);
             let dir = if q.descending { "DESC" } else { "ASC" };
             let keyset = q.sort == ClientSort::Id && q.after_id.is_some();
             if let (true, Some(after)) = (keyset, q.after_id) {
@@ -117,6 +238,7 @@ macro_rules! impl_client_store {
 
         async fn insert_clients_in(tx: &mut Tx, clients: &[NewClient]) -> Result<()> {
             for chunk in clients.chunks(CLIENT_BATCH) {
+                let tagged = chunk.iter().any(|c| !c.fields.tags.is_empty());
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO clients (first_name, last_name, name_key, last_key, email, email_key, phone, \
                      country, city, role, status, language, registered_at, updated_at) ",
@@ -138,7 +260,25 @@ macro_rules! impl_client_store {
                         .push_bind(c.registered_at.millis())
                         .push_bind(c.registered_at.millis());
                 });
-                qb.build().execute(&mut **tx).await.map_err(map_err)?;
+                if !tagged {
+                    qb.build().execute(&mut **tx).await.map_err(map_err)?;
+                    continue;
+                }
+                // The new ids by email (unique), whatever order RETURNING gives them in.
+                qb.push(" RETURNING id, email_key");
+                let rows = qb.build().fetch_all(&mut **tx).await.map_err(map_err)?;
+                let mut ids = std::collections::HashMap::with_capacity(rows.len());
+                for r in &rows {
+                    ids.insert(r.try_get::<String, _>(1).map_err(map_err)?, r.try_get::<i64, _>(0).map_err(map_err)?);
+                }
+                let pairs: Vec<(i64, i64)> = chunk
+                    .iter()
+                    .flat_map(|c| {
+                        let id = ids.get(&c.fields.email_key).copied();
+                        c.fields.tags.iter().filter_map(move |t| id.map(|id| (id, *t)))
+                    })
+                    .collect();
+                change_client_tags_in(tx, &pairs, &[]).await?;
             }
             count_clients_in(tx, clients.len()).await
         }
@@ -179,6 +319,7 @@ macro_rules! impl_client_store {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
+                set_client_tags_in(&mut tx, id, &f.tags).await?;
                 count_clients_in(&mut tx, 1).await?;
                 append_in(&mut tx, with_target_id(event, id)).await?;
                 tx.commit().await.map_err(map_err)?;
@@ -195,26 +336,33 @@ macro_rules! impl_client_store {
                 Ok(clients.len())
             }
 
-            async fn client_by_id(&self, id: i64) -> Result<Option<ClientRecord>> {
-                let row = sqlx::query(&format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(map_err)?;
-                row.as_ref().map(client_row).transpose()
+            async fn client_by_id(&self, scope: &ClientScope, id: i64) -> Result<Option<ClientRecord>> {
+                let unfiltered = ClientFilter::default();
+                let mut qb = sqlx::QueryBuilder::<$db>::new(format!("SELECT {CLIENT_COLS} FROM clients"));
+                client_filters(&mut qb, scope, &unfiltered);
+                qb.push(" AND id = ");
+                qb.push_bind(id);
+                let row = qb.build().fetch_optional(&self.pool).await.map_err(map_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let mut found = [client_row(&row)?];
+                tags_for_clients(&self.pool, &mut found).await?;
+                let [found] = found;
+                Ok(Some(found))
             }
 
-            async fn list_clients(&self, q: &ClientQuery) -> Result<Vec<ClientRecord>> {
-                let rows = client_list_query(&format!("SELECT {CLIENT_COLS}"), q)
+            async fn list_clients(&self, scope: &ClientScope, q: &ClientQuery) -> Result<Vec<ClientRecord>> {
+                let rows = client_list_query(&format!("SELECT {CLIENT_COLS}"), scope, q)
                     .build()
                     .fetch_all(&self.pool)
                     .await
                     .map_err(map_err)?;
-                rows.iter().map(client_row).collect()
+                let mut clients = rows.iter().map(client_row).collect::<Result<Vec<_>>>()?;
+                tags_for_clients(&self.pool, &mut clients).await?;
+                Ok(clients)
             }
 
-            async fn count_clients(&self, filter: &ClientFilter, cap: i64) -> Result<i64> {
-                if *filter == ClientFilter::default() {
+            async fn count_clients(&self, scope: &ClientScope, filter: &ClientFilter, cap: i64) -> Result<i64> {
+                if *filter == ClientFilter::default() && scope.is_all() {
                     return sqlx::query_scalar("SELECT n FROM row_counts WHERE name = 'clients'")
                         .fetch_one(&self.pool)
                         .await
@@ -223,7 +371,7 @@ macro_rules! impl_client_store {
                 // Counting stops one row past the cap: a broad filter costs at most that many
                 // index entries, never a scan of the whole table.
                 let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM (SELECT 1 FROM clients");
-                client_filters(&mut qb, filter);
+                client_filters(&mut qb, scope, filter);
                 qb.push(" LIMIT ");
                 qb.push_bind(cap + 1);
                 qb.push(") AS matching");
@@ -257,6 +405,7 @@ macro_rules! impl_client_store {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
+                set_client_tags_in(&mut tx, id, &f.tags).await?;
                 append_in(&mut tx, event).await?;
                 tx.commit().await.map_err(map_err)
             }

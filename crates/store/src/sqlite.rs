@@ -106,6 +106,7 @@ crate::sql::impl_store!(SqliteStore, Sqlite, "sqlite");
 crate::sql_tokens::impl_token_store!(SqliteStore, Sqlite);
 crate::sql_resets::impl_reset_store!(SqliteStore, Sqlite);
 crate::sql_clients::impl_client_store!(SqliteStore, Sqlite);
+crate::sql_tags::impl_tag_store!(SqliteStore, Sqlite);
 crate::sql_authority::impl_authority_store!(SqliteStore, Sqlite);
 crate::sql_sign_in::impl_sign_in_store!(SqliteStore, Sqlite);
 
@@ -114,15 +115,20 @@ mod tests {
     use super::*;
     use crate::{ClientFilter, ClientQuery, ClientSearch, ClientSort};
     use domain::client::{ClientRole, ClientStatus};
+    use domain::ClientScope;
     use sqlx::Row;
 
     /// The query plan of one page of the client list, one line per step.
-    async fn plan(store: &SqliteStore, q: &ClientQuery) -> Vec<String> {
-        let rows = client_list_query(&format!("EXPLAIN QUERY PLAN SELECT {CLIENT_COLS}"), q)
-            .build()
-            .fetch_all(&store.pool)
-            .await
-            .unwrap();
+    async fn plan(store: &SqliteStore, scope: &ClientScope, q: &ClientQuery) -> Vec<String> {
+        let rows = client_list_query(
+            &format!("EXPLAIN QUERY PLAN SELECT {CLIENT_COLS}"),
+            scope,
+            q,
+        )
+        .build()
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
         rows.iter().map(|r| r.get::<String, _>("detail")).collect()
     }
 
@@ -146,7 +152,8 @@ mod tests {
 
     /// Every search, filter and sort the list offers is an index range or an index-ordered
     /// scan; only a name search (first-and-last or last-name prefix: two indexes at once) in a
-    /// non-name order sorts its matches.
+    /// non-name order sorts its matches. A scope or a tag filter adds one primary-key probe of
+    /// `client_tags` per client looked at, never a scan of it.
     #[tokio::test]
     async fn every_offered_search_filter_and_sort_is_served_by_an_index() {
         let store = migrated_memory_store().await;
@@ -267,7 +274,11 @@ mod tests {
                 false,
             ),
         ];
-        for (name, filter, sort, expected, may_sort) in cases {
+        let scopes = [ClientScope::All, ClientScope::Tags([1, 2].into())];
+        for ((name, filter, sort, expected, may_sort), scope) in cases
+            .into_iter()
+            .flat_map(|c| scopes.iter().map(move |s| (c.clone(), s)))
+        {
             for after_id in [None, Some(1000)] {
                 let q = ClientQuery {
                     filter: filter.clone(),
@@ -276,7 +287,19 @@ mod tests {
                     limit: 26,
                     ..Default::default()
                 };
-                let steps = plan(&store, &q).await;
+                let steps = plan(&store, scope, &q).await;
+                if !scope.is_all() {
+                    assert!(
+                        steps
+                            .iter()
+                            .any(|s| s.contains("SEARCH st USING") && s.contains("PRIMARY KEY")),
+                        "{name}, scoped: {steps:?}"
+                    );
+                    assert!(
+                        !steps.iter().any(|s| s.starts_with("SCAN st")),
+                        "{name}, scoped, scans client_tags: {steps:?}"
+                    );
+                }
                 // On later pages the planner may walk the id range instead (still an index).
                 assert!(
                     after_id.is_some() || steps.iter().any(|s| s.contains(expected)),

@@ -15,6 +15,8 @@ pub struct NewUser {
     pub must_change_password: bool,
     pub created_by: Option<i64>,
     pub group_ids: Vec<i64>,
+    /// Allowed Client Tags of the account itself (empty: only the groups' decide).
+    pub allowed_tag_ids: Vec<i64>,
     pub created_at: Timestamp,
 }
 
@@ -39,6 +41,8 @@ pub struct UserRecord {
     pub locked_until: Option<Timestamp>,
     /// Captions of the user's groups, filled by list queries.
     pub groups: Vec<GroupRef>,
+    /// The account's own Allowed Client Tags, filled with the groups.
+    pub allowed_tags: Vec<TagRef>,
 }
 
 /// An account found for the password step of a sign-in.
@@ -76,6 +80,7 @@ pub struct UserChange {
     pub mask_data: Option<bool>,
     pub ip_whitelist: Option<IpWhitelist>,
     pub group_ids: Option<Vec<i64>>,
+    pub allowed_tag_ids: Option<Vec<i64>>,
     pub unlock: bool,
     /// End the user's sessions, except the one with this hash when given.
     pub end_sessions: Option<Option<String>>,
@@ -165,6 +170,7 @@ pub struct GroupSummary {
     pub caption: String,
     pub builtin: bool,
     pub members: i64,
+    pub allowed_tags: Vec<TagRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -174,8 +180,36 @@ pub struct GroupDetail {
     pub builtin: bool,
     /// Resolved: the whole catalogue for the built-in Administrators group.
     pub permissions: PermissionSet,
+    /// The group's Allowed Client Tags (empty: the group doesn't narrow its members).
+    pub allowed_tags: Vec<TagRef>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A client tag as lists and forms name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRef {
+    pub id: i64,
+    pub caption: String,
+}
+
+/// A client tag on the Tags page.
+#[derive(Debug, Clone)]
+pub struct TagRecord {
+    pub id: i64,
+    pub caption: String,
+    /// Clients carrying the tag (a counter kept by every write).
+    pub clients: i64,
+    /// Users and groups whose Allowed Client Tags name it (it can't be deleted while any do).
+    pub scope_holders: i64,
+    pub created_at: Timestamp,
+}
+
+/// Where a user's Allowed Client Tags come from: their own account and their groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSources {
+    pub own: Vec<i64>,
+    pub groups: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +243,8 @@ pub struct Principal {
     pub user: UserRecord,
     pub is_admin: bool,
     pub permissions: PermissionSet,
+    /// The tag ids of the user's Allowed Client Tags and of their groups'.
+    pub scope: ScopeSources,
 }
 
 /// A server-side session. The cookie holds the id; the store holds only its SHA-256.
@@ -280,6 +316,14 @@ pub struct EventQuery {
     /// Keyset cursor: only events with a smaller id (newest first).
     pub before_id: Option<i64>,
     pub limit: i64,
+}
+
+/// Which events a viewer may see: those about clients in their scope (and events about many
+/// clients only when they made them).
+#[derive(Debug, Clone)]
+pub struct EventVisibility {
+    pub viewer_id: i64,
+    pub client_scope: domain::ClientScope,
 }
 
 /// A personal API token (its secret is never stored, only its SHA-256).

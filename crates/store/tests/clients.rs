@@ -4,7 +4,7 @@
 
 use domain::audit::{AuditAction, Category, Event};
 use domain::client::{ClientRole, ClientStatus};
-use domain::Timestamp;
+use domain::{ClientScope, Timestamp};
 use rand::Rng;
 use sqlx::Connection;
 use std::sync::Arc;
@@ -78,8 +78,16 @@ fn client(first: &str, last: &str, email: &str, phone: &str, country: &str, day:
                 ClientStatus::Active
             },
             language: "en".into(),
+            tags: Vec::new(),
         },
         registered_at: Timestamp(day * 86_400_000),
+    }
+}
+
+fn all_events() -> EventVisibility {
+    EventVisibility {
+        viewer_id: 0,
+        client_scope: ClientScope::All,
     }
 }
 
@@ -93,7 +101,7 @@ fn query(filter: ClientFilter, sort: ClientSort, limit: i64) -> ClientQuery {
 }
 
 async fn ids(s: &dyn Store, q: &ClientQuery) -> Vec<i64> {
-    s.list_clients(q)
+    s.list_clients(&ClientScope::All, q)
         .await
         .unwrap()
         .iter()
@@ -127,17 +135,20 @@ async fn clients_story() {
         let e = Event::new(Category::Clients, AuditAction::Import, "Clients imported");
         assert_eq!(s.insert_clients(&batch, Some(entry(e))).await.unwrap(), 60);
         assert_eq!(
-            s.count_clients(&ClientFilter::default(), 10_000)
+            s.count_clients(&ClientScope::All, &ClientFilter::default(), 10_000)
                 .await
                 .unwrap(),
             60,
             "{backend}"
         );
         let events = s
-            .list_events(&EventQuery {
-                limit: 10,
-                ..Default::default()
-            })
+            .list_events(
+                &all_events(),
+                &EventQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
         assert_eq!(events[0].event, "Clients imported");
@@ -174,11 +185,23 @@ async fn clients_story() {
             search: Some(search),
             ..Default::default()
         };
-        let n = |f: ClientFilter| async move { s.count_clients(&f, 10_000).await.unwrap() };
+        let n = |f: ClientFilter| async move {
+            s.count_clients(&ClientScope::All, &f, 10_000)
+                .await
+                .unwrap()
+        };
         // A filtered count stops one past its cap.
         let ann = count(ClientSearch::Name("ann".into()));
-        assert_eq!(s.count_clients(&ann, 10).await.unwrap(), 11, "{backend}");
-        assert_eq!(s.count_clients(&ann, 30).await.unwrap(), 30, "{backend}");
+        assert_eq!(
+            s.count_clients(&ClientScope::All, &ann, 10).await.unwrap(),
+            11,
+            "{backend}"
+        );
+        assert_eq!(
+            s.count_clients(&ClientScope::All, &ann, 30).await.unwrap(),
+            30,
+            "{backend}"
+        );
         assert_eq!(
             n(count(ClientSearch::Name("ann".into()))).await,
             30,
@@ -220,14 +243,17 @@ async fn clients_story() {
         };
         assert_eq!(n(f.clone()).await, 3, "days 12, 15, 18");
         let blocked = s
-            .list_clients(&query(f, ClientSort::Registered, 10))
+            .list_clients(&ClientScope::All, &query(f, ClientSort::Registered, 10))
             .await
             .unwrap();
         assert!(blocked.iter().all(|c| c.status == ClientStatus::Blocked));
 
         // Sorts, with OFFSET pages.
         let by_name = s
-            .list_clients(&query(ClientFilter::default(), ClientSort::Name, 60))
+            .list_clients(
+                &ClientScope::All,
+                &query(ClientFilter::default(), ClientSort::Name, 60),
+            )
             .await
             .unwrap();
         let names: Vec<String> = by_name
@@ -238,10 +264,13 @@ async fn clients_story() {
         sorted.sort();
         assert_eq!(names, sorted, "{backend}");
         let by_email = s
-            .list_clients(&ClientQuery {
-                descending: true,
-                ..query(ClientFilter::default(), ClientSort::Email, 5)
-            })
+            .list_clients(
+                &ClientScope::All,
+                &ClientQuery {
+                    descending: true,
+                    ..query(ClientFilter::default(), ClientSort::Email, 5)
+                },
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -249,10 +278,13 @@ async fn clients_story() {
             "{backend}: bytewise order"
         );
         let second = s
-            .list_clients(&ClientQuery {
-                offset: 5,
-                ..query(ClientFilter::default(), ClientSort::Registered, 5)
-            })
+            .list_clients(
+                &ClientScope::All,
+                &ClientQuery {
+                    offset: 5,
+                    ..query(ClientFilter::default(), ClientSort::Registered, 5)
+                },
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -280,7 +312,7 @@ async fn clients_story() {
             "{backend}"
         );
         assert_eq!(
-            s.count_clients(&ClientFilter::default(), 10_000)
+            s.count_clients(&ClientScope::All, &ClientFilter::default(), 10_000)
                 .await
                 .unwrap(),
             60,
@@ -288,7 +320,7 @@ async fn clients_story() {
         );
         let id = s.insert_client(&fresh_one, entry(e)).await.unwrap();
         assert_eq!(
-            s.count_clients(&ClientFilter::default(), 10_000)
+            s.count_clients(&ClientScope::All, &ClientFilter::default(), 10_000)
                 .await
                 .unwrap(),
             61,
@@ -308,7 +340,11 @@ async fn clients_story() {
         s.update_client(id, &fields, entry(upd.clone()))
             .await
             .unwrap();
-        let got = s.client_by_id(id).await.unwrap().unwrap();
+        let got = s
+            .client_by_id(&ClientScope::All, id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (got.city.as_str(), got.status),
             ("Leeds", ClientStatus::Blocked)
@@ -317,7 +353,10 @@ async fn clients_story() {
             s.update_client(999_999, &fields, entry(upd)).await,
             Err(StoreError::NotFound)
         ));
-        assert_eq!(s.client_by_id(999_999).await.unwrap(), None);
+        assert_eq!(
+            s.client_by_id(&ClientScope::All, 999_999).await.unwrap(),
+            None
+        );
 
         let taken = s
             .taken_client_emails(&["ann.0@example.com".into(), "nobody@example.com".into()])
@@ -325,5 +364,330 @@ async fn clients_story() {
             .unwrap();
         assert_eq!(taken, vec!["ann.0@example.com".to_string()]);
         assert_eq!(s.max_client_id().await.unwrap(), id);
+    }
+}
+
+/// Tags: counters kept by every write, the scope applied to every read, scope holders protect
+/// a tag from deletion, and a bulk batch changes exactly its clients with one event and moves
+/// its job's cursor.
+#[tokio::test]
+async fn tags_scope_and_bulk_story() {
+    for backend in backends() {
+        let s = fresh(backend).await;
+        let s = s.as_ref();
+        let tag = |c: &str| {
+            Event::new(Category::Clients, AuditAction::Add, "Tag created").change("caption", "", c)
+        };
+        let eu = s
+            .insert_tag("EU desk", entry(tag("EU desk")))
+            .await
+            .unwrap();
+        let vip = s.insert_tag("VIP", entry(tag("VIP"))).await.unwrap();
+        assert!(
+            matches!(
+                s.insert_tag("vip", entry(tag("vip"))).await,
+                Err(StoreError::Duplicate { field: "caption" })
+            ),
+            "{backend}: captions are unique whatever the case"
+        );
+        // 30 clients: the first 10 carry EU, 5..15 VIP, the rest nothing.
+        let batch: Vec<NewClient> = (0..30i64)
+            .map(|i| {
+                let mut c = client(
+                    "Ann",
+                    "Lee",
+                    &format!("t{i}@example.com"),
+                    &format!("+44{:08}", 30_000_000 + i),
+                    "GB",
+                    i,
+                );
+                if i < 10 {
+                    c.fields.tags.push(eu);
+                }
+                if (5..15).contains(&i) {
+                    c.fields.tags.push(vip);
+                }
+                c
+            })
+            .collect();
+        s.insert_clients(&batch, None).await.unwrap();
+        let counts = |tags: Vec<TagRecord>| {
+            tags.iter()
+                .map(|t| (t.caption.clone(), t.clients))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            counts(s.list_tags().await.unwrap()),
+            vec![("EU desk".into(), 10), ("VIP".into(), 10)],
+            "{backend}"
+        );
+
+        let eu_only = ClientScope::Tags([eu].into());
+        let all = query(ClientFilter::default(), ClientSort::Id, 100);
+        let seen = ids(s, &all).await;
+        let mut scoped = s.list_clients(&eu_only, &all).await.unwrap();
+        assert_eq!(scoped.len(), 10, "{backend}");
+        assert!(
+            scoped.iter().all(|c| c.tags.iter().any(|t| t.id == eu)),
+            "{backend}"
+        );
+        assert_eq!(
+            s.count_clients(&eu_only, &ClientFilter::default(), 1000)
+                .await
+                .unwrap(),
+            10,
+            "{backend}"
+        );
+        assert_eq!(
+            s.count_clients(&ClientScope::none(), &ClientFilter::default(), 1000)
+                .await
+                .unwrap(),
+            0
+        );
+        let outside = seen[20];
+        assert_eq!(
+            s.client_by_id(&eu_only, outside).await.unwrap(),
+            None,
+            "{backend}: out of scope is not found"
+        );
+        assert!(s.client_by_id(&eu_only, seen[0]).await.unwrap().is_some());
+        let vip_filter = ClientFilter {
+            tags: vec![vip],
+            ..Default::default()
+        };
+        assert_eq!(
+            s.count_clients(&eu_only, &vip_filter, 1000).await.unwrap(),
+            5,
+            "{backend}: scope and filter both hold"
+        );
+
+        // An edit replaces a client's tags and keeps the counters.
+        let first = scoped.remove(0);
+        let mut fields = batch[0].fields.clone();
+        fields.tags = vec![vip];
+        s.update_client(
+            first.id,
+            &fields,
+            entry(Event::new(
+                Category::Clients,
+                AuditAction::Update,
+                "Client updated",
+            )),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            counts(s.list_tags().await.unwrap()),
+            vec![("EU desk".into(), 9), ("VIP".into(), 11)],
+            "{backend}"
+        );
+
+        // A bulk batch: assign EU to every VIP client, 4 at a time, with a job's cursor.
+        let job = BulkJob {
+            id: 0,
+            user_id: 0,
+            request: "{}".into(),
+            change: "{}".into(),
+            upto_id: i64::MAX,
+            total: 11,
+            done: 0,
+            changed: 0,
+            cursor: 0,
+            state: BulkState::Running,
+            message: String::new(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        // The job table references users: make one.
+        let (uid, pending) = s
+            .insert_user(
+                NewUser {
+                    email: "bulk@example.com".into(),
+                    email_key: "bulk@example.com".into(),
+                    name: "Bulk".into(),
+                    password_hash: "x".into(),
+                    status: domain::UserStatus::Enabled,
+                    two_factor: domain::TwoFactor::Email,
+                    mask_data: false,
+                    ip_whitelist: Default::default(),
+                    must_change_password: false,
+                    created_by: None,
+                    group_ids: vec![],
+                    allowed_tag_ids: vec![vip],
+                    created_at: Timestamp(0),
+                },
+                entry(Event::new(
+                    Category::Users,
+                    AuditAction::Add,
+                    "User created",
+                )),
+            )
+            .await
+            .unwrap();
+        pending.commit().await.unwrap();
+        assert_eq!(
+            s.scope_sources_of_user(uid).await.unwrap(),
+            ScopeSources {
+                own: vec![vip],
+                groups: vec![]
+            }
+        );
+        assert!(
+            matches!(
+                s.delete_tag(vip, entry(tag("x"))).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{backend}: a tag in a scope stays"
+        );
+        let job_id = s
+            .insert_bulk_job(&BulkJob {
+                user_id: uid,
+                ..job
+            })
+            .await
+            .unwrap();
+        let claimed = s
+            .claim_bulk_job(Timestamp(1), Timestamp(60_001))
+            .await
+            .unwrap()
+            .expect("claimable");
+        assert_eq!(claimed.id, job_id);
+        assert!(
+            s.claim_bulk_job(Timestamp(2), Timestamp(60_002))
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}: leased"
+        );
+        let change = BulkChange::AssignTags(vec![eu]);
+        let mut cursor = 0;
+        let mut changed = 0;
+        let mut batches = 0;
+        loop {
+            let b = Batch {
+                scope: &ClientScope::All,
+                filter: &vip_filter,
+                ids: &[],
+                after_id: cursor,
+                upto_id: i64::MAX,
+                limit: 4,
+                change: &change,
+                job_id: Some(job_id),
+                at: Timestamp(5),
+            };
+            let ev = |o: &BatchOutcome| {
+                entry(
+                    Event::new(
+                        Category::Clients,
+                        AuditAction::Update,
+                        "Clients changed in bulk",
+                    )
+                    .change("clients changed", "", o.changed.to_string()),
+                )
+            };
+            let o = s.apply_client_batch(b, &ev).await.unwrap();
+            let Some(last) = o.last_id else { break };
+            cursor = last;
+            changed += o.changed;
+            batches += 1;
+        }
+        assert_eq!(batches, 3, "{backend}: 11 clients in batches of 4");
+        assert_eq!(changed, 6, "{backend}: 5 VIP clients already carried EU");
+        let stored = s.bulk_job(job_id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.done, stored.changed, stored.cursor),
+            (11, 6, cursor),
+            "{backend}"
+        );
+        assert_eq!(
+            counts(s.list_tags().await.unwrap()),
+            vec![("EU desk".into(), 15), ("VIP".into(), 11)],
+            "{backend}"
+        );
+        // Removing and setting status; only clients that change count.
+        let remove = BulkChange::RemoveTags(vec![vip]);
+        let b = Batch {
+            scope: &eu_only,
+            filter: &ClientFilter::default(),
+            ids: &[],
+            after_id: 0,
+            upto_id: i64::MAX,
+            limit: 100,
+            change: &remove,
+            job_id: None,
+            at: Timestamp(6),
+        };
+        let ev = |_: &BatchOutcome| {
+            entry(Event::new(
+                Category::Clients,
+                AuditAction::Update,
+                "Clients changed in bulk",
+            ))
+        };
+        let o = s.apply_client_batch(b, &ev).await.unwrap();
+        assert_eq!((o.matched, o.changed), (15, 11), "{backend}");
+        assert_eq!(
+            counts(s.list_tags().await.unwrap()),
+            vec![("EU desk".into(), 15), ("VIP".into(), 0)]
+        );
+        s.end_bulk_job(job_id, BulkState::Finished, "Done", Timestamp(7))
+            .await
+            .unwrap();
+        assert!(s
+            .claim_bulk_job(Timestamp(100_000), Timestamp(160_000))
+            .await
+            .unwrap()
+            .is_none());
+
+        // Events about out-of-scope clients are hidden from a scoped viewer.
+        let about = |id: i64| {
+            entry(
+                Event::new(Category::Clients, AuditAction::Update, "Client updated")
+                    .target("client", id, "x"),
+            )
+        };
+        s.append_event(about(seen[0])).await.unwrap();
+        s.append_event(about(outside)).await.unwrap();
+        let q = EventQuery {
+            target_type: Some("client".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        let visible = s
+            .list_events(
+                &EventVisibility {
+                    viewer_id: uid,
+                    client_scope: eu_only.clone(),
+                },
+                &q,
+            )
+            .await
+            .unwrap();
+        assert!(
+            visible.iter().all(|e| e.target_id != Some(outside)),
+            "{backend}"
+        );
+        assert!(
+            visible.iter().any(|e| e.target_id == Some(seen[0])),
+            "{backend}"
+        );
+        let bulk_q = EventQuery {
+            event: Some("Clients changed in bulk".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        assert!(
+            s.list_events(
+                &EventVisibility {
+                    viewer_id: uid,
+                    client_scope: eu_only
+                },
+                &bulk_q
+            )
+            .await
+            .unwrap()
+            .is_empty(),
+            "{backend}: a change to many clients by someone else is hidden from a scoped viewer"
+        );
     }
 }

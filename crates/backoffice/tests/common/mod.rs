@@ -245,10 +245,16 @@ pub async fn token_for(t: &TestApp, b: &Browser) -> String {
 pub async fn events_with(t: &TestApp, text: &str) -> usize {
     let store = store::connect(&t.db_url).await.unwrap();
     let page = store
-        .list_events(&store::EventQuery {
-            limit: 100_000,
-            ..Default::default()
-        })
+        .list_events(
+            &store::EventVisibility {
+                viewer_id: 0,
+                client_scope: domain::ClientScope::All,
+            },
+            &store::EventQuery {
+                limit: 100_000,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     page.iter()

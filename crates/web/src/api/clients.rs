@@ -4,6 +4,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{present, ApiActor, ApiJson, ApiPath, ApiQuery};
 use super::responses::{Called, Guarded, Named, Queried, Unique, WithBody};
+use super::tags::{tags_out, TagOut};
 use super::values;
 use crate::AppState;
 use app::clients::ClientView;
@@ -36,6 +37,7 @@ pub struct ClientOut {
     pub language: String,
     #[schema(format = DateTime)]
     pub registered_at: String,
+    pub tags: Vec<TagOut>,
 }
 
 impl From<&ClientView> for ClientOut {
@@ -52,6 +54,7 @@ impl From<&ClientView> for ClientOut {
             status: c.status.code().into(),
             language: c.language.clone(),
             registered_at: c.registered_at.iso(),
+            tags: tags_out(&c.tags),
         }
     }
 }
@@ -104,6 +107,9 @@ pub struct ClientParams {
     /// Clients per page (default 25).
     #[param(value_type = Option<values::PageSize>)]
     pub limit: Option<i64>,
+    /// Clients carrying any of these tags: tag ids separated by commas, like `3,7`.
+    #[param(pattern = r"^[0-9]+(,[0-9]+)*$")]
+    pub tags: Option<String>,
 }
 
 impl ClientParams {
@@ -126,7 +132,18 @@ impl ClientParams {
             return Err(ApiError::field("page", "Use a page number from 1"));
         }
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        let tags = match self.tags.as_deref().filter(|t| !t.is_empty()) {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|t| t.trim().parse::<i64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| {
+                    ApiError::field("tags", "Give tag ids separated by commas, like 3,7")
+                })?,
+        };
         Ok(ClientListRequest {
+            tags,
             field,
             text: s(&self.q),
             country: s(&self.country),
@@ -191,20 +208,23 @@ pub struct ClientIn {
     /// Communication language.
     #[schema(value_type = values::Language)]
     pub language: String,
+    /// Tag ids. A caller with Allowed Client Tags must give one of theirs.
+    #[serde(default)]
+    pub tag_ids: Vec<i64>,
 }
 
-impl From<ClientIn> for ClientInput {
-    fn from(c: ClientIn) -> Self {
+impl From<&ClientIn> for ClientInput {
+    fn from(c: &ClientIn) -> Self {
         ClientInput {
-            first_name: c.first_name,
-            last_name: c.last_name,
-            email: c.email,
-            phone: c.phone,
-            country: c.country,
-            city: c.city,
-            role: c.role,
-            status: c.status,
-            language: c.language,
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            country: c.country.clone(),
+            city: c.city.clone(),
+            role: c.role.clone(),
+            status: c.status.clone(),
+            language: c.language.clone(),
         }
     }
 }
@@ -217,7 +237,10 @@ pub async fn create(
     ApiActor(actor): ApiActor,
     ApiJson(c): ApiJson<ClientIn>,
 ) -> ApiResult<(StatusCode, Json<ClientOut>)> {
-    let id = state.app.create_client(&actor, &c.into()).await?;
+    let id = state
+        .app
+        .create_client(&actor, &ClientInput::from(&c), &c.tag_ids)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(ClientOut::from(&state.app.get_client(&actor, id).await?)),
@@ -256,6 +279,11 @@ pub struct ClientUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<values::Language>, nullable = false)]
     pub language: Option<String>,
+    /// Replaces the client's tags (ids); a caller with Allowed Client Tags adds and removes
+    /// only theirs.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub tag_ids: Option<Vec<i64>>,
 }
 
 /// Changes a client.
@@ -280,7 +308,10 @@ pub async fn update(
         status: u.status.unwrap_or(current.status),
         language: u.language.unwrap_or(current.language),
     };
-    state.app.update_client(&actor, id, &input).await?;
+    state
+        .app
+        .update_client(&actor, id, &input, u.tag_ids.as_deref())
+        .await?;
     Ok(Json(ClientOut::from(
         &state.app.get_client(&actor, id).await?,
     )))

@@ -3,6 +3,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiActor, ApiJson, ApiPath, ApiQuery};
 use super::responses::{Called, Guarded, Named, Queried, Unique, WithBody};
+use super::tags::{tags_out, TagOut};
 use super::values;
 use crate::AppState;
 use app::groups::GroupsFile;
@@ -21,6 +22,9 @@ pub struct GroupOut {
     pub builtin: bool,
     #[schema(value_type = Vec<values::Permission>)]
     pub permissions: Vec<String>,
+    /// Allowed Client Tags: members see only clients carrying one of them (empty: the group
+    /// doesn't narrow its members).
+    pub allowed_tags: Vec<TagOut>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -29,6 +33,7 @@ pub struct GroupSummaryOut {
     pub caption: String,
     pub builtin: bool,
     pub members: i64,
+    pub allowed_tags: Vec<TagOut>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -39,6 +44,9 @@ pub struct GroupIn {
     /// The permissions the group grants.
     #[schema(value_type = Vec<values::Permission>)]
     pub permissions: Vec<String>,
+    /// Allowed Client Tags (tag ids); absent or empty: the group doesn't narrow its members.
+    #[serde(default)]
+    pub allowed_tag_ids: Vec<i64>,
 }
 
 fn permission_set(codes: &[String]) -> ApiResult<PermissionSet> {
@@ -58,6 +66,7 @@ async fn group_out(state: &AppState, actor: &app::Actor, id: i64) -> ApiResult<G
         caption: g.caption,
         builtin: g.builtin,
         permissions: g.permissions.codes(),
+        allowed_tags: tags_out(&g.allowed_tags),
     })
 }
 
@@ -77,6 +86,7 @@ pub async fn list(
                 caption: g.caption,
                 builtin: g.builtin,
                 members: g.members,
+                allowed_tags: tags_out(&g.allowed_tags),
             })
             .collect(),
     ))
@@ -103,7 +113,12 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<GroupOut>)> {
     let id = state
         .app
-        .create_group(&actor, &g.caption, &permission_set(&g.permissions)?)
+        .create_group(
+            &actor,
+            &g.caption,
+            &permission_set(&g.permissions)?,
+            &g.allowed_tag_ids,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -123,7 +138,13 @@ pub async fn update(
 ) -> ApiResult<Json<GroupOut>> {
     state
         .app
-        .update_group(&actor, id, &g.caption, &permission_set(&g.permissions)?)
+        .update_group(
+            &actor,
+            id,
+            &g.caption,
+            &permission_set(&g.permissions)?,
+            &g.allowed_tag_ids,
+        )
         .await?;
     Ok(Json(group_out(&state, &actor, id).await?))
 }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod groups;
 pub mod me;
 pub mod responses;
+pub mod tags;
 pub mod users;
 pub mod values;
 
@@ -78,6 +79,8 @@ pub fn routes() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(clients::export))
         .routes(routes!(clients::get, clients::update))
         .routes(routes!(clients::block))
+        .routes(routes!(tags::list, tags::create))
+        .routes(routes!(tags::rename, tags::delete))
         .routes(routes!(events::list))
         .routes(routes!(events::export))
         .split_for_parts()

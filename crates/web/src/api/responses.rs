@@ -43,7 +43,8 @@ const ERRORS: [(u16, &str, &str); 12] = [
     (
         409,
         "Conflict",
-        "Another object already has this value (an email, a caption); `fields` names it.",
+        "Another object already has this value (an email, a caption; `fields` names it), \
+        or the change conflicts with what is stored (`error` says why).",
     ),
     (413, "PayloadTooLarge", "The body is larger than 1 MiB."),
     (

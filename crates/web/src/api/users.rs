@@ -3,6 +3,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{present, ApiActor, ApiJson, ApiPath, ApiQuery};
 use super::responses::{Called, Guarded, Mails, Named, Queried, Unique, WithBody};
+use super::tags::{tags_out, TagOut};
 use super::values;
 use crate::AppState;
 use app::users::UserInput;
@@ -36,6 +37,9 @@ pub struct UserOut {
     /// Office from, normalised; empty means anywhere.
     pub ip_whitelist: Vec<String>,
     pub groups: Vec<GroupRefOut>,
+    /// The account's own Allowed Client Tags (its groups' tags add to them; none anywhere
+    /// means every client).
+    pub allowed_tags: Vec<TagOut>,
     pub created_by: Option<i64>,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -62,6 +66,7 @@ impl From<&UserView> for UserOut {
                     caption: g.caption.clone(),
                 })
                 .collect(),
+            allowed_tags: tags_out(&u.allowed_tags),
             created_by: u.created_by,
             created_at: u.created_at.iso(),
             last_sign_in_at: u.last_sign_in_at.map(|t| t.iso()),
@@ -194,6 +199,10 @@ pub struct UserCreate {
     /// entry is line 1) in `fields.ip_whitelist`.
     #[serde(default)]
     pub ip_whitelist: Vec<String>,
+    /// Allowed Client Tags (tag ids): the user sees only clients carrying one of these or of
+    /// their groups' tags.
+    #[serde(default)]
+    pub allowed_tag_ids: Vec<i64>,
 }
 
 /// Creates a user (2FA by email codes, a new password must be chosen at first sign-in).
@@ -215,6 +224,7 @@ pub async fn create(
         mask_data: u.mask_data,
         ip_whitelist: whitelist_lines(u.ip_whitelist)?,
         confirm_lockout: false,
+        allowed_tag_ids: u.allowed_tag_ids,
     };
     let id = state.app.create_user(&actor, &input).await?;
     Ok((
@@ -268,6 +278,10 @@ pub struct UserUpdate {
     /// `fields.confirm_lockout` and changes nothing.
     #[serde(default)]
     pub confirm_lockout: bool,
+    /// Allowed Client Tags (tag ids); `[]` clears them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub allowed_tag_ids: Option<Vec<i64>>,
 }
 
 /// Changes a user.
@@ -296,6 +310,9 @@ pub async fn update(
             None => current.ip_whitelist.to_text(),
         },
         confirm_lockout: u.confirm_lockout,
+        allowed_tag_ids: u
+            .allowed_tag_ids
+            .unwrap_or_else(|| current.allowed_tags.iter().map(|t| t.id).collect()),
     };
     state.app.update_user(&actor, id, &input).await?;
     Ok(Json(UserOut::from(&state.app.get_user(&actor, id).await?)))

@@ -9,12 +9,13 @@ use crate::layout::Layout;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
+use app::bulk::{BulkAction, BulkJobView, BulkResult, Selection};
 use app::clients::ClientView;
 use app::clients::{ClientList, ClientListRequest, SearchField, PAGE_SIZES};
-use app::ClientSort;
 use app::{AppError, FieldErrors};
+use app::{BulkState, ClientSort, TagRef};
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::client::{ClientInput, ClientRole, ClientStatus, COUNTRIES, LANGUAGES};
@@ -37,7 +38,43 @@ pub struct ListParams {
     per_page: Option<String>,
 }
 
+/// The ids of the repeated `tag` parameter (a checkbox per tag); one that isn't a number is
+/// kept as an id no tag has, so the filter answers "no longer exists" instead of ignoring it.
+fn tag_ids(pairs: &[(String, String)]) -> Vec<i64> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| v.trim().parse().unwrap_or(-1))
+        .collect()
+}
+
+fn query_pairs(raw: &Option<String>) -> Vec<(String, String)> {
+    Form::parse(raw.as_deref().unwrap_or("").as_bytes()).0
+}
+
 impl ListParams {
+    fn request_with_tags(&self, raw: &Option<String>) -> ClientListRequest {
+        ClientListRequest {
+            tags: tag_ids(&query_pairs(raw)),
+            ..self.request()
+        }
+    }
+
+    /// The list's filters as a form posted them (the bulk form carries them along).
+    fn from_form(f: &Form) -> Self {
+        let v = |k: &str| Some(f.get(k).to_string()).filter(|v| !v.is_empty());
+        ListParams {
+            q: v("q"),
+            by: v("by"),
+            country: v("country"),
+            role: v("role"),
+            status: v("filter_status"),
+            from: v("from"),
+            to: v("to"),
+            ..Default::default()
+        }
+    }
+
     fn request(&self) -> ClientListRequest {
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
         let field = self
@@ -53,6 +90,7 @@ impl ListParams {
             status: s(&self.status),
             from: s(&self.from),
             to: s(&self.to),
+            tags: Vec::new(),
             sort: self
                 .sort
                 .as_deref()
@@ -100,6 +138,13 @@ struct ListPage {
     per_pages: [i64; 3],
     can_add: bool,
     can_export: bool,
+    /// Every tag, for the filter.
+    tags: Vec<TagRef>,
+    /// Select mode: a checkbox per row and Edit selected clients.
+    select: bool,
+    can_bulk: bool,
+    /// The tags the viewer may assign or remove (their scope's).
+    assignable: Vec<TagRef>,
 }
 
 impl ListPage {
@@ -114,7 +159,33 @@ impl ListPage {
             .append_pair("status", &r.status)
             .append_pair("from", &r.from)
             .append_pair("to", &r.to);
+        for t in &r.tags {
+            s.append_pair("tag", &t.to_string());
+        }
         s
+    }
+
+    fn tag_chosen(&self, id: &i64) -> bool {
+        self.req.tags.contains(id)
+    }
+
+    fn select_link(&self) -> String {
+        let mut s = self.filters();
+        s.append_pair("select", "1");
+        format!("/clients?{}", s.finish())
+    }
+
+    fn unselect_link(&self) -> String {
+        format!("/clients?{}", self.filters().finish())
+    }
+
+    /// The ids on this page, for "All clients on this page".
+    fn page_ids(&self) -> String {
+        self.clients
+            .iter()
+            .map(|c| c.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     fn link(&self, sort: &str, desc: bool, after: Option<i64>, page: i64) -> String {
@@ -214,8 +285,12 @@ pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
     Query(p): Query<ListParams>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    let mut req = p.request();
+    let select = query_pairs(&raw)
+        .iter()
+        .any(|(k, v)| k == "select" && v == "1");
+    let mut req = p.request_with_tags(&raw);
     if !PAGE_SIZES.contains(&req.per_page) {
         req.per_page = PAGE_SIZES[0];
     }
@@ -233,6 +308,7 @@ pub async fn list(
         ("Country", None),
         ("Role", None),
         ("Status", None),
+        ("Tags", None),
         ("Registered", Some("registered")),
     ]
     .into_iter()
@@ -241,7 +317,24 @@ pub async fn list(
         sort: sort.filter(|s| !(masked && (*s == "name" || *s == "email"))),
     })
     .collect();
+    let tags = match state.app.tag_choices(&staff.actor).await {
+        Ok(t) => t,
+        Err(e) => return WebError(e).into_response(),
+    };
+    let can_bulk = staff.actor.can(Section::Clients, Action::Update);
+    let assignable = if can_bulk {
+        match state.app.assignable_tags(&staff.actor).await {
+            Ok(t) => t,
+            Err(e) => return WebError(e).into_response(),
+        }
+    } else {
+        Vec::new()
+    };
     let page = ListPage {
+        tags,
+        select: select && can_bulk,
+        can_bulk,
+        assignable,
         can_add: state.app.can_add_clients(&staff.actor),
         can_export: staff.actor.can(Section::Clients, Action::Export),
         fields: SearchField::ALL
@@ -274,8 +367,13 @@ pub async fn export(
     State(state): State<AppState>,
     staff: Staff,
     Query(p): Query<ListParams>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    match state.app.export_clients(&staff.actor, &p.request()).await {
+    match state
+        .app
+        .export_clients(&staff.actor, &p.request_with_tags(&raw))
+        .await
+    {
         Ok((csv, _)) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -338,9 +436,17 @@ struct FormPage {
     languages: &'static [(&'static str, &'static str)],
     roles: [ClientRole; 3],
     statuses: [ClientStatus; 2],
+    /// The tags the form offers (the editor's scope's), and the ones chosen.
+    tags: Vec<TagRef>,
+    chosen: Vec<i64>,
+    /// Tags the client carries outside the editor's scope: shown, kept, not editable.
+    fixed: Vec<TagRef>,
 }
 
 impl FormPage {
+    fn is_chosen(&self, id: &i64) -> bool {
+        self.chosen.contains(id)
+    }
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
@@ -366,8 +472,53 @@ fn input_from(f: &Form) -> ClientInput {
     }
 }
 
-fn form_page(staff: Staff, id: Option<i64>, input: ClientInput, errors: FieldErrors) -> Response {
+/// The client's tags as the form shows them: the editor's own (checkboxes) and the others.
+struct TagChoice {
+    offered: Vec<TagRef>,
+    chosen: Vec<i64>,
+    fixed: Vec<TagRef>,
+}
+
+async fn tag_choice(
+    state: &AppState,
+    staff: &Staff,
+    current: &[TagRef],
+    chosen: Vec<i64>,
+) -> Result<TagChoice, AppError> {
+    let offered = state.app.assignable_tags(&staff.actor).await?;
+    let fixed = current
+        .iter()
+        .filter(|t| !offered.contains(t))
+        .cloned()
+        .collect();
+    Ok(TagChoice {
+        offered,
+        chosen,
+        fixed,
+    })
+}
+
+/// The posted tags: the ticked ones, plus the client's tags outside the editor's scope (which
+/// the form shows but can't change).
+fn posted_tags(f: &Form) -> Vec<i64> {
+    f.get_all("tag")
+        .iter()
+        .chain(f.get_all("fixed_tag").iter())
+        .map(|v| v.trim().parse().unwrap_or(-1))
+        .collect()
+}
+
+fn form_page(
+    staff: Staff,
+    id: Option<i64>,
+    input: ClientInput,
+    errors: FieldErrors,
+    tags: TagChoice,
+) -> Response {
     let page = FormPage {
+        tags: tags.offered,
+        chosen: tags.chosen,
+        fixed: tags.fixed,
         masked: staff.actor.masked() && id.is_some(),
         id,
         input,
@@ -401,7 +552,17 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
         language: "en".into(),
         ..Default::default()
     };
-    form_page(staff, None, input, FieldErrors::new())
+    // A staff member with one Allowed Client Tag gets it ticked: their client must carry it.
+    let tags = match tag_choice(&state, &staff, &[], Vec::new()).await {
+        Ok(mut t) => {
+            if let (false, [only]) = (staff.actor.client_scope().is_all(), t.offered.as_slice()) {
+                t.chosen = vec![only.id];
+            }
+            t
+        }
+        Err(e) => return WebError(e).into_response(),
+    };
+    form_page(staff, None, input, FieldErrors::new(), tags)
 }
 
 pub async fn create(
@@ -410,9 +571,13 @@ pub async fn create(
     CsrfForm(f): CsrfForm,
 ) -> Response {
     let input = input_from(&f);
-    match state.app.create_client(&staff.actor, &input).await {
+    let tags = posted_tags(&f);
+    match state.app.create_client(&staff.actor, &input, &tags).await {
         Ok(id) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client created"),
-        Err(AppError::Invalid(errors)) => form_page(staff, None, input, errors),
+        Err(AppError::Invalid(errors)) => match tag_choice(&state, &staff, &[], tags).await {
+            Ok(t) => form_page(staff, None, input, errors, t),
+            Err(e) => WebError(e).into_response(),
+        },
         Err(e) => WebError(e).into_response(),
     }
 }
@@ -426,12 +591,19 @@ pub async fn edit_form(
         return WebError(e).into_response();
     }
     match state.app.get_client(&staff.actor, id).await {
-        Ok(c) => form_page(
-            staff,
-            Some(id),
-            app::clients::input_of(&c),
-            FieldErrors::new(),
-        ),
+        Ok(c) => {
+            let chosen = c.tags.iter().map(|t| t.id).collect();
+            match tag_choice(&state, &staff, &c.tags, chosen).await {
+                Ok(t) => form_page(
+                    staff,
+                    Some(id),
+                    app::clients::input_of(&c),
+                    FieldErrors::new(),
+                    t,
+                ),
+                Err(e) => WebError(e).into_response(),
+            }
+        }
         Err(e) => WebError(e).into_response(),
     }
 }
@@ -443,24 +615,40 @@ pub async fn update(
     CsrfForm(f): CsrfForm,
 ) -> Response {
     let posted = input_from(&f);
-    match state.app.update_client(&staff.actor, id, &posted).await {
-        Ok(()) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client saved"),
+    let tags = posted_tags(&f);
+    match state
+        .app
+        .update_client(&staff.actor, id, &posted, Some(&tags))
+        .await
+    {
+        Ok(()) => match state.app.get_client(&staff.actor, id).await {
+            Ok(_) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client saved"),
+            // Their own tags taken off, the client left the editor's scope.
+            Err(AppError::NotFound) => redirect_with_flash(
+                &state,
+                "/clients",
+                "Client saved; it no longer carries any of your Allowed Client Tags",
+            ),
+            Err(e) => WebError(e).into_response(),
+        },
         Err(AppError::Invalid(errors)) => {
             // The form comes back with what was typed — but a masked editor's personal fields
             // show the stored values as masked, never what the request carried.
             let mut input = posted;
+            let stored = match state.app.get_client(&staff.actor, id).await {
+                Ok(c) => c,
+                Err(e) => return WebError(e).into_response(),
+            };
             if staff.actor.masked() {
-                match state.app.get_client(&staff.actor, id).await {
-                    Ok(c) => {
-                        input.first_name = c.first_name;
-                        input.last_name = c.last_name;
-                        input.email = c.email;
-                        input.phone = c.phone;
-                    }
-                    Err(e) => return WebError(e).into_response(),
-                }
+                input.first_name = stored.first_name.clone();
+                input.last_name = stored.last_name.clone();
+                input.email = stored.email.clone();
+                input.phone = stored.phone.clone();
             }
-            form_page(staff, Some(id), input, errors)
+            match tag_choice(&state, &staff, &stored.tags, tags).await {
+                Ok(t) => form_page(staff, Some(id), input, errors, t),
+                Err(e) => WebError(e).into_response(),
+            }
         }
         Err(e) => WebError(e).into_response(),
     }
@@ -571,6 +759,146 @@ pub async fn import(
                 .flat_map(|v| v.lines().map(str::to_string).collect::<Vec<_>>())
                 .collect(),
         ),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "clients_bulk.html")]
+struct BulkConfirmPage {
+    l: Layout,
+    /// The posted form, carried to the confirmation's hidden fields.
+    fields: Vec<(String, String)>,
+    count: i64,
+    change: String,
+    matching: bool,
+}
+
+/// The selection and the action of the Edit selected clients form.
+fn bulk_choice(f: &Form) -> Result<(Selection, BulkAction), AppError> {
+    let ids = |key: &str| -> Vec<i64> {
+        f.get_all(key)
+            .iter()
+            .flat_map(|v| v.split(','))
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().parse().unwrap_or(-1))
+            .collect()
+    };
+    let selection = match f.get("selection") {
+        "matching" => Selection::Matching,
+        "page" => Selection::Ids(ids("page_ids")),
+        _ => Selection::Ids(ids("id")),
+    };
+    let tags = ids("bulk_tag");
+    let action = match f.get("action") {
+        "assign_tags" => BulkAction::AssignTags(tags),
+        "remove_tags" => BulkAction::RemoveTags(tags),
+        "set_status" => BulkAction::SetStatus(f.get("new_status").to_string()),
+        _ => {
+            return Err(AppError::field(
+                "action",
+                "Choose Assign Tags, Remove Tags or Select Status",
+            ))
+        }
+    };
+    Ok((selection, action))
+}
+
+/// Edit selected clients: the first post shows a confirmation naming the count; the confirmed
+/// post applies the change (a page's selection at once, every matching client as a job).
+pub async fn bulk(State(state): State<AppState>, staff: Staff, CsrfForm(f): CsrfForm) -> Response {
+    let req = ListParams::from_form(&f).request_with_tags(&None);
+    let req = ClientListRequest {
+        tags: tag_ids(&f.0),
+        ..req
+    };
+    let back = |message: &str| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &f.0 {
+            if ["by", "q", "country", "role", "from", "to", "tag"].contains(&k.as_str()) {
+                s.append_pair(k, v);
+            }
+        }
+        s.append_pair("status", f.get("filter_status"));
+        s.append_pair("select", "1");
+        redirect_with_flash(&state, &format!("/clients?{}", s.finish()), message)
+    };
+    let (selection, action) = match bulk_choice(&f) {
+        Ok(c) => c,
+        Err(AppError::Invalid(e)) => {
+            return back(&e.values().cloned().collect::<Vec<_>>().join(" "));
+        }
+        Err(e) => return WebError(e).into_response(),
+    };
+    if f.get("confirm") != "yes" {
+        return match state
+            .app
+            .plan_bulk(&staff.actor, &req, &selection, &action)
+            .await
+        {
+            Ok(plan) if plan.count == 0 => back("No client is selected"),
+            Ok(plan) => render(&BulkConfirmPage {
+                l: staff.layout,
+                fields: f
+                    .0
+                    .iter()
+                    .filter(|(k, _)| k != "csrf" && k != "confirm")
+                    .cloned()
+                    .collect(),
+                count: plan.count,
+                change: plan.change,
+                matching: selection == Selection::Matching,
+            }),
+            Err(AppError::Invalid(e)) => back(&e.values().cloned().collect::<Vec<_>>().join(" ")),
+            Err(e) => WebError(e).into_response(),
+        };
+    }
+    match state
+        .app
+        .apply_bulk(&staff.actor, &req, &selection, &action)
+        .await
+    {
+        Ok(BulkResult::Done { matched, changed }) => back(&format!(
+            "{changed} of {matched} selected client(s) changed"
+        )),
+        Ok(BulkResult::Started { job }) => {
+            redirect_with_flash(&state, &format!("/clients/bulk/{job}"), "Change started")
+        }
+        Err(AppError::Invalid(e)) => back(&e.values().cloned().collect::<Vec<_>>().join(" ")),
+        Err(e) => WebError(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "clients_bulk_job.html")]
+struct BulkJobPage {
+    l: Layout,
+    job: BulkJobView,
+}
+
+impl BulkJobPage {
+    fn running(&self) -> bool {
+        self.job.state == BulkState::Running
+    }
+    fn percent(&self) -> i64 {
+        (self.job.done * 100)
+            .checked_div(self.job.total)
+            .unwrap_or(100)
+            .min(100)
+    }
+}
+
+/// A bulk job's progress; the page refreshes itself while the job runs.
+pub async fn bulk_job(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Response {
+    match state.app.bulk_job(&staff.actor, id).await {
+        Ok(job) => render(&BulkJobPage {
+            l: staff.layout,
+            job,
+        }),
         Err(e) => WebError(e).into_response(),
     }
 }

@@ -8,8 +8,8 @@ use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
 use app::users::UserView;
-use app::GroupSummary;
 use app::{AppError, FieldErrors};
+use app::{GroupSummary, TagRef};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -75,9 +75,15 @@ struct FormPage {
     can_edit: bool,
     can_delete: bool,
     events: Vec<app::events::EventView>,
+    /// Every tag, and the group's Allowed Client Tags among them.
+    tags: Vec<TagRef>,
+    allowed: Vec<i64>,
 }
 
 impl FormPage {
+    fn is_allowed(&self, id: &i64) -> bool {
+        self.allowed.contains(id)
+    }
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
@@ -94,7 +100,12 @@ async fn form_page(
     errors: FieldErrors,
     tab_users: bool,
     members: Vec<UserView>,
+    allowed: Vec<i64>,
 ) -> Response {
+    let tags = match state.app.tag_choices(&staff.actor).await {
+        Ok(t) => t,
+        Err(e) => return WebError(e).into_response(),
+    };
     let can_edit = !builtin
         && staff.actor.can(
             Section::Groups,
@@ -113,6 +124,8 @@ async fn form_page(
         None => Vec::new(),
     };
     let page = FormPage {
+        tags,
+        allowed,
         events,
         can_delete: !builtin && id.is_some() && staff.actor.can(Section::Groups, Action::Delete),
         can_edit,
@@ -163,8 +176,17 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
         FieldErrors::new(),
         false,
         vec![],
+        vec![],
     )
     .await
+}
+
+/// The ticked Allowed Client Tags; one that isn't a number becomes an id no tag has.
+fn allowed_from(f: &Form) -> Vec<i64> {
+    f.get_all("allowed_tag")
+        .iter()
+        .map(|v| v.trim().parse().unwrap_or(-1))
+        .collect()
 }
 
 pub async fn create(
@@ -173,9 +195,10 @@ pub async fn create(
     CsrfForm(f): CsrfForm,
 ) -> Response {
     let perms = perms_from(&f);
+    let allowed = allowed_from(&f);
     match state
         .app
-        .create_group(&staff.actor, f.get("caption"), &perms)
+        .create_group(&staff.actor, f.get("caption"), &perms, &allowed)
         .await
     {
         Ok(id) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group created"),
@@ -190,6 +213,7 @@ pub async fn create(
                 errors,
                 false,
                 vec![],
+                allowed,
             )
             .await
         }
@@ -220,6 +244,7 @@ pub async fn edit_form(
                 FieldErrors::new(),
                 t.tab.as_deref() == Some("users"),
                 members,
+                g.allowed_tags.iter().map(|t| t.id).collect(),
             )
             .await
         }
@@ -234,9 +259,10 @@ pub async fn update(
     CsrfForm(f): CsrfForm,
 ) -> Response {
     let perms = perms_from(&f);
+    let allowed = allowed_from(&f);
     match state
         .app
-        .update_group(&staff.actor, id, f.get("caption"), &perms)
+        .update_group(&staff.actor, id, f.get("caption"), &perms, &allowed)
         .await
     {
         Ok(()) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group saved"),
@@ -251,6 +277,7 @@ pub async fn update(
                 errors,
                 false,
                 vec![],
+                allowed,
             )
             .await
         }

@@ -9,6 +9,7 @@ pub mod login;
 pub mod password_reset;
 pub mod profile;
 pub mod settings;
+pub mod tags;
 pub mod users;
 
 use askama::Template;

@@ -247,9 +247,14 @@ struct UserFormPage {
     events: Vec<app::events::EventView>,
     /// Editing one's own account: the IP Whitelist may only narrow.
     own: bool,
+    /// Every tag, for Allowed Client Tags.
+    tags: Vec<app::TagRef>,
 }
 
 impl UserFormPage {
+    fn tag_allowed(&self, id: &i64) -> bool {
+        self.input.allowed_tag_ids.contains(id)
+    }
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
@@ -286,6 +291,12 @@ fn input_from(f: &Form) -> UserInput {
         mask_data: f.has("mask_data"),
         ip_whitelist: f.get("ip_whitelist").to_string(),
         confirm_lockout: f.has(CONFIRM_LOCKOUT),
+        // One that isn't a number becomes an id no tag has: "no longer exists", not ignored.
+        allowed_tag_ids: f
+            .get_all("allowed_tag")
+            .iter()
+            .map(|t| t.trim().parse().unwrap_or(-1))
+            .collect(),
     }
 }
 
@@ -300,6 +311,7 @@ fn input_of(u: &UserView) -> UserInput {
         mask_data: u.mask_data,
         ip_whitelist: u.ip_whitelist.to_text(),
         confirm_lockout: false,
+        allowed_tag_ids: u.allowed_tags.iter().map(|t| t.id).collect(),
     }
 }
 
@@ -325,8 +337,13 @@ async fn form_page(
             .unwrap_or_default(),
         None => Vec::new(),
     };
+    let tags = match state.app.tag_choices(&staff.actor).await {
+        Ok(t) => t,
+        Err(e) => return WebError(e).into_response(),
+    };
     let page = UserFormPage {
         own: user.as_ref().is_some_and(|u| u.id == staff.actor.id()),
+        tags,
         events,
         can_update: staff.actor.can(Section::Users, Action::Update),
         actor_masked: staff.actor.masked(),
