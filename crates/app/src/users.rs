@@ -2,7 +2,9 @@
 //! The escalation guards live here, each one comparison of authorities: nobody creates or makes
 //! a user stronger than themself in any dimension (permissions, unmasked data), nobody changes
 //! an account their authority doesn't cover, nobody lifts a restriction on themself (status,
-//! groups, Mask data, 2FA), and the last enabled unmasked administrator stays (the store).
+//! groups, Mask data, 2FA, IP Whitelist), and the last enabled unmasked administrator stays (the
+//! store). An IP Whitelist restricts only its holder: anyone who may change an account may set
+//! its list, and a holder may narrow their own but not widen or remove it.
 
 use crate::actor::{groups_grant, user_authority};
 use crate::mail::Mail;
@@ -11,8 +13,8 @@ use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::user::parse_name;
 use domain::{
-    password, Action, Authority, ClientScope, Email, PermissionSet, Section, Timestamp, TwoFactor,
-    UserStatus,
+    password, Action, Authority, ClientScope, Email, IpWhitelist, PermissionSet, Section,
+    Timestamp, TwoFactor, UserStatus,
 };
 use store::{GroupRef, NewUser, Page, TagRef, UserChange, UserQuery, UserRecord};
 
@@ -26,6 +28,7 @@ pub struct UserView {
     pub status: UserStatus,
     pub two_factor: TwoFactor,
     pub mask_data: bool,
+    pub ip_whitelist: IpWhitelist,
     pub must_change_password: bool,
     pub created_by: Option<i64>,
     pub created_by_email: Option<String>,
@@ -55,6 +58,7 @@ impl From<UserRecord> for UserView {
             status,
             two_factor,
             mask_data,
+            ip_whitelist,
             must_change_password,
             created_by,
             created_by_email,
@@ -73,6 +77,7 @@ impl From<UserRecord> for UserView {
             status,
             two_factor,
             mask_data,
+            ip_whitelist,
             must_change_password,
             created_by,
             created_by_email,
@@ -97,9 +102,16 @@ pub struct UserInput {
     pub name: String,
     pub send_to_email: bool,
     pub mask_data: bool,
+    /// "IP Whitelist": one address or CIDR range per line; empty = anywhere.
+    pub ip_whitelist: String,
+    /// Saving one's own whitelist that leaves out one's current address was confirmed.
+    pub confirm_lockout: bool,
     /// Allowed Client Tags (tag ids); empty: the groups' tags decide, or all clients.
     pub allowed_tag_ids: Vec<i64>,
 }
+
+/// The field that asks to confirm a whitelist that shuts its own holder out.
+pub const CONFIRM_LOCKOUT: &str = "confirm_lockout";
 
 /// Validated form fields.
 struct Valid {
@@ -110,6 +122,7 @@ struct Valid {
     groups: Vec<GroupRef>,
     /// What the chosen groups grant together.
     grants: Authority,
+    ip_whitelist: IpWhitelist,
     allowed_tags: Vec<TagRef>,
     /// Which clients the user would see: own and groups' Allowed Client Tags.
     scope: ClientScope,
@@ -158,6 +171,13 @@ impl App {
             .await?;
         let user = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
         Ok(user.into())
+    }
+
+    /// Who created users (id, email): what the Users list's Creator filter offers.
+    pub async fn user_creators(&self, actor: &Actor) -> Result<Vec<(i64, String)>, AppError> {
+        self.authorize(actor, Section::Users, Action::View, "list users")
+            .await?;
+        Ok(self.store.creators().await?)
     }
 
     /// What the "Groups" dropdown offers.
@@ -211,6 +231,9 @@ impl App {
         let name = parse_name(&input.name)
             .map_err(|e| errors.insert("name", e.to_string()))
             .ok();
+        let ip_whitelist = IpWhitelist::parse(&input.ip_whitelist)
+            .map_err(|e| errors.insert("ip_whitelist", e.to_string()))
+            .ok();
         let mut ids = input.group_ids.clone();
         ids.sort_unstable();
         ids.dedup();
@@ -255,6 +278,7 @@ impl App {
             name: name.expect("checked"),
             groups,
             grants,
+            ip_whitelist: ip_whitelist.expect("checked"),
             allowed_tags,
             scope,
         })
@@ -318,6 +342,7 @@ impl App {
             status: v.status,
             two_factor: TwoFactor::Email,
             mask_data: input.mask_data,
+            ip_whitelist: v.ip_whitelist.clone(),
             must_change_password: true,
             created_by: Some(actor.id()),
             group_ids: v.groups.iter().map(|g| g.id).collect(),
@@ -332,6 +357,7 @@ impl App {
             .change("allowed client tags", "", tag_captions(&v.allowed_tags))
             .change("two-factor authentication", "", TwoFactor::Email.label())
             .change("mask data", "", yes_no(input.mask_data))
+            .change("IP Whitelist", "", v.ip_whitelist.to_string())
             .change("credentials emailed", "", yes_no(input.send_to_email));
         let event = Event {
             target_type: Some("user".into()),
@@ -519,6 +545,10 @@ impl App {
                 )
                 .await);
         }
+        if id == actor.id() {
+            self.guard_own_whitelist(actor, &target.ip_whitelist, &v.ip_whitelist, input)
+                .await?;
+        }
         self.guard_covers(
             actor,
             &v.authority(input.mask_data),
@@ -541,6 +571,11 @@ impl App {
                 "mask data",
                 yes_no(target.mask_data),
                 yes_no(input.mask_data),
+            )
+            .change(
+                "IP Whitelist",
+                target.ip_whitelist.to_string(),
+                v.ip_whitelist.to_string(),
             );
         let mut change = UserChange {
             at: self.now(),
@@ -570,6 +605,9 @@ impl App {
         if groups_changed {
             change.group_ids = Some(new_ids);
         }
+        if v.ip_whitelist != target.ip_whitelist {
+            change.ip_whitelist = Some(v.ip_whitelist.clone());
+        }
         if v.allowed_tags != target.allowed_tags {
             change.allowed_tag_ids = Some(v.allowed_tags.iter().map(|t| t.id).collect());
         }
@@ -588,6 +626,45 @@ impl App {
         if email_changed {
             self.notify_old_address(actor, &target, v.email.as_str())
                 .await;
+        }
+        Ok(())
+    }
+
+    /// One's own IP Whitelist may only narrow (a restriction one can't lift on oneself), and a
+    /// list that leaves out the address one is using now must be confirmed: it signs one out.
+    async fn guard_own_whitelist(
+        &self,
+        actor: &Actor,
+        old: &IpWhitelist,
+        new: &IpWhitelist,
+        input: &UserInput,
+    ) -> Result<(), AppError> {
+        if let Some(admitted) = old.beyond(new) {
+            let how = if new.is_anywhere() {
+                "an empty list admits every address".to_string()
+            } else {
+                format!("the new list admits {admitted}, which your current one doesn't")
+            };
+            return Err(self
+                .refuse_own(
+                    actor,
+                    "widen or remove own IP Whitelist",
+                    &format!("You can't widen or remove your own IP Whitelist: {how}"),
+                )
+                .await);
+        }
+        if new != old && !new.admits_client(actor.ip.as_deref()) && !input.confirm_lockout {
+            let from = actor
+                .ip
+                .as_deref()
+                .unwrap_or("the address you are using now");
+            return Err(AppError::field(
+                CONFIRM_LOCKOUT,
+                format!(
+                    "You will be signed out and can't sign back in from {from}. \
+                     Confirm to save this IP Whitelist anyway."
+                ),
+            ));
         }
         Ok(())
     }

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use testkit::{db::backends, Browser, TestApp};
+use testkit::{db::backends, TestApp};
 
 /// A JSON client with a bearer token.
 struct Api {
@@ -40,23 +40,6 @@ impl Api {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     }
-}
-
-/// Creates a token for a signed-in browser through `POST /api/v1/me/tokens` (session + CSRF).
-async fn token_for(t: &TestApp, b: &Browser) -> String {
-    b.get("/profile").await;
-    let r = b
-        .client
-        .post(t.url("/api/v1/me/tokens"))
-        .header("x-csrf-token", b.csrf())
-        .header("origin", t.url(""))
-        .json(&json!({"name": "test"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    v["token"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

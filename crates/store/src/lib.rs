@@ -107,6 +107,8 @@ pub trait UserStore: Send + Sync {
         change: UserChange,
         event: AuditEntry,
     ) -> Result<Box<dyn Pending>>;
+    /// The users who created other users (id, email), by email: the Users list's Creator filter.
+    async fn creators(&self) -> Result<Vec<(i64, String)>>;
     /// Enabled members of Administrators with Mask data off: the accounts that hold everything.
     async fn count_enabled_admins(&self) -> Result<i64>;
     async fn count_users(&self) -> Result<i64>;

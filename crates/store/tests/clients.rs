@@ -509,6 +509,7 @@ async fn tags_scope_and_bulk_story() {
                     status: domain::UserStatus::Enabled,
                     two_factor: domain::TwoFactor::Email,
                     mask_data: false,
+                    ip_whitelist: Default::default(),
                     must_change_password: false,
                     created_by: None,
                     group_ids: vec![],
