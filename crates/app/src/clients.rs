@@ -109,9 +109,10 @@ pub struct ClientListRequest {
 #[derive(Debug, Clone, Default)]
 pub struct ClientList {
     pub items: Vec<ClientView>,
-    /// The number of matching clients; with a filter it is counted up to [`COUNT_CAP`] only.
+    /// The number of matching clients; with a filter or a scope, counting stops after about
+    /// [`COUNT_CAP`] (see `store::ClientStore::count_clients`).
     pub total: i64,
-    /// The filter matches more than `total` (= [`COUNT_CAP`]) clients.
+    /// At least `total` clients match (counting stopped early).
     pub total_is_lower_bound: bool,
     /// Another page follows this one.
     pub has_more: bool,
@@ -455,19 +456,13 @@ impl App {
             .store
             .count_clients(scope, &query.filter, COUNT_CAP)
             .await?;
-        let exact = query.filter == ClientFilter::default() && scope.is_all();
-        let total_is_lower_bound = !exact && counted > COUNT_CAP;
         Ok(ClientList {
             items: items
                 .into_iter()
                 .map(|c| ClientView::for_actor(actor, c))
                 .collect(),
-            total: if total_is_lower_bound {
-                COUNT_CAP
-            } else {
-                counted
-            },
-            total_is_lower_bound,
+            total: counted.n,
+            total_is_lower_bound: !counted.exact,
             has_more: more,
             next_after,
         })

@@ -417,8 +417,8 @@ async fn an_administrator_sets_another_users_list_shown_in_the_list_and_the_api(
         assert_eq!(
             headers,
             [
-                "ID", "Name", "Email", "Allowed", "Status", "Two", "IP", "Groups", "Creator", "Created",
-                "Mask", "Last"
+                "ID", "Name", "Email", "Allowed", "Status", "Two", "IP", "Groups", "Creator",
+                "Created", "Mask", "Last"
             ],
             "{backend}: the vendor's order"
         );
