@@ -1,6 +1,10 @@
 //! Signing in (password, then an emailed code), sessions, signing out, and one's own password
 //! and sessions. Every failure of the password step looks the same from outside: same message,
 //! same status, same time.
+//!
+//! An account's IP Whitelist holds at every step: the password step (checked after the password,
+//! so a refusal costs what a wrong password costs and says the same), the code step, and every
+//! request with a session or an API token; each refusal is an event naming the address.
 
 use crate::mail::Mail;
 use crate::{Actor, App, AppError};
@@ -109,6 +113,14 @@ pub fn random_token() -> String {
 
 fn code_hash(session_hash: &str, code: &str) -> String {
     hash_token(&format!("{session_hash}:{code}"))
+}
+
+/// The reason of a refusal by the IP Whitelist, naming the address.
+fn outside_whitelist(ip: Option<&str>) -> String {
+    format!(
+        "address {} not in the IP Whitelist",
+        ip.unwrap_or("unknown")
+    )
 }
 
 fn failed(reason: &str, email: &str) -> Event {
@@ -220,6 +232,12 @@ impl App {
         let verified = self.hasher.verify(password, &user.password_hash).await;
         if !verified.ok {
             self.record_failure(&user, attempt, "wrong password", ip)
+                .await;
+            return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
+        }
+        if !user.ip_whitelist.admits_client(ip) {
+            // The same work and answer as a wrong password: the attempt counts, one event.
+            self.record_failure(&user, attempt, &outside_whitelist(ip), ip)
                 .await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
         }
@@ -369,6 +387,13 @@ impl App {
             self.store.delete_session(&session.id_hash).await?;
             return Err(AppError::Unauthenticated);
         }
+        if !user.ip_whitelist.admits_client(ip) {
+            self.store.delete_session(&session.id_hash).await?;
+            let e =
+                failed(&outside_whitelist(ip), &user.email).target("user", user.id, &user.email);
+            self.log(None, ip, e).await;
+            return Err(AppError::Conflict(INVALID_CREDENTIALS.into()));
+        }
         let code = code.trim();
         let now = self.now();
         let Some(attempt) = self.store.reserve_attempt(user.id, now).await? else {
@@ -475,6 +500,21 @@ impl App {
             || (session.stage == SessionStage::AwaitingCode && code_stage_limit <= now);
         if expired || authority.user.status != UserStatus::Enabled {
             self.store.delete_session(&id_hash).await?;
+            return Ok(None);
+        }
+        if session.stage == SessionStage::Full
+            && !authority.user.ip_whitelist.admits_client(ip.as_deref())
+        {
+            // Ended, so a cookie carried elsewhere costs one event, not one per request.
+            self.store.delete_session(&id_hash).await?;
+            let e = Event::new(
+                Category::Auth,
+                AuditAction::Refused,
+                "Session refused: address not in the IP Whitelist",
+            )
+            .target("user", authority.user.id, &authority.user.email)
+            .change("address", "", ip.as_deref().unwrap_or("unknown"));
+            self.log(None, ip.as_deref(), e).await;
             return Ok(None);
         }
         if session.stage == SessionStage::AwaitingCode {

@@ -83,6 +83,8 @@ impl App {
             status: UserStatus::Enabled,
             two_factor,
             mask_data: false,
+            // The way back in for whoever runs the server: usable from anywhere.
+            ip_whitelist: Default::default(),
             must_change_password: true,
             created_by: None,
             group_ids: vec![admins],

@@ -186,6 +186,7 @@ impl App {
                 self.store
                     .count_clients(actor.client_scope(), &filter, i64::MAX - 1)
                     .await?
+                    .n
             }
         };
         Ok(BulkPlan {
@@ -236,7 +237,8 @@ impl App {
                 let total = self
                     .store
                     .count_clients(actor.client_scope(), &filter, i64::MAX - 1)
-                    .await?;
+                    .await?
+                    .n;
                 let now = self.now();
                 let job = BulkJob {
                     id: 0,

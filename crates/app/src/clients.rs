@@ -22,9 +22,12 @@ use store::{
 };
 
 pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
-/// A filtered list is counted up to this many matches and shown as "more than" beyond it, so
+/// A filtered list is counted up to this many matches and shown as "at least" beyond it, so
 /// a broad filter never costs a count of the whole table.
 pub const COUNT_CAP: i64 = 1_000;
+/// A scoped list with a search or filter is counted among the first this-many clients the
+/// search selects (one scope probe each; see `store::ClientStore::count_clients`).
+pub const SCOPED_COUNT_CAP: i64 = 250;
 /// Rows read per query while exporting.
 const EXPORT_CHUNK: i64 = 5000;
 
@@ -110,9 +113,10 @@ pub struct ClientListRequest {
 #[derive(Debug, Clone, Default)]
 pub struct ClientList {
     pub items: Vec<ClientView>,
-    /// The number of matching clients; with a filter it is counted up to [`COUNT_CAP`] only.
+    /// The number of matching clients; with a filter or a scope, counting stops after about
+    /// [`COUNT_CAP`] (see `store::ClientStore::count_clients`).
     pub total: i64,
-    /// The filter matches more than `total` (= [`COUNT_CAP`]) clients.
+    /// At least `total` clients match (counting stopped early).
     pub total_is_lower_bound: bool,
     /// Another page follows this one.
     pub has_more: bool,
@@ -516,23 +520,32 @@ impl App {
             (true, ClientSort::Id, Some(last)) => Some(last.id),
             _ => None,
         };
-        let counted = self
-            .store
-            .count_clients(scope, &query.filter, COUNT_CAP)
-            .await?;
-        let exact = query.filter == ClientFilter::default() && scope.is_all();
-        let total_is_lower_bound = !exact && counted > COUNT_CAP;
+        let first_page = query.offset == 0 && req.after_id.is_none();
+        let counted = if first_page && !more {
+            // The whole result is on this page: its length is the count.
+            store::ClientCount {
+                n: items.len() as i64,
+                exact: true,
+            }
+        } else {
+            let tags_only = ClientFilter {
+                tags: query.filter.tags.clone(),
+                ..Default::default()
+            } == query.filter;
+            let cap = if scope.is_all() || tags_only {
+                COUNT_CAP
+            } else {
+                SCOPED_COUNT_CAP
+            };
+            self.store.count_clients(scope, &query.filter, cap).await?
+        };
         Ok(ClientList {
             items: items
                 .into_iter()
                 .map(|c| ClientView::for_actor(actor, c))
                 .collect(),
-            total: if total_is_lower_bound {
-                COUNT_CAP
-            } else {
-                counted
-            },
-            total_is_lower_bound,
+            total: counted.n,
+            total_is_lower_bound: !counted.exact,
             has_more: more,
             next_after,
         })

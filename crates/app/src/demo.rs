@@ -259,6 +259,7 @@ impl App {
                 status: UserStatus::Enabled,
                 two_factor: TwoFactor::Disabled,
                 mask_data: n.is_multiple_of(3),
+                ip_whitelist: Default::default(),
                 must_change_password: false,
                 created_by: None,
                 group_ids: vec![group_ids[n % DEMO_GROUPS]],

@@ -21,7 +21,13 @@ pub(crate) struct TokenCache {
     entries: Mutex<HashMap<String, (Instant, TokenRecord, Principal)>>,
     /// How many times the cache was emptied (tests check that only changes do it).
     clears: AtomicU64,
+    /// When each token was last recorded as refused by its owner's IP Whitelist.
+    refusals: Mutex<HashMap<i64, Instant>>,
 }
+
+/// A token refused by its owner's IP Whitelist is recorded at most once a minute per instance:
+/// a script left running outside the list must not fill the event log.
+const REFUSAL_EVENT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Whether the event records a change that can alter what an API token resolves to: a user
 /// (status, groups, Mask data, password…), a group's rights, or a token itself. Refusals, sign-ins
@@ -69,6 +75,23 @@ impl TokenCache {
         }
     }
 
+    /// Whether a refusal of token `id` should be written to the event log now.
+    pub fn record_refusal(&self, id: i64) -> bool {
+        let Ok(mut seen) = self.refusals.lock() else {
+            return true;
+        };
+        if seen.len() >= MAX_ENTRIES {
+            seen.retain(|_, at| at.elapsed() < REFUSAL_EVENT_INTERVAL);
+        }
+        match seen.get(&id) {
+            Some(at) if at.elapsed() < REFUSAL_EVENT_INTERVAL => false,
+            _ => {
+                seen.insert(id, Instant::now());
+                true
+            }
+        }
+    }
+
     pub fn clears(&self) -> u64 {
         self.clears.load(Ordering::Relaxed)
     }
@@ -77,6 +100,14 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_token_is_recorded_once_a_minute() {
+        let cache = TokenCache::default();
+        assert!(cache.record_refusal(7));
+        assert!(!cache.record_refusal(7));
+        assert!(cache.record_refusal(8), "each token has its own minute");
+    }
 
     #[test]
     fn only_changes_to_users_groups_and_tokens_empty_the_cache() {

@@ -126,6 +126,21 @@ impl App {
         {
             return Ok(None);
         }
+        if !authority.user.ip_whitelist.admits_client(ip.as_deref()) {
+            if !self.token_cache.record_refusal(token.id) {
+                return Ok(None);
+            }
+            let e = Event::new(
+                Category::Auth,
+                AuditAction::Refused,
+                "API token refused: address not in the IP Whitelist",
+            )
+            .target("user", authority.user.id, &authority.user.email)
+            .change("token", "", &token.name)
+            .change("address", "", ip.as_deref().unwrap_or("unknown"));
+            self.log(None, ip.as_deref(), e).await;
+            return Ok(None);
+        }
         if token
             .last_used_at
             .is_none_or(|t| now.millis() - t.millis() > 60_000)

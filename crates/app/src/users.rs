@@ -2,7 +2,9 @@
 //! The escalation guards live here, each one comparison of authorities: nobody creates or makes
 //! a user stronger than themself in any dimension (permissions, unmasked data), nobody changes
 //! an account their authority doesn't cover, nobody lifts a restriction on themself (status,
-//! groups, Mask data, 2FA), and the last enabled unmasked administrator stays (the store).
+//! groups, Mask data, 2FA, IP Whitelist), and the last enabled unmasked administrator stays (the
+//! store). An IP Whitelist restricts only its holder: anyone who may change an account may set
+//! its list, and a holder may narrow their own but not widen or remove it.
 
 use crate::actor::{groups_grant, user_authority};
 use crate::concurrency::{
@@ -14,8 +16,8 @@ use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
 use domain::user::parse_name;
 use domain::{
-    password, Action, Authority, ClientScope, Email, PermissionSet, Section, Timestamp, TwoFactor,
-    UserStatus,
+    password, Action, Authority, ClientScope, Email, IpWhitelist, PermissionSet, Section,
+    Timestamp, TwoFactor, UserStatus,
 };
 use store::{Decision, GroupRef, NewUser, Page, TagRef, UserChange, UserQuery, UserRecord};
 
@@ -29,6 +31,7 @@ pub struct UserView {
     pub status: UserStatus,
     pub two_factor: TwoFactor,
     pub mask_data: bool,
+    pub ip_whitelist: IpWhitelist,
     pub must_change_password: bool,
     pub created_by: Option<i64>,
     pub created_by_email: Option<String>,
@@ -60,6 +63,7 @@ impl From<UserRecord> for UserView {
             status,
             two_factor,
             mask_data,
+            ip_whitelist,
             must_change_password,
             created_by,
             created_by_email,
@@ -79,6 +83,7 @@ impl From<UserRecord> for UserView {
             status,
             two_factor,
             mask_data,
+            ip_whitelist,
             must_change_password,
             created_by,
             created_by_email,
@@ -104,9 +109,16 @@ pub struct UserInput {
     pub name: String,
     pub send_to_email: bool,
     pub mask_data: bool,
+    /// "IP Whitelist": one address or CIDR range per line; empty = anywhere.
+    pub ip_whitelist: String,
+    /// Saving one's own whitelist that leaves out one's current address was confirmed.
+    pub confirm_lockout: bool,
     /// Allowed Client Tags (tag ids); empty: the groups' tags decide, or all clients.
     pub allowed_tag_ids: Vec<i64>,
 }
+
+/// The field that asks to confirm a whitelist that shuts its own holder out.
+pub const CONFIRM_LOCKOUT: &str = "confirm_lockout";
 
 /// What an edit changes: `None` keeps the field as the account has it when the change is
 /// written (an API PATCH names only some fields; the edit form names them all).
@@ -119,6 +131,10 @@ pub struct UserPatch {
     pub group_ids: Option<Vec<i64>>,
     pub name: Option<String>,
     pub mask_data: Option<bool>,
+    /// "IP Whitelist": one address or CIDR range per line.
+    pub ip_whitelist: Option<String>,
+    /// Saving one's own whitelist that leaves out one's current address was confirmed.
+    pub confirm_lockout: bool,
     /// Allowed Client Tags (tag ids).
     pub allowed_tag_ids: Option<Vec<i64>>,
 }
@@ -132,6 +148,8 @@ impl From<&UserInput> for UserPatch {
             group_ids: Some(i.group_ids.clone()),
             name: Some(i.name.clone()),
             mask_data: Some(i.mask_data),
+            ip_whitelist: Some(i.ip_whitelist.clone()),
+            confirm_lockout: i.confirm_lockout,
             allowed_tag_ids: Some(i.allowed_tag_ids.clone()),
         }
     }
@@ -154,6 +172,11 @@ impl UserPatch {
             name: self.name.clone().unwrap_or_else(|| u.name.clone()),
             send_to_email: false,
             mask_data: self.mask_data.unwrap_or(u.mask_data),
+            ip_whitelist: self
+                .ip_whitelist
+                .clone()
+                .unwrap_or_else(|| u.ip_whitelist.to_text()),
+            confirm_lockout: self.confirm_lockout,
             allowed_tag_ids: self
                 .allowed_tag_ids
                 .clone()
@@ -171,6 +194,7 @@ struct Valid {
     groups: Vec<GroupRef>,
     /// What the chosen groups grant together.
     grants: Authority,
+    ip_whitelist: IpWhitelist,
     allowed_tags: Vec<TagRef>,
     /// Which clients the user would see: own and groups' Allowed Client Tags.
     scope: ClientScope,
@@ -219,6 +243,13 @@ impl App {
             .await?;
         let user = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
         Ok(user.into())
+    }
+
+    /// Who created users (id, email): what the Users list's Creator filter offers.
+    pub async fn user_creators(&self, actor: &Actor) -> Result<Vec<(i64, String)>, AppError> {
+        self.authorize(actor, Section::Users, Action::View, "list users")
+            .await?;
+        Ok(self.store.creators().await?)
     }
 
     /// What the "Groups" dropdown offers.
@@ -272,6 +303,9 @@ impl App {
         let name = parse_name(&input.name)
             .map_err(|e| errors.insert("name", e.to_string()))
             .ok();
+        let ip_whitelist = IpWhitelist::parse(&input.ip_whitelist)
+            .map_err(|e| errors.insert("ip_whitelist", e.to_string()))
+            .ok();
         let mut ids = input.group_ids.clone();
         ids.sort_unstable();
         ids.dedup();
@@ -316,6 +350,7 @@ impl App {
             name: name.expect("checked"),
             groups,
             grants,
+            ip_whitelist: ip_whitelist.expect("checked"),
             allowed_tags,
             scope,
         })
@@ -379,6 +414,7 @@ impl App {
             status: v.status,
             two_factor: TwoFactor::Email,
             mask_data: input.mask_data,
+            ip_whitelist: v.ip_whitelist.clone(),
             must_change_password: true,
             created_by: Some(actor.id()),
             group_ids: v.groups.iter().map(|g| g.id).collect(),
@@ -393,6 +429,7 @@ impl App {
             .change("allowed client tags", "", tag_captions(&v.allowed_tags))
             .change("two-factor authentication", "", TwoFactor::Email.label())
             .change("mask data", "", yes_no(input.mask_data))
+            .change("IP Whitelist", "", v.ip_whitelist.to_string())
             .change("credentials emailed", "", yes_no(input.send_to_email));
         let event = Event {
             target_type: Some("user".into()),
@@ -620,6 +657,10 @@ impl App {
                 )
                 .await);
         }
+        if id == actor.id() {
+            self.guard_own_whitelist(actor, &target.ip_whitelist, &v.ip_whitelist, &input)
+                .await?;
+        }
         self.guard_covers(
             actor,
             &v.authority(input.mask_data),
@@ -642,6 +683,11 @@ impl App {
                 "mask data",
                 yes_no(target.mask_data),
                 yes_no(input.mask_data),
+            )
+            .change(
+                "IP Whitelist",
+                target.ip_whitelist.to_string(),
+                v.ip_whitelist.to_string(),
             );
         let mut change = UserChange {
             at: self.now(),
@@ -674,6 +720,9 @@ impl App {
         if groups_changed {
             change.group_ids = Some(new_ids);
         }
+        if v.ip_whitelist != target.ip_whitelist {
+            change.ip_whitelist = Some(v.ip_whitelist.clone());
+        }
         if v.allowed_tags != target.allowed_tags {
             change.allowed_tag_ids = Some(v.allowed_tags.iter().map(|t| t.id).collect());
         }
@@ -703,6 +752,45 @@ impl App {
                 .await;
         }
         Ok(true)
+    }
+
+    /// One's own IP Whitelist may only narrow (a restriction one can't lift on oneself), and a
+    /// list that leaves out the address one is using now must be confirmed: it signs one out.
+    async fn guard_own_whitelist(
+        &self,
+        actor: &Actor,
+        old: &IpWhitelist,
+        new: &IpWhitelist,
+        input: &UserInput,
+    ) -> Result<(), AppError> {
+        if let Some(admitted) = old.beyond(new) {
+            let how = if new.is_anywhere() {
+                "an empty list admits every address".to_string()
+            } else {
+                format!("the new list admits {admitted}, which your current one doesn't")
+            };
+            return Err(self
+                .refuse_own(
+                    actor,
+                    "widen or remove own IP Whitelist",
+                    &format!("You can't widen or remove your own IP Whitelist: {how}"),
+                )
+                .await);
+        }
+        if new != old && !new.admits_client(actor.ip.as_deref()) && !input.confirm_lockout {
+            let from = actor
+                .ip
+                .as_deref()
+                .unwrap_or("the address you are using now");
+            return Err(AppError::field(
+                CONFIRM_LOCKOUT,
+                format!(
+                    "You will be signed out and can't sign back in from {from}. \
+                     Confirm to save this IP Whitelist anyway."
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Tells the old address that the account's sign-in email changed, so that a person whose

@@ -61,8 +61,14 @@ struct Backoffice {
 }
 
 fn start_backoffice(dir: &Path, smtp: &SmtpServer) -> Backoffice {
+    start_backoffice_with(dir, smtp, &[])
+}
+
+/// The real binary with some more environment (e.g. `BACKOFFICE_TRUSTED_PROXIES`).
+fn start_backoffice_with(dir: &Path, smtp: &SmtpServer, env: &[(&str, &str)]) -> Backoffice {
     let mut child = Command::new(BIN)
         .current_dir(dir)
+        .envs(env.iter().copied())
         .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
         .env("BACKOFFICE_SMTP_URL", smtp.url())
         .env("BACKOFFICE_MAIL_FROM", "backoffice@example.com")
@@ -144,6 +150,27 @@ async fn open_browser(base: &str, downloads: &Path) -> Person {
         base: base.to_string(),
         shots,
         _driver: driver,
+    }
+}
+
+/// A Chrome DevTools Protocol command, sent through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp(serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
     }
 }
 
@@ -359,6 +386,19 @@ impl Person {
             self.keys(&Key::Tab.to_string()).await;
         }
         panic!("Tab never reached {text:?}");
+    }
+
+    /// From now on every request of this browser carries `X-Forwarded-For: ip`: with
+    /// `BACKOFFICE_TRUSTED_PROXIES=127.0.0.1` the Back Office takes it for the client address,
+    /// as behind a load balancer.
+    async fn come_from(&self, ip: &str) {
+        for cmd in [
+            serde_json::json!({"cmd": "Network.enable", "params": {}}),
+            serde_json::json!({"cmd": "Network.setExtraHTTPHeaders",
+                "params": {"headers": {"X-Forwarded-For": ip}}}),
+        ] {
+            self.c.issue_cmd(Cdp(cmd)).await.unwrap();
+        }
     }
 
     async fn screenshot(&self, name: &str) {
@@ -927,4 +967,100 @@ async fn bulk_assign_tags_in_chromium() {
     p.goto("/clients/tags").await;
     assert!(p.row("VIP").await.contains("30"), "the tag's count follows");
     p.c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn ip_whitelist_in_chromium() {
+    if !enabled() {
+        return;
+    }
+    let smtp = SmtpServer::start().await;
+    let dir = temp_dir("ipw");
+    let bo = start_backoffice_with(&dir, &smtp, &[("BACKOFFICE_TRUSTED_PROXIES", "127.0.0.1")]);
+    let p = open_browser(&bo.url, &dir).await;
+    p.come_from("198.51.100.7").await;
+    p.sign_in(
+        &smtp,
+        &bo.admin_email,
+        &bo.admin_password,
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+
+    // A new user with a whitelist: a bad line is named, and nothing is created until it's fixed.
+    p.goto("/users").await;
+    p.follow("+Create").await;
+    p.fill("Email", "desk@example.com").await;
+    p.fill("Password", USER_PASSWORD).await;
+    p.choose("Groups", "Administrators").await;
+    p.fill("Name", "Desk Person").await;
+    p.fill(
+        "IP Whitelist",
+        "203.0.113.0/24\n2001:db8:77::/48\n203.0.113.300",
+    )
+    .await;
+    p.press("Save").await;
+    let text = p.text().await;
+    assert!(text.contains("Line 3: “203.0.113.300”"), "{text}");
+    p.fill("IP Whitelist", "203.0.113.0/24\n2001:db8:77::/48")
+        .await;
+    p.press("Save").await;
+    assert!(p.text().await.contains("User created"));
+
+    // The list shows each user's whitelist in the vendor's column order.
+    p.goto("/users").await;
+    let row = p.row("desk@example.com").await;
+    assert!(
+        row.contains("203.0.113.0/24") && row.contains("2001:db8:77::/48"),
+        "{row}"
+    );
+    assert!(p.row(&bo.admin_email).await.contains("Anywhere"));
+    // Every column fits a 1366-pixel screen.
+    p.c.set_window_size(1366, 900).await.unwrap();
+    p.goto("/users").await;
+    let overflow = p
+        .c
+        .execute("return document.querySelector('main').scrollWidth - document.querySelector('main').clientWidth;", vec![])
+        .await
+        .unwrap();
+    p.screenshot("ipw-users-list").await;
+    assert_eq!(
+        overflow.as_i64(),
+        Some(0),
+        "the Users list scrolls sideways at 1366 px"
+    );
+
+    // One's own list: narrowing to the office saves at once; leaving out this address asks.
+    p.follow("Administrator").await;
+    p.fill("IP Whitelist", "198.51.100.0/24").await;
+    p.press("Save").await;
+    assert!(p.text().await.contains("User saved"));
+    p.fill("IP Whitelist", "198.51.100.8").await;
+    p.press("Save").await;
+    let text = p.text().await;
+    assert!(
+        text.contains("You will be signed out and can't sign back in from 198.51.100.7"),
+        "{text}"
+    );
+    p.screenshot("ipw-confirm").await;
+    p.check("Yes, save this IP Whitelist and sign me out").await;
+    p.press("Save").await;
+    assert_eq!(p.path().await, "/login", "signed out: {}", p.text().await);
+
+    // From the one address left the administrator signs in; from elsewhere the answer is a
+    // wrong password's.
+    p.come_from("203.0.113.9").await;
+    p.fill("Email", &bo.admin_email).await;
+    p.fill("Password", ADMIN_PASSWORD).await;
+    p.press("Sign in").await;
+    assert!(p.text().await.contains("Invalid email or password"));
+    p.come_from("198.51.100.8").await;
+    p.sign_in(&smtp, &bo.admin_email, ADMIN_PASSWORD, None)
+        .await;
+    p.goto("/events").await;
+    let text = p.text().await;
+    assert!(
+        text.contains("address 203.0.113.9 not in the IP Whitelist"),
+        "{text}"
+    );
 }

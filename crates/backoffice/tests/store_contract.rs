@@ -3,7 +3,7 @@
 //! gets its own database.
 
 use domain::audit::{AuditAction, Category, Event};
-use domain::{Permission, PermissionSet, Timestamp, TwoFactor, UserStatus};
+use domain::{IpWhitelist, Permission, PermissionSet, Timestamp, TwoFactor, UserStatus};
 use std::sync::Arc;
 use store::*;
 use testkit::db::{backends, fresh};
@@ -57,6 +57,7 @@ fn new_user(email: &str, groups: Vec<i64>) -> NewUser {
         status: UserStatus::Enabled,
         two_factor: TwoFactor::Email,
         mask_data: false,
+        ip_whitelist: IpWhitelist::anywhere(),
         must_change_password: true,
         created_by: None,
         group_ids: groups,
@@ -230,6 +231,105 @@ async fn list_users_filters_sorts_and_pages() {
             .all(|u| u.groups.iter().any(|r| r.caption == "Viewers")));
         let (admin, held) = s.permissions_of_user(in_group.items[0].id).await.unwrap();
         assert!(!admin && held == perms);
+    }
+}
+
+#[tokio::test]
+async fn ip_whitelists_are_stored_normalised_and_the_list_filters_by_each_column() {
+    for b in backends() {
+        let s = open(b).await;
+        let office = IpWhitelist::parse("198.51.100.0/24\n2001:db8::/32").unwrap();
+        let creator = add_user(&s, "creator@x.com", vec![1]).await;
+        let restricted = s
+            .insert_user(
+                NewUser {
+                    ip_whitelist: office.clone(),
+                    created_by: Some(creator),
+                    two_factor: TwoFactor::Disabled,
+                    ..new_user("restricted@x.com", vec![1])
+                },
+                None,
+                entry("User created"),
+            )
+            .await
+            .unwrap();
+        let open_user = add_user(&s, "open@x.com", vec![1]).await;
+        let stored = s.user_by_id(restricted).await.unwrap().unwrap();
+        assert_eq!(stored.ip_whitelist, office, "{b}");
+        let by_email = s
+            .user_by_email_key("restricted@x.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_email.ip_whitelist, office, "{b}");
+
+        let ids = |q: UserQuery| {
+            let s = s.clone();
+            async move {
+                let page = s.list_users(&UserQuery { limit: 10, ..q }).await.unwrap();
+                assert_eq!(page.total as usize, page.items.len());
+                page.items.iter().map(|u| u.id).collect::<Vec<_>>()
+            }
+        };
+        let with = UserQuery {
+            has_ip_whitelist: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(ids(with).await, [restricted], "{b}");
+        let without = UserQuery {
+            has_ip_whitelist: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(ids(without).await, [creator, open_user], "{b}");
+        let password_only = UserQuery {
+            two_factor: Some(TwoFactor::Disabled),
+            ..Default::default()
+        };
+        assert_eq!(ids(password_only).await, [restricted], "{b}");
+        let by_creator = UserQuery {
+            creator_id: Some(creator),
+            ..Default::default()
+        };
+        assert_eq!(ids(by_creator).await, [restricted], "{b}");
+        let unmasked = UserQuery {
+            mask_data: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(ids(unmasked).await.len(), 3, "{b}");
+        let sorted = UserQuery {
+            sort: UserSort::IpWhitelist,
+            descending: true,
+            ..Default::default()
+        };
+        assert_eq!(ids(sorted).await[0], restricted, "{b}");
+        assert_eq!(
+            s.creators().await.unwrap(),
+            [(creator, "creator@x.com".to_string())]
+        );
+
+        // A change writes the list, and only when given.
+        let narrower = IpWhitelist::parse("198.51.100.7").unwrap();
+        let changes = [
+            UserChange {
+                ip_whitelist: Some(narrower.clone()),
+                ..Default::default()
+            },
+            UserChange {
+                name: Some("Renamed".into()),
+                ..Default::default()
+            },
+        ];
+        for change in changes {
+            let change = UserChange {
+                at: Timestamp::now(),
+                ..change
+            };
+            s.update_user(restricted, write(change, entry("User updated")))
+                .await
+                .unwrap();
+        }
+        let stored = s.user_by_id(restricted).await.unwrap().unwrap();
+        assert_eq!(stored.ip_whitelist, narrower, "{b}");
     }
 }
 

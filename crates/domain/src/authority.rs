@@ -5,7 +5,11 @@
 //! Laws (property-tested below): `covers` is reflexive, transitive and antisymmetric, and
 //! `a.covers(&b.join(&c))` exactly when `a` covers both `b` and `c`.
 //!
-//! Adding a dimension (which clients one may see, where one may sign in from): add a field,
+//! The IP Whitelist is deliberately not a dimension: it restricts only its holder (issue 26), so
+//! an office-only administrator may still create or edit an account usable from anywhere; one's
+//! own list can only narrow (`app::users`).
+//!
+//! Adding a dimension (as the client scope was): add a field,
 //! give it an order in [`Authority::covers`], a least upper bound in [`Authority::join`] and a
 //! sentence in [`Authority::beyond`]. Each of them destructures the value without `..`, so the
 //! compiler refuses a new field until all three say how it compares.

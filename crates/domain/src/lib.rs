@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authority;
 pub mod client;
 pub mod email;
+pub mod ip_whitelist;
 pub mod masking;
 pub mod password;
 pub mod permission;
@@ -14,6 +15,7 @@ pub mod user;
 
 pub use authority::{Authority, PersonalData};
 pub use email::Email;
+pub use ip_whitelist::IpWhitelist;
 pub use permission::{Action, Permission, PermissionSet, Section};
 pub use tag::ClientScope;
 pub use time::Timestamp;

@@ -153,6 +153,13 @@ pub struct ClientQuery {
     pub limit: i64,
 }
 
+/// How many clients match: exactly `n`, or (`exact` false) at least `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCount {
+    pub n: i64,
+    pub exact: bool,
+}
+
 /// Every read names the viewer's [`ClientScope`]: a client outside it is not found, listed or
 /// counted, so no caller can forget the scope.
 #[async_trait]
@@ -172,14 +179,17 @@ pub trait ClientStore: Send + Sync {
         scope: &ClientScope,
         query: &ClientQuery,
     ) -> Result<Vec<ClientRecord>>;
-    /// The number of matching clients: exact up to `cap`, otherwise `cap + 1`. The unfiltered,
-    /// unscoped total is always exact (a counter kept by the inserts).
+    /// The number of matching clients, reading at most about `cap + 1` index entries: exact up
+    /// to `cap`, otherwise at least `cap + 1`. A scoped count with other conditions looks at
+    /// the first `cap + 1` clients those conditions select and counts the ones in scope (exact
+    /// when there are no more). The unfiltered, unscoped total is always exact (a counter kept
+    /// by the inserts).
     async fn count_clients(
         &self,
         scope: &ClientScope,
         filter: &ClientFilter,
         cap: i64,
-    ) -> Result<i64>;
+    ) -> Result<ClientCount>;
     /// A read-modify-write in one transaction: reads the client (with its tags) there, locked
     /// against every other writer until the commit, hands it to `edit`, and writes only the
     /// fields (and tags) whose value `edit` changed, with a version one higher and `edit`'s

@@ -140,6 +140,8 @@ pub trait UserStore: Send + Sync {
     /// `Conflict`. Every such transaction first locks the Administrators group, so they take
     /// their locks in one order.
     async fn update_user(&self, id: i64, edit: Edit<'_, UserRecord, UserChange>) -> Result<()>;
+    /// The users who created other users (id, email), by email: the Users list's Creator filter.
+    async fn creators(&self) -> Result<Vec<(i64, String)>>;
     /// Enabled members of Administrators with Mask data off: the accounts that hold everything.
     async fn count_enabled_admins(&self) -> Result<i64>;
     async fn count_users(&self) -> Result<i64>;

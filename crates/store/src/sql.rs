@@ -10,14 +10,14 @@ macro_rules! impl_store {
         use $crate::*;
         use async_trait::async_trait;
         use domain::audit::Event;
-        use domain::{Permission, PermissionSet, Timestamp, TwoFactor, UserStatus};
+        use domain::{IpWhitelist, Permission, PermissionSet, Timestamp, TwoFactor, UserStatus};
         use sqlx::{QueryBuilder, Row};
 
         type DbRow = <$db as sqlx::Database>::Row;
         type Tx = sqlx::Transaction<'static, $db>;
 
         const USER_COLS: &str = "u.id, u.email, u.name, u.password_hash, u.status, u.two_factor, \
-            u.mask_data, u.must_change_password, u.created_by, c.email AS created_by_email, \
+            u.mask_data, u.ip_whitelist, u.must_change_password, u.created_by, c.email AS created_by_email, \
             u.created_at, u.updated_at, u.last_sign_in_at, u.failed_attempts, u.locked_until, u.version";
         const USER_FROM: &str = " FROM users u LEFT JOIN users c ON c.id = u.created_by ";
         /// Counts one more sign-in attempt ($2 is now, in ms); from the fifth failure in a row the
@@ -43,6 +43,10 @@ macro_rules! impl_store {
                 two_factor: TwoFactor::from_code(&r.try_get::<String, _>("two_factor").map_err(g)?)
                     .unwrap_or(TwoFactor::Email),
                 mask_data: r.try_get("mask_data").map_err(g)?,
+                // Written only through `IpWhitelist::to_text`; a list that no longer parses is
+                // an error, never "anywhere".
+                ip_whitelist: IpWhitelist::parse(&r.try_get::<String, _>("ip_whitelist").map_err(g)?)
+                    .map_err(|e| StoreError::Other(format!("stored IP Whitelist: {e}").into()))?,
                 must_change_password: r.try_get("must_change_password").map_err(g)?,
                 created_by: r.try_get("created_by").map_err(g)?,
                 created_by_email: r.try_get("created_by_email").map_err(g)?,
@@ -446,8 +450,8 @@ macro_rules! impl_store {
                 claim_email(&mut tx, &user.email_key, &holder, event.at, event.at).await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO users (email, email_key, name, password_hash, status, two_factor, mask_data, \
-                     must_change_password, created_by, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                     must_change_password, created_by, created_at, updated_at, ip_whitelist) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING id",
                 )
                 .bind(&user.email)
                 .bind(&user.email_key)
@@ -459,6 +463,7 @@ macro_rules! impl_store {
                 .bind(user.must_change_password)
                 .bind(user.created_by)
                 .bind(user.created_at.millis())
+                .bind(user.ip_whitelist.to_text())
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -512,8 +517,37 @@ macro_rules! impl_store {
                         qb.push_bind(gid);
                         qb.push(")");
                     }
+                    if let Some(tag) = q.allowed_tag_id {
+                        qb.push(" AND EXISTS (SELECT 1 FROM user_allowed_tags f WHERE f.user_id = u.id AND f.tag_id = ");
+                        qb.push_bind(tag);
+                        qb.push(")");
+                    }
+                    if let Some(tf) = q.two_factor {
+                        qb.push(" AND u.two_factor = ");
+                        qb.push_bind(tf.code());
+                    }
+                    match q.has_ip_whitelist {
+                        Some(true) => qb.push(" AND u.ip_whitelist <> ''"),
+                        Some(false) => qb.push(" AND u.ip_whitelist = ''"),
+                        None => qb.push(""),
+                    };
+                    if let Some(creator) = q.creator_id {
+                        qb.push(" AND u.created_by = ");
+                        qb.push_bind(creator);
+                    }
+                    if let Some(mask) = q.mask_data {
+                        qb.push(" AND u.mask_data = ");
+                        qb.push_bind(mask);
+                    }
                 }
-                let unfiltered = q.text.as_deref().unwrap_or("").is_empty() && q.status.is_none() && q.group_id.is_none();
+                let unfiltered = q.text.as_deref().unwrap_or("").is_empty()
+                    && q.status.is_none()
+                    && q.group_id.is_none()
+                    && q.allowed_tag_id.is_none()
+                    && q.two_factor.is_none()
+                    && q.has_ip_whitelist.is_none()
+                    && q.creator_id.is_none()
+                    && q.mask_data.is_none();
                 let total = if unfiltered {
                     self.count_users().await?
                 } else {
@@ -530,8 +564,12 @@ macro_rules! impl_store {
                     UserSort::Id => "u.id",
                     UserSort::Name => "LOWER(u.name)",
                     UserSort::Email => "u.email_key",
+                    UserSort::AllowedTags => {
+                        "(SELECT MIN(t.caption_key) FROM user_allowed_tags s JOIN tags t ON t.id = s.tag_id WHERE s.user_id = u.id)"
+                    }
                     UserSort::Status => "u.status",
                     UserSort::TwoFactor => "u.two_factor",
+                    UserSort::IpWhitelist => "u.ip_whitelist",
                     UserSort::Groups => {
                         "(SELECT MIN(LOWER(g.caption)) FROM user_groups s JOIN access_groups g ON g.id = s.group_id WHERE s.user_id = u.id)"
                     }
@@ -606,6 +644,7 @@ macro_rules! impl_store {
                     || change.email.is_some()
                     || change.name.is_some()
                     || change.two_factor.is_some()
+                    || change.ip_whitelist.is_some()
                     || change.allowed_tag_ids.is_some();
                 sqlx::query("UPDATE users SET updated_at = $2, version = version + $3 WHERE id = $1")
                     .bind(id)
@@ -656,6 +695,14 @@ macro_rules! impl_store {
                     sqlx::query("UPDATE users SET two_factor = $2 WHERE id = $1")
                         .bind(id)
                         .bind(tf.code())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                if let Some(list) = &change.ip_whitelist {
+                    sqlx::query("UPDATE users SET ip_whitelist = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(list.to_text())
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
@@ -713,6 +760,19 @@ macro_rules! impl_store {
                 }
                 append_in(&mut tx, event).await?;
                 tx.commit().await.map_err(map_err)
+            }
+
+            async fn creators(&self) -> Result<Vec<(i64, String)>> {
+                let rows = sqlx::query(
+                    "SELECT c.id, c.email FROM users c WHERE EXISTS (SELECT 1 FROM users u WHERE u.created_by = c.id) \
+                     ORDER BY c.email_key",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0).map_err(map_err)?, r.try_get(1).map_err(map_err)?)))
+                    .collect()
             }
 
             async fn count_enabled_admins(&self) -> Result<i64> {

@@ -343,13 +343,15 @@ macro_rules! impl_tag_store {
                 sqlx::query_scalar(
                     "INSERT INTO bulk_jobs (user_id, request, change, upto_id, total, done, changed, cursor, state, \
                      message, lease_until, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 0, 0, $6, 'running', '', 0, $7, $7) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'running', '', 0, $9, $9) RETURNING id",
                 )
                 .bind(job.user_id)
                 .bind(&job.request)
                 .bind(&job.change)
                 .bind(job.upto_id)
                 .bind(job.total)
+                .bind(job.done)
+                .bind(job.changed)
                 .bind(job.cursor)
                 .bind(job.created_at.millis())
                 .fetch_one(&self.pool)

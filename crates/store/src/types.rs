@@ -1,7 +1,7 @@
 //! Records that cross the store boundary.
 
 use domain::audit::Event;
-use domain::{PermissionSet, Timestamp, TwoFactor, UserStatus};
+use domain::{IpWhitelist, PermissionSet, Timestamp, TwoFactor, UserStatus};
 
 pub struct NewUser {
     pub email: String,
@@ -11,6 +11,7 @@ pub struct NewUser {
     pub status: UserStatus,
     pub two_factor: TwoFactor,
     pub mask_data: bool,
+    pub ip_whitelist: IpWhitelist,
     pub must_change_password: bool,
     pub created_by: Option<i64>,
     pub group_ids: Vec<i64>,
@@ -29,6 +30,7 @@ pub struct UserRecord {
     pub status: UserStatus,
     pub two_factor: TwoFactor,
     pub mask_data: bool,
+    pub ip_whitelist: IpWhitelist,
     pub must_change_password: bool,
     pub created_by: Option<i64>,
     pub created_by_email: Option<String>,
@@ -79,6 +81,7 @@ pub struct UserChange {
     pub status: Option<UserStatus>,
     pub two_factor: Option<TwoFactor>,
     pub mask_data: Option<bool>,
+    pub ip_whitelist: Option<IpWhitelist>,
     pub group_ids: Option<Vec<i64>>,
     pub allowed_tag_ids: Option<Vec<i64>>,
     pub unlock: bool,
@@ -96,8 +99,10 @@ pub enum UserSort {
     Id,
     Name,
     Email,
+    AllowedTags,
     Status,
     TwoFactor,
+    IpWhitelist,
     Groups,
     MaskData,
     Creator,
@@ -106,12 +111,14 @@ pub enum UserSort {
 }
 
 impl UserSort {
-    pub const ALL: [(UserSort, &'static str); 10] = [
+    pub const ALL: [(UserSort, &'static str); 12] = [
         (UserSort::Id, "id"),
         (UserSort::Name, "name"),
         (UserSort::Email, "email"),
+        (UserSort::AllowedTags, "allowed_tags"),
         (UserSort::Status, "status"),
         (UserSort::TwoFactor, "two_factor"),
+        (UserSort::IpWhitelist, "ip_whitelist"),
         (UserSort::Groups, "groups"),
         (UserSort::MaskData, "mask_data"),
         (UserSort::Creator, "creator"),
@@ -137,7 +144,14 @@ pub struct UserQuery {
     /// Contains-match on email or name, case-insensitive.
     pub text: Option<String>,
     pub status: Option<UserStatus>,
+    pub two_factor: Option<TwoFactor>,
+    /// `Some(true)`: only users with an IP Whitelist; `Some(false)`: only those without.
+    pub has_ip_whitelist: Option<bool>,
     pub group_id: Option<i64>,
+    /// Only users whose own Allowed Client Tags name this tag.
+    pub allowed_tag_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub mask_data: Option<bool>,
     pub sort: UserSort,
     pub descending: bool,
     pub offset: i64,

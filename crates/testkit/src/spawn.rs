@@ -254,6 +254,8 @@ pub struct Browser {
     jar: Arc<reqwest::cookie::Jar>,
     base: String,
     csrf: std::sync::Mutex<String>,
+    /// The client address its requests claim through `X-Forwarded-For` (see [`Browser::come_from`]).
+    from: std::sync::Mutex<Option<String>>,
 }
 
 pub struct Page {
@@ -287,6 +289,27 @@ impl Browser {
             jar,
             base: format!("http://{}", app.addr),
             csrf: Default::default(),
+            from: Default::default(),
+        }
+    }
+
+    /// From now on, `get` and `post` come "from" `ip`: they carry `X-Forwarded-For: ip`, which
+    /// the Back Office believes when the test app trusts 127.0.0.1 as a proxy
+    /// ([`Options::trusted_proxies`]), as behind a load balancer.
+    pub fn come_from(&self, ip: &str) {
+        *self.from.lock().unwrap() = Some(ip.to_string());
+    }
+
+    /// A request to `path` with this browser's cookies and client address, to finish as one
+    /// likes (a JSON body, headers).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.forwarded(self.client.request(method, format!("{}{path}", self.base)))
+    }
+
+    fn forwarded(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.from.lock().unwrap().clone() {
+            Some(ip) => req.header("x-forwarded-for", ip),
+            None => req,
         }
     }
 
@@ -337,8 +360,7 @@ impl Browser {
 
     pub async fn get(&self, path: &str) -> Page {
         let r = self
-            .client
-            .get(format!("{}{path}", self.base))
+            .forwarded(self.client.get(format!("{}{path}", self.base)))
             .send()
             .await
             .unwrap();
@@ -364,8 +386,7 @@ impl Browser {
             .extend_pairs(fields)
             .finish();
         let mut req = self
-            .client
-            .post(format!("{}{path}", self.base))
+            .forwarded(self.client.post(format!("{}{path}", self.base)))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
         if let Some(o) = origin {

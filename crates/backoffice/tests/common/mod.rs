@@ -1,7 +1,6 @@
 //! Helpers shared by the HTTP suites: they act through the pages, as a person would.
 #![allow(dead_code)]
 
-use serde_json::{json, Value};
 use testkit::spawn::{Browser, Page, ADMIN_PASSWORD};
 use testkit::TestApp;
 
@@ -91,11 +90,20 @@ pub async fn save_user(admin: &Browser, id: i64, changes: &[(&str, &str)]) -> Pa
         .filter(|v| v.parse::<i64>().is_ok())
         .collect();
     let mask = page.body.contains("name=\"mask_data\" value=\"1\" checked");
+    let ip_whitelist = page
+        .body
+        .split("name=\"ip_whitelist\"")
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split_once("</textarea>"))
+        .map(|(text, _)| text.replace("&#x2f;", "/").replace("&#47;", "/"))
+        .unwrap_or_default();
     let mut fields: Vec<(String, String)> = vec![
         ("email".into(), email),
         ("password".into(), String::new()),
         ("status".into(), status.into()),
         ("name".into(), name),
+        ("ip_whitelist".into(), ip_whitelist),
     ];
     for g in groups {
         fields.push(("groups".into(), g));
@@ -195,6 +203,12 @@ pub async fn sign_in_fully(t: &TestApp, email: &str, password: &str) -> Browser 
             .unwrap_or("");
         assert_eq!(r.status, 303, "sign in {email}: {alert}");
     }
+    choose_own_password(&b).await;
+    b
+}
+
+/// After a sign-in with a password someone else chose: the forced change to [`NEW_PASSWORD`].
+pub async fn choose_own_password(b: &Browser) {
     if b.get("/").await.location.as_deref() == Some("/password/change") {
         b.get("/password/change").await;
         let r = b
@@ -208,7 +222,23 @@ pub async fn sign_in_fully(t: &TestApp, email: &str, password: &str) -> Browser 
             .await;
         assert_eq!(r.status, 303, "{}", r.body);
     }
-    b
+}
+
+/// Creates a token for a signed-in browser through `POST /api/v1/me/tokens` (session + CSRF),
+/// from the browser's client address.
+pub async fn token_for(t: &TestApp, b: &Browser) -> String {
+    b.get("/profile").await;
+    let r = b
+        .request(reqwest::Method::POST, "/api/v1/me/tokens")
+        .header("x-csrf-token", b.csrf())
+        .header("origin", t.url(""))
+        .json(&serde_json::json!({"name": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["token"].as_str().unwrap().to_string()
 }
 
 /// How many event-log rows mention `text` in their details.
@@ -240,22 +270,4 @@ pub async fn user_count(t: &TestApp) -> i64 {
         .count_users()
         .await
         .unwrap()
-}
-
-/// A personal API token for a signed-in browser, created through `POST /api/v1/me/tokens`
-/// (session + CSRF).
-pub async fn token_for(t: &TestApp, b: &Browser) -> String {
-    b.get("/profile").await;
-    let r = b
-        .client
-        .post(t.url("/api/v1/me/tokens"))
-        .header("x-csrf-token", b.csrf())
-        .header("origin", t.url(""))
-        .json(&json!({"name": "load"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    v["token"].as_str().unwrap().to_string()
 }

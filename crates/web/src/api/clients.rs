@@ -62,9 +62,10 @@ impl From<&ClientView> for ClientOut {
 #[derive(Serialize, ToSchema)]
 pub struct ClientPage {
     pub items: Vec<ClientOut>,
-    /// Matching clients; with a filter, counted up to 1,000 only (see `total_is_lower_bound`).
+    /// Matching clients; with a filter or Allowed Client Tags, counting stops after about 1,000
+    /// (see `total_is_lower_bound`).
     pub total: i64,
-    /// True when the filter matches more than `total` clients.
+    /// True when counting stopped early: at least `total` clients match.
     pub total_is_lower_bound: bool,
     /// For the ID order: pass as `after` for the next page; null on the last page.
     pub next_cursor: Option<i64>,

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use domain::UserStatus;
+use domain::{TwoFactor, UserStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -34,6 +34,9 @@ pub struct UserOut {
     #[schema(value_type = values::TwoFactor)]
     pub two_factor: String,
     pub mask_data: bool,
+    /// "IP Whitelist": the addresses and CIDR ranges (IPv4, IPv6) the user may use the Back
+    /// Office from, normalised; empty means anywhere.
+    pub ip_whitelist: Vec<String>,
     pub groups: Vec<GroupRefOut>,
     /// The account's own Allowed Client Tags (its groups' tags add to them; none anywhere
     /// means every client).
@@ -55,6 +58,7 @@ impl From<&UserView> for UserOut {
             status: u.status.code().into(),
             two_factor: u.two_factor.code().into(),
             mask_data: u.mask_data,
+            ip_whitelist: u.ip_whitelist.entries().collect(),
             groups: u
                 .groups
                 .iter()
@@ -88,8 +92,19 @@ pub struct UserListParams {
     pub q: Option<String>,
     #[param(value_type = Option<values::UserStatus>)]
     pub status: Option<String>,
+    /// Two-factor authentication.
+    #[param(value_type = Option<values::TwoFactor>)]
+    pub two_factor: Option<String>,
+    /// `true`: only users with an IP Whitelist; `false`: only users who may sign in from anywhere.
+    pub ip_whitelist: Option<bool>,
     /// Only members of this group.
     pub group: Option<i64>,
+    /// Only users whose own Allowed Client Tags name this tag (id).
+    pub allowed_tag: Option<i64>,
+    /// Only users created by this user (id).
+    pub creator: Option<i64>,
+    /// Only users with (`true`) or without (`false`) Mask data.
+    pub mask_data: Option<bool>,
     /// The column to order by (default: id).
     #[param(value_type = Option<values::UserSort>)]
     pub sort: Option<String>,
@@ -117,6 +132,8 @@ pub async fn list(
     }
     let status =
         values::UserStatus::param("status", p.status.as_deref())?.and_then(UserStatus::from_code);
+    let two_factor = values::TwoFactor::param("two_factor", p.two_factor.as_deref())?
+        .and_then(TwoFactor::from_code);
     let sort = values::UserSort::param("sort", p.sort.as_deref())?
         .and_then(UserSort::from_code)
         .unwrap_or_default();
@@ -132,7 +149,12 @@ pub async fn list(
     let q = UserQuery {
         text: p.q.filter(|t| !t.trim().is_empty()),
         status,
+        two_factor,
+        has_ip_whitelist: p.ip_whitelist,
         group_id: p.group,
+        allowed_tag_id: p.allowed_tag,
+        creator_id: p.creator,
+        mask_data: p.mask_data,
         sort,
         descending,
         offset,
@@ -187,6 +209,11 @@ pub struct UserCreate {
     /// Mask client personal data for this user.
     #[serde(default)]
     pub mask_data: bool,
+    /// "IP Whitelist": IPv4 or IPv6 addresses or CIDR ranges the user may use the Back Office
+    /// from; empty or absent means anywhere. A bad entry is reported as its line (the first
+    /// entry is line 1) in `fields.ip_whitelist`.
+    #[serde(default)]
+    pub ip_whitelist: Vec<String>,
     /// Allowed Client Tags (tag ids): the user sees only clients carrying one of these or of
     /// their groups' tags.
     #[serde(default)]
@@ -210,10 +237,23 @@ pub async fn create(
         name: u.name,
         send_to_email: u.send_to_email,
         mask_data: u.mask_data,
+        ip_whitelist: whitelist_lines(u.ip_whitelist)?,
+        confirm_lockout: false,
         allowed_tag_ids: u.allowed_tag_ids,
     };
     let id = state.app.create_user(&actor, &input).await?;
     user_out(&state, &actor, id, StatusCode::CREATED).await
+}
+
+/// The form's text for an IP Whitelist sent as entries: one per line, so entry n is line n.
+fn whitelist_lines(entries: Vec<String>) -> ApiResult<String> {
+    if let Some(n) = entries.iter().position(|e| e.contains(['\n', '\r'])) {
+        return Err(ApiError::field(
+            "ip_whitelist",
+            format!("Line {}: one address or range per entry", n + 1),
+        ));
+    }
+    Ok(entries.join("\n"))
 }
 
 /// Fields to change; an absent field stays as it is (`null` is not a value of any).
@@ -240,6 +280,16 @@ pub struct UserUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub mask_data: Option<bool>,
+    /// The whole new IP Whitelist (see `UserCreate`); `[]` means anywhere. On one's own
+    /// account it may only narrow (403 otherwise).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    pub ip_whitelist: Option<Vec<String>>,
+    /// Set to `true` to save one's own IP Whitelist although it leaves out the address of this
+    /// request (which ends one's access from here). Without it such a change answers 422 with
+    /// `fields.confirm_lockout` and changes nothing.
+    #[serde(default)]
+    pub confirm_lockout: bool,
     /// Allowed Client Tags (tag ids); `[]` clears them.
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
@@ -268,6 +318,8 @@ pub async fn update(
         group_ids: u.groups,
         name: u.name,
         mask_data: u.mask_data,
+        ip_whitelist: u.ip_whitelist.map(whitelist_lines).transpose()?,
+        confirm_lockout: u.confirm_lockout,
         allowed_tag_ids: u.allowed_tag_ids,
     };
     state.app.update_user(&actor, id, &patch, expected).await?;

@@ -260,7 +260,7 @@ impl ListPage {
         }
     }
 
-    /// "1 client", "1,234 clients", "More than 10,000 clients match".
+    /// "1 client", "1,234 clients", "At least 1,001 clients match" (counting stopped early).
     fn total_text(&self) -> String {
         let digits = self.total.to_string();
         let mut grouped = String::new();
@@ -271,7 +271,8 @@ impl ListPage {
             grouped.push(d);
         }
         match (self.total_is_lower_bound, self.total) {
-            (true, _) => format!("More than {grouped} clients match"),
+            (true, 0) => "Too many clients to count them all; narrow the search for a total".into(),
+            (true, _) => format!("At least {grouped} clients match"),
             (false, 1) => "1 client".to_string(),
             (false, _) => format!("{grouped} clients"),
         }

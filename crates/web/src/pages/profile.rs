@@ -27,6 +27,8 @@ struct ProfilePage {
     name: String,
     two_factor: &'static str,
     groups: String,
+    /// One's own IP Whitelist, comma-separated ("" for anywhere).
+    ip_whitelist: String,
     sessions: Vec<app::auth::SessionView>,
     errors: FieldErrors,
     tokens: Vec<app::TokenRecord>,
@@ -103,6 +105,7 @@ async fn profile_page(
     let page = ProfilePage {
         name: u.name.clone(),
         two_factor: u.two_factor.label(),
+        ip_whitelist: u.ip_whitelist.to_string(),
         groups: staff.actor.groups_label(),
         sessions,
         errors,

@@ -8,8 +8,7 @@ use crate::pages::editing::Editing;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
-use app::users::UserView;
-use app::users::{UserInput, UserPatch};
+use app::users::{UserInput, UserPatch, UserView, CONFIRM_LOCKOUT};
 use app::{AppError, FieldErrors};
 use app::{GroupRef, UserQuery, UserSort};
 use askama::Template;
@@ -25,7 +24,12 @@ const PAGE_SIZES: [i64; 3] = [25, 50, 100];
 pub struct ListParams {
     q: Option<String>,
     status: Option<String>,
+    two_factor: Option<String>,
+    ip_whitelist: Option<String>,
     group: Option<String>,
+    allowed_tag: Option<String>,
+    creator: Option<String>,
+    mask_data: Option<String>,
     sort: Option<String>,
     dir: Option<String>,
     page: Option<String>,
@@ -48,10 +52,20 @@ struct ListPage {
     per_page: i64,
     q: String,
     status: String,
+    two_factor: String,
+    /// "yes" (has an IP Whitelist), "no" (usable from anywhere) or "" (any).
+    ip_whitelist: String,
     group: i64,
+    allowed_tag: i64,
+    tags: Vec<app::TagRef>,
+    creator: i64,
+    /// "yes", "no" or "".
+    mask_data: String,
     sort: &'static str,
     desc: bool,
     groups: Vec<GroupRef>,
+    /// Who created users, for the Creator filter: (id, email).
+    creators: Vec<(i64, String)>,
     columns: Vec<Column>,
     can_create: bool,
     now: domain::Timestamp,
@@ -60,22 +74,26 @@ struct ListPage {
 impl ListPage {
     /// The query string for this list with some parameters replaced.
     fn link(&self, sort: &str, desc: bool, page: i64) -> String {
+        let id = |v: i64| if v > 0 { v.to_string() } else { String::new() };
         let mut s = form_urlencoded::Serializer::new(String::new());
         s.append_pair("q", &self.q)
             .append_pair("status", &self.status)
-            .append_pair(
-                "group",
-                &if self.group > 0 {
-                    self.group.to_string()
-                } else {
-                    String::new()
-                },
-            )
+            .append_pair("two_factor", &self.two_factor)
+            .append_pair("ip_whitelist", &self.ip_whitelist)
+            .append_pair("group", &id(self.group))
+            .append_pair("allowed_tag", &id(self.allowed_tag))
+            .append_pair("creator", &id(self.creator))
+            .append_pair("mask_data", &self.mask_data)
             .append_pair("sort", sort)
             .append_pair("dir", if desc { "desc" } else { "asc" })
             .append_pair("page", &page.to_string())
             .append_pair("per_page", &self.per_page.to_string());
         format!("/users?{}", s.finish())
+    }
+
+    /// An email split before its `@`, so a narrow column can break it there.
+    fn email_parts<'a>(&self, email: &'a str) -> (&'a str, &'a str) {
+        email.find('@').map_or((email, ""), |at| email.split_at(at))
     }
 
     fn sort_link(&self, code: &str) -> String {
@@ -125,11 +143,18 @@ pub async fn list(
         .unwrap_or_default();
     let desc = p.dir.as_deref() == Some("desc");
     let status = p.status.as_deref().and_then(UserStatus::from_code);
-    let group = p
-        .group
-        .as_deref()
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(0);
+    let two_factor = p.two_factor.as_deref().and_then(TwoFactor::from_code);
+    let yes_no = |v: Option<&str>| match v {
+        Some("yes") => Some(true),
+        Some("no") => Some(false),
+        _ => None,
+    };
+    let has_ip_whitelist = yes_no(p.ip_whitelist.as_deref());
+    let mask_data = yes_no(p.mask_data.as_deref());
+    let id = |v: Option<&str>| v.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let group = id(p.group.as_deref());
+    let allowed_tag = id(p.allowed_tag.as_deref());
+    let creator = id(p.creator.as_deref());
     let query = UserQuery {
         text: p
             .q
@@ -137,7 +162,12 @@ pub async fn list(
             .filter(|q| !q.trim().is_empty())
             .map(|q| q.trim().to_string()),
         status,
+        two_factor,
+        has_ip_whitelist,
         group_id: (group > 0).then_some(group),
+        allowed_tag_id: (allowed_tag > 0).then_some(allowed_tag),
+        creator_id: (creator > 0).then_some(creator),
+        mask_data,
         sort,
         descending: desc,
         offset: (page - 1) * per_page,
@@ -153,16 +183,34 @@ pub async fn list(
         .group_choices(&staff.actor)
         .await
         .unwrap_or_default();
+    let creators = state
+        .app
+        .user_creators(&staff.actor)
+        .await
+        .unwrap_or_default();
+    let yes_no_code = |v: Option<bool>| match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "",
+    };
+    let tags = state
+        .app
+        .tag_choices(&staff.actor)
+        .await
+        .unwrap_or_default();
+    // The vendor's columns in the vendor's order, then ours.
     let columns = [
         ("ID", "id"),
         ("Name", "name"),
         ("Email", "email"),
+        ("Allowed Client Tags", "allowed_tags"),
         ("Status", "status"),
-        ("Two-Factor Authentication", "two_factor"),
+        ("Two Factor Authentication", "two_factor"),
+        ("IP Whitelist", "ip_whitelist"),
         ("Groups", "groups"),
-        ("Mask data", "mask_data"),
         ("Creator", "creator"),
-        ("Created at", "created_at"),
+        ("Created At", "created_at"),
+        ("Mask data", "mask_data"),
         ("Last sign-in", "last_sign_in"),
     ]
     .into_iter()
@@ -177,10 +225,17 @@ pub async fn list(
         per_page,
         q: p.q.unwrap_or_default(),
         status: status.map(|s| s.code().to_string()).unwrap_or_default(),
+        two_factor: two_factor.map(|t| t.code().to_string()).unwrap_or_default(),
+        ip_whitelist: yes_no_code(has_ip_whitelist).into(),
         group,
+        allowed_tag,
+        tags,
+        creator,
+        mask_data: yes_no_code(mask_data).into(),
         sort: sort.code(),
         desc,
         groups,
+        creators,
         columns,
         now: state.app.now(),
         l: staff.layout,
@@ -204,6 +259,8 @@ struct UserFormPage {
     actor_masked: bool,
     /// This user's history from the event log (empty without Event log View).
     events: Vec<app::events::EventView>,
+    /// Editing one's own account: the IP Whitelist may only narrow.
+    own: bool,
     /// Every tag, for Allowed Client Tags.
     tags: Vec<app::TagRef>,
     editing: Editing,
@@ -247,6 +304,8 @@ fn input_from(f: &Form) -> UserInput {
         name: f.get("name").to_string(),
         send_to_email: f.has("send_to_email"),
         mask_data: f.has("mask_data"),
+        ip_whitelist: f.get("ip_whitelist").to_string(),
+        confirm_lockout: f.has(CONFIRM_LOCKOUT),
         // One that isn't a number becomes an id no tag has: "no longer exists", not ignored.
         allowed_tag_ids: f
             .get_all("allowed_tag")
@@ -265,6 +324,8 @@ fn input_of(u: &UserView) -> UserInput {
         name: u.name.clone(),
         send_to_email: false,
         mask_data: u.mask_data,
+        ip_whitelist: u.ip_whitelist.to_text(),
+        confirm_lockout: false,
         allowed_tag_ids: u.allowed_tags.iter().map(|t| t.id).collect(),
     }
 }
@@ -298,6 +359,7 @@ async fn form_page(
         Err(e) => return WebError(e).into_response(),
     };
     let page = UserFormPage {
+        own: user.as_ref().is_some_and(|u| u.id == staff.actor.id()),
         tags,
         events,
         can_update: staff.actor.can(Section::Users, Action::Update),
@@ -547,6 +609,12 @@ fn both_values(
             theirs.status.label().into(),
         ),
         ("groups", sorted(your_groups), sorted(their_groups)),
+        (
+            "ip_whitelist",
+            domain::IpWhitelist::parse(&yours.ip_whitelist)
+                .map_or_else(|_| yours.ip_whitelist.clone(), |w| w.to_string()),
+            theirs.ip_whitelist.to_string(),
+        ),
         ("allowed_tags", sorted(your_tags), sorted(their_tags)),
         (
             "mask_data",
