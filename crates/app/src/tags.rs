@@ -5,6 +5,7 @@
 //! desk sees). A tag in anyone's Allowed Client Tags can't be deleted (the store refuses), since
 //! its holders would then see every client.
 
+use crate::concurrency::until_settled;
 use crate::{Actor, App, AppError};
 use domain::audit::{AuditAction, Category, Event};
 use domain::tag::parse_caption;
@@ -138,6 +139,19 @@ impl App {
     pub async fn rename_tag(&self, actor: &Actor, id: i64, caption: &str) -> Result<(), AppError> {
         self.authorize(actor, Section::ClientTags, Action::Update, "rename a tag")
             .await?;
+        let caption =
+            parse_caption(caption).map_err(|e| AppError::field("caption", e.to_string()))?;
+        until_settled!(self, "tag", self.try_rename_tag(actor, id, &caption))
+    }
+
+    /// One try of [`App::rename_tag`]: `false` when the tag was renamed after it was read, so
+    /// that the event's "before" is always the caption the rename replaced.
+    async fn try_rename_tag(
+        &self,
+        actor: &Actor,
+        id: i64,
+        caption: &str,
+    ) -> Result<bool, AppError> {
         let tag = self.get_tag(actor, id).await?;
         let old = TagRef {
             id,
@@ -145,18 +159,26 @@ impl App {
         };
         self.guard_own_tags(actor, &[old], &format!("rename tag {}", tag.caption))
             .await?;
-        let caption =
-            parse_caption(caption).map_err(|e| AppError::field("caption", e.to_string()))?;
         if caption == tag.caption {
-            return Ok(());
+            return Ok(true);
         }
         let event = Event::new(Category::Clients, AuditAction::Update, "Tag renamed")
-            .target("tag", id, &caption)
-            .change("caption", &tag.caption, &caption);
-        self.store
-            .rename_tag(id, &caption, self.entry(Some(actor), None, event))
+            .target("tag", id, caption)
+            .change("caption", &tag.caption, caption);
+        match self
+            .store
+            .rename_tag(
+                id,
+                &tag.caption,
+                caption,
+                self.entry(Some(actor), None, event),
+            )
             .await
-            .map_err(duplicate_caption)
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(duplicate_caption(e)),
+        }
     }
 
     /// Deletes the tag and takes it off its clients (the page confirms with their count first).

@@ -656,6 +656,11 @@ async fn a_create_waiting_on_a_hanging_smtp_server_blocks_no_create_on_another_i
         let meanwhile = async {
             // Let the slow create reach the SMTP server first.
             tokio::time::sleep(Duration::from_millis(500)).await;
+            // The reserved email is taken meanwhile, for everyone.
+            let body = json!({"email": "Waiting@example.com", "password": USER_PASSWORD,
+                "status": "enabled", "groups": [1], "name": "Same Email"});
+            let r = api_b.send("POST", "/api/v1/users", &[], Some(body)).await;
+            assert_eq!(r.status, 409, "{}", r.body);
             let mut took = Vec::new();
             for n in 0..3 {
                 let body = json!({"email": format!("quick{n}@example.com"), "password": USER_PASSWORD,
@@ -665,11 +670,6 @@ async fn a_create_waiting_on_a_hanging_smtp_server_blocks_no_create_on_another_i
                 took.push(t.elapsed());
                 assert_eq!(r.status, 201, "{}", r.body);
             }
-            // The reserved email is taken meanwhile, for everyone.
-            let body = json!({"email": "Waiting@example.com", "password": USER_PASSWORD,
-                "status": "enabled", "groups": [1], "name": "Same Email"});
-            let r = api_b.send("POST", "/api/v1/users", &[], Some(body)).await;
-            assert_eq!(r.status, 409, "{}", r.body);
             took
         };
         let ((slow, slow_took), took) = tokio::join!(slow, meanwhile);
@@ -896,6 +896,33 @@ async fn tags_and_bulk_changes_go_through_the_same_versions() {
             .await;
         assert_eq!(tag.status, 201, "{}", tag.body);
         let vip = tag.body["id"].as_i64().unwrap();
+        // Renames at once: each event's "before" is the caption the one before it left.
+        let mut renames = JoinSet::new();
+        for n in 0..5 {
+            let api = api.clone();
+            renames.spawn(async move {
+                let body = json!({"caption": format!("VIP {n}")});
+                let r = api
+                    .send("PUT", &format!("/api/v1/tags/{vip}"), &[], Some(body))
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.body);
+            });
+        }
+        while let Some(done) = renames.join_next().await {
+            done.unwrap();
+        }
+        let history = history_of(&t, "tag", vip).await;
+        assert_eq!(history.len(), 6, "{backend}: created and five renames");
+        assert_history_chains(&history, backend);
+        let r = api
+            .send(
+                "PUT",
+                &format!("/api/v1/tags/{vip}"),
+                &[],
+                Some(json!({"caption": "VIP"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
         let id = new_client(&api, "3").await;
         let path = format!("/api/v1/clients/{id}");
         // A tag change and a field change at once: both stay, and the history chains.

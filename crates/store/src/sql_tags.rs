@@ -177,17 +177,27 @@ macro_rules! impl_tag_store {
                 Ok(id)
             }
 
-            async fn rename_tag(&self, id: i64, caption: &str, event: AuditEntry) -> Result<()> {
+            async fn rename_tag(&self, id: i64, from: &str, caption: &str, event: AuditEntry) -> Result<()> {
                 let mut tx = self.begin().await?;
-                let done = sqlx::query("UPDATE tags SET caption = $2, caption_key = $3 WHERE id = $1")
+                // Only over the caption the event names as "before" (the UPDATE locks the row).
+                let done = sqlx::query("UPDATE tags SET caption = $2, caption_key = $3 WHERE id = $1 AND caption = $4")
                     .bind(id)
                     .bind(caption)
                     .bind(domain::tag::caption_key(caption))
+                    .bind(from)
                     .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
                 if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
+                    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM tags WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    return Err(match exists {
+                        Some(_) => StoreError::Conflict("The tag was renamed meanwhile".into()),
+                        None => StoreError::NotFound,
+                    });
                 }
                 append_in(&mut tx, event).await?;
                 tx.commit().await.map_err(map_err)

@@ -104,7 +104,10 @@ pub trait TagStore: Send + Sync {
     async fn tags_by_keys(&self, keys: &[String]) -> Result<Vec<TagRef>>;
     /// `Duplicate { field: "caption" }` when the caption is taken.
     async fn insert_tag(&self, caption: &str, event: AuditEntry) -> Result<i64>;
-    async fn rename_tag(&self, id: i64, caption: &str, event: AuditEntry) -> Result<()>;
+    /// Renames the tag if its caption is still `from` (the one the event's "before" names);
+    /// `Conflict` when it was renamed meanwhile, `NotFound` when it is gone.
+    async fn rename_tag(&self, id: i64, from: &str, caption: &str, event: AuditEntry)
+        -> Result<()>;
     /// Removes the tag from its clients and deletes it; `Conflict` while a scope names it.
     async fn delete_tag(&self, id: i64, event: AuditEntry) -> Result<()>;
     /// Where a user's Allowed Client Tags come from (their account's and their groups').
