@@ -192,13 +192,23 @@ impl App {
         };
         self.guard_own_tags(actor, &[old], &format!("delete tag {}", tag.caption))
             .await?;
-        let event = Event::new(Category::Clients, AuditAction::Delete, "Tag deleted")
-            .target("tag", id, &tag.caption)
-            .change("caption", &tag.caption, "")
-            .change("clients", tag.clients.to_string(), "");
-        Ok(self
-            .store
-            .delete_tag(id, self.entry(Some(actor), None, event))
-            .await?)
+        let entry = self.entry(
+            Some(actor),
+            None,
+            Event::new(Category::Clients, AuditAction::Delete, "Tag deleted"),
+        );
+        // The event tells the tag as the deleting transaction holds it.
+        let edit: store::Edit<'_, TagRecord, ()> = Box::new(move |row| {
+            let event = entry
+                .event
+                .target("tag", id, &row.caption)
+                .change("caption", &row.caption, "")
+                .change("clients", row.clients.to_string(), "");
+            Ok(store::Decision::Write(
+                (),
+                store::AuditEntry { event, ..entry },
+            ))
+        });
+        Ok(self.store.delete_tag(id, edit).await?)
     }
 }

@@ -203,8 +203,15 @@ macro_rules! impl_tag_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn delete_tag(&self, id: i64, event: AuditEntry) -> Result<()> {
+            async fn delete_tag(&self, id: i64, edit: Edit<'_, TagRecord, ()>) -> Result<()> {
                 let mut tx = self.begin().await?;
+                let sql = format!("SELECT id, caption, clients, created_at FROM tags WHERE id = $1{}", lock_rows("tags"));
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound)?;
                 // Checked in the deleting transaction; the foreign keys refuse it anyway.
                 let holders: i64 = sqlx::query_scalar(
                     "SELECT (SELECT COUNT(*) FROM user_allowed_tags WHERE tag_id = $1) \
@@ -220,6 +227,17 @@ macro_rules! impl_tag_store {
                          deleting it would let them see every client. Remove it there first."
                     )));
                 }
+                let tag = TagRecord {
+                    id,
+                    caption: row.try_get(1).map_err(map_err)?,
+                    clients: row.try_get(2).map_err(map_err)?,
+                    created_at: Timestamp(row.try_get(3).map_err(map_err)?),
+                    scope_holders: holders,
+                };
+                let event = match decide(edit, &tag)? {
+                    Decision::Keep => return Ok(()),
+                    Decision::Write((), event) => event,
+                };
                 sqlx::query("DELETE FROM client_tags WHERE tag_id = $1")
                     .bind(id)
                     .execute(&mut *tx)

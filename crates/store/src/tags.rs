@@ -6,7 +6,7 @@
 //! its job's cursor in one transaction, so an interrupted job resumes after the last batch that
 //! committed and no client is changed twice.
 
-use crate::{AuditEntry, ClientFilter, Result, ScopeSources, TagRecord, TagRef};
+use crate::{AuditEntry, ClientFilter, Edit, Result, ScopeSources, TagRecord, TagRef};
 use async_trait::async_trait;
 use domain::client::ClientStatus;
 use domain::{ClientScope, Timestamp};
@@ -108,8 +108,10 @@ pub trait TagStore: Send + Sync {
     /// `Conflict` when it was renamed meanwhile, `NotFound` when it is gone.
     async fn rename_tag(&self, id: i64, from: &str, caption: &str, event: AuditEntry)
         -> Result<()>;
-    /// Removes the tag from its clients and deletes it; `Conflict` while a scope names it.
-    async fn delete_tag(&self, id: i64, event: AuditEntry) -> Result<()>;
+    /// Removes the tag from its clients and deletes it, in one transaction: the tag (caption and
+    /// client count) is read there, locked, and handed to `edit`, whose event is appended.
+    /// `Conflict` while a scope names it.
+    async fn delete_tag(&self, id: i64, edit: Edit<'_, TagRecord, ()>) -> Result<()>;
     /// Where a user's Allowed Client Tags come from (their account's and their groups').
     async fn scope_sources_of_user(&self, user_id: i64) -> Result<ScopeSources>;
     /// Applies a bulk change to one batch of clients (in id order after `after_id`), with its

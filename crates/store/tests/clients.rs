@@ -58,9 +58,9 @@ fn entry(event: Event) -> AuditEntry {
     }
 }
 
-/// An edit that writes `fields` whatever the row holds.
-fn write(fields: ClientFields, entry: AuditEntry) -> Edit<'static, ClientRecord, ClientFields> {
-    Box::new(move |_| Ok(Decision::Write(fields, entry)))
+/// An edit that writes `change` whatever the row holds.
+fn write<R, C: Send + 'static>(change: C, entry: AuditEntry) -> Edit<'static, R, C> {
+    Box::new(move |_| Ok(Decision::Write(change, entry)))
 }
 
 fn client(first: &str, last: &str, email: &str, phone: &str, country: &str, day: i64) -> NewClient {
@@ -552,7 +552,7 @@ async fn tags_scope_and_bulk_story() {
         );
         assert!(
             matches!(
-                s.delete_tag(vip, entry(tag("x"))).await,
+                s.delete_tag(vip, write((), entry(tag("x")))).await,
                 Err(StoreError::Conflict(_))
             ),
             "{backend}: a tag in a scope stays"
