@@ -103,19 +103,31 @@ with open(hooks, "w") as f:
     f.write(f"""
 import schemathesis
 MARKERS = {MARKERS!r}
-# Markers this caller has sent itself, in any request of the run. schemathesis takes the string
-# constants of this very module as test data, so a masked caller does write them (a group
-# caption, say), and they come back from later requests.
-SENT = set()
+# Markers a checked caller has sent itself, in any request of any run (kept in a file: the
+# masked run comes before the scoped one). schemathesis takes the string constants of this very
+# module as test data, so a caller does write them (a group caption, a tag, say), and they come
+# back from later requests, also to the next role.
+SENT_FILE = {os.path.join(WORK, "sent-markers.txt")!r}
+
+def sent_markers():
+    try:
+        with open(SENT_FILE) as f:
+            return set(f.read().split())
+    except FileNotFoundError:
+        return set()
 
 @schemathesis.check
 def no_masked_markers(ctx, response, case):
     body = response.text or ""
     sent = repr((case.body, case.query, case.path_parameters, case.headers))
-    SENT.update(m for m in MARKERS if m in sent)
+    new = [m for m in MARKERS if m in sent]
+    if new:
+        with open(SENT_FILE, "a") as f:
+            f.write(" ".join(new) + " ")
+    already = sent_markers()
     for m in MARKERS:
-        # A value the caller sent itself may come back; anything else is a leak.
-        if m in SENT:
+        # A value a caller sent itself may come back; anything else is a leak.
+        if m in already:
             continue
         if m in body or m in str(response.headers):
             raise AssertionError(f"personal-data marker {{m}} in a masked or scoped user's response")

@@ -133,11 +133,19 @@ impl ClientParams {
             return Err(ApiError::field("page", "Use a page number from 1"));
         }
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
-        let tags = match self.tags.as_deref().filter(|t| !t.is_empty()) {
+        // Present means a list: `?tags=` is refused like any other empty value.
+        let tags = match self.tags.as_deref() {
             None => Vec::new(),
             Some(list) => list
                 .split(',')
-                .map(|t| t.trim().parse::<i64>())
+                                // Exactly the documented pattern: digits, no sign or spaces.
+                .map(|t| {
+                    t.bytes()
+                        .all(|b| b.is_ascii_digit())
+                        .then(|| t.parse::<i64>().ok())
+                        .flatten()
+                        .ok_or(())
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| {
                     ApiError::field("tags", "Give tag ids separated by commas, like 3,7")
