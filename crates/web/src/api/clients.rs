@@ -138,7 +138,7 @@ impl ClientParams {
             None => Vec::new(),
             Some(list) => list
                 .split(',')
-                                // Exactly the documented pattern: digits, no sign or spaces.
+                // Exactly the documented pattern: digits, no sign or spaces.
                 .map(|t| {
                     t.bytes()
                         .all(|b| b.is_ascii_digit())
