@@ -27,7 +27,7 @@ pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
 pub const COUNT_CAP: i64 = 1_000;
 /// A scoped list with a search or filter is counted among the first this-many clients the
 /// search selects (one scope probe each; see `store::ClientStore::count_clients`).
-pub const SCOPED_COUNT_CAP: i64 = 250;
+pub const SCOPED_COUNT_CAP: i64 = 100;
 /// Rows read per query while exporting.
 const EXPORT_CHUNK: i64 = 5000;
 

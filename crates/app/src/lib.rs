@@ -86,6 +86,7 @@ pub struct App {
     pub(crate) settings: Settings,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) token_cache: token_cache::TokenCache,
+    pub(crate) tag_cache: tags::TagCache,
 }
 
 impl App {
@@ -106,6 +107,7 @@ impl App {
             settings,
             clock,
             token_cache: Default::default(),
+            tag_cache: Default::default(),
         }
     }
 

@@ -20,6 +20,36 @@ pub(crate) fn tag_captions(tags: &[TagRef]) -> String {
         .join(", ")
 }
 
+/// Every tag's id and caption, remembered for a second: every Clients page offers them (the
+/// Tags filter), and a database round trip per page for 50 captions that change once a month
+/// is a third of what a scoped page costs PostgreSQL. A change through this instance forgets
+/// them at once; another instance's change shows within [`TAG_TTL`]. Only pickers read this;
+/// every tag a request names is checked against the database (`existing_tags`).
+#[derive(Default)]
+pub(crate) struct TagCache(std::sync::Mutex<Option<(std::time::Instant, Vec<TagRef>)>>);
+
+const TAG_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl TagCache {
+    fn get(&self) -> Option<Vec<TagRef>> {
+        let held = self.0.lock().ok()?;
+        let (at, tags) = held.as_ref()?;
+        (at.elapsed() < TAG_TTL).then(|| tags.clone())
+    }
+
+    fn put(&self, tags: &[TagRef]) {
+        if let Ok(mut held) = self.0.lock() {
+            *held = Some((std::time::Instant::now(), tags.to_vec()));
+        }
+    }
+
+    fn forget(&self) {
+        if let Ok(mut held) = self.0.lock() {
+            *held = None;
+        }
+    }
+}
+
 fn duplicate_caption(e: StoreError) -> AppError {
     match e {
         StoreError::Duplicate { field: "caption" } => {
@@ -81,16 +111,12 @@ impl App {
             self.authorize(actor, Section::ClientTags, Action::View, "list tags")
                 .await?;
         }
-        Ok(self
-            .store
-            .list_tags()
-            .await?
-            .into_iter()
-            .map(|t| TagRef {
-                id: t.id,
-                caption: t.caption,
-            })
-            .collect())
+        if let Some(tags) = self.tag_cache.get() {
+            return Ok(tags);
+        }
+        let tags = self.store.tag_refs().await?;
+        self.tag_cache.put(&tags);
+        Ok(tags)
     }
 
     /// The tags a form may offer this actor to put on or take off a client: their scope's.
@@ -130,10 +156,13 @@ impl App {
             target_label: Some(caption.clone()),
             ..event
         };
-        self.store
+        let id = self
+            .store
             .insert_tag(&caption, self.entry(Some(actor), None, event))
             .await
-            .map_err(duplicate_caption)
+            .map_err(duplicate_caption)?;
+        self.tag_cache.forget();
+        Ok(id)
     }
 
     pub async fn rename_tag(&self, actor: &Actor, id: i64, caption: &str) -> Result<(), AppError> {
@@ -141,7 +170,9 @@ impl App {
             .await?;
         let caption =
             parse_caption(caption).map_err(|e| AppError::field("caption", e.to_string()))?;
-        until_settled!(self, "tag", self.try_rename_tag(actor, id, &caption))
+        let renamed = until_settled!(self, "tag", self.try_rename_tag(actor, id, &caption));
+        self.tag_cache.forget();
+        renamed
     }
 
     /// One try of [`App::rename_tag`]: `false` when the tag was renamed after it was read, so
@@ -209,6 +240,8 @@ impl App {
                 store::AuditEntry { event, ..entry },
             ))
         });
-        Ok(self.store.delete_tag(id, edit).await?)
+        let deleted = self.store.delete_tag(id, edit).await;
+        self.tag_cache.forget();
+        Ok(deleted?)
     }
 }

@@ -1385,12 +1385,8 @@ macro_rules! impl_store {
                     if tags.is_empty() {
                         qb.push("1 = 0");
                     } else {
-                        qb.push("EXISTS (SELECT 1 FROM client_tags st WHERE st.client_id = events.target_id AND st.tag_id IN (");
-                        let mut sep = qb.separated(", ");
-                        for t in tags {
-                            sep.push_bind(*t);
-                        }
-                        qb.push("))");
+                        let tags: Vec<i64> = tags.iter().copied().collect();
+                        push_carries_tag(&mut qb, "events.target_id", &tags, PER_ROW);
                     }
                     qb.push(" WHEN category = 'clients' AND (target_type IS NULL OR target_type = 'bulk') THEN actor_id = ");
                     qb.push_bind(visible.viewer_id);

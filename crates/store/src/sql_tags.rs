@@ -135,6 +135,14 @@ macro_rules! impl_tag_store {
                     .collect()
             }
 
+            async fn tag_refs(&self) -> Result<Vec<TagRef>> {
+                let rows = sqlx::query("SELECT id, caption FROM tags ORDER BY caption_key")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                tag_refs(&rows)
+            }
+
             async fn tags_by_ids(&self, ids: &[i64]) -> Result<Vec<TagRef>> {
                 if ids.is_empty() {
                     return Ok(Vec::new());

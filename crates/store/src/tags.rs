@@ -98,6 +98,8 @@ pub type BatchEvent<'a> = &'a (dyn Fn(&BatchOutcome) -> AuditEntry + Send + Sync
 pub trait TagStore: Send + Sync {
     /// Every tag by caption, with its client count and how many scopes name it.
     async fn list_tags(&self) -> Result<Vec<TagRecord>>;
+    /// Every tag's id and caption, by caption (pickers and filters: no counts).
+    async fn tag_refs(&self) -> Result<Vec<TagRef>>;
     /// The tags with these ids that exist, by caption.
     async fn tags_by_ids(&self, ids: &[i64]) -> Result<Vec<TagRef>>;
     /// Tags by caption key (lower-cased), for imports and the API.
