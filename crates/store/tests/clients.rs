@@ -858,3 +858,106 @@ async fn scoped_search_counts_are_exact_or_honest_lower_bounds() {
         );
     }
 }
+
+/// A scoped list pages through the same clients, in the same order, whichever way it is read:
+/// keyset pages (both directions) and numbered pages over two scope tags equal the whole list.
+#[tokio::test]
+async fn scoped_pages_follow_the_whole_list() {
+    for backend in backends() {
+        let s = fresh(backend).await;
+        let s = s.as_ref();
+        let tag = |c: &str| {
+            entry(
+                Event::new(Category::Clients, AuditAction::Add, "Tag created")
+                    .change("caption", "", c),
+            )
+        };
+        let a = s.insert_tag("A", tag("A")).await.unwrap();
+        let b = s.insert_tag("B", tag("B")).await.unwrap();
+        let batch: Vec<NewClient> = (0..30i64)
+            .map(|i| {
+                let mut c = client(
+                    "Ann",
+                    "Lee",
+                    &format!("p{i}@example.com"),
+                    &format!("+44{:08}", 60_000_000 + i),
+                    "GB",
+                    i,
+                );
+                if i % 3 == 0 {
+                    c.fields.tags.push(a);
+                }
+                if i % 4 == 0 {
+                    c.fields.tags.push(b);
+                }
+                c
+            })
+            .collect();
+        s.insert_clients(&batch, None).await.unwrap();
+        let scope = ClientScope::Tags([a, b].into());
+        for descending in [false, true] {
+            let whole: Vec<i64> = s
+                .list_clients(
+                    &scope,
+                    &ClientQuery {
+                        descending,
+                        ..query(ClientFilter::default(), ClientSort::Id, 100)
+                    },
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|c| c.id)
+                .collect();
+            assert_eq!(
+                whole.len(),
+                15,
+                "{backend}: 10 with A, 8 with B, 3 with both"
+            );
+            let mut keyset = Vec::new();
+            let mut after = None;
+            loop {
+                let q = ClientQuery {
+                    descending,
+                    after_id: after,
+                    ..query(ClientFilter::default(), ClientSort::Id, 4)
+                };
+                let page: Vec<i64> = s
+                    .list_clients(&scope, &q)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.id)
+                    .collect();
+                if page.is_empty() {
+                    break;
+                }
+                after = page.last().copied();
+                keyset.extend(page);
+            }
+            assert_eq!(
+                keyset, whole,
+                "{backend}: keyset pages, descending {descending}"
+            );
+            let mut numbered = Vec::new();
+            for n in 0..4 {
+                let q = ClientQuery {
+                    descending,
+                    offset: n * 4,
+                    ..query(ClientFilter::default(), ClientSort::Id, 4)
+                };
+                numbered.extend(
+                    s.list_clients(&scope, &q)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.id),
+                );
+            }
+            assert_eq!(
+                numbered, whole,
+                "{backend}: numbered pages, descending {descending}"
+            );
+        }
+    }
+}
