@@ -22,6 +22,8 @@ pub struct Actor {
     /// The Idempotency-Key scope of the API request (see `App::claim_idempotency`): the change
     /// this request makes marks it carried out in its own transaction.
     pub(crate) idempotency: Option<String>,
+    /// "Require 2FA" is on and this account has none: everything but enrolling is refused.
+    pub(crate) must_enrol: bool,
 }
 
 impl Actor {
@@ -40,6 +42,7 @@ impl Actor {
             token_id,
             ip,
             idempotency: None,
+            must_enrol: false,
         }
     }
 
@@ -67,6 +70,25 @@ impl Actor {
 
     pub fn must_change_password(&self) -> bool {
         self.user.must_change_password
+    }
+
+    /// "Require 2FA" is on and this account has no second factor yet.
+    pub fn must_enrol(&self) -> bool {
+        self.must_enrol
+    }
+
+    /// This account's two-factor method.
+    pub fn two_factor(&self) -> domain::TwoFactor {
+        self.user.two_factor
+    }
+
+    /// The gate of one's own two-factor set-up: open while enrolment is due (that is what it
+    /// is for), closed while a forced password change is due.
+    pub fn require_self_service(&self) -> Result<(), AppError> {
+        if self.user.must_change_password {
+            return Err(AppError::PasswordChangeRequired);
+        }
+        Ok(())
     }
 
     pub fn authority(&self) -> &Authority {
@@ -111,10 +133,14 @@ impl Actor {
         self.authority.permissions().can(section, action)
     }
 
-    /// The gate of every use case: the permission, and no pending forced password change.
+    /// The gate of every use case: the permission, no pending forced password change, and no
+    /// two-factor enrolment due.
     pub fn require(&self, section: Section, action: Action) -> Result<(), AppError> {
         if self.user.must_change_password {
             return Err(AppError::PasswordChangeRequired);
+        }
+        if self.must_enrol {
+            return Err(AppError::TwoFactorRequired);
         }
         if !self.can(section, action) {
             return Err(AppError::Forbidden(format!(

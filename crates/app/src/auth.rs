@@ -1,4 +1,5 @@
-//! Signing in (password, then an emailed code), sessions, signing out, and one's own password
+//! Signing in (password, then the account's second factor: an emailed code, a code from an
+//! authenticator app, a passkey, or a recovery code), sessions, signing out, and one's own password
 //! and sessions. Every failure of the password step looks the same from outside: same message,
 //! same status, same time.
 //!
@@ -40,6 +41,19 @@ pub enum SignIn {
         session: NewSession,
         masked_email: String,
     },
+    /// Password accepted; the account's app code or passkey comes next.
+    SecondFactor { session: NewSession },
+}
+
+/// What a person gives at the second step.
+#[derive(Clone, Copy)]
+pub enum Answer<'a> {
+    /// The emailed code or, for TOTP accounts, the app's current code.
+    Code(&'a str),
+    /// One of the account's recovery codes (TOTP and passkey accounts).
+    Recovery(&'a str),
+    /// The browser's answer to the passkey challenge (JSON).
+    Passkey(&'a str),
 }
 
 /// A sign-in waiting for its code. Only the app builds one (from the session cookie), so the web
@@ -70,6 +84,8 @@ pub enum Authenticated {
     AwaitingCode {
         session: PendingSignIn,
         masked_email: String,
+        /// What the second step asks for.
+        method: TwoFactor,
     },
     /// Signed in; the session's CSRF token comes along so pages need no second lookup.
     Full {
@@ -252,6 +268,12 @@ impl App {
                 .map(SignIn::Done);
         }
         self.store.release_attempt(user.id).await?;
+        if matches!(user.two_factor, TwoFactor::Totp | TwoFactor::Passkey) {
+            // Nothing to send: the code is on the person's device, the passkey in it.
+            let (session, record) = self.new_session(user.id, SessionStage::AwaitingCode, client);
+            self.store.insert_session(&record).await?;
+            return Ok(SignIn::SecondFactor { session });
+        }
         if self.mailer.is_none() {
             self.log(
                 None,
@@ -369,11 +391,32 @@ impl App {
         }
     }
 
-    /// The code step. On success the pre-2FA session is replaced by a full one (new id).
+    /// The code step (an emailed code, or the app's code for TOTP accounts).
     pub async fn verify_code(
         &self,
         session: &PendingSignIn,
         code: &str,
+        client: &Client,
+    ) -> Result<NewSession, AppError> {
+        self.verify_second_factor(session, Answer::Code(code), client)
+            .await
+    }
+
+    /// The options of the passkey prompt at the second step (a fresh challenge).
+    pub async fn passkey_sign_in_options(
+        &self,
+        session: &PendingSignIn,
+    ) -> Result<String, AppError> {
+        self.passkey_challenge(session.0.user_id, &session.0.id_hash)
+            .await
+    }
+
+    /// The second step. On success the pre-2FA session is replaced by a full one (new id). Every
+    /// wrong answer counts toward the account's lockout, like a wrong password.
+    pub async fn verify_second_factor(
+        &self,
+        session: &PendingSignIn,
+        answer: Answer<'_>,
         client: &Client,
     ) -> Result<NewSession, AppError> {
         let session = &session.0;
@@ -394,7 +437,6 @@ impl App {
             self.log(None, ip, e).await;
             return Err(AppError::Conflict(INVALID_CREDENTIALS.into()));
         }
-        let code = code.trim();
         let now = self.now();
         let Some(attempt) = self.store.reserve_attempt(user.id, now).await? else {
             self.store.delete_session(&session.id_hash).await?;
@@ -408,23 +450,50 @@ impl App {
                 "Too many failed attempts; sign in again later".into(),
             ));
         };
-        let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
-        if well_formed
-            && self
-                .store
-                .take_code(&session.id_hash, &code_hash(&session.id_hash, code), now)
-                .await?
-        {
+        let method = user.two_factor;
+        let (accepted, factor, wrong) = match answer {
+            Answer::Code(code) if method == TwoFactor::Email => {
+                let code = code.trim();
+                let well_formed = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+                let ok = well_formed
+                    && self
+                        .store
+                        .take_code(&session.id_hash, &code_hash(&session.id_hash, code), now)
+                        .await?;
+                (ok, "emailed code", "wrong code")
+            }
+            Answer::Code(code) if method == TwoFactor::Totp => (
+                self.spend_totp_code(user.id, code).await?,
+                "authenticator app",
+                "wrong code",
+            ),
+            Answer::Recovery(code) if method.has_recovery_codes() => (
+                self.spend_recovery_code_of(user.id, &user.email, code, None, ip)
+                    .await?,
+                "recovery code",
+                "wrong recovery code",
+            ),
+            Answer::Passkey(json) if method == TwoFactor::Passkey => (
+                self.passkey_answer_ok(user.id, &session.id_hash, json)
+                    .await?,
+                "passkey",
+                "passkey not verified",
+            ),
+            _ => (false, "", "answer not for this account's method"),
+        };
+        if accepted {
             return self
-                .complete_sign_in(&user, Some(&session.id_hash), client)
+                .complete_sign_in_with(&user, Some(&session.id_hash), client, Some(factor))
                 .await;
         }
-        self.record_failure(&user, attempt, "wrong code", ip).await;
-        let stored = self.store.code_for_session(&session.id_hash).await?;
-        let dead = match stored {
-            None => true,
-            Some(c) if c.expires_at <= now => true,
-            Some(_) => self.store.code_failed(&session.id_hash).await? >= MAX_CODE_FAILURES,
+        self.record_failure(&user, attempt, wrong, ip).await;
+        let dead = match method {
+            TwoFactor::Email => match self.store.code_for_session(&session.id_hash).await? {
+                None => true,
+                Some(c) if c.expires_at <= now => true,
+                Some(_) => self.store.code_failed(&session.id_hash).await? >= MAX_CODE_FAILURES,
+            },
+            _ => false,
         };
         if dead || attempt >= 5 {
             self.store.delete_session(&session.id_hash).await?;
@@ -432,10 +501,16 @@ impl App {
                 "The code is no longer valid; sign in again".into(),
             ));
         }
-        Err(AppError::field(
-            "code",
-            "Wrong code; check the latest email and try again",
-        ))
+        let (field, message) = match (answer, method) {
+            (Answer::Recovery(_), _) => ("recovery_code", "Wrong or used recovery code"),
+            (Answer::Passkey(_), _) => ("passkey", "The passkey could not be verified; try again"),
+            (_, TwoFactor::Totp) => (
+                "code",
+                "Wrong code; type the current code from your authenticator app",
+            ),
+            _ => ("code", "Wrong code; check the latest email and try again"),
+        };
+        Err(AppError::field(field, message))
     }
 
     /// "Resend code": a new code replaces the old one, within the per-account limits.
@@ -463,12 +538,27 @@ impl App {
         pre_session: Option<&str>,
         client: &Client,
     ) -> Result<NewSession, AppError> {
+        self.complete_sign_in_with(user, pre_session, client, None)
+            .await
+    }
+
+    /// A completed sign-in; `factor` names the second factor that completed it.
+    async fn complete_sign_in_with(
+        &self,
+        user: &UserRecord,
+        pre_session: Option<&str>,
+        client: &Client,
+        factor: Option<&str>,
+    ) -> Result<NewSession, AppError> {
         let (session, record) = self.new_session(user.id, SessionStage::Full, client);
-        let e = Event::new(Category::Auth, AuditAction::SignIn, "Signed in").target(
+        let mut e = Event::new(Category::Auth, AuditAction::SignIn, "Signed in").target(
             "user",
             user.id,
             &user.email,
         );
+        if let Some(f) = factor {
+            e = e.change("second factor", "", f);
+        }
         let entry = self.entry(None, client.ip.as_deref(), e);
         self.store.open_session(pre_session, &record, entry).await?;
         Ok(session)
@@ -520,14 +610,16 @@ impl App {
         if session.stage == SessionStage::AwaitingCode {
             return Ok(Some(Authenticated::AwaitingCode {
                 masked_email: masking::email(&authority.user.email),
+                method: authority.user.two_factor,
                 session: PendingSignIn(session),
             }));
         }
         if now.millis() - session.last_seen_at.millis() > 60_000 {
             self.store.touch_session(&id_hash, now).await?;
         }
+        let actor = Actor::new(authority, Some(id_hash), None, ip);
         Ok(Some(Authenticated::Full {
-            actor: Box::new(Actor::new(authority, Some(id_hash), None, ip)),
+            actor: Box::new(self.with_enrolment_due(actor).await?),
             csrf_token: session.csrf_token,
         }))
     }

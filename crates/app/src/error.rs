@@ -76,6 +76,9 @@ pub enum AppError {
     Unauthenticated,
     #[error("You must choose a new password first")]
     PasswordChangeRequired,
+    /// "Require 2FA" is on and the account has no second factor: it must enrol first.
+    #[error("Two-factor authentication is required: set it up in the Back Office first (profile menu › Enable 2FA)")]
+    TwoFactorRequired,
     #[error("{0}")]
     Forbidden(String),
     #[error("Not found")]

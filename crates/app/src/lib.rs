@@ -17,10 +17,12 @@ pub mod groups;
 pub mod hashing;
 pub mod mail;
 pub mod password_reset;
+pub mod secret_box;
 pub mod settings;
 pub mod tags;
 mod token_cache;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 pub use actor::Actor;
@@ -51,6 +53,10 @@ pub struct Settings {
     /// Password attempts one client address may make per sign-in window (see
     /// `auth::ADDRESS_WINDOW_SECS`); 0 = unlimited (still counted).
     pub sign_in_attempts_per_ip: u32,
+    /// Seals second-factor secrets (`BACKOFFICE_SECRET_KEY_FILE`); every instance of one
+    /// database needs the same. The default is a fresh random key, for tools and tests that
+    /// keep no secret across processes.
+    pub secret_key: secret_box::SecretKey,
 }
 
 impl Default for Settings {
@@ -61,6 +67,7 @@ impl Default for Settings {
             code_ttl: Duration::from_secs(10 * 60),
             public_url: "http://127.0.0.1:8080".into(),
             sign_in_attempts_per_ip: 30,
+            secret_key: secret_box::SecretKey::generate(),
         }
     }
 }
@@ -87,6 +94,9 @@ pub struct App {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) token_cache: token_cache::TokenCache,
     pub(crate) tag_cache: tags::TagCache,
+    /// The passkeys' relying party (`None` when the public URL has no domain name).
+    pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
+    pub(crate) require_cache: two_factor::RequireCache,
 }
 
 impl App {
@@ -104,6 +114,8 @@ impl App {
             store,
             mailer,
             hasher: hashing::Hasher::new(),
+            webauthn: two_factor::relying_party(&settings.public_url),
+            require_cache: Default::default(),
             settings,
             clock,
             token_cache: Default::default(),
@@ -122,6 +134,39 @@ impl App {
     /// True when an SMTP server is configured; false on a standalone install.
     pub fn has_smtp(&self) -> bool {
         self.mailer.is_some()
+    }
+
+    /// Start-up: makes sure the configured secret key is this database's (the first start
+    /// records a check value sealed with it). A different key can't open the secrets already
+    /// stored, so the server must not start with it.
+    pub async fn check_secret_key(&self) -> Result<(), String> {
+        let check = self
+            .store
+            .setting_or_insert(
+                secret_box::KEY_CHECK_SETTING,
+                &self.settings.secret_key.key_check(),
+            )
+            .await
+            .map_err(|e| format!("could not read the key check from the database: {e}"))?;
+        if self.settings.secret_key.matches_check(&check) {
+            Ok(())
+        } else {
+            Err(
+                "the secret key (BACKOFFICE_SECRET_KEY_FILE) is not the one this database's \
+                 two-factor secrets were sealed with"
+                    .into(),
+            )
+        }
+    }
+
+    /// Whether the database has recorded a secret key already (a key file that went missing
+    /// must not be replaced by a new one silently).
+    pub async fn has_secret_key_check(&self) -> Result<bool, AppError> {
+        Ok(self
+            .store
+            .setting(secret_box::KEY_CHECK_SETTING)
+            .await?
+            .is_some())
     }
 
     /// Readiness: the database answers.

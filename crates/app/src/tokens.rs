@@ -152,6 +152,7 @@ impl App {
             };
             self.token_cache.put(token_hash, touched, authority.clone());
         }
-        Ok(Some(Actor::new(authority, None, Some(token.id), ip)))
+        let actor = Actor::new(authority, None, Some(token.id), ip);
+        Ok(Some(self.with_enrolment_due(actor).await?))
     }
 }

@@ -858,35 +858,33 @@ impl App {
         } else {
             (TwoFactor::Disabled, "2FA disabled")
         };
-        let entry = self.entry(
-            Some(actor),
-            None,
-            Event::new(Category::Users, AuditAction::Update, name),
-        );
-        let at = self.now();
-        let mut changed = false;
-        let flag = &mut changed;
-        let edit: store::Edit<'_, UserRecord, UserChange> = Box::new(move |row| {
-            if row.two_factor == kind {
-                return Ok(Decision::Keep);
-            }
-            *flag = true;
-            let event = entry.event.target("user", id, &row.email).change(
-                "two-factor authentication",
-                row.two_factor.label(),
-                kind.label(),
-            );
-            let change = UserChange {
-                two_factor: Some(kind),
-                at,
-                ..Default::default()
+        // "Enable 2FA" turns email codes on for an account without 2FA; it never replaces a
+        // method the person enrolled. "Disable 2FA" resets whatever the account has.
+        let changed = if enabled {
+            target.two_factor == TwoFactor::Disabled
+        } else {
+            target.two_factor != TwoFactor::Disabled
+        };
+        if changed {
+            let e = Event::new(Category::Users, AuditAction::Update, name)
+                .target("user", id, &target.email)
+                .change(
+                    "two-factor authentication",
+                    target.two_factor.label(),
+                    kind.label(),
+                );
+            let change = store::MethodChange {
+                method: kind,
+                expect: Some(target.two_factor),
+                totp: None,
+                passkey: None,
+                recovery_hashes: Vec::new(),
+                at: self.now(),
             };
-            Ok(Decision::Write(
-                change,
-                store::AuditEntry { event, ..entry },
-            ))
-        });
-        self.store.update_user(id, edit).await?;
+            self.store
+                .set_two_factor_method(id, change, self.entry(Some(actor), None, e))
+                .await?;
+        }
         if !changed {
             return Ok(());
         }
@@ -896,7 +894,7 @@ impl App {
                 to: target.email.clone(),
                 subject: format!("Two-factor authentication {}", if enabled { "enabled" } else { "disabled" }),
                 body: format!(
-                    "{} changed two-factor authentication via email codes for your Back Office account: it is now {}.\n\
+                    "{} changed two-factor authentication for your Back Office account: it is now {}.\n\
                      If you did not expect this, tell your administrator.\n",
                     actor.user.email,
                     kind.label()

@@ -138,12 +138,33 @@ fn failure(e: &AppError) -> ExitCode {
 
 /// Opens the database (with migrations) and builds the application.
 pub async fn open(config: &Config) -> Result<Arc<App>, ExitCode> {
-    open_for(config, store::Workload::Serve).await
+    open_with(config, store::Workload::Serve, false).await
 }
 
 pub async fn open_for(config: &Config, workload: store::Workload) -> Result<Arc<App>, ExitCode> {
+    open_with(config, workload, false).await
+}
+
+/// `serve`: the app with the key that seals two-factor secrets (`BACKOFFICE_SECRET_KEY_FILE`).
+/// A missing or wrong key stops start-up (exit 2): it couldn't open what is stored.
+pub async fn open_serving(config: &Config) -> Result<Arc<App>, ExitCode> {
+    open_with(config, store::Workload::Serve, true).await
+}
+
+async fn open_with(
+    config: &Config,
+    workload: store::Workload,
+    with_key: bool,
+) -> Result<Arc<App>, ExitCode> {
     config.prepare_database().map_err(|e| config_failure(&e))?;
-    let settings = config.settings().map_err(|e| config_failure(&e))?;
+    let mut settings = config.settings().map_err(|e| config_failure(&e))?;
+    // A key named by the setting (or required, with PostgreSQL) is read before anything
+    // else; only the embedded default's may be made, once the database says it has none.
+    let named_key = if with_key && (config.secret_key_file.is_some() || !config.is_sqlite()) {
+        Some(config.secret_key(false).map_err(|e| config_failure(&e))?)
+    } else {
+        None
+    };
     let smtp = config.smtp().map_err(|e| config_failure(&e))?;
     let max_connections = config
         .database_max_connections()
@@ -172,7 +193,31 @@ pub async fn open_for(config: &Config, workload: store::Workload) -> Result<Arc<
         })?),
         None => None,
     };
+    let key_recorded = if with_key {
+        store
+            .setting(app::secret_box::KEY_CHECK_SETTING)
+            .await
+            .map_err(|e| failure(&AppError::from(e)))?
+            .is_some()
+    } else {
+        false
+    };
+    if let Some(key) = named_key {
+        settings.secret_key = key;
+    } else if with_key {
+        settings.secret_key = config
+            .secret_key(!key_recorded)
+            .map_err(|e| config_failure(&e))?;
+    }
     let app = Arc::new(App::new(store, mailer, settings));
+    if with_key {
+        app.check_secret_key().await.map_err(|reason| {
+            config_failure(&ConfigError {
+                setting: "BACKOFFICE_SECRET_KEY_FILE",
+                reason,
+            })
+        })?;
+    }
     app.seed().await.map_err(|e| failure(&e))?;
     Ok(app)
 }
@@ -291,7 +336,8 @@ pub fn print_two_factor_note(app: &App, tf: TwoFactor) {
     match (tf, app.has_smtp()) {
         (TwoFactor::Disabled, false) => println!(
             "Warning: two-factor authentication is disabled for this account because no SMTP server is \
-             configured (standalone install), so sign-in codes can't be emailed."
+             configured (standalone install), so sign-in codes can't be emailed. After signing in, set up \
+             an authenticator app (TOTP) or a passkey: profile menu › Enable 2FA."
         ),
         (TwoFactor::Email, false) => println!(
             "Warning: this account uses email codes but no SMTP server is configured: it can't sign in \
@@ -299,6 +345,10 @@ pub fn print_two_factor_note(app: &App, tf: TwoFactor) {
         ),
         (TwoFactor::Email, true) => println!("Two-factor authentication: sign-in codes are sent by email."),
         (TwoFactor::Disabled, true) => println!("Two-factor authentication: disabled (as requested)."),
+        (TwoFactor::Totp | TwoFactor::Passkey, _) => println!(
+            "Two-factor authentication: {} (set up by the account's owner).",
+            tf.label()
+        ),
     }
 }
 

@@ -48,6 +48,9 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// Pooled database connections per instance; 0 = automatic.
     pub database_max_connections: u32,
+    /// The file holding the key that seals two-factor secrets; default `secret.key` next to the
+    /// SQLite database (created on first start), required with PostgreSQL.
+    pub secret_key_file: Option<String>,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             smtp_timeout_seconds: 30,
             shutdown_grace_seconds: 30,
             database_max_connections: 0,
+            secret_key_file: None,
         }
     }
 }
@@ -249,6 +253,80 @@ impl Config {
         }
     }
 
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    /// The folder of the SQLite database file (`None` for PostgreSQL and in-memory SQLite).
+    fn sqlite_folder(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let path = rest
+            .trim_start_matches("//")
+            .split('?')
+            .next()
+            .unwrap_or("");
+        if path.is_empty() || path == ":memory:" {
+            return None;
+        }
+        let folder = Path::new(path).parent().map(Path::to_path_buf)?;
+        Some(if folder.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            folder
+        })
+    }
+
+    /// The key that seals two-factor secrets, from `BACKOFFICE_SECRET_KEY_FILE`. With the
+    /// embedded SQLite default it is `secret.key` next to the database, made on first start
+    /// (`may_create`: the database has no secrets sealed with another key yet). PostgreSQL
+    /// needs the setting, since every instance must share the key.
+    pub fn secret_key(&self, may_create: bool) -> Result<app::secret_box::SecretKey, ConfigError> {
+        use app::secret_box::SecretKey;
+        const S: &str = "BACKOFFICE_SECRET_KEY_FILE";
+        let path = match (&self.secret_key_file, self.sqlite_folder()) {
+            (Some(p), _) => PathBuf::from(p),
+            (None, Some(folder)) => folder.join("secret.key"),
+            (None, None) if self.database_url.starts_with("sqlite:") => {
+                // An in-memory database keeps no secret beyond this process.
+                return Ok(SecretKey::generate());
+            }
+            (None, None) => {
+                return Err(bad(
+                    S,
+                    "required with PostgreSQL: a file holding the key that every instance \
+                     shares (64 hexadecimal digits, e.g. made with `openssl rand -hex 32`)",
+                ))
+            }
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => SecretKey::from_file_contents(&text)
+                .map_err(|reason| bad(S, format!("{}: {reason}", path.display()))),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && self.secret_key_file.is_none()
+                    && may_create =>
+            {
+                let key = SecretKey::generate();
+                write_private(&path, &key.to_file_contents())
+                    .map_err(|e| bad(S, format!("can't create {}: {e}", path.display())))?;
+                println!(
+                    "Created the secret key file {} (it seals two-factor secrets: back it up with the database).",
+                    path.display()
+                );
+                Ok(key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(bad(
+                S,
+                format!(
+                    "{} is missing; this database's two-factor secrets were sealed with the key it \
+                     held: restore the file (or set BACKOFFICE_SECRET_KEY_FILE to it)",
+                    path.display()
+                ),
+            )),
+            Err(e) => Err(bad(S, format!("can't read {}: {e}", path.display()))),
+        }
+    }
+
     pub fn prepare_database(&self) -> Result<(), ConfigError> {
         const S: &str = "BACKOFFICE_DATABASE_URL";
         let url = self.database_url.as_str();
@@ -316,4 +394,17 @@ mod tests {
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
+}
+
+/// Writes a new file readable by its owner only.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
 }

@@ -1,6 +1,6 @@
 //! `backoffice serve`: the web server, with graceful shutdown on SIGTERM/SIGINT.
 
-use crate::cli::{config_failure, open, print_two_factor_note};
+use crate::cli::{config_failure, open_serving, print_two_factor_note};
 use crate::config::{Config, ConfigError};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         api_rate_per_credential: config.api_rate_per_minute,
         api_rate_per_ip: config.api_rate_per_ip_per_minute,
     };
-    let app = open(&config).await?;
+    let app = open_serving(&config).await?;
     if !app.has_smtp() {
         tracing::warn!(
             "no SMTP server configured (BACKOFFICE_SMTP_URL unset): standalone install; credentials and \

@@ -438,7 +438,17 @@ impl Person {
         assert_eq!(self.path().await, "/", "{}", self.text().await);
     }
 
+    /// Opens the top bar's profile menu (the button showing the signed-in email).
+    async fn open_profile_menu(&self) {
+        self.click(
+            "//details[contains(@class,'profile-menu')]/summary",
+            "profile menu",
+        )
+        .await;
+    }
+
     async fn sign_out(&self) {
+        self.open_profile_menu().await;
         self.press("Sign out").await;
         assert_eq!(self.path().await, "/login");
     }
@@ -1061,6 +1071,272 @@ async fn ip_whitelist_in_chromium() {
     let text = p.text().await;
     assert!(
         text.contains("address 203.0.113.9 not in the IP Whitelist"),
+        "{text}"
+    );
+}
+
+/// A WebDriver command of the WebAuthn spec's extension (chromedriver implements them), which
+/// fantoccini has no call for: `POST /session/{id}/{path}` with a JSON body.
+#[derive(Debug)]
+struct WebAuthnCommand(&'static str, serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.0
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.1.to_string()))
+    }
+}
+
+/// The base32 secret shown as "Secret key" on the TOTP set-up page, as bytes.
+fn secret_bytes(shown: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut n, mut out) = (0u64, 0, Vec::new());
+    for c in shown.chars().filter(|c| !c.is_whitespace()) {
+        bits = (bits << 5) | ALPHABET.find(c).expect("base32") as u64;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    out
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Waits for the next 30-second step (the enrolment spent the current one), plus a second.
+async fn next_step() {
+    let wait = 30 - unix_now().rem_euclid(30) + 1;
+    tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+}
+
+/// Profile menu › Enable 2FA (named "Two-factor authentication" once a method is set, as the
+/// first administrator's email codes are here) › a method › OK.
+async fn enable_2fa(p: &Person, method: &str) {
+    p.open_profile_menu().await;
+    p.click(
+        "//details[contains(@class,'profile-menu')]//li[1]/a",
+        "Two-factor authentication",
+    )
+    .await;
+    assert_eq!(p.path().await, "/two-factor");
+    p.check(method).await;
+    p.press("OK").await;
+}
+
+#[tokio::test]
+async fn totp_enrolment_and_sign_in_in_chromium() {
+    if !enabled() {
+        return;
+    }
+    let smtp = SmtpServer::start().await;
+    let dir = temp_dir("totp");
+    let bo = start_backoffice(&dir, &smtp);
+    let p = open_browser(&bo.url, &dir).await;
+    p.sign_in(
+        &smtp,
+        &bo.admin_email,
+        &bo.admin_password,
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    // The top bar's profile button shows the email; its menu offers Enable 2FA.
+    let menu =
+        p.c.find(Locator::Css("details.profile-menu summary"))
+            .await
+            .unwrap();
+    assert_eq!(menu.text().await.unwrap().trim(), bo.admin_email);
+    enable_2fa(&p, "TOTP (authenticator app)").await;
+    assert_eq!(p.path().await, "/two-factor/totp");
+    assert!(p.c.find(Locator::Css(".qr svg")).await.is_ok(), "a QR code");
+    let shown =
+        p.c.find(Locator::Id("secret_key"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    let secret = secret_bytes(&shown);
+    assert_eq!(secret.len(), 20);
+    p.screenshot("totp-setup").await;
+    let code = domain::totp::code_at(&secret, domain::totp::step_at(unix_now()));
+    p.fill("Code", &code).await;
+    p.fill("Password", ADMIN_PASSWORD).await;
+    p.press("Verify").await;
+    let text = p.text().await;
+    assert!(
+        text.contains("Recovery codes") && text.contains("Download"),
+        "{text}"
+    );
+    let codes =
+        p.c.find_all(Locator::Css("ol.recovery-codes code"))
+            .await
+            .unwrap();
+    assert_eq!(codes.len(), 10);
+    p.follow("I have saved them").await;
+    p.open_profile_menu().await;
+    assert!(p.text().await.contains("Two-factor authentication"));
+    p.goto("/users").await;
+    assert!(p.row(&bo.admin_email).await.contains("TOTP"));
+
+    // Sign-in: the password, then the app's code (of the next step: the enrolment spent this one).
+    p.sign_out().await;
+    p.goto("/login").await;
+    p.fill("Email", &bo.admin_email).await;
+    p.fill("Password", ADMIN_PASSWORD).await;
+    p.press("Sign in").await;
+    assert_eq!(p.path().await, "/login/code");
+    assert!(p.text().await.contains("authenticator app"));
+    next_step().await;
+    let code = domain::totp::code_at(&secret, domain::totp::step_at(unix_now()));
+    p.fill("Code", &code).await;
+    p.press("Verify").await;
+    assert_eq!(p.path().await, "/", "{}", p.text().await);
+    assert!(
+        smtp.messages_to(&bo.admin_email).len() <= 2,
+        "no code was mailed for this sign-in"
+    );
+}
+
+#[tokio::test]
+async fn passkeys_in_chromium_with_a_virtual_authenticator() {
+    if !enabled() {
+        return;
+    }
+    let smtp = SmtpServer::start().await;
+    let dir = temp_dir("passkey");
+    // Passkeys need a domain name: the public URL names localhost.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let public = format!("http://localhost:{port}");
+    let bo = start_backoffice_with(
+        &dir,
+        &smtp,
+        &[
+            ("BACKOFFICE_LISTEN", &listen),
+            ("BACKOFFICE_PUBLIC_URL", &public),
+        ],
+    );
+    let p = open_browser(&public, &dir).await;
+    let _ = bo.url;
+    // Chromium's virtual authenticator: a platform authenticator that verifies the user.
+    p.c.issue_cmd(WebAuthnCommand(
+        "webauthn/authenticator",
+        serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "isUserConsenting": true,
+        }),
+    ))
+    .await
+    .unwrap();
+    p.sign_in(
+        &smtp,
+        &bo.admin_email,
+        &bo.admin_password,
+        Some(ADMIN_PASSWORD),
+    )
+    .await;
+    enable_2fa(&p, "Passkey").await;
+    assert_eq!(p.path().await, "/two-factor/passkey");
+    p.fill("Passkey name", "Virtual key").await;
+    p.fill("Password", ADMIN_PASSWORD).await;
+    p.press("Create passkey").await;
+    // The script answers the prompt and submits; the recovery codes follow.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !p.text().await.contains("I have saved them") {
+        assert!(Instant::now() < deadline, "no passkey: {}", p.text().await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    p.screenshot("passkey-added").await;
+    p.follow("I have saved them").await;
+    p.goto("/two-factor").await;
+    let text = p.text().await;
+    assert!(
+        text.contains("Virtual key") && text.contains("Passkey"),
+        "{text}"
+    );
+    p.goto("/users").await;
+    assert!(p.row(&bo.admin_email).await.contains("Passkey"));
+
+    // Sign-in with the passkey.
+    p.sign_out().await;
+    p.goto("/login").await;
+    p.fill("Email", &bo.admin_email).await;
+    p.fill("Password", ADMIN_PASSWORD).await;
+    p.press("Sign in").await;
+    assert_eq!(p.path().await, "/login/code");
+    p.click("//button[normalize-space(.)='Use passkey']", "Use passkey")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while p.path().await != "/" {
+        assert!(
+            Instant::now() < deadline,
+            "not signed in: {}",
+            p.text().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    p.goto("/two-factor").await;
+    let row = p.row("Virtual key").await;
+    assert!(
+        !row.contains("Never"),
+        "the passkey's last use is shown: {row}"
+    );
+
+    // A second passkey, then Remove the first.
+    p.goto("/two-factor/passkey").await;
+    p.fill("Passkey name", "Second key").await;
+    p.fill("Password", ADMIN_PASSWORD).await;
+    p.click(
+        "//button[normalize-space(.)='Create passkey']",
+        "Create passkey",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !p.text().await.contains("The passkey was added") {
+        assert!(
+            Instant::now() < deadline,
+            "no second passkey: {}",
+            p.text().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let remove_password =
+        p.c.find(Locator::XPath(
+            "//tr[td[normalize-space(.)='Virtual key']]//input[@type='password']",
+        ))
+        .await
+        .unwrap();
+    remove_password.send_keys(ADMIN_PASSWORD).await.unwrap();
+    p.click(
+        "//tr[td[normalize-space(.)='Virtual key']]//button",
+        "Remove",
+    )
+    .await;
+    let text = p.text().await;
+    assert!(
+        text.contains("The passkey was removed") && !text.contains("Virtual key"),
         "{text}"
     );
 }

@@ -519,6 +519,18 @@ fn bo(dir: &Path, db: &str) -> Command {
         .env("BACKOFFICE_DATABASE_URL", db)
         .env("BACKOFFICE_API_RATE_PER_MINUTE", "0")
         .env("BACKOFFICE_API_RATE_PER_IP_PER_MINUTE", "0");
+    if db.starts_with("postgres") {
+        // PostgreSQL needs the key that seals two-factor secrets named (SQLite makes its own).
+        let key = dir.join("secret.key");
+        if !key.exists() {
+            std::fs::write(
+                &key,
+                app::secret_box::SecretKey::generate().to_file_contents(),
+            )
+            .unwrap();
+        }
+        c.env("BACKOFFICE_SECRET_KEY_FILE", key);
+    }
     c
 }
 

@@ -9,8 +9,10 @@ pub mod ip_whitelist;
 pub mod masking;
 pub mod password;
 pub mod permission;
+pub mod recovery;
 pub mod tag;
 pub mod time;
+pub mod totp;
 pub mod user;
 
 pub use authority::{Authority, PersonalData};

@@ -31,34 +31,53 @@ impl UserStatus {
     }
 }
 
-/// Two-factor authentication kind. New users get `Email` (the seed's default).
+/// Two-factor authentication method. New users get `Email` (the seed's default); `Totp` (an
+/// authenticator app) and `Passkey` (WebAuthn) are enrolled by the person themself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TwoFactor {
     Email,
     Disabled,
+    Totp,
+    Passkey,
 }
 
 impl TwoFactor {
-    pub const ALL: [TwoFactor; 2] = [TwoFactor::Email, TwoFactor::Disabled];
+    pub const ALL: [TwoFactor; 4] = [
+        TwoFactor::Email,
+        TwoFactor::Disabled,
+        TwoFactor::Totp,
+        TwoFactor::Passkey,
+    ];
 
+    /// The vendor's words, as the Users list shows them.
     pub fn label(self) -> &'static str {
         match self {
             TwoFactor::Email => "Email",
             TwoFactor::Disabled => "Disabled",
+            TwoFactor::Totp => "TOTP",
+            TwoFactor::Passkey => "Passkey",
         }
     }
     pub fn code(self) -> &'static str {
         match self {
             TwoFactor::Email => "email",
             TwoFactor::Disabled => "disabled",
+            TwoFactor::Totp => "totp",
+            TwoFactor::Passkey => "passkey",
         }
     }
     pub fn from_code(s: &str) -> Option<Self> {
         match s.to_ascii_lowercase().as_str() {
             "email" => Some(TwoFactor::Email),
             "disabled" => Some(TwoFactor::Disabled),
+            "totp" => Some(TwoFactor::Totp),
+            "passkey" => Some(TwoFactor::Passkey),
             _ => None,
         }
+    }
+    /// Methods that come with recovery codes (those the person enrolled on their own device).
+    pub fn has_recovery_codes(self) -> bool {
+        matches!(self, TwoFactor::Totp | TwoFactor::Passkey)
     }
 }
 

@@ -14,8 +14,10 @@ mod sql_resets;
 mod sql_sign_in;
 mod sql_tags;
 mod sql_tokens;
+mod sql_two_factor;
 mod sqlite;
 mod tags;
+mod two_factor;
 mod types;
 
 use async_trait::async_trait;
@@ -26,6 +28,7 @@ pub use audit_chain::{verify_chain, ChainReport, GENESIS};
 pub use clients::*;
 pub use sign_in::*;
 pub use tags::*;
+pub use two_factor::*;
 pub use types::*;
 
 /// The error a store's source keeps, for the log (never shown to a person).
@@ -55,7 +58,12 @@ pub enum StoreError {
 /// The schema's unique rules that a person can hit, each with the form field it guards: by
 /// constraint name (PostgreSQL reports it) and by the `table.column` that SQLite reports instead
 /// ("UNIQUE constraint failed: users.email_key"). The names are those of the migrations.
-pub const UNIQUE_RULES: [(&str, &str, &str); 4] = [
+pub const UNIQUE_RULES: [(&str, &str, &str); 5] = [
+    (
+        "passkeys_credential_key_unique",
+        "passkeys.credential_key",
+        "passkey",
+    ),
     ("tags_caption_key_unique", "tags.caption_key", "caption"),
     ("users_email_key_unique", "users.email_key", "email"),
     (
@@ -358,6 +366,7 @@ pub trait Store:
     + SignInStore
     + IdempotencyStore
     + TagStore
+    + TwoFactorStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

@@ -162,6 +162,8 @@ crate::sql_clients::impl_client_store!(PgStore, Postgres);
 crate::sql_tags::impl_tag_store!(PgStore, Postgres);
 crate::sql_authority::impl_authority_store!(PgStore, Postgres);
 crate::sql_sign_in::impl_sign_in_store!(PgStore, Postgres);
+
+crate::sql_two_factor::impl_two_factor_store!(PgStore, Postgres);
 crate::sql_idempotency::impl_idempotency_store!(PgStore, Postgres);
 
 #[cfg(test)]

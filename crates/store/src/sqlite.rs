@@ -124,6 +124,8 @@ crate::sql_clients::impl_client_store!(SqliteStore, Sqlite);
 crate::sql_tags::impl_tag_store!(SqliteStore, Sqlite);
 crate::sql_authority::impl_authority_store!(SqliteStore, Sqlite);
 crate::sql_sign_in::impl_sign_in_store!(SqliteStore, Sqlite);
+
+crate::sql_two_factor::impl_two_factor_store!(SqliteStore, Sqlite);
 crate::sql_idempotency::impl_idempotency_store!(SqliteStore, Sqlite);
 
 #[cfg(test)]

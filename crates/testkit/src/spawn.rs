@@ -49,6 +49,9 @@ pub struct Options {
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     pub sign_in_attempts_per_ip: u32,
+    /// The public URL names `localhost` instead of 127.0.0.1: a domain name, which passkeys
+    /// (WebAuthn) need; the server still listens on 127.0.0.1.
+    pub localhost: bool,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             // Every test signs in from 127.0.0.1, many times: tests of the per-address limit
             // set one.
             sign_in_attempts_per_ip: 0,
+            localhost: false,
         }
     }
 }
@@ -107,9 +111,8 @@ impl TestApp {
         let clock = TestClock::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let scheme = if options.https { "https" } else { "http" };
         let settings = Settings {
-            public_url: format!("{scheme}://{addr}"),
+            public_url: public_url(addr, &options),
             sign_in_attempts_per_ip: options.sign_in_attempts_per_ip,
             ..Settings::default()
         };
@@ -178,8 +181,10 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let settings = Settings {
-            public_url: format!("http://{addr}"),
+            public_url: public_url(addr, &self.options),
             sign_in_attempts_per_ip: self.options.sign_in_attempts_per_ip,
+            // Every instance of one database shares the key that seals its secrets.
+            secret_key: self.app.settings().secret_key.clone(),
             ..Settings::default()
         };
         let app = Arc::new(App::with_clock(
@@ -224,13 +229,22 @@ impl TestApp {
     }
 }
 
-fn serve(listener: tokio::net::TcpListener, app: Arc<App>, addr: SocketAddr, options: &Options) {
+/// The public URL of a test app listening on `addr`.
+fn public_url(addr: SocketAddr, options: &Options) -> String {
     let scheme = if options.https { "https" } else { "http" };
+    if options.localhost {
+        format!("{scheme}://localhost:{}", addr.port())
+    } else {
+        format!("{scheme}://{addr}")
+    }
+}
+
+fn serve(listener: tokio::net::TcpListener, app: Arc<App>, addr: SocketAddr, options: &Options) {
     let state = web::AppState::new(
         app,
         web::WebConfig {
             secure_cookies: options.https,
-            public_origin: format!("{scheme}://{addr}"),
+            public_origin: public_url(addr, options),
             trusted_proxies: options.trusted_proxies.clone(),
             api_rate_per_credential: 0,
             api_rate_per_ip: 0,

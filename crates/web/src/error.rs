@@ -51,6 +51,7 @@ impl IntoResponse for WebError {
         match self.0 {
             AppError::Unauthenticated => Redirect::to("/login").into_response(),
             AppError::PasswordChangeRequired => Redirect::to("/password/change").into_response(),
+            AppError::TwoFactorRequired => Redirect::to("/two-factor").into_response(),
             AppError::Forbidden(m) => error_page(StatusCode::FORBIDDEN, &m),
             AppError::Expired(m) => error_page(StatusCode::GONE, &m),
             AppError::NotFound => error_page(StatusCode::NOT_FOUND, "This item does not exist."),

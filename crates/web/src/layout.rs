@@ -16,6 +16,11 @@ pub struct Layout {
     pub can_groups: bool,
     pub can_settings: bool,
     pub can_events: bool,
+    /// The profile menu's entry: "Enable 2FA" without a second factor, else
+    /// "Two-factor authentication".
+    pub has_two_factor: bool,
+    /// The "Enable 2FA" prompt of an account without 2FA (until dismissed).
+    pub prompt_two_factor: bool,
 }
 
 impl Layout {
@@ -31,6 +36,8 @@ impl Layout {
             can_groups: actor.can(Section::Groups, Action::View),
             can_settings: actor.can(Section::Settings, Action::View),
             can_events: actor.can(Section::EventLog, Action::View),
+            has_two_factor: actor.two_factor() != domain::TwoFactor::Disabled,
+            prompt_two_factor: false,
         }
     }
 }

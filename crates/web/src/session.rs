@@ -13,6 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 
 pub const ANON_CSRF_COOKIE: &str = "bo_csrf";
 pub const FLASH_COOKIE: &str = "bo_flash";
+/// Set when a person without 2FA dismissed the prompt to enable it (for the browser session).
+pub const PROMPT_DISMISSED_COOKIE: &str = "bo_2fa_prompt";
 
 pub fn session_cookie_name(state: &AppState) -> &'static str {
     if state.cfg.secure_cookies {
@@ -133,7 +135,20 @@ pub struct Staff {
 /// Like [`Staff`], but also admits a person who still has to choose a new password.
 pub struct StaffAnyState(pub Staff);
 
-async fn staff(parts: &mut Parts, state: &AppState, allow_forced: bool) -> Result<Staff, Response> {
+/// Like [`Staff`], but also admits a person who must set up two-factor authentication first
+/// (Require 2FA): the set-up pages themselves.
+pub struct Enrolling(pub Staff);
+
+/// What a signed-in person may be kept from until they have done it.
+#[derive(Clone, Copy, PartialEq)]
+enum Admit {
+    Staff,
+    ForcedPasswordChange,
+    Enrolment,
+}
+
+async fn staff(parts: &mut Parts, state: &AppState, admit: Admit) -> Result<Staff, Response> {
+    let allow_forced = admit == Admit::ForcedPasswordChange;
     let ip = client_of(state, &parts.headers, &parts.extensions).ip;
     let auth = resolve(state, &parts.headers, ip)
         .await
@@ -143,12 +158,18 @@ async fn staff(parts: &mut Parts, state: &AppState, allow_forced: bool) -> Resul
             if actor.must_change_password() && !allow_forced {
                 return Err(Redirect::to("/password/change").into_response());
             }
+            if actor.must_enrol() && admit == Admit::Staff {
+                return Err(Redirect::to("/two-factor").into_response());
+            }
             let flash = cookie(&parts.headers, FLASH_COOKIE).map(|v| {
                 form_urlencoded::parse(format!("f={v}").as_bytes())
                     .map(|(_, v)| v.into_owned())
                     .collect()
             });
-            let layout = Layout::new(&actor, csrf_token, flash, state.app.has_smtp());
+            let mut layout = Layout::new(&actor, csrf_token, flash, state.app.has_smtp());
+            layout.prompt_two_factor = !layout.has_two_factor
+                && !actor.must_enrol()
+                && cookie(&parts.headers, PROMPT_DISMISSED_COOKIE).is_none();
             Ok(Staff {
                 actor: *actor,
                 layout,
@@ -174,7 +195,7 @@ impl FromRequestParts<AppState> for Staff {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        staff(parts, state, false).await
+        staff(parts, state, Admit::Staff).await
     }
 }
 
@@ -184,7 +205,19 @@ impl FromRequestParts<AppState> for StaffAnyState {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        staff(parts, state, true).await.map(StaffAnyState)
+        staff(parts, state, Admit::ForcedPasswordChange)
+            .await
+            .map(StaffAnyState)
+    }
+}
+
+impl FromRequestParts<AppState> for Enrolling {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        staff(parts, state, Admit::Enrolment).await.map(Enrolling)
     }
 }
 
@@ -192,6 +225,7 @@ impl FromRequestParts<AppState> for StaffAnyState {
 pub struct AwaitingCode {
     pub session: app::auth::PendingSignIn,
     pub masked_email: String,
+    pub method: domain::TwoFactor,
 }
 
 impl FromRequestParts<AppState> for AwaitingCode {
@@ -207,9 +241,11 @@ impl FromRequestParts<AppState> for AwaitingCode {
             Some(Authenticated::AwaitingCode {
                 session,
                 masked_email,
+                method,
             }) => Ok(AwaitingCode {
                 session,
                 masked_email,
+                method,
             }),
             Some(Authenticated::Full { .. }) => Err(Redirect::to("/").into_response()),
             None => Err(Redirect::to("/login").into_response()),

@@ -73,9 +73,9 @@ impl From<AppError> for ApiError {
                 }
             }
             AppError::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, message),
-            AppError::PasswordChangeRequired | AppError::Forbidden(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, message)
-            }
+            AppError::PasswordChangeRequired
+            | AppError::TwoFactorRequired
+            | AppError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, message),
             AppError::NotFound => ApiError::new(StatusCode::NOT_FOUND, message),
             AppError::Expired(_) => ApiError::new(StatusCode::GONE, message),
             AppError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, message),

@@ -10,6 +10,7 @@ use crate::session::{client_of, cookie, session_cookie_name};
 use crate::AppState;
 use app::auth::Authenticated;
 use app::Actor;
+use app::AppError;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
@@ -112,6 +113,9 @@ impl FromRequestParts<AppState> for ApiActor {
                 .limits
                 .hit(key, state.limits.per_credential)
                 .map_err(limited)?;
+            if actor.must_enrol() {
+                return Err(AppError::TwoFactorRequired.into());
+            }
             return Ok(ApiActor(with_scope(actor, parts)));
         }
         let Some(raw) = cookie(&parts.headers, session_cookie_name(state)) else {
@@ -122,6 +126,9 @@ impl FromRequestParts<AppState> for ApiActor {
         else {
             return Err(unauthenticated());
         };
+        if actor.must_enrol() {
+            return Err(AppError::TwoFactorRequired.into());
+        }
         let key = actor.credential_key();
         state
             .limits

@@ -30,7 +30,7 @@ pub struct UserOut {
     pub name: String,
     #[schema(value_type = values::UserStatus)]
     pub status: String,
-    /// Two-factor authentication.
+    /// Two-factor authentication: `disabled`, `email`, `totp` or `passkey`.
     #[schema(value_type = values::TwoFactor)]
     pub two_factor: String,
     pub mask_data: bool,

@@ -57,7 +57,9 @@ value_set! {
 }
 
 value_set! {
-    /// How a staff member receives sign-in codes (`disabled`: password only).
+    /// A staff member's second factor after the password: `email` (a code sent by email),
+    /// `totp` (a code from an authenticator app), `passkey` (WebAuthn), or `disabled` (password
+    /// only).
     TwoFactor = domain::TwoFactor::ALL.map(|t| t.code())
 }
 

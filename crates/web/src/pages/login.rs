@@ -8,12 +8,13 @@ use crate::session::{
     ClientInfo, Staff, ANON_CSRF_COOKIE,
 };
 use crate::AppState;
-use app::auth::{random_token, SignIn, INVALID_CREDENTIALS};
+use app::auth::{random_token, Answer, SignIn, INVALID_CREDENTIALS};
 use app::AppError;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use domain::TwoFactor;
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -32,8 +33,57 @@ struct LoginPage {
 struct CodePage {
     csrf: String,
     masked_email: String,
+    /// The account's method code: "email", "totp" or "passkey".
+    method: &'static str,
+    /// The passkey prompt's options (JSON), for passkey accounts.
+    passkey_options: String,
     error: Option<String>,
     notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_sign_in.html")]
+struct RecoveryPage {
+    csrf: String,
+    error: Option<String>,
+}
+
+/// The second step's page for the account's method; a passkey account gets a fresh challenge.
+async fn code_page(
+    state: &AppState,
+    waiting: &AwaitingCode,
+    error: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let passkey_options = if waiting.method == TwoFactor::Passkey {
+        match state.app.passkey_sign_in_options(&waiting.session).await {
+            Ok(o) => o,
+            Err(AppError::Conflict(m)) => {
+                return render_status(
+                    StatusCode::CONFLICT,
+                    &RecoveryPage {
+                        csrf: waiting.session.csrf_token().to_string(),
+                        error: Some(m),
+                    },
+                )
+            }
+            Err(e) => return WebError(e).into_response(),
+        }
+    } else {
+        String::new()
+    };
+    render_status(
+        status,
+        &CodePage {
+            csrf: waiting.session.csrf_token().to_string(),
+            masked_email: waiting.masked_email.clone(),
+            method: waiting.method.code(),
+            passkey_options,
+            error,
+            notice,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -82,7 +132,9 @@ pub(crate) fn anon_csrf(
 pub(crate) fn after_password(state: &AppState, outcome: SignIn, next: &str) -> Response {
     let (to, session) = match outcome {
         SignIn::Done(session) => (next, session),
-        SignIn::CodeSent { session, .. } => ("/login/code", session),
+        SignIn::CodeSent { session, .. } | SignIn::SecondFactor { session } => {
+            ("/login/code", session)
+        }
     };
     let mut r = Redirect::to(to).into_response();
     r.headers_mut()
@@ -169,44 +221,52 @@ pub async fn submit(
     }
 }
 
-pub async fn code_form(waiting: AwaitingCode) -> Response {
-    render(&CodePage {
-        csrf: waiting.session.csrf_token().to_string(),
-        masked_email: waiting.masked_email,
-        error: None,
-        notice: None,
-    })
+pub async fn code_form(State(state): State<AppState>, waiting: AwaitingCode) -> Response {
+    code_page(&state, &waiting, None, None, StatusCode::OK).await
 }
 
-pub async fn code_submit(
-    State(state): State<AppState>,
-    waiting: AwaitingCode,
-    ClientInfo(client): ClientInfo,
-    CsrfForm(f): CsrfForm,
+/// The answer to the second step: a full session, the same page with the error, or (when the
+/// sign-in can't go on) the sign-in page.
+async fn second_step(
+    state: &AppState,
+    waiting: &AwaitingCode,
+    answer: Answer<'_>,
+    client: &app::auth::Client,
 ) -> Response {
     match state
         .app
-        .verify_code(&waiting.session, f.get("code"), &client)
+        .verify_second_factor(&waiting.session, answer, client)
         .await
     {
         Ok(session) => {
             let mut r = Redirect::to("/").into_response();
             r.headers_mut()
-                .append(header::SET_COOKIE, session_cookie(&state, &session));
+                .append(header::SET_COOKIE, session_cookie(state, &session));
             r
         }
-        Err(AppError::Invalid(fields)) => render_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &CodePage {
-                csrf: waiting.session.csrf_token().to_string(),
-                masked_email: waiting.masked_email,
-                error: fields.get("code").cloned(),
-                notice: None,
-            },
-        ),
+        Err(AppError::Invalid(fields)) => {
+            let error = fields.values().next().cloned();
+            if matches!(answer, Answer::Recovery(_)) {
+                return render_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &RecoveryPage {
+                        csrf: waiting.session.csrf_token().to_string(),
+                        error,
+                    },
+                );
+            }
+            code_page(
+                state,
+                waiting,
+                error,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
         Err(AppError::Conflict(m)) => {
             let mut r = login_page(
-                &state,
+                state,
                 &HeaderMap::new(),
                 "",
                 "/",
@@ -215,12 +275,58 @@ pub async fn code_submit(
             );
             r.headers_mut().append(
                 header::SET_COOKIE,
-                clear_cookie(&state, session_cookie_name(&state)),
+                clear_cookie(state, session_cookie_name(state)),
             );
             r
         }
         Err(e) => WebError(e).into_response(),
     }
+}
+
+pub async fn recovery_form(waiting: AwaitingCode) -> Response {
+    render(&RecoveryPage {
+        csrf: waiting.session.csrf_token().to_string(),
+        error: None,
+    })
+}
+
+pub async fn recovery_submit(
+    State(state): State<AppState>,
+    waiting: AwaitingCode,
+    ClientInfo(client): ClientInfo,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    second_step(
+        &state,
+        &waiting,
+        Answer::Recovery(f.get("recovery_code")),
+        &client,
+    )
+    .await
+}
+
+pub async fn passkey_submit(
+    State(state): State<AppState>,
+    waiting: AwaitingCode,
+    ClientInfo(client): ClientInfo,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    second_step(
+        &state,
+        &waiting,
+        Answer::Passkey(f.get("credential")),
+        &client,
+    )
+    .await
+}
+
+pub async fn code_submit(
+    State(state): State<AppState>,
+    waiting: AwaitingCode,
+    ClientInfo(client): ClientInfo,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    second_step(&state, &waiting, Answer::Code(f.get("code")), &client).await
 }
 
 pub async fn code_resend(
@@ -239,15 +345,7 @@ pub async fn code_resend(
         Err(AppError::Mail(m)) => (Some(m), None, StatusCode::SERVICE_UNAVAILABLE),
         Err(e) => return WebError(e).into_response(),
     };
-    render_status(
-        status,
-        &CodePage {
-            csrf: waiting.session.csrf_token().to_string(),
-            masked_email: waiting.masked_email,
-            error,
-            notice,
-        },
-    )
+    code_page(&state, &waiting, error, notice, status).await
 }
 
 pub async fn cancel(

@@ -11,6 +11,7 @@ pub mod password_reset;
 pub mod profile;
 pub mod settings;
 pub mod tags;
+pub mod two_factor;
 pub mod users;
 
 use askama::Template;

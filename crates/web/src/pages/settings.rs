@@ -22,6 +22,8 @@ struct SettingsPage {
     can_send: bool,
     to: String,
     result: Option<(bool, String)>,
+    /// Require 2FA: accounts without a second factor must set one up before anything else.
+    require_two_factor: bool,
 }
 
 async fn page(
@@ -30,6 +32,10 @@ async fn page(
     to: String,
     result: Option<(bool, String)>,
 ) -> Response {
+    let require_two_factor = match state.app.two_factor_required().await {
+        Ok(on) => on,
+        Err(e) => return WebError(e).into_response(),
+    };
     match state.app.mail_settings(&staff.actor).await {
         Ok(mail) => {
             let failed = result.as_ref().is_some_and(|(ok, _)| !ok);
@@ -39,6 +45,7 @@ async fn page(
                 mail,
                 to,
                 result,
+                require_two_factor,
             };
             if failed {
                 render_status(StatusCode::BAD_GATEWAY, &p)
@@ -68,4 +75,25 @@ pub async fn test_email(
         Err(e) => return WebError(e).into_response(),
     };
     page(&state, staff, to, Some(result)).await
+}
+
+/// **Require 2FA** (Save).
+pub async fn require_two_factor(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Response {
+    let on = f.get("require_two_factor") == "on";
+    match state.app.set_two_factor_required(&staff.actor, on).await {
+        Ok(()) => crate::session::redirect_with_flash(
+            &state,
+            "/settings",
+            if on {
+                "Require 2FA is on: accounts without two-factor authentication must set it up at their next request"
+            } else {
+                "Require 2FA is off"
+            },
+        ),
+        Err(e) => WebError(e).into_response(),
+    }
 }
