@@ -64,15 +64,16 @@ fn start_backoffice(dir: &Path, smtp: &SmtpServer) -> Backoffice {
     start_backoffice_with(dir, smtp, &[])
 }
 
-/// The real binary with some more environment (e.g. `BACKOFFICE_TRUSTED_PROXIES`).
+/// The real binary with some more environment (e.g. `BACKOFFICE_TRUSTED_PROXIES`), which may
+/// also replace the defaults (e.g. `BACKOFFICE_LISTEN`).
 fn start_backoffice_with(dir: &Path, smtp: &SmtpServer, env: &[(&str, &str)]) -> Backoffice {
     let mut child = Command::new(BIN)
         .current_dir(dir)
-        .envs(env.iter().copied())
         .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
         .env("BACKOFFICE_SMTP_URL", smtp.url())
         .env("BACKOFFICE_MAIL_FROM", "backoffice@example.com")
         .env_remove("BACKOFFICE_DATABASE_URL")
+        .envs(env.iter().copied())
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1076,9 +1077,9 @@ async fn ip_whitelist_in_chromium() {
 }
 
 /// A WebDriver command of the WebAuthn spec's extension (chromedriver implements them), which
-/// fantoccini has no call for: `POST /session/{id}/{path}` with a JSON body.
+/// fantoccini has no call for: `POST` or `DELETE /session/{id}/{path}`, with a JSON body or none.
 #[derive(Debug)]
-struct WebAuthnCommand(&'static str, serde_json::Value);
+struct WebAuthnCommand(http::Method, String, Option<serde_json::Value>);
 
 impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
     fn endpoint(
@@ -1089,12 +1090,12 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
         base_url.join(&format!(
             "session/{}/{}",
             session_id.unwrap_or_default(),
-            self.0
+            self.1
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(self.1.to_string()))
+        (self.0.clone(), self.2.as_ref().map(|b| b.to_string()))
     }
 }
 
@@ -1215,6 +1216,26 @@ async fn totp_enrolment_and_sign_in_in_chromium() {
     );
 }
 
+/// Chromium's virtual authenticator: a platform authenticator that verifies the user. Returns
+/// its id.
+async fn add_virtual_authenticator(p: &Person) -> String {
+    let added =
+        p.c.issue_cmd(WebAuthnCommand(
+            http::Method::POST,
+            "webauthn/authenticator".into(),
+            Some(serde_json::json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+            })),
+        ))
+        .await
+        .unwrap();
+    added.as_str().expect("an authenticator id").to_string()
+}
+
 #[tokio::test]
 async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     if !enabled() {
@@ -1236,20 +1257,7 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     );
     let p = open_browser(&public, &dir).await;
     let _ = bo.url;
-    // Chromium's virtual authenticator: a platform authenticator that verifies the user.
-    p.c.issue_cmd(WebAuthnCommand(
-        "webauthn/authenticator",
-        serde_json::json!({
-            "protocol": "ctap2",
-            "transport": "internal",
-            "hasResidentKey": true,
-            "hasUserVerification": true,
-            "isUserVerified": true,
-            "isUserConsenting": true,
-        }),
-    ))
-    .await
-    .unwrap();
+    let first = add_virtual_authenticator(&p).await;
     p.sign_in(
         &smtp,
         &bo.admin_email,
@@ -1304,7 +1312,16 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
         "the passkey's last use is shown: {row}"
     );
 
-    // A second passkey, then Remove the first.
+    // A second passkey (on another authenticator: the page excludes the one that has a passkey
+    // for this account already), then Remove the first.
+    p.c.issue_cmd(WebAuthnCommand(
+        http::Method::DELETE,
+        format!("webauthn/authenticator/{first}"),
+        None,
+    ))
+    .await
+    .unwrap();
+    add_virtual_authenticator(&p).await;
     p.goto("/two-factor/passkey").await;
     p.fill("Passkey name", "Second key").await;
     p.fill("Password", ADMIN_PASSWORD).await;
