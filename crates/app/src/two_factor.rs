@@ -172,10 +172,10 @@ impl App {
         Ok(actor)
     }
 
-    /// The methods offered to this install's staff.
-    pub fn offered_methods(&self) -> Vec<TwoFactor> {
+    /// The methods offered to this install's staff; Require 2FA asks for TOTP or a passkey.
+    fn offered_methods(&self, actor: &Actor) -> Vec<TwoFactor> {
         let mut m = Vec::new();
-        if self.has_smtp() {
+        if self.has_smtp() && !actor.must_enrol {
             m.push(TwoFactor::Email);
         }
         m.push(TwoFactor::Totp);
@@ -203,7 +203,7 @@ impl App {
             method: actor.user.two_factor,
             recovery_codes_left: self.store.recovery_codes_left(id).await?,
             passkeys,
-            offered: self.offered_methods(),
+            offered: self.offered_methods(actor),
             needs_current_code: actor.user.two_factor != TwoFactor::Disabled
                 && !self.recent_sign_in(actor).await?,
         })
@@ -405,10 +405,10 @@ impl App {
         proof: &Proof<'_>,
     ) -> Result<(), AppError> {
         actor.require_self_service()?;
-        if !self.has_smtp() {
+        if !self.offered_methods(actor).contains(&TwoFactor::Email) {
             return Err(AppError::field(
                 "method",
-                "Codes can't be emailed: this Back Office has no mail server",
+                "Email codes are not offered here: choose an authenticator app (TOTP) or a passkey",
             ));
         }
         if actor.user.two_factor == TwoFactor::Email {
@@ -516,6 +516,22 @@ impl App {
         serde_json::from_slice(&plain).map_err(internal)
     }
 
+    /// Keeps a WebAuthn ceremony's state (sealed: it holds the challenge) for the session that
+    /// started it, so whichever instance gets the answer can finish it.
+    async fn start_ceremony(
+        &self,
+        session_hash: &str,
+        purpose: &str,
+        state: &impl serde::Serialize,
+    ) -> Result<(), AppError> {
+        let sealed = self.seal_json(&format!("ceremony:{session_hash}"), state)?;
+        let until = self.now().plus_secs(CEREMONY_SECS);
+        self.store
+            .put_ceremony(session_hash, purpose, &sealed, until)
+            .await?;
+        Ok(())
+    }
+
     async fn passkeys(&self, user_id: i64) -> Result<Vec<(i64, Passkey)>, AppError> {
         let context = format!("passkey:{user_id}");
         self.store
@@ -548,14 +564,7 @@ impl App {
                 Some(exclude),
             )
             .map_err(internal)?;
-        let sealed = self.seal_json(&format!("ceremony:{session}"), &state)?;
-        self.store
-            .put_ceremony(
-                session,
-                CEREMONY_REGISTER,
-                &sealed,
-                self.now().plus_secs(CEREMONY_SECS),
-            )
+        self.start_ceremony(session, CEREMONY_REGISTER, &state)
             .await?;
         serde_json::to_string(&options).map_err(internal)
     }
@@ -682,14 +691,7 @@ impl App {
             ));
         }
         let (options, state) = rp.start_passkey_authentication(&keys).map_err(internal)?;
-        let sealed = self.seal_json(&format!("ceremony:{session_hash}"), &state)?;
-        self.store
-            .put_ceremony(
-                session_hash,
-                CEREMONY_SIGN_IN,
-                &sealed,
-                self.now().plus_secs(CEREMONY_SECS),
-            )
+        self.start_ceremony(session_hash, CEREMONY_SIGN_IN, &state)
             .await?;
         serde_json::to_string(&options).map_err(internal)
     }

@@ -268,7 +268,10 @@ impl Config {
         if path.is_empty() || path == ":memory:" {
             return None;
         }
-        let folder = Path::new(path).parent().map(Path::to_path_buf)?;
+        let folder = Path::new(path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
         Some(if folder.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
@@ -333,7 +336,7 @@ impl Config {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(());
         }
-        let Some(rest) = url.strip_prefix("sqlite:") else {
+        if !self.is_sqlite() {
             return Err(bad(
                 S,
                 format!(
@@ -341,23 +344,9 @@ impl Config {
                     redact_url(url)
                 ),
             ));
-        };
-        let path = rest
-            .trim_start_matches("//")
-            .split('?')
-            .next()
-            .unwrap_or("");
-        if path.is_empty() || path == ":memory:" {
-            return Ok(());
         }
-        let folder = Path::new(path)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let folder = if folder.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            folder
+        let Some(folder) = self.sqlite_folder() else {
+            return Ok(());
         };
         std::fs::create_dir_all(&folder).map_err(|e| {
             bad(

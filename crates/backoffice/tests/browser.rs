@@ -448,6 +448,14 @@ impl Person {
         .await;
     }
 
+    /// The password step alone (the second step is the test's own).
+    async fn enter_password(&self, email: &str, password: &str) {
+        self.goto("/login").await;
+        self.fill("Email", email).await;
+        self.fill("Password", password).await;
+        self.press("Sign in").await;
+    }
+
     async fn sign_out(&self) {
         self.open_profile_menu().await;
         self.press("Sign out").await;
@@ -1099,22 +1107,6 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
     }
 }
 
-/// The base32 secret shown as "Secret key" on the TOTP set-up page, as bytes.
-fn secret_bytes(shown: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut n, mut out) = (0u64, 0, Vec::new());
-    for c in shown.chars().filter(|c| !c.is_whitespace()) {
-        bits = (bits << 5) | ALPHABET.find(c).expect("base32") as u64;
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    out
-}
-
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1174,7 +1166,7 @@ async fn totp_enrolment_and_sign_in_in_chromium() {
             .text()
             .await
             .unwrap();
-    let secret = secret_bytes(&shown);
+    let secret = testkit::base32_decode(&shown);
     assert_eq!(secret.len(), 20);
     p.screenshot("totp-setup").await;
     let code = domain::totp::code_at(&secret, domain::totp::step_at(unix_now()));
@@ -1199,10 +1191,7 @@ async fn totp_enrolment_and_sign_in_in_chromium() {
 
     // Sign-in: the password, then the app's code (of the next step: the enrolment spent this one).
     p.sign_out().await;
-    p.goto("/login").await;
-    p.fill("Email", &bo.admin_email).await;
-    p.fill("Password", ADMIN_PASSWORD).await;
-    p.press("Sign in").await;
+    p.enter_password(&bo.admin_email, ADMIN_PASSWORD).await;
     assert_eq!(p.path().await, "/login/code");
     assert!(p.text().await.contains("authenticator app"));
     next_step().await;
@@ -1289,10 +1278,7 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
 
     // Sign-in with the passkey.
     p.sign_out().await;
-    p.goto("/login").await;
-    p.fill("Email", &bo.admin_email).await;
-    p.fill("Password", ADMIN_PASSWORD).await;
-    p.press("Sign in").await;
+    p.enter_password(&bo.admin_email, ADMIN_PASSWORD).await;
     assert_eq!(p.path().await, "/login/code");
     p.click("//button[normalize-space(.)='Use passkey']", "Use passkey")
         .await;

@@ -262,6 +262,13 @@ fn bad_configuration_exits_2_naming_the_setting() {
     let dir = temp_dir("badcfg");
     std::fs::write(dir.join("a-file"), b"x").unwrap();
     let file_as_folder = format!("sqlite://{}/a-file/db.sqlite", dir.display());
+    // A good key, so that each case is about its own setting (PostgreSQL needs one named).
+    let key = dir.join("secret.key");
+    std::fs::write(
+        &key,
+        app::secret_box::SecretKey::generate().to_file_contents(),
+    )
+    .unwrap();
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "BACKOFFICE_DATABASE_URL",
@@ -311,7 +318,9 @@ fn bad_configuration_exits_2_naming_the_setting() {
     ];
     for (var, value, named) in cases {
         let mut c = bo(&dir, None);
-        c.env(var, &value).env("BACKOFFICE_LISTEN_UNUSED", "1");
+        c.env(var, &value)
+            .env("BACKOFFICE_LISTEN_UNUSED", "1")
+            .env("BACKOFFICE_SECRET_KEY_FILE", &key);
         if var != "BACKOFFICE_DATABASE_URL" {
             c.env(
                 "BACKOFFICE_DATABASE_URL",

@@ -9,26 +9,7 @@ use common::*;
 use domain::totp;
 use std::time::Duration;
 use testkit::spawn::ADMIN_PASSWORD;
-use testkit::{db::backends, Browser, TestApp};
-
-/// RFC 4648 base32 (as the page shows the secret, grouped by four).
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0u64;
-    let mut n = 0;
-    let mut out = Vec::new();
-    for c in text.chars().filter(|c| !c.is_whitespace()) {
-        let v = ALPHABET.find(c).expect("base32 digit") as u64;
-        bits = (bits << 5) | v;
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    out
-}
+use testkit::{base32_decode, db::backends, Browser, TestApp};
 
 /// The secret key shown on the TOTP set-up page.
 fn shown_secret(page: &str) -> Vec<u8> {
