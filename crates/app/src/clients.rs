@@ -25,9 +25,6 @@ pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
 /// A filtered list is counted up to this many matches and shown as "at least" beyond it, so
 /// a broad filter never costs a count of the whole table.
 pub const COUNT_CAP: i64 = 1_000;
-/// A scoped list with a search or filter is counted among the first this-many clients the
-/// search selects (one scope probe each; see `store::ClientStore::count_clients`).
-pub const SCOPED_COUNT_CAP: i64 = 100;
 /// Rows read per query while exporting.
 const EXPORT_CHUNK: i64 = 5000;
 
@@ -528,16 +525,17 @@ impl App {
                 exact: true,
             }
         } else {
-            let tags_only = ClientFilter {
-                tags: query.filter.tags.clone(),
-                ..Default::default()
-            } == query.filter;
-            let cap = if scope.is_all() || tags_only {
-                COUNT_CAP
-            } else {
-                SCOPED_COUNT_CAP
-            };
-            self.store.count_clients(scope, &query.filter, cap).await?
+            let mut counted = self
+                .store
+                .count_clients(scope, &query.filter, COUNT_CAP)
+                .await?;
+            if !counted.exact {
+                // A scoped search counts the in-scope clients among the first ones the search
+                // selects: never say fewer than the pages up to this one already show.
+                let shown = query.offset + items.len() as i64 + i64::from(more);
+                counted.n = counted.n.max(shown);
+            }
+            counted
         };
         Ok(ClientList {
             items: items

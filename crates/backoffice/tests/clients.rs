@@ -800,18 +800,18 @@ async fn big_lists_count_up_to_a_cap_and_email_searches_list_in_email_order() {
             &t,
             &[
                 "--staff",
-                "4",
+                "5",
                 "--staff-password-stdin",
                 "--clients",
-                "1500",
+                "3000",
             ],
             "Copper-Meadow-Violin-77",
         );
-        assert!(out.contains("Added 4 demo staff account(s)"), "{out}");
-        assert!(out.contains("Added 1500 demo client(s)"), "{out}");
+        assert!(out.contains("Added 5 demo staff account(s)"), "{out}");
+        assert!(out.contains("Added 3000 demo client(s)"), "{out}");
         // The unfiltered total is exact (a kept counter); a broad filter is counted to 1,001 ("at least").
         let all = admin.get("/clients").await;
-        assert!(all.body.contains("<p>1,500 clients</p>"), "{backend}");
+        assert!(all.body.contains("<p>3,000 clients</p>"), "{backend}");
         let active = admin.get("/clients?status=active").await;
         assert!(
             active.body.contains("At least 1,001 clients match"),
@@ -872,6 +872,27 @@ async fn big_lists_count_up_to_a_cap_and_email_searches_list_in_email_order() {
         let home = staff.get("/").await;
         assert_eq!(home.status, 200, "{backend}");
         assert!(home.body.contains("staff-2@demo.example"), "{backend}");
+        // A scoped viewer's broad filter is counted among the first 1,001 clients it selects
+        // (staff-5 sees Desk 06, about 4% of them): the total is a lower bound, and never
+        // fewer than the clients the page already lists.
+        let scoped = t.browser();
+        scoped
+            .sign_in("staff-5@demo.example", "Copper-Meadow-Violin-77")
+            .await;
+        let page = json(
+            scoped
+                .get("/api/v1/clients?status=active&limit=100")
+                .await
+                .body,
+        );
+        let listed = page["items"].as_array().unwrap().len() as i64;
+        assert_eq!(listed, 100, "{backend}: more than a page in scope");
+        assert_eq!(page["total_is_lower_bound"], true, "{backend}");
+        assert!(
+            page["total"].as_i64().unwrap() > listed,
+            "{backend}: {} for a full page with more",
+            page["total"]
+        );
     }
 }
 

@@ -246,6 +246,20 @@ macro_rules! impl_tag_store {
                     Decision::Keep => return Ok(()),
                     Decision::Write((), event) => event,
                 };
+                if ROW_LOCKS {
+                    // Deleting the tag's rows rewrites each carrier's `tag_list` (migration
+                    // 0014): lock the carriers first, in id order, the order a bulk batch locks
+                    // clients in, so that the two wait for each other instead of deadlocking.
+                    sqlx::query(&format!(
+                        "SELECT id FROM clients WHERE id IN (SELECT client_id FROM client_tags WHERE tag_id = $1) \
+                         ORDER BY id{}",
+                        lock_rows("clients")
+                    ))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
                 sqlx::query("DELETE FROM client_tags WHERE tag_id = $1")
                     .bind(id)
                     .execute(&mut *tx)

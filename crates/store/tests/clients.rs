@@ -115,6 +115,65 @@ async fn ids(s: &dyn Store, q: &ClientQuery) -> Vec<i64> {
         .collect()
 }
 
+/// Every way a scope is applied agrees with the clients' tags: the plain scoped list (read from
+/// the tags' index), a scoped search and a scoped filter (checked on the row's copy of its tags,
+/// kept by a trigger) select exactly the clients that carry one of the scope's tags.
+async fn assert_scope_paths_agree(
+    s: &dyn Store,
+    backend: &str,
+    scope: &ClientScope,
+    email_prefix: &str,
+) {
+    let ClientScope::Tags(tags) = scope else {
+        unreachable!("a tag scope")
+    };
+    let everyone = s
+        .list_clients(
+            &ClientScope::All,
+            &query(ClientFilter::default(), ClientSort::Id, 10_000),
+        )
+        .await
+        .unwrap();
+    let expected: Vec<i64> = everyone
+        .iter()
+        .filter(|c| c.tags.iter().any(|t| tags.contains(&t.id)))
+        .map(|c| c.id)
+        .collect();
+    let sorted_ids = |clients: Vec<ClientRecord>| {
+        let mut ids: Vec<i64> = clients.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids
+    };
+    let plain = query(ClientFilter::default(), ClientSort::Id, 10_000);
+    let search = query(
+        ClientFilter {
+            search: Some(ClientSearch::Email(email_prefix.into())),
+            ..Default::default()
+        },
+        ClientSort::Email,
+        10_000,
+    );
+    let filtered = query(
+        ClientFilter {
+            country: Some("GB".into()),
+            ..Default::default()
+        },
+        ClientSort::Id,
+        10_000,
+    );
+    for (how, q) in [("list", plain), ("search", search), ("filter", filtered)] {
+        let seen = sorted_ids(s.list_clients(scope, &q).await.unwrap());
+        assert_eq!(seen, expected, "{backend}: scoped {how} of {tags:?}");
+    }
+    for id in everyone.iter().map(|c| c.id) {
+        assert_eq!(
+            s.client_by_id(scope, id).await.unwrap().is_some(),
+            expected.contains(&id),
+            "{backend}: detail of {id} in {tags:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn clients_story() {
     for backend in backends() {
@@ -443,6 +502,10 @@ async fn tags_scope_and_bulk_story() {
         );
 
         let eu_only = ClientScope::Tags([eu].into());
+        let both = ClientScope::Tags([eu, vip].into());
+        for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+            assert_scope_paths_agree(s, backend, scope, "t").await;
+        }
         let all = query(ClientFilter::default(), ClientSort::Id, 100);
         let seen = ids(s, &all).await;
         let mut scoped = s.list_clients(&eu_only, &all).await.unwrap();
@@ -499,6 +562,9 @@ async fn tags_scope_and_bulk_story() {
             vec![("EU desk".into(), 9), ("VIP".into(), 11)],
             "{backend}"
         );
+        for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+            assert_scope_paths_agree(s, backend, scope, "t").await;
+        }
 
         // A bulk batch: assign EU to every VIP client, 4 at a time, with a job's cursor.
         let job = BulkJob {
@@ -622,6 +688,9 @@ async fn tags_scope_and_bulk_story() {
             vec![("EU desk".into(), 15), ("VIP".into(), 11)],
             "{backend}"
         );
+        for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+            assert_scope_paths_agree(s, backend, scope, "t").await;
+        }
         // Removing and setting status; only clients that change count.
         let remove = BulkChange::RemoveTags(vec![vip]);
         let b = Batch {
@@ -648,6 +717,9 @@ async fn tags_scope_and_bulk_story() {
             counts(s.list_tags().await.unwrap()),
             vec![("EU desk".into(), 15), ("VIP".into(), 0)]
         );
+        for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+            assert_scope_paths_agree(s, backend, scope, "t").await;
+        }
         s.end_bulk_job(job_id, BulkState::Finished, "Done", Timestamp(7))
             .await
             .unwrap();
@@ -698,7 +770,7 @@ async fn tags_scope_and_bulk_story() {
             s.list_events(
                 &EventVisibility {
                     viewer_id: uid,
-                    client_scope: eu_only
+                    client_scope: eu_only.clone()
                 },
                 &bulk_q
             )
@@ -706,6 +778,16 @@ async fn tags_scope_and_bulk_story() {
             .unwrap()
             .is_empty(),
             "{backend}: a change to many clients by someone else is hidden from a scoped viewer"
+        );
+
+        // Deleting a tag takes it off its clients everywhere a scope looks.
+        s.delete_tag(eu, write((), entry(tag("x")))).await.unwrap();
+        for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+            assert_scope_paths_agree(s, backend, scope, "t").await;
+        }
+        assert!(
+            s.list_clients(&both, &all).await.unwrap().is_empty(),
+            "{backend}"
         );
     }
 }
