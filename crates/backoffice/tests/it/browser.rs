@@ -2,36 +2,24 @@
 //! against the real binary on a temporary SQLite database with a real SMTP server. Elements are
 //! found as a person finds them: by label, button and link text.
 //!
-//! Runs when BACKOFFICE_BROWSER_TESTS=1 (`.ci/run` sets it and installs chromium and
-//! chromium-driver); otherwise each test says it was skipped.
+//! Ignored unless asked for: `cargo test -- --ignored browser` with chromium and
+//! chromium-driver installed (`.ci/run` installs them and runs these tests).
 
+use crate::BIN;
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use testkit::SmtpServer;
+use testkit::{process, SmtpServer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backoffice");
 const ADMIN_PASSWORD: &str = "Granite-Willow-Beacon-35";
 const USER_PASSWORD: &str = "Saffron-Glacier-Mosaic-72";
 
-fn enabled() -> bool {
-    let on = std::env::var("BACKOFFICE_BROWSER_TESTS").is_ok_and(|v| v == "1");
-    if !on {
-        eprintln!("browser tests skipped: set BACKOFFICE_BROWSER_TESTS=1 (needs chromium and chromium-driver)");
-    }
-    on
-}
-
 fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bo-browser-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    process::temp_dir(&format!("browser-{tag}"))
 }
 
 fn free_port() -> u16 {
@@ -54,7 +42,7 @@ impl Drop for Kill {
 
 /// The real binary, its first-start output, and its URL.
 struct Backoffice {
-    _child: Kill,
+    _server: process::Server,
     url: String,
     admin_email: String,
     admin_password: String,
@@ -66,39 +54,26 @@ fn start_backoffice(dir: &Path, smtp: &SmtpServer) -> Backoffice {
 
 /// The real binary with some more environment (e.g. `BACKOFFICE_TRUSTED_PROXIES`).
 fn start_backoffice_with(dir: &Path, smtp: &SmtpServer, env: &[(&str, &str)]) -> Backoffice {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
         .envs(env.iter().copied())
-        .env("BACKOFFICE_LISTEN", "127.0.0.1:0")
         .env("BACKOFFICE_SMTP_URL", smtp.url())
         .env("BACKOFFICE_MAIL_FROM", "backoffice@example.com")
-        .env_remove("BACKOFFICE_DATABASE_URL")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let (mut email, mut password) = (String::new(), String::new());
-    let url = loop {
-        let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "server exited");
-        if let Some(v) = line.trim().strip_prefix("Email: ") {
-            email = v.to_string();
-        }
-        if let Some(v) = line.trim().strip_prefix("One-time password: ") {
-            password = v.to_string();
-        }
-        if let Some(u) = line.trim().strip_prefix("Back Office listening on ") {
-            break u.to_string();
-        }
+        .env_remove("BACKOFFICE_DATABASE_URL");
+    let server = process::serve(c, Stdio::null());
+    let printed = |prefix: &str| {
+        server
+            .stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .unwrap_or_default()
+            .to_string()
     };
-    std::thread::spawn(move || for _ in reader.lines() {});
     Backoffice {
-        _child: Kill(child),
-        url,
-        admin_email: email,
-        admin_password: password,
+        admin_email: printed("Email: "),
+        admin_password: printed("One-time password: "),
+        url: server.url.clone(),
+        _server: server,
     }
 }
 
@@ -469,10 +444,8 @@ async fn create_group(p: &Person, caption: &str, rights: &[&str]) {
 }
 
 #[tokio::test]
+#[ignore = "needs Chromium and ChromeDriver: run with --ignored browser"]
 async fn the_seed_flows_in_chromium() {
-    if !enabled() {
-        return;
-    }
     let smtp = SmtpServer::start().await;
     let dir = temp_dir("seed");
     let bo = start_backoffice(&dir, &smtp);
@@ -733,10 +706,8 @@ async fn the_seed_flows_in_chromium() {
 }
 
 #[tokio::test]
+#[ignore = "needs Chromium and ChromeDriver: run with --ignored browser"]
 async fn the_seed_flow_with_the_keyboard_alone() {
-    if !enabled() {
-        return;
-    }
     let smtp = SmtpServer::start().await;
     let dir = temp_dir("keys");
     let bo = start_backoffice(&dir, &smtp);
@@ -798,10 +769,8 @@ async fn the_seed_flow_with_the_keyboard_alone() {
 /// Forgot password, as a person does it: the link on the sign-in page, the mail, Choose a new
 /// password, and the code that is still asked.
 #[tokio::test]
+#[ignore = "needs Chromium and ChromeDriver: run with --ignored browser"]
 async fn forgot_password_in_chromium() {
-    if !enabled() {
-        return;
-    }
     let smtp = SmtpServer::start().await;
     let dir = temp_dir("forgot");
     let bo = start_backoffice(&dir, &smtp);
@@ -866,10 +835,8 @@ async fn forgot_password_in_chromium() {
 /// Clients › Tags and Select › Edit selected clients › Assign Tags, as a person clicks them:
 /// two ticked rows first, then every client matching the list (a job whose page reports it).
 #[tokio::test]
+#[ignore = "needs Chromium and ChromeDriver: run with --ignored browser"]
 async fn bulk_assign_tags_in_chromium() {
-    if !enabled() {
-        return;
-    }
     let smtp = SmtpServer::start().await;
     let dir = temp_dir("bulk");
     let seeded = Command::new(BIN)
@@ -970,10 +937,8 @@ async fn bulk_assign_tags_in_chromium() {
 }
 
 #[tokio::test]
+#[ignore = "needs Chromium and ChromeDriver: run with --ignored browser"]
 async fn ip_whitelist_in_chromium() {
-    if !enabled() {
-        return;
-    }
     let smtp = SmtpServer::start().await;
     let dir = temp_dir("ipw");
     let bo = start_backoffice_with(&dir, &smtp, &[("BACKOFFICE_TRUSTED_PROXIES", "127.0.0.1")]);

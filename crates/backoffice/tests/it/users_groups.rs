@@ -1,9 +1,7 @@
 //! System › Users › Users and Groups over HTTP: the seed's flow with real mail, every field
 //! error, concurrency, SMTP failure, the escalation guards, import and export.
 
-mod common;
-
-use common::*;
+use testkit::pages::*;
 use testkit::{db::backends, SmtpMode, TestApp};
 
 #[tokio::test]

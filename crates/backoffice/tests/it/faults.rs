@@ -12,19 +12,17 @@
 //! - SIGTERM under load: in-flight requests complete, new connections are refused, exit 0
 //!   within the grace period.
 
-mod common;
-
-use common::*;
+use crate::BIN;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::pages::*;
+use testkit::process::{self, signal, Server};
 use testkit::{db::backends, Browser, SmtpMode, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backoffice");
 /// The test apps' SMTP total timeout (testkit sets 3 s); answers must come within it plus slack.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(3);
 const SLACK: Duration = Duration::from_secs(5);
@@ -488,34 +486,15 @@ async fn postgres_outage_under_load_answers_503_recovers_and_loses_no_acknowledg
 // The real binary on SQLite: SIGKILL, disk full, SIGTERM
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bo-faults-{tag}-{}", rand_suffix()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    process::temp_dir(&format!("faults-{tag}"))
 }
 
 const ADMIN: &str = "ops@example.com";
 const FIRST_PASSWORD: &str = "Initial-Copper-Meadow-17";
 
-/// A `backoffice serve` child process.
-struct Server {
-    child: Child,
-    url: String,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn bo(dir: &Path, db: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
+    let mut c = process::command(BIN, dir);
+    c.env("RUST_LOG", "warn")
         .env("BACKOFFICE_DATABASE_URL", db)
         .env("BACKOFFICE_API_RATE_PER_MINUTE", "0")
         .env("BACKOFFICE_API_RATE_PER_IP_PER_MINUTE", "0");
@@ -554,31 +533,8 @@ fn create_admin_with(dir: &Path, db: &str, two_factor: &str, envs: &[(&str, &str
 
 fn serve(dir: &Path, db: &str, envs: &[(&str, &str)]) -> Server {
     let mut c = bo(dir, db);
-    c.env("BACKOFFICE_LISTEN", "127.0.0.1:0");
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    let mut child = c
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let url = loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-            panic!("server did not start");
-        }
-        if let Some(u) = line.trim().strip_prefix("Back Office listening on ") {
-            break u.to_string();
-        }
-    };
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in reader.lines() {});
-    let addr = url.trim_start_matches("http://").to_string();
-    Server { child, url, addr }
+    c.envs(envs.iter().copied());
+    process::serve(c, Stdio::inherit())
 }
 
 fn csrf_in(body: &str) -> String {
@@ -679,14 +635,6 @@ async fn post_client(http: &reqwest::Client, s: &Server, token: &str) -> (u16, V
         .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
-}
-
-fn signal(child: &Child, sig: &str) {
-    assert!(Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
 }
 
 async fn sqlite_ids(db: &str) -> Vec<i64> {

@@ -1,70 +1,30 @@
 //! The binary as an operator uses it: --help, admin create, migrate, first start, bad
 //! configuration, graceful shutdown, and logs that never carry a secret.
 
+use crate::BIN;
 use reqwest::cookie::CookieStore;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 use testkit::db::{backends, fresh};
+use testkit::process::{self, run, Server};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backoffice");
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bo-cli-{tag}-{:x}", rand_u64()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
-}
-
-/// A command with a clean environment: only what the test sets.
+/// The binary in `dir` with a clean environment (only what the test sets) and `db`.
 fn bo(dir: &Path, db: Option<&str>) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info");
+    let mut c = process::command(BIN, dir);
+    c.env("RUST_LOG", "info");
     if let Some(db) = db {
         c.env("BACKOFFICE_DATABASE_URL", db);
     }
     c
 }
 
-fn run(mut c: Command, stdin: Option<&str>) -> Output {
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
-    child.wait_with_output().unwrap()
+fn temp_dir(tag: &str) -> PathBuf {
+    process::temp_dir(&format!("cli-{tag}"))
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    process::output_text(o)
 }
 
 async fn users_in(db: &str) -> i64 {
@@ -328,57 +288,11 @@ fn bad_configuration_exits_2_naming_the_setting() {
     }
 }
 
-/// A running `serve`, stopped with SIGTERM when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    stdout: String,
-}
-
+/// `serve` in `dir` with `envs`, its stderr kept for [`Server::stop`].
 fn serve(dir: &Path, envs: &[(&str, &str)]) -> Server {
     let mut c = bo(dir, None);
-    c.env("BACKOFFICE_LISTEN", "127.0.0.1:0");
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    let mut child = c
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut stdout = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let url = loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-            panic!("server did not start: {stdout}");
-        }
-        stdout.push_str(&line);
-        if let Some(u) = line.trim().strip_prefix("Back Office listening on ") {
-            break u.to_string();
-        }
-    };
-    Server { child, url, stdout }
-}
-
-impl Server {
-    /// SIGTERM, then the exit status and everything the process wrote to stderr.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
-        unsafe_kill(self.child.id());
-        let status = self.child.wait().unwrap();
-        let mut err = String::new();
-        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        (status, err)
-    }
-}
-
-fn unsafe_kill(pid: u32) {
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
+    c.envs(envs.iter().copied());
+    process::serve(c, Stdio::piped())
 }
 
 #[tokio::test]

@@ -1,13 +1,10 @@
 //! System › Event log: the page, filters, export, history, completeness, and the tamper-evident
 //! chain (verified by `backoffice audit verify` after edits made with plain SQL).
 
-mod common;
-
-use common::*;
+use crate::BIN;
 use std::process::Command;
+use testkit::pages::*;
 use testkit::{db::backends, TestApp};
-
-const BIN: &str = env!("CARGO_BIN_EXE_backoffice");
 
 fn verify(db_url: &str) -> (i32, String) {
     let o = Command::new(BIN)

@@ -1,10 +1,9 @@
 //! Clients over HTTP, as people use them: the directory, and "Mask data" everywhere. Every test
 //! runs on SQLite, and on PostgreSQL when BACKOFFICE_TEST_POSTGRES_URL is set.
 
-mod common;
-
-use common::*;
+use crate::BIN;
 use domain::Permission;
+use testkit::pages::*;
 use testkit::spawn::Browser;
 use testkit::{db::backends, TestApp};
 
@@ -45,12 +44,12 @@ async fn create_client(
 
 /// A group holding every permission, and a user in it (with or without Mask data), signed in.
 async fn staff_with_everything(t: &TestApp, admin: &Browser, email: &str, mask: bool) -> Browser {
-    let all: Vec<String> = Permission::catalogue().map(|p| p.code()).collect();
-    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    let caption = format!("Everything {email}");
-    let gid = create_group(admin, &caption, &refs).await.to_string();
-    create_user(admin, email, "Staff Person", &[gid.as_str()], false, mask).await;
-    sign_in_fully(t, email, USER_PASSWORD).await
+    t.staff(email)
+        .by(admin)
+        .with_every_right()
+        .masked(mask)
+        .signed_in()
+        .await
 }
 
 /// A signed-in user whose only group grants `perms`.
@@ -61,11 +60,12 @@ async fn staff_with(
     perms: &[&str],
     mask: bool,
 ) -> Browser {
-    let gid = create_group(admin, &format!("Group {email}"), perms)
+    t.staff(email)
+        .by(admin)
+        .with_rights(perms)
+        .masked(mask)
+        .signed_in()
         .await
-        .to_string();
-    create_user(admin, email, "Staff Person", &[gid.as_str()], false, mask).await;
-    sign_in_fully(t, email, USER_PASSWORD).await
 }
 
 /// Uploads a file to a multipart form, with the CSRF token of the last page seen.
@@ -773,7 +773,7 @@ async fn import_is_all_or_nothing_with_a_row_report() {
 /// Runs `backoffice demo seed` against the test's database, the staff password on stdin.
 fn demo_seed(t: &TestApp, args: &[&str], staff_password: &str) -> String {
     use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_backoffice"))
+    let mut child = std::process::Command::new(BIN)
         .args(["demo", "seed"])
         .args(args)
         .env_clear()

@@ -2,9 +2,7 @@
 //! sessions, the forced password change and CSRF. Every test runs on SQLite, and on PostgreSQL
 //! when BACKOFFICE_TEST_POSTGRES_URL is set.
 
-mod common;
-
-use common::*;
+use testkit::pages::*;
 use testkit::{db::backends, SmtpMode, TestApp};
 
 #[tokio::test]

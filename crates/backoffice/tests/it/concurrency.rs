@@ -4,15 +4,13 @@
 //! instances, and no lock held across an SMTP conversation. PostgreSQL only: a network path to
 //! the database that goes silent answers 503 in time and recovers (a black-holing proxy).
 
-mod common;
-
-use common::*;
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::pages::*;
 use testkit::{db::backends, SmtpMode, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;

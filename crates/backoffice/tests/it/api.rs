@@ -1,9 +1,7 @@
 //! The JSON API: tokens, the OpenAPI document, the role matrix, and its error contract.
 
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
+use testkit::pages::*;
 use testkit::{db::backends, TestApp};
 
 /// A JSON client with a bearer token.

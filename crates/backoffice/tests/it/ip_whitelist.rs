@@ -3,10 +3,8 @@
 //! address by sending `X-Forwarded-For` (as behind a load balancer); without it, it comes from
 //! 127.0.0.1.
 
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
+use testkit::pages::*;
 use testkit::{db::backends, Browser, Options, TestApp};
 
 const OFFICE: &str = "198.51.100.0/24\n2001:db8:abcd::/48";

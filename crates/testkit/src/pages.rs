@@ -1,8 +1,9 @@
-//! Helpers shared by the HTTP suites: they act through the pages, as a person would.
-#![allow(dead_code)]
+//! Helpers shared by the HTTP suites: most act through the pages, as a person would; the
+//! set-up of a staff member ([`TestApp::staff`]) goes through the use cases.
 
-use testkit::spawn::{Browser, Page, ADMIN_PASSWORD};
-use testkit::TestApp;
+use crate::spawn::{Browser, Page, ADMIN_PASSWORD};
+use crate::TestApp;
+use domain::{Permission, PermissionSet};
 
 pub const USER_PASSWORD: &str = "Amber-Falcon-Orchard-93";
 pub const NEW_PASSWORD: &str = "Violet-Canyon-Ribbon-58";
@@ -180,9 +181,14 @@ pub async fn staff_member(
     groups: &[&str],
     mask: bool,
 ) -> Browser {
-    create_user(admin, email, name, groups, false, mask).await;
-    disable_2fa(admin, email).await;
-    sign_in_fully(t, email, USER_PASSWORD).await
+    let groups: Vec<i64> = groups.iter().map(|g| g.parse().unwrap()).collect();
+    t.staff(email)
+        .by(admin)
+        .named(name)
+        .in_groups(&groups)
+        .masked(mask)
+        .signed_in()
+        .await
 }
 
 /// Signs a user in through every step (code from the mail, forced change) and returns the browser.
@@ -270,4 +276,130 @@ pub async fn user_count(t: &TestApp) -> i64 {
         .count_users()
         .await
         .unwrap()
+}
+
+/// A staff member to be made by [`TestApp::staff`]: created by the first administrator through
+/// the use cases, in a group of their own that grants exactly the rights asked for, with
+/// two-factor authentication off, then signed in through the pages with their own password.
+pub struct Staff<'a> {
+    t: &'a TestApp,
+    by: Option<&'a Browser>,
+    email: String,
+    name: String,
+    rights: Vec<String>,
+    groups: Vec<i64>,
+    masked: bool,
+}
+
+impl TestApp {
+    /// A staff member with `email`: say which rights ([`Staff::with_rights`],
+    /// [`Staff::with_every_right`]), whether masked ([`Staff::masked`]), then
+    /// [`Staff::signed_in`].
+    pub fn staff(&self, email: &str) -> Staff<'_> {
+        Staff {
+            t: self,
+            by: None,
+            email: email.to_string(),
+            name: "Staff Person".into(),
+            rights: Vec::new(),
+            groups: Vec::new(),
+            masked: false,
+        }
+    }
+
+    /// The first administrator as the use cases see them (signed in anew).
+    pub async fn admin_actor(&self) -> app::Actor {
+        self.actor_of(&self.admin().await).await
+    }
+
+    /// The person signed in at `b` as the use cases see them.
+    pub async fn actor_of(&self, b: &Browser) -> app::Actor {
+        let id = b.session_id().expect("a session");
+        match self.app.authenticate(&id, None).await.unwrap() {
+            Some(app::auth::Authenticated::Full { actor, .. }) => *actor,
+            _ => panic!("not signed in"),
+        }
+    }
+}
+
+impl<'a> Staff<'a> {
+    /// Created by the administrator signed in at `admin` (else the first administrator signs
+    /// in anew to create them).
+    pub fn by(mut self, admin: &'a Browser) -> Self {
+        self.by = Some(admin);
+        self
+    }
+
+    /// Their name (else "Staff Person").
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Permission codes (e.g. `users.view`) their own group grants.
+    pub fn with_rights(mut self, codes: &[&str]) -> Self {
+        self.rights.extend(codes.iter().map(|c| c.to_string()));
+        self
+    }
+
+    /// Every permission of the catalogue (not membership of Administrators).
+    pub fn with_every_right(mut self) -> Self {
+        self.rights = Permission::catalogue().map(|p| p.code()).collect();
+        self
+    }
+
+    /// Also a member of these existing groups.
+    pub fn in_groups(mut self, ids: &[i64]) -> Self {
+        self.groups.extend_from_slice(ids);
+        self
+    }
+
+    /// With "Mask data" on or off.
+    pub fn masked(mut self, masked: bool) -> Self {
+        self.masked = masked;
+        self
+    }
+
+    /// Creates the account and returns a browser signed in as them.
+    pub async fn signed_in(self) -> Browser {
+        let admin = match self.by {
+            Some(b) => self.t.actor_of(b).await,
+            None => self.t.admin_actor().await,
+        };
+        let mut groups = self.groups.clone();
+        if !self.rights.is_empty() {
+            let permissions: PermissionSet = self
+                .rights
+                .iter()
+                .map(|c| Permission::from_code(c).unwrap_or_else(|| panic!("no permission {c}")))
+                .collect();
+            let caption = format!("Group {}", self.email);
+            groups.push(
+                self.t
+                    .app
+                    .create_group(&admin, &caption, &permissions, &[])
+                    .await
+                    .unwrap(),
+            );
+        }
+        let input = app::users::UserInput {
+            email: self.email.clone(),
+            password: USER_PASSWORD.into(),
+            status: "enabled".into(),
+            group_ids: groups,
+            name: self.name.clone(),
+            send_to_email: false,
+            mask_data: self.masked,
+            ip_whitelist: String::new(),
+            confirm_lockout: false,
+            allowed_tag_ids: Vec::new(),
+        };
+        let id = self.t.app.create_user(&admin, &input).await.unwrap();
+        self.t
+            .app
+            .set_two_factor(&admin, id, false, ADMIN_PASSWORD)
+            .await
+            .unwrap();
+        sign_in_fully(self.t, &self.email, USER_PASSWORD).await
+    }
 }
