@@ -1,6 +1,7 @@
 //! SQLite backend: the embedded default. WAL, foreign keys, a busy timeout, and every write
 //! transaction started with `BEGIN IMMEDIATE` so writers queue instead of failing mid-way.
 
+use crate::dialect::Dialect;
 use crate::{map_err, Result, Workload};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction, TransactionManager};
@@ -11,20 +12,31 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
 }
 
-/// Samples each index instead of reading it whole: seconds saved on a million rows, and the
-/// statistics are as good for choosing an index.
-const ANALYZE_SQL: &str = "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysis_limit = 0;";
+/// What SQLite does differently in the shared SQL.
+pub(crate) const DIALECT: Dialect = Dialect {
+    // Samples each index instead of reading it whole: seconds saved on a million rows, and the
+    // statistics are as good for choosing an index.
+    analyze: "PRAGMA analysis_limit = 1000; ANALYZE; PRAGMA analysis_limit = 0;",
+    // SQLite has no data-modifying `WITH`, and its statements cost no network round trip: the
+    // statements that go together are sent in one call to the connection's thread.
+    data_modifying_with: false,
+    // SQLite's durability setting belongs to the connection, not to one transaction, so a
+    // sign-in attempt's reservation is committed like every other write (see the PostgreSQL
+    // backend).
+    reservation_commits_without_waiting: "",
+    // SQLite has no row locks: a write transaction (`BEGIN IMMEDIATE`) excludes every other
+    // writer from its start, so a row read in it can't change before the commit.
+    row_locks: false,
+};
 
-/// SQLite has no data-modifying `WITH`, and its statements cost no network round trip.
-const DATA_MODIFYING_WITH: bool = false;
-
-/// SQLite's durability setting belongs to the connection, not to one transaction, so a sign-in
-/// attempt's reservation is committed like every other write (see the PostgreSQL backend).
-const RESERVATION_COMMITS_WITHOUT_WAITING: &str = "";
-
-/// SQLite has no row locks: a write transaction (`BEGIN IMMEDIATE`) excludes every other writer
-/// from its start, so a row read in it can't change before the commit.
-const ROW_LOCKS: bool = false;
+/// The shared SQL (`sql/`), compiled for SQLite with the names below. Both backends
+/// mount the same files on purpose: each copy is that backend's implementation.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/mod.rs"]
+mod sql;
+type Db = Sqlite;
+type BackendStore = SqliteStore;
+const BACKEND_NAME: &str = "sqlite";
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -117,17 +129,9 @@ impl SqliteStore {
     }
 }
 
-crate::sql::impl_store!(SqliteStore, Sqlite, "sqlite");
-crate::sql_tokens::impl_token_store!(SqliteStore, Sqlite);
-crate::sql_resets::impl_reset_store!(SqliteStore, Sqlite);
-crate::sql_clients::impl_client_store!(SqliteStore, Sqlite);
-crate::sql_tags::impl_tag_store!(SqliteStore, Sqlite);
-crate::sql_authority::impl_authority_store!(SqliteStore, Sqlite);
-crate::sql_sign_in::impl_sign_in_store!(SqliteStore, Sqlite);
-crate::sql_idempotency::impl_idempotency_store!(SqliteStore, Sqlite);
-
 #[cfg(test)]
 mod tests {
+    use super::sql::clients::{client_list_query, CLIENT_COLS};
     use super::*;
     use crate::{ClientFilter, ClientQuery, ClientSearch, ClientSort};
     use domain::client::{ClientRole, ClientStatus};
