@@ -14,6 +14,7 @@ use crate::mail::Mail;
 use crate::tags::tag_captions;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};
+use domain::password::Secret;
 use domain::user::parse_name;
 use domain::{
     password, Action, Authority, ClientScope, Email, IpWhitelist, PermissionSet, Section,
@@ -99,11 +100,18 @@ impl From<UserRecord> for UserView {
     }
 }
 
+/// The page sizes the Users list offers (the first is the default).
+pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
+/// The deepest page of the Users list: a later page number reads as this one.
+pub const MAX_PAGE: i64 = 1_000_000;
+/// The most users one request may list (the API's `limit`).
+pub const MAX_LIMIT: i64 = 100;
+
 /// What the Create user and edit forms send. `password` empty on edit means "unchanged".
 #[derive(Debug, Clone, Default)]
 pub struct UserInput {
     pub email: String,
-    pub password: String,
+    pub password: Secret,
     pub status: String,
     pub group_ids: Vec<i64>,
     pub name: String,
@@ -126,7 +134,7 @@ pub const CONFIRM_LOCKOUT: &str = "confirm_lockout";
 pub struct UserPatch {
     pub email: Option<String>,
     /// Empty or `None`: unchanged.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub status: Option<String>,
     pub group_ids: Option<Vec<i64>>,
     pub name: Option<String>,
@@ -231,7 +239,12 @@ impl App {
     ) -> Result<Page<UserView>, AppError> {
         self.authorize(actor, Section::Users, Action::View, "list users")
             .await?;
-        let page = self.store.list_users(query).await?;
+        let query = UserQuery {
+            limit: query.limit.clamp(1, MAX_LIMIT),
+            offset: query.offset.clamp(0, MAX_PAGE * MAX_LIMIT),
+            ..query.clone()
+        };
+        let page = self.store.list_users(&query).await?;
         Ok(Page {
             items: page.items.into_iter().map(UserView::from).collect(),
             total: page.total,
@@ -291,10 +304,10 @@ impl App {
             errors.insert("password", "Enter a password or click Generate".into());
             None
         } else {
-            password::check(&input.password, &local)
+            password::check(input.password.expose(), &local)
                 .map_err(|e| errors.insert("password", e.to_string()))
                 .ok();
-            Some(input.password.clone())
+            Some(input.password.expose().to_string())
         };
         let status = UserStatus::from_code(&input.status);
         if status.is_none() {

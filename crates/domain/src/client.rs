@@ -3,7 +3,7 @@
 //! A [`ValidClient`] can only be built by [`validate`], so the store never sees a phone number
 //! that is not E.164, a country that is not ISO 3166-1 alpha-2, or an unknown language.
 
-use crate::{Email, Timestamp};
+use crate::Email;
 use std::collections::BTreeMap;
 
 /// Investor, strategy provider, or both.
@@ -401,47 +401,10 @@ pub fn validate(input: &ClientInput) -> Result<ValidClient, ClientErrors> {
     }
 }
 
-/// A calendar day typed as `YYYY-MM-DD` (an `<input type="date">`), as its first instant in UTC.
-pub fn parse_day(raw: &str) -> Option<Timestamp> {
-    let mut parts = raw.trim().splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || d < 1 {
-        return None;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in_month = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if d > days_in_month[(m - 1) as usize] {
-        return None;
-    }
-    // Howard Hinnant's days-from-civil algorithm.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(Timestamp(days * 86_400_000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Timestamp;
     use proptest::prelude::*;
 
     fn good() -> ClientInput {
@@ -523,13 +486,13 @@ mod tests {
 
     #[test]
     fn days() {
-        assert_eq!(parse_day("1970-01-01"), Some(Timestamp(0)));
+        assert_eq!(Timestamp::from_date("1970-01-01"), Some(Timestamp(0)));
         assert_eq!(
-            parse_day("2000-02-29").unwrap().iso(),
+            Timestamp::from_date("2000-02-29").unwrap().iso(),
             "2000-02-29T00:00:00Z"
         );
-        assert_eq!(parse_day("2001-02-29"), None);
-        assert_eq!(parse_day("yesterday"), None);
+        assert_eq!(Timestamp::from_date("2001-02-29"), None);
+        assert_eq!(Timestamp::from_date("yesterday"), None);
     }
 
     proptest! {
@@ -544,7 +507,7 @@ mod tests {
         fn day_round_trips(days in 0i64..2_900_000) {
             let t = Timestamp(days * 86_400_000);
             let iso = t.iso();
-            prop_assert_eq!(parse_day(&iso[..10]), Some(t));
+            prop_assert_eq!(Timestamp::from_date(&iso[..10]), Some(t));
         }
     }
 }

@@ -65,6 +65,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_secret_is_never_printed() {
+        let typed = Secret::from("Amber-Falcon-Orchard-93");
+        assert_eq!(format!("{typed:?}"), "Secret(***)");
+        assert_eq!(typed.expose(), "Amber-Falcon-Orchard-93");
+        assert_eq!(format!("{:?}", Secret::default()), "Secret(\"\")");
+    }
+
+    #[test]
     fn rules() {
         assert_eq!(check("short", "ann"), Err(PasswordError::TooShort));
         assert_eq!(check(&"x".repeat(129), "ann"), Err(PasswordError::TooLong));
@@ -90,5 +98,43 @@ mod tests {
         assert_ne!(a, b);
         assert!(check(&a, "").is_ok());
         assert!(a.bytes().all(|c| ALPHABET.contains(&c)));
+    }
+}
+
+/// A password as someone typed it, on its way to the policy check and the hasher. Its `Debug`
+/// prints only whether it is empty, so a form or request logged with `{:?}` carries no password.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The password itself, for the check and the hash.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_string())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Secret(\"\")"
+        } else {
+            "Secret(***)"
+        })
     }
 }

@@ -27,13 +27,15 @@ impl Timestamp {
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
     }
 
-    /// Midnight UTC of a `YYYY-MM-DD` date, as typed in a date field.
+    /// Midnight UTC of a `YYYY-MM-DD` date (years 1 to 9999), as a date field sends it: the one
+    /// date parser, for forms, filters, imports and the API alike.
     pub fn from_date(date: &str) -> Option<Self> {
-        let mut parts = date.trim().splitn(3, '-');
+        let date = date.trim();
+        let mut parts = date.splitn(3, '-');
         let y: i64 = parts.next()?.parse().ok()?;
         let m: i64 = parts.next()?.parse().ok()?;
         let d: i64 = parts.next()?.parse().ok()?;
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1..=9999).contains(&y) {
             return None;
         }
         // Howard Hinnant's days-from-civil algorithm.
@@ -45,7 +47,8 @@ impl Timestamp {
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
         let days = era * 146_097 + doe - 719_468;
         let t = Self(days * 86_400_000);
-        (t.iso()[..10] == *date.trim()).then_some(t)
+        // A day past the month's end (2026-02-30) would land in the next month.
+        (t.iso()[..10] == *date).then_some(t)
     }
 
     fn civil(self) -> (i64, u32, u32, u32, u32, u32) {

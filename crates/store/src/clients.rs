@@ -224,9 +224,28 @@ pub(crate) fn prefix_upper(prefix: &str) -> Option<String> {
     None
 }
 
+/// A client's tags as its row keeps them in `clients.tag_list` (migration 0014): `",3,17,"`,
+/// `","` for none, so that "carries tag 3" is `LIKE '%,3,%'` whatever the position.
+pub(crate) fn tag_list(tags: &[i64]) -> String {
+    let mut list = String::from(",");
+    for t in tags {
+        list.push_str(&t.to_string());
+        list.push(',');
+    }
+    list
+}
+
 #[cfg(test)]
 mod tests {
-    use super::prefix_upper;
+    use super::{prefix_upper, tag_list};
+
+    #[test]
+    fn tag_lists_delimit_every_id() {
+        assert_eq!(tag_list(&[]), ",");
+        assert_eq!(tag_list(&[3, 17]), ",3,17,");
+        // Tag 1 is not found inside 17 or 31.
+        assert!(!tag_list(&[17, 31]).contains(",1,"));
+    }
 
     #[test]
     fn upper_bounds() {

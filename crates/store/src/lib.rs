@@ -1,20 +1,13 @@
 //! The persistence port. One trait per aggregate, gathered in [`Store`]; the use cases hold an
 //! `Arc<dyn Store>` and never know which database is behind it. Both implementations share
-//! their SQL text (see `sql.rs`); each backend has its own migrations folder.
+//! their SQL text (see `sql/`, with the differences in each backend's `DIALECT`); each backend has its own migrations folder.
 
 mod audit_chain;
 mod clients;
+mod dialect;
 mod postgres;
+mod rows;
 mod sign_in;
-mod sql;
-mod sql_authority;
-mod sql_clients;
-mod sql_idempotency;
-mod sql_resets;
-mod sql_sign_in;
-mod sql_tags;
-mod sql_tokens;
-mod sql_two_factor;
 mod sqlite;
 mod tags;
 mod two_factor;

@@ -245,11 +245,11 @@ impl SessionStage {
             SessionStage::Full => "full",
         }
     }
-    pub fn from_code(s: &str) -> Self {
-        if s == "full" {
-            SessionStage::Full
-        } else {
-            SessionStage::AwaitingCode
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s {
+            "awaiting_code" => Some(SessionStage::AwaitingCode),
+            "full" => Some(SessionStage::Full),
+            _ => None,
         }
     }
 }

@@ -7,7 +7,7 @@ use super::tags::{tags_out, TagOut};
 use super::values;
 use crate::AppState;
 use app::users::UserView;
-use app::users::{UserInput, UserPatch};
+use app::users::{UserInput, UserPatch, MAX_LIMIT, PAGE_SIZES};
 use app::{UserQuery, UserSort};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -126,8 +126,8 @@ pub async fn list(
     ApiActor(actor): ApiActor,
     ApiQuery(p): ApiQuery<UserListParams>,
 ) -> ApiResult<Json<UserPage>> {
-    let limit = p.limit.unwrap_or(25);
-    if !(1..=100).contains(&limit) {
+    let limit = p.limit.unwrap_or(PAGE_SIZES[0]);
+    if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::field("limit", "Choose between 1 and 100"));
     }
     let status =
@@ -231,7 +231,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let input = UserInput {
         email: u.email,
-        password: u.password,
+        password: u.password.into(),
         status: u.status,
         group_ids: u.groups,
         name: u.name,
@@ -313,7 +313,7 @@ pub async fn update(
     let expected = if_match.version()?;
     let patch = UserPatch {
         email: u.email,
-        password: u.password,
+        password: u.password.map(Into::into),
         status: u.status,
         group_ids: u.groups,
         name: u.name,

@@ -89,11 +89,11 @@ pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
     Query(p): Query<Params>,
-) -> Response {
+) -> Result<Response, WebError> {
     let (events, errors) = match state.app.list_events(&staff.actor, &p.filter()).await {
         Ok(e) => (e, FieldErrors::new()),
         Err(AppError::Invalid(errors)) => (Vec::new(), errors),
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     let query = p.query();
     let older = (events.len() as i64 == PAGE_SIZE)
@@ -113,11 +113,11 @@ pub async fn list(
         query,
         errors,
     };
-    if page.errors.is_empty() {
+    Ok(if page.errors.is_empty() {
         render(&page)
     } else {
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
-    }
+    })
 }
 
 fn details_text(e: &EventView) -> String {
@@ -132,18 +132,15 @@ pub async fn export(
     State(state): State<AppState>,
     staff: Staff,
     Query(p): Query<Params>,
-) -> Response {
-    let events = match state.app.export_events(&staff.actor, &p.filter()).await {
-        Ok(e) => e,
-        Err(e) => return WebError(e).into_response(),
-    };
+) -> Result<Response, WebError> {
+    let events = state.app.export_events(&staff.actor, &p.filter()).await?;
     if p.format.as_deref() == Some("jsonl") {
         let mut body = String::new();
         for e in &events {
             body.push_str(&serde_json::to_string(e).unwrap_or_default());
             body.push('\n');
         }
-        return (
+        return Ok((
             [
                 (header::CONTENT_TYPE, "application/x-ndjson"),
                 (
@@ -153,7 +150,7 @@ pub async fn export(
             ],
             body,
         )
-            .into_response();
+            .into_response());
     }
     let head = [
         "id",
@@ -185,18 +182,16 @@ pub async fn export(
             e.ip.clone().unwrap_or_default(),
         ]
     });
-    match app::csv_file::write_csv(&head, rows) {
-        Ok(body) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"event-log.csv\"",
-                ),
-            ],
-            body,
-        )
-            .into_response(),
-        Err(e) => WebError(e).into_response(),
-    }
+    let body = app::csv_file::write_csv(&head, rows)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"event-log.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

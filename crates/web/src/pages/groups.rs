@@ -26,15 +26,13 @@ struct ListPage {
     can_create: bool,
 }
 
-pub async fn list(State(state): State<AppState>, staff: Staff) -> Response {
-    match state.app.list_groups(&staff.actor).await {
-        Ok(groups) => render(&ListPage {
-            can_create: staff.actor.can(Section::Groups, Action::Create),
-            groups,
-            l: staff.layout,
-        }),
-        Err(e) => WebError(e).into_response(),
-    }
+pub async fn list(State(state): State<AppState>, staff: Staff) -> Result<Response, WebError> {
+    let groups = state.app.list_groups(&staff.actor).await?;
+    Ok(render(&ListPage {
+        can_create: staff.actor.can(Section::Groups, Action::Create),
+        groups,
+        l: staff.layout,
+    }))
 }
 
 /// One row of the Rights matrix: a section and a checkbox per action that exists for it.
@@ -91,24 +89,55 @@ impl FormPage {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn form_page(
-    state: &AppState,
-    staff: Staff,
+/// What the group form shows, besides who is looking.
+struct GroupForm<'a> {
+    /// `None` on Create group.
     id: Option<i64>,
     builtin: bool,
     caption: String,
-    perms: &PermissionSet,
+    perms: &'a PermissionSet,
     errors: FieldErrors,
+    /// Open on the Users tab.
     tab_users: bool,
     members: Vec<UserView>,
     allowed: Vec<i64>,
     editing: Editing,
-) -> Response {
-    let tags = match state.app.tag_choices(&staff.actor).await {
-        Ok(t) => t,
-        Err(e) => return WebError(e).into_response(),
-    };
+}
+
+impl<'a> GroupForm<'a> {
+    /// An empty form (no members, no errors, Rights tab) for these values.
+    fn new(id: Option<i64>, caption: String, perms: &'a PermissionSet, allowed: Vec<i64>) -> Self {
+        GroupForm {
+            id,
+            builtin: false,
+            caption,
+            perms,
+            errors: FieldErrors::new(),
+            tab_users: false,
+            members: Vec::new(),
+            allowed,
+            editing: Editing::default(),
+        }
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    staff: Staff,
+    form: GroupForm<'_>,
+) -> Result<Response, WebError> {
+    let GroupForm {
+        id,
+        builtin,
+        caption,
+        perms,
+        errors,
+        tab_users,
+        members,
+        allowed,
+        editing,
+    } = form;
+    let tags = state.app.tag_choices(&staff.actor).await?;
     let can_edit = !builtin
         && staff.actor.can(
             Section::Groups,
@@ -143,14 +172,13 @@ async fn form_page(
         members,
         editing,
     };
-    if page.editing.conflict.is_some() {
-        return render_status(StatusCode::CONFLICT, &page);
-    }
-    if page.errors.is_empty() {
+    Ok(if page.editing.conflict.is_some() {
+        render_status(StatusCode::CONFLICT, &page)
+    } else if page.errors.is_empty() {
         render(&page)
     } else {
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
-    }
+    })
 }
 
 fn perms_from(f: &Form) -> PermissionSet {
@@ -160,8 +188,8 @@ fn perms_from(f: &Form) -> PermissionSet {
         .collect()
 }
 
-pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
-    if let Err(e) = state
+pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Result<Response, WebError> {
+    state
         .app
         .authorize(
             &staff.actor,
@@ -169,22 +197,12 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
             Action::Create,
             "open Create group",
         )
-        .await
-    {
-        return WebError(e).into_response();
-    }
+        .await?;
+    let perms = PermissionSet::default();
     form_page(
         &state,
         staff,
-        None,
-        false,
-        String::new(),
-        &PermissionSet::default(),
-        FieldErrors::new(),
-        false,
-        vec![],
-        vec![],
-        Editing::default(),
+        GroupForm::new(None, String::new(), &perms, vec![]),
     )
     .await
 }
@@ -201,7 +219,7 @@ pub async fn create(
     State(state): State<AppState>,
     staff: Staff,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let perms = perms_from(&f);
     let allowed = allowed_from(&f);
     match state
@@ -209,24 +227,19 @@ pub async fn create(
         .create_group(&staff.actor, f.get("caption"), &perms, &allowed)
         .await
     {
-        Ok(id) => redirect_with_flash(&state, &format!("/groups/{id}"), "Group created"),
+        Ok(id) => Ok(redirect_with_flash(
+            &state,
+            &format!("/groups/{id}"),
+            "Group created",
+        )),
         Err(AppError::Invalid(errors)) => {
-            form_page(
-                &state,
-                staff,
-                None,
-                false,
-                f.get("caption").into(),
-                &perms,
+            let form = GroupForm {
                 errors,
-                false,
-                vec![],
-                allowed,
-                Editing::default(),
-            )
-            .await
+                ..GroupForm::new(None, f.get("caption").into(), &perms, allowed)
+            };
+            form_page(&state, staff, form).await
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -240,26 +253,21 @@ pub async fn edit_form(
     staff: Staff,
     Path(id): Path<i64>,
     Query(t): Query<Tab>,
-) -> Response {
-    match state.app.get_group(&staff.actor, id).await {
-        Ok((g, members)) => {
-            form_page(
-                &state,
-                staff,
-                Some(id),
-                g.builtin,
-                g.caption,
-                &g.permissions,
-                FieldErrors::new(),
-                t.tab.as_deref() == Some("users"),
-                members,
-                g.allowed_tags.iter().map(|t| t.id).collect(),
-                Editing::at(Some(g.version)),
-            )
-            .await
-        }
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    let (g, members) = state.app.get_group(&staff.actor, id).await?;
+    let form = GroupForm {
+        builtin: g.builtin,
+        tab_users: t.tab.as_deref() == Some("users"),
+        members,
+        editing: Editing::at(Some(g.version)),
+        ..GroupForm::new(
+            Some(id),
+            g.caption,
+            &g.permissions,
+            g.allowed_tags.iter().map(|t| t.id).collect(),
+        )
+    };
+    form_page(&state, staff, form).await
 }
 
 pub async fn update(
@@ -267,7 +275,7 @@ pub async fn update(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let perms = perms_from(&f);
     let allowed = allowed_from(&f);
     let (errors, editing) = match state
@@ -282,13 +290,16 @@ pub async fn update(
         )
         .await
     {
-        Ok(()) => return redirect_with_flash(&state, &format!("/groups/{id}"), "Group saved"),
+        Ok(()) => {
+            return Ok(redirect_with_flash(
+                &state,
+                &format!("/groups/{id}"),
+                "Group saved",
+            ))
+        }
         Err(AppError::Invalid(errors)) => (errors, Editing::at(f.version())),
         Err(AppError::Stale(stale)) => {
-            let current = match state.app.get_group(&staff.actor, id).await {
-                Ok((g, _)) => g,
-                Err(e) => return WebError(e).into_response(),
-            };
+            let (current, _) = state.app.get_group(&staff.actor, id).await?;
             let tag_captions = |ids: &[i64], tags: &[TagRef]| {
                 let mut c: Vec<&str> = tags
                     .iter()
@@ -323,22 +334,14 @@ pub async fn update(
             ];
             (FieldErrors::new(), Editing::stale(&stale, both))
         }
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
-    form_page(
-        &state,
-        staff,
-        Some(id),
-        false,
-        f.get("caption").into(),
-        &perms,
+    let form = GroupForm {
         errors,
-        false,
-        vec![],
-        allowed,
         editing,
-    )
-    .await
+        ..GroupForm::new(Some(id), f.get("caption").into(), &perms, allowed)
+    };
+    form_page(&state, staff, form).await
 }
 
 #[derive(Template)]
@@ -354,16 +357,14 @@ pub async fn delete_form(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
-    match state.app.get_group(&staff.actor, id).await {
-        Ok((g, members)) => render(&DeletePage {
-            l: staff.layout,
-            id,
-            caption: g.caption,
-            members: members.len(),
-        }),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    let (g, members) = state.app.get_group(&staff.actor, id).await?;
+    Ok(render(&DeletePage {
+        l: staff.layout,
+        id,
+        caption: g.caption,
+        members: members.len(),
+    }))
 }
 
 pub async fn delete(
@@ -371,28 +372,24 @@ pub async fn delete(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm,
-) -> Response {
-    match state.app.delete_group(&staff.actor, id).await {
-        Ok(()) => redirect_with_flash(&state, "/groups", "Group deleted"),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    state.app.delete_group(&staff.actor, id).await?;
+    Ok(redirect_with_flash(&state, "/groups", "Group deleted"))
 }
 
-pub async fn export(State(state): State<AppState>, staff: Staff) -> Response {
-    match state.app.export_groups(&staff.actor).await {
-        Ok(json) => (
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"groups.json\"",
-                ),
-            ],
-            json,
-        )
-            .into_response(),
-        Err(e) => WebError(e).into_response(),
-    }
+pub async fn export(State(state): State<AppState>, staff: Staff) -> Result<Response, WebError> {
+    let json = state.app.export_groups(&staff.actor).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"groups.json\"",
+            ),
+        ],
+        json,
+    )
+        .into_response())
 }
 
 #[derive(Template)]
@@ -403,8 +400,11 @@ struct ImportPage {
     replace: bool,
 }
 
-pub async fn import_form(State(state): State<AppState>, staff: Staff) -> Response {
-    if let Err(e) = state
+pub async fn import_form(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, WebError> {
+    state
         .app
         .authorize(
             &staff.actor,
@@ -412,15 +412,12 @@ pub async fn import_form(State(state): State<AppState>, staff: Staff) -> Respons
             Action::Create,
             "open Import groups",
         )
-        .await
-    {
-        return WebError(e).into_response();
-    }
-    render(&ImportPage {
+        .await?;
+    Ok(render(&ImportPage {
         l: staff.layout,
         problems: vec![],
         replace: false,
-    })
+    }))
 }
 
 pub async fn import(
@@ -428,7 +425,7 @@ pub async fn import(
     staff: Staff,
     headers: HeaderMap,
     mut multipart: Multipart,
-) -> Response {
+) -> Result<Response, WebError> {
     let (mut token, mut file, mut replace) = (String::new(), Vec::new(), false);
     loop {
         match multipart.next_field().await {
@@ -442,33 +439,45 @@ pub async fn import(
                         _ => {}
                     },
                     Err(e) => {
-                        return crate::error::error_page(StatusCode::BAD_REQUEST, &e.body_text())
+                        return Ok(crate::error::error_page(
+                            StatusCode::BAD_REQUEST,
+                            &e.body_text(),
+                        ))
                     }
                 }
             }
             Ok(None) => break,
-            Err(e) => return crate::error::error_page(StatusCode::BAD_REQUEST, &e.body_text()),
+            Err(e) => {
+                return Ok(crate::error::error_page(
+                    StatusCode::BAD_REQUEST,
+                    &e.body_text(),
+                ))
+            }
         }
     }
     if let Err(r) = csrf::verify(&state, &headers, &token).await {
-        return r;
+        return Ok(r);
     }
     match state.app.import_groups(&staff.actor, &file, replace).await {
-        Ok(n) => redirect_with_flash(&state, "/groups", &format!("{n} group(s) imported")),
+        Ok(n) => Ok(redirect_with_flash(
+            &state,
+            "/groups",
+            &format!("{n} group(s) imported"),
+        )),
         Err(AppError::Invalid(f)) => {
             let problems = f
                 .values()
                 .flat_map(|v| v.lines().map(str::to_string).collect::<Vec<_>>())
                 .collect();
-            render_status(
+            Ok(render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &ImportPage {
                     l: staff.layout,
                     problems,
                     replace,
                 },
-            )
+            ))
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }

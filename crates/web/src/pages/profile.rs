@@ -63,7 +63,7 @@ pub async fn forced_submit(
     State(state): State<AppState>,
     StaffAnyState(staff): StaffAnyState,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state
         .app
         .change_own_password(
@@ -74,16 +74,20 @@ pub async fn forced_submit(
         )
         .await
     {
-        Ok(()) => redirect_with_flash(&state, "/", "Your new password is saved"),
-        Err(AppError::Invalid(errors)) => render_status(
+        Ok(()) => Ok(redirect_with_flash(
+            &state,
+            "/",
+            "Your new password is saved",
+        )),
+        Err(AppError::Invalid(errors)) => Ok(render_status(
             StatusCode::UNPROCESSABLE_ENTITY,
             &ForcedPage {
                 csrf: staff.layout.csrf,
                 email: staff.actor.email().to_string(),
                 errors,
             },
-        ),
-        Err(e) => WebError(e).into_response(),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -92,15 +96,9 @@ async fn profile_page(
     staff: Staff,
     errors: FieldErrors,
     new_token: Option<String>,
-) -> Response {
-    let sessions = match state.app.own_sessions(&staff.actor).await {
-        Ok(s) => s,
-        Err(e) => return WebError(e).into_response(),
-    };
-    let tokens = match state.app.list_tokens(&staff.actor).await {
-        Ok(t) => t,
-        Err(e) => return WebError(e).into_response(),
-    };
+) -> Result<Response, WebError> {
+    let sessions = state.app.own_sessions(&staff.actor).await?;
+    let tokens = state.app.list_tokens(&staff.actor).await?;
     let u = staff.actor.account();
     let page = ProfilePage {
         name: u.name.clone(),
@@ -113,14 +111,14 @@ async fn profile_page(
         new_token,
         l: staff.layout,
     };
-    if page.errors.is_empty() {
+    Ok(if page.errors.is_empty() {
         render(&page)
     } else {
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
-    }
+    })
 }
 
-pub async fn show(State(state): State<AppState>, staff: Staff) -> Response {
+pub async fn show(State(state): State<AppState>, staff: Staff) -> Result<Response, WebError> {
     profile_page(&state, staff, FieldErrors::new(), None).await
 }
 
@@ -128,7 +126,7 @@ pub async fn change_password(
     State(state): State<AppState>,
     staff: Staff,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let result = state
         .app
         .change_own_password(
@@ -139,13 +137,13 @@ pub async fn change_password(
         )
         .await;
     match result {
-        Ok(()) => redirect_with_flash(
+        Ok(()) => Ok(redirect_with_flash(
             &state,
             "/profile",
             "Password changed; your other sessions were ended",
-        ),
+        )),
         Err(AppError::Invalid(errors)) => profile_page(&state, staff, errors, None).await,
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -154,18 +152,16 @@ pub async fn end_session(
     staff: Staff,
     Path(key): Path<String>,
     CsrfForm(_): CsrfForm,
-) -> Response {
-    match state.app.end_own_session(&staff.actor, &key).await {
-        Ok(()) => redirect_with_flash(&state, "/profile", "Session ended"),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    state.app.end_own_session(&staff.actor, &key).await?;
+    Ok(redirect_with_flash(&state, "/profile", "Session ended"))
 }
 
 pub async fn create_token(
     State(state): State<AppState>,
     staff: Staff,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let days = f.get("expires_in_days").trim().parse::<i64>().ok();
     match state
         .app
@@ -178,7 +174,7 @@ pub async fn create_token(
     {
         Ok(t) => profile_page(&state, staff, FieldErrors::new(), Some(t.token)).await,
         Err(AppError::Invalid(errors)) => profile_page(&state, staff, errors, None).await,
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -187,9 +183,7 @@ pub async fn revoke_token(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm,
-) -> Response {
-    match state.app.revoke_token(&staff.actor, id).await {
-        Ok(()) => redirect_with_flash(&state, "/profile", "API token revoked"),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    state.app.revoke_token(&staff.actor, id).await?;
+    Ok(redirect_with_flash(&state, "/profile", "API token revoked"))
 }

@@ -11,7 +11,7 @@ use app::AppError;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::{Action, Section};
 
 #[derive(Template)]
@@ -31,33 +31,26 @@ async fn page(
     staff: Staff,
     to: String,
     result: Option<(bool, String)>,
-) -> Response {
-    let require_two_factor = match state.app.two_factor_required().await {
-        Ok(on) => on,
-        Err(e) => return WebError(e).into_response(),
+) -> Result<Response, WebError> {
+    let mail = state.app.mail_settings(&staff.actor).await?;
+    let require_two_factor = state.app.two_factor_required().await?;
+    let failed = result.as_ref().is_some_and(|(ok, _)| !ok);
+    let p = SettingsPage {
+        can_send: staff.actor.can(Section::Settings, Action::Update),
+        l: staff.layout,
+        mail,
+        to,
+        result,
+        require_two_factor,
     };
-    match state.app.mail_settings(&staff.actor).await {
-        Ok(mail) => {
-            let failed = result.as_ref().is_some_and(|(ok, _)| !ok);
-            let p = SettingsPage {
-                can_send: staff.actor.can(Section::Settings, Action::Update),
-                l: staff.layout,
-                mail,
-                to,
-                result,
-                require_two_factor,
-            };
-            if failed {
-                render_status(StatusCode::BAD_GATEWAY, &p)
-            } else {
-                render(&p)
-            }
-        }
-        Err(e) => WebError(e).into_response(),
-    }
+    Ok(if failed {
+        render_status(StatusCode::BAD_GATEWAY, &p)
+    } else {
+        render(&p)
+    })
 }
 
-pub async fn show(State(state): State<AppState>, staff: Staff) -> Response {
+pub async fn show(State(state): State<AppState>, staff: Staff) -> Result<Response, WebError> {
     let to = staff.actor.email().to_string();
     page(&state, staff, to, None).await
 }
@@ -66,13 +59,13 @@ pub async fn test_email(
     State(state): State<AppState>,
     staff: Staff,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let to = f.get("to").to_string();
     let result = match state.app.send_test_email(Some(&staff.actor), &to).await {
         Ok(answer) => (true, format!("Sent. The SMTP server answered: {answer}")),
         Err(AppError::Mail(m)) => (false, format!("Not sent: {m}")),
         Err(AppError::Invalid(f)) => (false, f.values().cloned().collect::<Vec<_>>().join(" ")),
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     page(&state, staff, to, Some(result)).await
 }
@@ -82,18 +75,16 @@ pub async fn require_two_factor(
     State(state): State<AppState>,
     staff: Staff,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let on = f.get("require_two_factor") == "on";
-    match state.app.set_two_factor_required(&staff.actor, on).await {
-        Ok(()) => crate::session::redirect_with_flash(
-            &state,
-            "/settings",
-            if on {
-                "Require 2FA is on: accounts without two-factor authentication must set it up at their next request"
-            } else {
-                "Require 2FA is off"
-            },
-        ),
-        Err(e) => WebError(e).into_response(),
-    }
+    state.app.set_two_factor_required(&staff.actor, on).await?;
+    Ok(crate::session::redirect_with_flash(
+        &state,
+        "/settings",
+        if on {
+            "Require 2FA is on: accounts without two-factor authentication must set it up at their next request"
+        } else {
+            "Require 2FA is off"
+        },
+    ))
 }

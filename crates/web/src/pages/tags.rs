@@ -11,7 +11,7 @@ use app::{AppError, FieldErrors, TagRecord};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::{Action, Section};
 
 #[derive(Template)]
@@ -24,17 +24,15 @@ struct ListPage {
     can_delete: bool,
 }
 
-pub async fn list(State(state): State<AppState>, staff: Staff) -> Response {
-    match state.app.list_tags(&staff.actor).await {
-        Ok(tags) => render(&ListPage {
-            can_create: staff.actor.can(Section::ClientTags, Action::Create),
-            can_update: staff.actor.can(Section::ClientTags, Action::Update),
-            can_delete: staff.actor.can(Section::ClientTags, Action::Delete),
-            tags,
-            l: staff.layout,
-        }),
-        Err(e) => WebError(e).into_response(),
-    }
+pub async fn list(State(state): State<AppState>, staff: Staff) -> Result<Response, WebError> {
+    let tags = state.app.list_tags(&staff.actor).await?;
+    Ok(render(&ListPage {
+        can_create: staff.actor.can(Section::ClientTags, Action::Create),
+        can_update: staff.actor.can(Section::ClientTags, Action::Update),
+        can_delete: staff.actor.can(Section::ClientTags, Action::Delete),
+        tags,
+        l: staff.layout,
+    }))
 }
 
 #[derive(Template)]
@@ -67,27 +65,25 @@ fn form_page(staff: Staff, id: Option<i64>, caption: String, errors: FieldErrors
     }
 }
 
-pub async fn new_form(staff: Staff) -> Response {
-    if let Err(e) = staff.actor.require(Section::ClientTags, Action::Create) {
-        return WebError(e).into_response();
-    }
-    form_page(staff, None, String::new(), FieldErrors::new())
+pub async fn new_form(staff: Staff) -> Result<Response, WebError> {
+    staff.actor.require(Section::ClientTags, Action::Create)?;
+    Ok(form_page(staff, None, String::new(), FieldErrors::new()))
 }
 
 pub async fn create(
     State(state): State<AppState>,
     staff: Staff,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let caption = f.get("caption").to_string();
     match state.app.create_tag(&staff.actor, &caption).await {
-        Ok(_) => redirect_with_flash(
+        Ok(_) => Ok(redirect_with_flash(
             &state,
             "/clients/tags",
             &format!("Tag {} created", caption.trim()),
-        ),
-        Err(AppError::Invalid(errors)) => form_page(staff, None, caption, errors),
-        Err(e) => WebError(e).into_response(),
+        )),
+        Err(AppError::Invalid(errors)) => Ok(form_page(staff, None, caption, errors)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -95,14 +91,10 @@ pub async fn edit_form(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(e) = staff.actor.require(Section::ClientTags, Action::Update) {
-        return WebError(e).into_response();
-    }
-    match state.app.get_tag(&staff.actor, id).await {
-        Ok(t) => form_page(staff, Some(id), t.caption, FieldErrors::new()),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    staff.actor.require(Section::ClientTags, Action::Update)?;
+    let t = state.app.get_tag(&staff.actor, id).await?;
+    Ok(form_page(staff, Some(id), t.caption, FieldErrors::new()))
 }
 
 pub async fn rename(
@@ -110,12 +102,12 @@ pub async fn rename(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let caption = f.get("caption").to_string();
     match state.app.rename_tag(&staff.actor, id, &caption).await {
-        Ok(()) => redirect_with_flash(&state, "/clients/tags", "Tag renamed"),
-        Err(AppError::Invalid(errors)) => form_page(staff, Some(id), caption, errors),
-        Err(e) => WebError(e).into_response(),
+        Ok(()) => Ok(redirect_with_flash(&state, "/clients/tags", "Tag renamed")),
+        Err(AppError::Invalid(errors)) => Ok(form_page(staff, Some(id), caption, errors)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -130,14 +122,10 @@ pub async fn delete_form(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(e) = staff.actor.require(Section::ClientTags, Action::Delete) {
-        return WebError(e).into_response();
-    }
-    match state.app.get_tag(&staff.actor, id).await {
-        Ok(t) => render(&DeletePage { l: staff.layout, t }),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    staff.actor.require(Section::ClientTags, Action::Delete)?;
+    let t = state.app.get_tag(&staff.actor, id).await?;
+    Ok(render(&DeletePage { l: staff.layout, t }))
 }
 
 pub async fn delete(
@@ -145,9 +133,7 @@ pub async fn delete(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm,
-) -> Response {
-    match state.app.delete_tag(&staff.actor, id).await {
-        Ok(()) => redirect_with_flash(&state, "/clients/tags", "Tag deleted"),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    state.app.delete_tag(&staff.actor, id).await?;
+    Ok(redirect_with_flash(&state, "/clients/tags", "Tag deleted"))
 }

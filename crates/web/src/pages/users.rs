@@ -8,7 +8,7 @@ use crate::pages::editing::Editing;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
-use app::users::{UserInput, UserPatch, UserView, CONFIRM_LOCKOUT};
+use app::users::{UserInput, UserPatch, UserView, CONFIRM_LOCKOUT, MAX_PAGE, PAGE_SIZES};
 use app::{AppError, FieldErrors};
 use app::{GroupRef, UserQuery, UserSort};
 use askama::Template;
@@ -17,8 +17,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::{Action, Section, TwoFactor, UserStatus};
 use serde::Deserialize;
-
-const PAGE_SIZES: [i64; 3] = [25, 50, 100];
 
 #[derive(Deserialize, Default)]
 pub struct ListParams {
@@ -128,14 +126,14 @@ pub async fn list(
         .as_deref()
         .and_then(|v| v.parse().ok())
         .filter(|n| PAGE_SIZES.contains(n))
-        .unwrap_or(25);
+        .unwrap_or(PAGE_SIZES[0]);
     let page = p
         .page
         .as_deref()
         .and_then(|v| v.parse::<i64>().ok())
         .filter(|n| *n >= 1)
         .unwrap_or(1)
-        .min(1_000_000);
+        .min(MAX_PAGE);
     let sort = p
         .sort
         .as_deref()
@@ -294,7 +292,7 @@ impl UserFormPage {
 fn input_from(f: &Form) -> UserInput {
     UserInput {
         email: f.get("email").to_string(),
-        password: f.get("password").to_string(),
+        password: f.get("password").into(),
         status: f.get("status").to_string(),
         group_ids: f
             .get_all("groups")
@@ -318,7 +316,7 @@ fn input_from(f: &Form) -> UserInput {
 fn input_of(u: &UserView) -> UserInput {
     UserInput {
         email: u.email.clone(),
-        password: String::new(),
+        password: Default::default(),
         status: u.status.code().into(),
         group_ids: u.groups.iter().map(|g| g.id).collect(),
         name: u.name.clone(),
@@ -422,7 +420,7 @@ pub async fn create(
 ) -> Response {
     let mut input = input_from(&f);
     if f.has("generate") {
-        input.password = domain::password::generate();
+        input.password = domain::password::generate().into();
         return form_page(
             &state,
             staff,
@@ -510,7 +508,7 @@ pub async fn update(
     // The version the form was loaded with stays with it until a save goes through.
     let loaded = Editing::at(f.version());
     if f.has("generate") {
-        input.password = domain::password::generate();
+        input.password = domain::password::generate().into();
         return form_page(
             &state,
             staff,

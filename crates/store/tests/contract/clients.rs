@@ -1,0 +1,1001 @@
+//! Clients and tags: uniqueness, keyset pages, prefix search, filters, sorts, counts,
+//! all-or-nothing bulk inserts with their event, scopes and bulk changes.
+
+use domain::audit::{AuditAction, Category, Event};
+use domain::client::{ClientRole, ClientStatus};
+use domain::{ClientScope, Timestamp};
+use std::sync::Arc;
+use store::*;
+
+use crate::support::write;
+
+/// A fresh, migrated store.
+async fn fresh(backend: &str) -> Arc<dyn Store> {
+    let s = connect(&testkit::db::fresh(backend).await).await.unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+fn entry(event: Event) -> AuditEntry {
+    AuditEntry {
+        at: Timestamp(1_700_000_000_000),
+        actor_id: None,
+        actor_email: None,
+        actor_groups: String::new(),
+        ip: None,
+        event,
+        idempotency: None,
+    }
+}
+
+fn client(first: &str, last: &str, email: &str, phone: &str, country: &str, day: i64) -> NewClient {
+    NewClient {
+        fields: ClientFields {
+            first_name: first.into(),
+            last_name: last.into(),
+            email: email.into(),
+            email_key: email.to_lowercase(),
+            phone: phone.into(),
+            country: country.into(),
+            city: "Somewhere".into(),
+            role: if day % 2 == 0 {
+                ClientRole::Investor
+            } else {
+                ClientRole::StrategyProvider
+            },
+            status: if day % 3 == 0 {
+                ClientStatus::Blocked
+            } else {
+                ClientStatus::Active
+            },
+            language: "en".into(),
+            tags: Vec::new(),
+        },
+        registered_at: Timestamp(day * 86_400_000),
+    }
+}
+
+fn all_events() -> EventVisibility {
+    EventVisibility {
+        viewer_id: 0,
+        client_scope: ClientScope::All,
+    }
+}
+
+fn query(filter: ClientFilter, sort: ClientSort, limit: i64) -> ClientQuery {
+    ClientQuery {
+        filter,
+        sort,
+        limit,
+        ..Default::default()
+    }
+}
+
+async fn ids(s: &dyn Store, q: &ClientQuery) -> Vec<i64> {
+    s.list_clients(&ClientScope::All, q)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect()
+}
+
+/// Every way a scope is applied agrees with the clients' tags: the plain scoped list (read from
+/// the tags' index), a scoped search and a scoped filter (checked on the row's copy of its tags,
+/// kept by a trigger) select exactly the clients that carry one of the scope's tags.
+async fn assert_scope_paths_agree(
+    s: &dyn Store,
+    backend: &str,
+    scope: &ClientScope,
+    email_prefix: &str,
+) {
+    let ClientScope::Tags(tags) = scope else {
+        unreachable!("a tag scope")
+    };
+    let everyone = s
+        .list_clients(
+            &ClientScope::All,
+            &query(ClientFilter::default(), ClientSort::Id, 10_000),
+        )
+        .await
+        .unwrap();
+    let expected: Vec<i64> = everyone
+        .iter()
+        .filter(|c| c.tags.iter().any(|t| tags.contains(&t.id)))
+        .map(|c| c.id)
+        .collect();
+    let sorted_ids = |clients: Vec<ClientRecord>| {
+        let mut ids: Vec<i64> = clients.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids
+    };
+    let plain = query(ClientFilter::default(), ClientSort::Id, 10_000);
+    let search = query(
+        ClientFilter {
+            search: Some(ClientSearch::Email(email_prefix.into())),
+            ..Default::default()
+        },
+        ClientSort::Email,
+        10_000,
+    );
+    let filtered = query(
+        ClientFilter {
+            country: Some("GB".into()),
+            ..Default::default()
+        },
+        ClientSort::Id,
+        10_000,
+    );
+    for (how, q) in [("list", plain), ("search", search), ("filter", filtered)] {
+        let seen = sorted_ids(s.list_clients(scope, &q).await.unwrap());
+        assert_eq!(seen, expected, "{backend}: scoped {how} of {tags:?}");
+    }
+    for id in everyone.iter().map(|c| c.id) {
+        assert_eq!(
+            s.client_by_id(scope, id).await.unwrap().is_some(),
+            expected.contains(&id),
+            "{backend}: detail of {id} in {tags:?}"
+        );
+    }
+}
+
+async fn clients_story(backend: &'static str) {
+    let s = fresh(backend).await;
+    let s = s.as_ref();
+    // 60 clients in one bulk insert, with one event.
+    let mut batch = Vec::new();
+    for i in 0..60i64 {
+        let (first, last) = match i % 4 {
+            0 => ("Ann", "Lee"),
+            1 => ("Łukasz", "Żak"),
+            2 => ("Bob", "Annand"),
+            _ => ("Zoë", "Brown"),
+        };
+        batch.push(client(
+            first,
+            last,
+            &format!("{}.{i}@Example.com", first.to_lowercase()),
+            &format!("+44{:08}", 20_000_000 + i),
+            if i < 20 { "GB" } else { "DE" },
+            i,
+        ));
+    }
+    let e = Event::new(Category::Clients, AuditAction::Import, "Clients imported");
+    assert_eq!(s.insert_clients(&batch, Some(entry(e))).await.unwrap(), 60);
+    assert_eq!(
+        s.count_clients(&ClientScope::All, &ClientFilter::default(), 10_000)
+            .await
+            .unwrap()
+            .n,
+        60,
+        "{backend}"
+    );
+    let events = s
+        .list_events(
+            &all_events(),
+            &EventQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(events[0].event, "Clients imported");
+
+    // Keyset pages in both directions cover every row once, in order.
+    for desc in [false, true] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ClientQuery {
+                after_id: after,
+                descending: desc,
+                ..query(ClientFilter::default(), ClientSort::Id, 7)
+            };
+            let page = ids(s, &q).await;
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().copied();
+            seen.extend(page);
+        }
+        let mut expected = seen.clone();
+        expected.sort_unstable();
+        if desc {
+            expected.reverse();
+        }
+        expected.dedup();
+        assert_eq!(seen, expected, "{backend} desc={desc}");
+        assert_eq!(seen.len(), 60);
+    }
+
+    // Prefix searches: "first last", last name, email, phone — case-insensitive, Unicode.
+    let count = |search: ClientSearch| ClientFilter {
+        search: Some(search),
+        ..Default::default()
+    };
+    let n = |f: ClientFilter| async move {
+        s.count_clients(&ClientScope::All, &f, 10_000)
+            .await
+            .unwrap()
+            .n
+    };
+    // A filtered count stops one past its cap.
+    let ann = count(ClientSearch::Name("ann".into()));
+    assert_eq!(
+        s.count_clients(&ClientScope::All, &ann, 10)
+            .await
+            .unwrap()
+            .n,
+        11,
+        "{backend}"
+    );
+    assert_eq!(
+        s.count_clients(&ClientScope::All, &ann, 30)
+            .await
+            .unwrap()
+            .n,
+        30,
+        "{backend}"
+    );
+    assert_eq!(
+        n(count(ClientSearch::Name("ann".into()))).await,
+        30,
+        "{backend}: Ann Lee + Bob Annand"
+    );
+    assert_eq!(n(count(ClientSearch::Name("ann lee".into()))).await, 15);
+    assert_eq!(
+        n(count(ClientSearch::Name("łukasz ż".into()))).await,
+        15,
+        "{backend}"
+    );
+    assert_eq!(
+        n(count(ClientSearch::Name("żak".into()))).await,
+        15,
+        "{backend}"
+    );
+    assert_eq!(n(count(ClientSearch::Email("zoë.3@".into()))).await, 1);
+    assert_eq!(n(count(ClientSearch::Email("ann.".into()))).await, 15);
+    assert_eq!(n(count(ClientSearch::Phone("+442000000".into()))).await, 10);
+    assert_eq!(n(count(ClientSearch::Phone("+49".into()))).await, 0);
+    assert_eq!(
+        n(count(ClientSearch::Name("%".into()))).await,
+        0,
+        "no wildcard"
+    );
+
+    // Filters, alone and together.
+    let f = ClientFilter {
+        country: Some("GB".into()),
+        role: Some(ClientRole::Investor),
+        ..Default::default()
+    };
+    assert_eq!(n(f).await, 10);
+    let f = ClientFilter {
+        status: Some(ClientStatus::Blocked),
+        registered_from: Some(Timestamp(10 * 86_400_000)),
+        registered_before: Some(Timestamp(20 * 86_400_000)),
+        ..Default::default()
+    };
+    assert_eq!(n(f.clone()).await, 3, "days 12, 15, 18");
+    let blocked = s
+        .list_clients(&ClientScope::All, &query(f, ClientSort::Registered, 10))
+        .await
+        .unwrap();
+    assert!(blocked.iter().all(|c| c.status == ClientStatus::Blocked));
+
+    // Sorts, with OFFSET pages.
+    let by_name = s
+        .list_clients(
+            &ClientScope::All,
+            &query(ClientFilter::default(), ClientSort::Name, 60),
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = by_name
+        .iter()
+        .map(|c| c.full_name().to_lowercase())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "{backend}");
+    let by_email = s
+        .list_clients(
+            &ClientScope::All,
+            &ClientQuery {
+                descending: true,
+                ..query(ClientFilter::default(), ClientSort::Email, 5)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        by_email[0].email, "łukasz.9@Example.com",
+        "{backend}: bytewise order"
+    );
+    let second = s
+        .list_clients(
+            &ClientScope::All,
+            &ClientQuery {
+                offset: 5,
+                ..query(ClientFilter::default(), ClientSort::Registered, 5)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .iter()
+            .map(|c| c.registered_at.0 / 86_400_000)
+            .collect::<Vec<_>>(),
+        vec![5, 6, 7, 8, 9]
+    );
+
+    // Email unique case-insensitively, on insert and on update; a failing bulk insert
+    // writes nothing.
+    let dup = client("Ann", "Again", "ANN.0@example.COM", "+4420999999", "GB", 1);
+    let e = Event::new(Category::Clients, AuditAction::Add, "Client created");
+    assert!(matches!(
+        s.insert_client(&dup, entry(e.clone())).await,
+        Err(StoreError::Duplicate { field: "email" })
+    ));
+    let fresh_one = client("New", "One", "new.one@example.com", "+4420999998", "GB", 1);
+    let r = s
+        .insert_clients(&[fresh_one.clone(), dup.clone()], Some(entry(e.clone())))
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Duplicate { field: "email" })),
+        "{backend}"
+    );
+    assert_eq!(
+        s.count_clients(&ClientScope::All, &ClientFilter::default(), 10_000)
+            .await
+            .unwrap()
+            .n,
+        60,
+        "all or nothing"
+    );
+    let id = s.insert_client(&fresh_one, entry(e)).await.unwrap();
+    assert_eq!(
+        s.count_clients(&ClientScope::All, &ClientFilter::default(), 10_000)
+            .await
+            .unwrap()
+            .n,
+        61,
+        "{backend}: the kept total follows single inserts too"
+    );
+    let mut fields = fresh_one.fields.clone();
+    fields.email = "Ann.0@example.com".into();
+    fields.email_key = "ann.0@example.com".into();
+    let upd = Event::new(Category::Clients, AuditAction::Update, "Client updated");
+    assert!(matches!(
+        s.update_client(id, write(fields.clone(), entry(upd.clone())))
+            .await,
+        Err(StoreError::Duplicate { field: "email" })
+    ));
+    fields = fresh_one.fields.clone();
+    fields.city = "Leeds".into();
+    fields.status = ClientStatus::Blocked;
+    let saved = s
+        .update_client(id, write(fields.clone(), entry(upd.clone())))
+        .await
+        .unwrap();
+    let got = s
+        .client_by_id(&ClientScope::All, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved, got, "{backend}: the answer is the row as written");
+    assert_eq!(got.version, 2, "{backend}: one edit, one version up");
+    assert_eq!(
+        (got.city.as_str(), got.status),
+        ("Leeds", ClientStatus::Blocked)
+    );
+    assert!(matches!(
+        s.update_client(999_999, write(fields, entry(upd))).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.client_by_id(&ClientScope::All, 999_999).await.unwrap(),
+        None
+    );
+
+    let taken = s
+        .taken_client_emails(&["ann.0@example.com".into(), "nobody@example.com".into()])
+        .await
+        .unwrap();
+    assert_eq!(taken, vec!["ann.0@example.com".to_string()]);
+    assert_eq!(s.max_client_id().await.unwrap(), id);
+}
+
+/// Tags: counters kept by every write, the scope applied to every read, scope holders protect
+/// a tag from deletion, and a bulk batch changes exactly its clients with one event and moves
+/// its job's cursor.
+async fn tags_scope_and_bulk_story(backend: &'static str) {
+    let s = fresh(backend).await;
+    let s = s.as_ref();
+    let tag = |c: &str| {
+        Event::new(Category::Clients, AuditAction::Add, "Tag created").change("caption", "", c)
+    };
+    let eu = s
+        .insert_tag("EU desk", entry(tag("EU desk")))
+        .await
+        .unwrap();
+    let vip = s.insert_tag("VIP", entry(tag("VIP"))).await.unwrap();
+    assert!(
+        matches!(
+            s.insert_tag("vip", entry(tag("vip"))).await,
+            Err(StoreError::Duplicate { field: "caption" })
+        ),
+        "{backend}: captions are unique whatever the case"
+    );
+    // 30 clients: the first 10 carry EU, 5..15 VIP, the rest nothing.
+    let batch: Vec<NewClient> = (0..30i64)
+        .map(|i| {
+            let mut c = client(
+                "Ann",
+                "Lee",
+                &format!("t{i}@example.com"),
+                &format!("+44{:08}", 30_000_000 + i),
+                "GB",
+                i,
+            );
+            if i < 10 {
+                c.fields.tags.push(eu);
+            }
+            if (5..15).contains(&i) {
+                c.fields.tags.push(vip);
+            }
+            c
+        })
+        .collect();
+    s.insert_clients(&batch, None).await.unwrap();
+    let counts = |tags: Vec<TagRecord>| {
+        tags.iter()
+            .map(|t| (t.caption.clone(), t.clients))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        counts(s.list_tags().await.unwrap()),
+        vec![("EU desk".into(), 10), ("VIP".into(), 10)],
+        "{backend}"
+    );
+
+    let eu_only = ClientScope::Tags([eu].into());
+    let both = ClientScope::Tags([eu, vip].into());
+    for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+        assert_scope_paths_agree(s, backend, scope, "t").await;
+    }
+    let all = query(ClientFilter::default(), ClientSort::Id, 100);
+    let seen = ids(s, &all).await;
+    let mut scoped = s.list_clients(&eu_only, &all).await.unwrap();
+    assert_eq!(scoped.len(), 10, "{backend}");
+    assert!(
+        scoped.iter().all(|c| c.tags.iter().any(|t| t.id == eu)),
+        "{backend}"
+    );
+    assert_eq!(
+        s.count_clients(&eu_only, &ClientFilter::default(), 1000)
+            .await
+            .unwrap()
+            .n,
+        10,
+        "{backend}"
+    );
+    assert_eq!(
+        s.count_clients(&ClientScope::none(), &ClientFilter::default(), 1000)
+            .await
+            .unwrap()
+            .n,
+        0
+    );
+    let outside = seen[20];
+    assert_eq!(
+        s.client_by_id(&eu_only, outside).await.unwrap(),
+        None,
+        "{backend}: out of scope is not found"
+    );
+    assert!(s.client_by_id(&eu_only, seen[0]).await.unwrap().is_some());
+    let vip_filter = ClientFilter {
+        tags: vec![vip],
+        ..Default::default()
+    };
+    assert_eq!(
+        s.count_clients(&eu_only, &vip_filter, 1000)
+            .await
+            .unwrap()
+            .n,
+        5,
+        "{backend}: scope and filter both hold"
+    );
+
+    // An edit replaces a client's tags and keeps the counters.
+    let first = scoped.remove(0);
+    let mut fields = batch[0].fields.clone();
+    fields.tags = vec![vip];
+    let event = Event::new(Category::Clients, AuditAction::Update, "Client updated");
+    s.update_client(first.id, write(fields, entry(event)))
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(s.list_tags().await.unwrap()),
+        vec![("EU desk".into(), 9), ("VIP".into(), 11)],
+        "{backend}"
+    );
+    for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+        assert_scope_paths_agree(s, backend, scope, "t").await;
+    }
+
+    // A bulk batch: assign EU to every VIP client, 4 at a time, with a job's cursor.
+    let job = BulkJob {
+        id: 0,
+        user_id: 0,
+        request: "{}".into(),
+        change: "{}".into(),
+        upto_id: i64::MAX,
+        total: 11,
+        done: 0,
+        changed: 0,
+        cursor: 0,
+        state: BulkState::Running,
+        message: String::new(),
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+    };
+    // The job table references users: make one.
+    let uid = s
+        .insert_user(
+            NewUser {
+                email: "bulk@example.com".into(),
+                email_key: "bulk@example.com".into(),
+                name: "Bulk".into(),
+                password_hash: "x".into(),
+                status: domain::UserStatus::Enabled,
+                two_factor: domain::TwoFactor::Email,
+                mask_data: false,
+                ip_whitelist: Default::default(),
+                must_change_password: false,
+                created_by: None,
+                group_ids: vec![],
+                allowed_tag_ids: vec![vip],
+                created_at: Timestamp(0),
+            },
+            None,
+            entry(Event::new(
+                Category::Users,
+                AuditAction::Add,
+                "User created",
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.scope_sources_of_user(uid).await.unwrap(),
+        ScopeSources {
+            own: vec![vip],
+            groups: vec![]
+        }
+    );
+    assert!(
+        matches!(
+            s.delete_tag(vip, write((), entry(tag("x")))).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend}: a tag in a scope stays"
+    );
+    let job_id = s
+        .insert_bulk_job(&BulkJob {
+            user_id: uid,
+            ..job
+        })
+        .await
+        .unwrap();
+    let claimed = s
+        .claim_bulk_job(Timestamp(1), Timestamp(60_001))
+        .await
+        .unwrap()
+        .expect("claimable");
+    assert_eq!(claimed.id, job_id);
+    assert!(
+        s.claim_bulk_job(Timestamp(2), Timestamp(60_002))
+            .await
+            .unwrap()
+            .is_none(),
+        "{backend}: leased"
+    );
+    let change = BulkChange::AssignTags(vec![eu]);
+    let mut cursor = 0;
+    let mut changed = 0;
+    let mut batches = 0;
+    loop {
+        let b = Batch {
+            scope: &ClientScope::All,
+            filter: &vip_filter,
+            ids: &[],
+            after_id: cursor,
+            upto_id: i64::MAX,
+            limit: 4,
+            change: &change,
+            job_id: Some(job_id),
+            at: Timestamp(5),
+        };
+        let ev = |o: &BatchOutcome| {
+            entry(
+                Event::new(
+                    Category::Clients,
+                    AuditAction::Update,
+                    "Clients changed in bulk",
+                )
+                .change("clients changed", "", o.changed.to_string()),
+            )
+        };
+        let o = s.apply_client_batch(b, &ev).await.unwrap();
+        let Some(last) = o.last_id else { break };
+        cursor = last;
+        changed += o.changed;
+        batches += 1;
+    }
+    assert_eq!(batches, 3, "{backend}: 11 clients in batches of 4");
+    assert_eq!(changed, 6, "{backend}: 5 VIP clients already carried EU");
+    let stored = s.bulk_job(job_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.done, stored.changed, stored.cursor),
+        (11, 6, cursor),
+        "{backend}"
+    );
+    assert_eq!(
+        counts(s.list_tags().await.unwrap()),
+        vec![("EU desk".into(), 15), ("VIP".into(), 11)],
+        "{backend}"
+    );
+    for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+        assert_scope_paths_agree(s, backend, scope, "t").await;
+    }
+    // Removing and setting status; only clients that change count.
+    let remove = BulkChange::RemoveTags(vec![vip]);
+    let b = Batch {
+        scope: &eu_only,
+        filter: &ClientFilter::default(),
+        ids: &[],
+        after_id: 0,
+        upto_id: i64::MAX,
+        limit: 100,
+        change: &remove,
+        job_id: None,
+        at: Timestamp(6),
+    };
+    let ev = |_: &BatchOutcome| {
+        entry(Event::new(
+            Category::Clients,
+            AuditAction::Update,
+            "Clients changed in bulk",
+        ))
+    };
+    let o = s.apply_client_batch(b, &ev).await.unwrap();
+    assert_eq!((o.matched, o.changed), (15, 11), "{backend}");
+    assert_eq!(
+        counts(s.list_tags().await.unwrap()),
+        vec![("EU desk".into(), 15), ("VIP".into(), 0)]
+    );
+    for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+        assert_scope_paths_agree(s, backend, scope, "t").await;
+    }
+    s.end_bulk_job(job_id, BulkState::Finished, "Done", Timestamp(7))
+        .await
+        .unwrap();
+    assert!(s
+        .claim_bulk_job(Timestamp(100_000), Timestamp(160_000))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Events about out-of-scope clients are hidden from a scoped viewer.
+    let about = |id: i64| {
+        entry(
+            Event::new(Category::Clients, AuditAction::Update, "Client updated")
+                .target("client", id, "x"),
+        )
+    };
+    s.append_event(about(seen[0])).await.unwrap();
+    s.append_event(about(outside)).await.unwrap();
+    let q = EventQuery {
+        target_type: Some("client".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let visible = s
+        .list_events(
+            &EventVisibility {
+                viewer_id: uid,
+                client_scope: eu_only.clone(),
+            },
+            &q,
+        )
+        .await
+        .unwrap();
+    assert!(
+        visible.iter().all(|e| e.target_id != Some(outside)),
+        "{backend}"
+    );
+    assert!(
+        visible.iter().any(|e| e.target_id == Some(seen[0])),
+        "{backend}"
+    );
+    let bulk_q = EventQuery {
+        event: Some("Clients changed in bulk".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert!(
+        s.list_events(
+            &EventVisibility {
+                viewer_id: uid,
+                client_scope: eu_only.clone()
+            },
+            &bulk_q
+        )
+        .await
+        .unwrap()
+        .is_empty(),
+        "{backend}: a change to many clients by someone else is hidden from a scoped viewer"
+    );
+
+    // Deleting a tag takes it off its clients everywhere a scope looks.
+    s.delete_tag(eu, write((), entry(tag("x")))).await.unwrap();
+    for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
+        assert_scope_paths_agree(s, backend, scope, "t").await;
+    }
+    assert!(
+        s.list_clients(&both, &all).await.unwrap().is_empty(),
+        "{backend}"
+    );
+}
+
+/// Counts by tags alone (read from the tags' index) agree with counting the clients, exactly up
+/// to the cap and `cap + 1` beyond it, for every mix of scope and tag filter.
+async fn counts_by_tags_match_counting_clients(backend: &'static str) {
+    let s = fresh(backend).await;
+    let s = s.as_ref();
+    let tag = |c: &str| {
+        entry(
+            Event::new(Category::Clients, AuditAction::Add, "Tag created").change("caption", "", c),
+        )
+    };
+    let a = s.insert_tag("A", tag("A")).await.unwrap();
+    let b = s.insert_tag("B", tag("B")).await.unwrap();
+    let c = s.insert_tag("C", tag("C")).await.unwrap();
+    let batch: Vec<NewClient> = (0..40i64)
+        .map(|i| {
+            let mut n = client(
+                "Ann",
+                "Lee",
+                &format!("c{i}@example.com"),
+                &format!("+44{:08}", 40_000_000 + i),
+                "GB",
+                i,
+            );
+            for (t, every) in [(a, 2), (b, 3), (c, 5)] {
+                if i % every == 0 {
+                    n.fields.tags.push(t);
+                }
+            }
+            n
+        })
+        .collect();
+    s.insert_clients(&batch, None).await.unwrap();
+    let clients = s
+        .list_clients(
+            &ClientScope::All,
+            &query(ClientFilter::default(), ClientSort::Id, 100),
+        )
+        .await
+        .unwrap();
+    let scopes = [
+        ClientScope::All,
+        ClientScope::none(),
+        ClientScope::Tags([a].into()),
+        ClientScope::Tags([b, c].into()),
+    ];
+    let filters = [vec![], vec![a], vec![b, c], vec![c]];
+    for scope in &scopes {
+        for tags in &filters {
+            let expected = clients
+                .iter()
+                .filter(|k| {
+                    scope.admits(&k.tag_ids())
+                        && (tags.is_empty() || tags.iter().any(|t| k.tag_ids().contains(t)))
+                })
+                .count() as i64;
+            let f = ClientFilter {
+                tags: tags.clone(),
+                ..Default::default()
+            };
+            for cap in [3, 1000] {
+                let counted = s.count_clients(scope, &f, cap).await.unwrap().n;
+                // Tags alone are counted from the tags' index: exact up to the cap.
+                // The unfiltered, unscoped total is a kept counter: always exact.
+                let exact = scope.is_all() && tags.is_empty();
+                let want = if exact {
+                    expected
+                } else {
+                    expected.min(cap + 1)
+                };
+                assert_eq!(counted, want, "{backend}: {scope:?} {tags:?} cap {cap}");
+            }
+            assert_eq!(
+                s.list_clients(scope, &query(f.clone(), ClientSort::Id, 100))
+                    .await
+                    .unwrap()
+                    .len() as i64,
+                expected,
+                "{backend}: {scope:?} {tags:?}"
+            );
+        }
+    }
+}
+
+/// A scoped count with a search looks at the first `cap + 1` clients the search selects: exact
+/// when there are no more, otherwise a lower bound that never counts an out-of-scope client.
+async fn scoped_search_counts_are_exact_or_honest_lower_bounds(backend: &'static str) {
+    let s = fresh(backend).await;
+    let s = s.as_ref();
+    let a = s
+        .insert_tag(
+            "A",
+            entry(Event::new(
+                Category::Clients,
+                AuditAction::Add,
+                "Tag created",
+            )),
+        )
+        .await
+        .unwrap();
+    let batch: Vec<NewClient> = (0..50i64)
+        .map(|i| {
+            let mut c = client(
+                "Ann",
+                "Lee",
+                &format!("s{i:02}@example.com"),
+                &format!("+44{:08}", 50_000_000 + i),
+                "GB",
+                i,
+            );
+            if i % 5 == 0 {
+                c.fields.tags.push(a);
+            }
+            c
+        })
+        .collect();
+    s.insert_clients(&batch, None).await.unwrap();
+    let scope = ClientScope::Tags([a].into());
+    let search = ClientFilter {
+        search: Some(ClientSearch::Email("s".into())),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.count_clients(&scope, &search, 100).await.unwrap(),
+        ClientCount { n: 10, exact: true },
+        "{backend}"
+    );
+    let low = s.count_clients(&scope, &search, 20).await.unwrap();
+    assert!(
+        !low.exact && low.n <= 10 && low.n >= 4,
+        "{backend}: {low:?}"
+    );
+    let narrow = ClientFilter {
+        search: Some(ClientSearch::Email("s1".into())),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.count_clients(&scope, &narrow, 100).await.unwrap(),
+        ClientCount { n: 2, exact: true },
+        "{backend}"
+    );
+}
+
+/// A scoped list pages through the same clients, in the same order, whichever way it is read:
+/// keyset pages (both directions) and numbered pages over two scope tags equal the whole list.
+async fn scoped_pages_follow_the_whole_list(backend: &'static str) {
+    let s = fresh(backend).await;
+    let s = s.as_ref();
+    let tag = |c: &str| {
+        entry(
+            Event::new(Category::Clients, AuditAction::Add, "Tag created").change("caption", "", c),
+        )
+    };
+    let a = s.insert_tag("A", tag("A")).await.unwrap();
+    let b = s.insert_tag("B", tag("B")).await.unwrap();
+    let batch: Vec<NewClient> = (0..30i64)
+        .map(|i| {
+            let mut c = client(
+                "Ann",
+                "Lee",
+                &format!("p{i}@example.com"),
+                &format!("+44{:08}", 60_000_000 + i),
+                "GB",
+                i,
+            );
+            if i % 3 == 0 {
+                c.fields.tags.push(a);
+            }
+            if i % 4 == 0 {
+                c.fields.tags.push(b);
+            }
+            c
+        })
+        .collect();
+    s.insert_clients(&batch, None).await.unwrap();
+    let scope = ClientScope::Tags([a, b].into());
+    for descending in [false, true] {
+        let whole: Vec<i64> = s
+            .list_clients(
+                &scope,
+                &ClientQuery {
+                    descending,
+                    ..query(ClientFilter::default(), ClientSort::Id, 100)
+                },
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(
+            whole.len(),
+            15,
+            "{backend}: 10 with A, 8 with B, 3 with both"
+        );
+        let mut keyset = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ClientQuery {
+                descending,
+                after_id: after,
+                ..query(ClientFilter::default(), ClientSort::Id, 4)
+            };
+            let page: Vec<i64> = s
+                .list_clients(&scope, &q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|c| c.id)
+                .collect();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().copied();
+            keyset.extend(page);
+        }
+        assert_eq!(
+            keyset, whole,
+            "{backend}: keyset pages, descending {descending}"
+        );
+        let mut numbered = Vec::new();
+        for n in 0..4 {
+            let q = ClientQuery {
+                descending,
+                offset: n * 4,
+                ..query(ClientFilter::default(), ClientSort::Id, 4)
+            };
+            numbered.extend(
+                s.list_clients(&scope, &q)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.id),
+            );
+        }
+        assert_eq!(
+            numbered, whole,
+            "{backend}: numbered pages, descending {descending}"
+        );
+    }
+}
+
+testkit::on_each_backend!(
+    clients_story,
+    tags_scope_and_bulk_story,
+    counts_by_tags_match_counting_clients,
+    scoped_search_counts_are_exact_or_honest_lower_bounds,
+    scoped_pages_follow_the_whole_list,
+);
