@@ -116,9 +116,17 @@ pub(super) async fn change_client_tags_in(
 ) -> Result<()> {
     let mut delta: std::collections::BTreeMap<i64, i64> = Default::default();
     for chunk in add.chunks(CLIENT_BATCH) {
-        let mut qb = sqlx::QueryBuilder::<Db>::new("INSERT INTO client_tags (client_id, tag_id) ");
+        // With the client's email key, so a tag's clients can be read by email (migration 0014;
+        // the triggers there keep it whatever writes).
+        let mut qb = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO client_tags (client_id, tag_id, email_key) ",
+        );
         qb.push_values(chunk, |mut b, (c, t)| {
-            b.push_bind(*c).push_bind(*t);
+            b.push_bind(*c)
+                .push_bind(*t)
+                .push("(SELECT email_key FROM clients WHERE id = ")
+                .push_bind_unseparated(*c)
+                .push_unseparated(")");
         });
         qb.build().execute(&mut **tx).await.map_err(map_err)?;
         for (_, t) in chunk {
@@ -372,6 +380,90 @@ pub(super) fn scope_page_by_tags<'a>(
     Some(qb)
 }
 
+/// The scope's tags and the prefix, when the only condition besides the scope is an email-prefix
+/// search: what the tags' email index (migration 0014) answers on its own.
+fn scoped_email_prefix<'f>(
+    scope: &'f ClientScope,
+    filter: &'f ClientFilter,
+) -> Option<(&'f std::collections::BTreeSet<i64>, &'f str)> {
+    let tags = scope.tags().filter(|t| !t.is_empty())?;
+    let Some(ClientSearch::Email(prefix)) = &filter.search else {
+        return None;
+    };
+    let only_search = ClientFilter {
+        search: filter.search.clone(),
+        ..Default::default()
+    } == *filter;
+    only_search.then_some((tags, prefix.as_str()))
+}
+
+/// A scoped email-prefix search in email order reads its page from the tags' email index: for
+/// each scope tag, that tag's clients whose email starts with the prefix, in email order (one
+/// index range each), merged. Checking the scope on every client with the prefix instead reads
+/// 25 of them for each one of a scope of 4% of the clients.
+fn scope_search_by_email<'a>(
+    select: &str,
+    scope: &ClientScope,
+    q: &ClientQuery,
+) -> Option<sqlx::QueryBuilder<'a, Db>> {
+    let (tags, prefix) = scoped_email_prefix(scope, &q.filter)?;
+    if q.sort != ClientSort::Email {
+        return None;
+    }
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    let mut qb = sqlx::QueryBuilder::<Db>::new(format!(
+        "{select} FROM clients WHERE id IN (SELECT client_id FROM ("
+    ));
+    for (i, tag) in tags.iter().enumerate() {
+        if i > 0 {
+            qb.push(" UNION ");
+        }
+        qb.push(
+            "SELECT client_id, email_key FROM (SELECT client_id, email_key FROM client_tags WHERE tag_id = ",
+        );
+        qb.push_bind(*tag);
+        qb.push(" AND ");
+        push_prefix(&mut qb, "email_key", prefix);
+        qb.push(format!(" ORDER BY email_key {dir} LIMIT "));
+        qb.push_bind(q.offset + q.limit);
+        qb.push(format!(") AS t{i}"));
+    }
+    qb.push(format!(") AS page_ids ORDER BY email_key {dir} LIMIT "));
+    qb.push_bind(q.limit);
+    if q.offset > 0 {
+        qb.push(" OFFSET ");
+        qb.push_bind(q.offset);
+    }
+    qb.push(format!(") ORDER BY email_key {dir}"));
+    Some(qb)
+}
+
+/// The exact count, up to `cap + 1`, of a scoped email-prefix search: the tags' email index
+/// ranges, not the clients (see [`scope_search_by_email`]).
+fn count_scoped_email_prefix<'a>(
+    scope: &ClientScope,
+    filter: &ClientFilter,
+    cap: i64,
+) -> Option<sqlx::QueryBuilder<'a, Db>> {
+    let (tags, prefix) = scoped_email_prefix(scope, filter)?;
+    let mut qb = sqlx::QueryBuilder::<Db>::new(if tags.len() == 1 {
+        // (tag_id, client_id) is unique: one tag's entries are distinct clients.
+        "SELECT COUNT(*) FROM (SELECT client_id FROM client_tags WHERE tag_id IN ("
+    } else {
+        "SELECT COUNT(*) FROM (SELECT DISTINCT client_id FROM client_tags WHERE tag_id IN ("
+    });
+    let mut sep = qb.separated(", ");
+    for t in tags {
+        sep.push_bind(*t);
+    }
+    qb.push(") AND ");
+    push_prefix(&mut qb, "email_key", prefix);
+    qb.push(" LIMIT ");
+    qb.push_bind(cap + 1);
+    qb.push(") AS matching");
+    Some(qb)
+}
+
 /// One page of the list: `select` (the columns, or an EXPLAIN in tests) followed by the
 /// filters, the keyset or offset, the order and the limit.
 ///
@@ -384,6 +476,9 @@ pub(crate) fn client_list_query<'a>(
     q: &'a ClientQuery,
 ) -> sqlx::QueryBuilder<'a, Db> {
     if let Some(qb) = scope_page_by_tags(select, scope, q) {
+        return qb;
+    }
+    if let Some(qb) = scope_search_by_email(select, scope, q) {
         return qb;
     }
     let scoped = !scope.is_all();
@@ -582,7 +677,9 @@ impl ClientStore for BackendStore {
                 .map_err(map_err)?;
             return Ok(ClientCount { n, exact: true });
         }
-        if let Some(mut qb) = count_by_tags(scope, filter, cap) {
+        if let Some(mut qb) = count_by_tags(scope, filter, cap)
+            .or_else(|| count_scoped_email_prefix(scope, filter, cap))
+        {
             return qb
                 .build_query_scalar()
                 .fetch_one(&self.pool)

@@ -81,8 +81,9 @@ async fn ids(s: &dyn Store, q: &ClientQuery) -> Vec<i64> {
 }
 
 /// Every way a scope is applied agrees with the clients' tags: the plain scoped list (read from
-/// the tags' index), a scoped search and a scoped filter (checked on the row's copy of its tags,
-/// kept by a trigger) select exactly the clients that carry one of the scope's tags.
+/// the tags' index), a scoped email search and its count (read from the tags' email index) and a
+/// scoped filter (checked on the row's copy of its tags) select exactly the clients that carry
+/// one of the scope's tags: the copies the triggers keep never drift from `client_tags`.
 async fn assert_scope_paths_agree(
     s: &dyn Store,
     backend: &str,
@@ -126,10 +127,28 @@ async fn assert_scope_paths_agree(
         ClientSort::Id,
         10_000,
     );
-    for (how, q) in [("list", plain), ("search", search), ("filter", filtered)] {
+    let with_prefix: Vec<i64> = everyone
+        .iter()
+        .filter(|c| expected.contains(&c.id) && c.email.to_lowercase().starts_with(email_prefix))
+        .map(|c| c.id)
+        .collect();
+    for (how, q, expected) in [
+        ("list", plain, &expected),
+        ("search", search.clone(), &with_prefix),
+        ("filter", filtered, &expected),
+    ] {
         let seen = sorted_ids(s.list_clients(scope, &q).await.unwrap());
-        assert_eq!(seen, expected, "{backend}: scoped {how} of {tags:?}");
+        assert_eq!(&seen, expected, "{backend}: scoped {how} of {tags:?}");
     }
+    // The search's count (read from the tags' email index) is exact here.
+    assert_eq!(
+        s.count_clients(scope, &search.filter, 1000).await.unwrap(),
+        ClientCount {
+            n: with_prefix.len() as i64,
+            exact: true
+        },
+        "{backend}: scoped search count of {tags:?}"
+    );
     for id in everyone.iter().map(|c| c.id) {
         assert_eq!(
             s.client_by_id(scope, id).await.unwrap().is_some(),
@@ -525,6 +544,54 @@ async fn tags_scope_and_bulk_story(backend: &'static str) {
     for scope in [&eu_only, &ClientScope::Tags([vip].into()), &both] {
         assert_scope_paths_agree(s, backend, scope, "t").await;
     }
+    // A scoped email search reads each tag's clients by email: it follows an email change.
+    let mut moved = s
+        .client_by_id(&ClientScope::All, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut fields = batch[0].fields.clone();
+    fields.tags = moved.tags.iter().map(|t| t.id).collect();
+    fields.email = "moved@example.com".into();
+    fields.email_key = "moved@example.com".into();
+    let event = Event::new(Category::Clients, AuditAction::Update, "Client updated");
+    s.update_client(first.id, write(fields, entry(event)))
+        .await
+        .unwrap();
+    let by_email = |prefix: &str| {
+        query(
+            ClientFilter {
+                search: Some(ClientSearch::Email(prefix.into())),
+                ..Default::default()
+            },
+            ClientSort::Email,
+            100,
+        )
+    };
+    let vip_only = ClientScope::Tags([vip].into());
+    moved = s
+        .list_clients(&vip_only, &by_email("mov"))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(moved.id, first.id, "{backend}");
+    assert_eq!(
+        s.count_clients(&vip_only, &by_email("mov").filter, 1000)
+            .await
+            .unwrap(),
+        ClientCount { n: 1, exact: true },
+        "{backend}"
+    );
+    assert!(
+        s.list_clients(&vip_only, &by_email("t0@"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "{backend}: the old address is gone from the tag's email index"
+    );
+    for scope in [&eu_only, &vip_only, &both] {
+        assert_scope_paths_agree(s, backend, scope, "t").await;
+    }
 
     // A bulk batch: assign EU to every VIP client, 4 at a time, with a job's cursor.
     let job = BulkJob {
@@ -834,8 +901,9 @@ async fn counts_by_tags_match_counting_clients(backend: &'static str) {
     }
 }
 
-/// A scoped count with a search looks at the first `cap + 1` clients the search selects: exact
-/// when there are no more, otherwise a lower bound that never counts an out-of-scope client.
+/// A scoped count with an email search is exact up to the cap; with another search it looks at
+/// the first `cap + 1` clients the search selects: exact when there are no more, otherwise a
+/// lower bound that never counts an out-of-scope client.
 async fn scoped_search_counts_are_exact_or_honest_lower_bounds(backend: &'static str) {
     let s = fresh(backend).await;
     let s = s.as_ref();
@@ -877,7 +945,23 @@ async fn scoped_search_counts_are_exact_or_honest_lower_bounds(backend: &'static
         ClientCount { n: 10, exact: true },
         "{backend}"
     );
-    let low = s.count_clients(&scope, &search, 20).await.unwrap();
+    // An email search is counted from the tags' email index: exact up to the cap.
+    assert_eq!(
+        s.count_clients(&scope, &search, 5).await.unwrap(),
+        ClientCount { n: 6, exact: false },
+        "{backend}"
+    );
+    // Any other search: the in-scope clients among the first cap + 1 it selects.
+    let by_phone = ClientFilter {
+        search: Some(ClientSearch::Phone("+44".into())),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.count_clients(&scope, &by_phone, 100).await.unwrap(),
+        ClientCount { n: 10, exact: true },
+        "{backend}"
+    );
+    let low = s.count_clients(&scope, &by_phone, 20).await.unwrap();
     assert!(
         !low.exact && low.n <= 10 && low.n >= 4,
         "{backend}: {low:?}"

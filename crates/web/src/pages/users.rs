@@ -14,7 +14,7 @@ use app::{GroupRef, UserQuery, UserSort};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::{Action, Section, TwoFactor, UserStatus};
 use serde::Deserialize;
 
@@ -120,7 +120,7 @@ pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
     Query(p): Query<ListParams>,
-) -> Response {
+) -> Result<Response, WebError> {
     let per_page = p
         .per_page
         .as_deref()
@@ -174,7 +174,7 @@ pub async fn list(
     let result = state.app.list_users(&staff.actor, &query).await;
     let page_data = match result {
         Ok(r) => r,
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     let groups = state
         .app
@@ -214,7 +214,7 @@ pub async fn list(
     .into_iter()
     .map(|(label, code)| Column { label, code })
     .collect();
-    render(&ListPage {
+    Ok(render(&ListPage {
         can_create: staff.actor.can(Section::Users, Action::Create),
         users: page_data.items,
         total: page_data.total,
@@ -237,7 +237,7 @@ pub async fn list(
         columns,
         now: state.app.now(),
         l: staff.layout,
-    })
+    }))
 }
 
 #[derive(Template)]
@@ -338,10 +338,10 @@ async fn form_page(
     errors: FieldErrors,
     alert: Option<String>,
     editing: Editing,
-) -> Response {
+) -> Result<Response, WebError> {
     let groups = match state.app.group_choices(&staff.actor).await {
         Ok(g) => g,
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     let now = state.app.now();
     let events = match &user {
@@ -354,7 +354,7 @@ async fn form_page(
     };
     let tags = match state.app.tag_choices(&staff.actor).await {
         Ok(t) => t,
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     let page = UserFormPage {
         own: user.as_ref().is_some_and(|u| u.id == staff.actor.id()),
@@ -373,16 +373,16 @@ async fn form_page(
         editing,
     };
     if page.editing.conflict.is_some() {
-        return render_status(StatusCode::CONFLICT, &page);
+        return Ok(render_status(StatusCode::CONFLICT, &page));
     }
-    if page.errors.is_empty() && page.alert.is_none() {
+    Ok(if page.errors.is_empty() && page.alert.is_none() {
         render(&page)
     } else {
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
-    }
+    })
 }
 
-pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
+pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Result<Response, WebError> {
     if let Err(e) = state
         .app
         .authorize(
@@ -393,7 +393,7 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
         )
         .await
     {
-        return WebError(e).into_response();
+        return Err(e.into());
     }
     let input = UserInput {
         status: "enabled".into(),
@@ -417,7 +417,7 @@ pub async fn create(
     State(state): State<AppState>,
     staff: Staff,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let mut input = input_from(&f);
     if f.has("generate") {
         input.password = domain::password::generate().into();
@@ -434,10 +434,12 @@ pub async fn create(
         .await;
     }
     match state.app.create_user(&staff.actor, &input).await {
-        Ok(id) if !state.app.has_smtp() => {
-            redirect_with_flash(&state, &format!("/users/{id}"), "User created")
-        }
-        Ok(_) => redirect_with_flash(&state, "/users", "User created"),
+        Ok(id) if !state.app.has_smtp() => Ok(redirect_with_flash(
+            &state,
+            &format!("/users/{id}"),
+            "User created",
+        )),
+        Ok(_) => Ok(redirect_with_flash(&state, "/users", "User created")),
         Err(AppError::Invalid(errors)) => {
             form_page(
                 &state,
@@ -464,7 +466,7 @@ pub async fn create(
             )
             .await
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -472,7 +474,7 @@ pub async fn edit_form(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
+) -> Result<Response, WebError> {
     match state.app.get_user(&staff.actor, id).await {
         Ok(user) => {
             let input = input_of(&user);
@@ -489,7 +491,7 @@ pub async fn edit_form(
             )
             .await
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -498,10 +500,10 @@ pub async fn update(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let user = match state.app.get_user(&staff.actor, id).await {
         Ok(u) => u,
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     let mut input = input_from(&f);
     let show = f.has("show_password");
@@ -527,13 +529,19 @@ pub async fn update(
         .update_user(&staff.actor, id, &patch, f.version())
         .await
     {
-        Ok(()) => return redirect_with_flash(&state, &format!("/users/{id}"), "User saved"),
+        Ok(()) => {
+            return Ok(redirect_with_flash(
+                &state,
+                &format!("/users/{id}"),
+                "User saved",
+            ))
+        }
         Err(AppError::Invalid(errors)) => (errors, None, loaded, user),
         Err(AppError::Conflict(m)) => (FieldErrors::new(), Some(m), loaded, user),
         Err(AppError::Stale(stale)) => {
             let current = match state.app.get_user(&staff.actor, id).await {
                 Ok(u) => u,
-                Err(e) => return WebError(e).into_response(),
+                Err(e) => return Err(e.into()),
             };
             let groups = state
                 .app
@@ -548,7 +556,7 @@ pub async fn update(
             let editing = Editing::stale(&stale, both_values(&input, &current, &groups, &tags));
             (FieldErrors::new(), None, editing, current)
         }
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     form_page(
         &state,
@@ -634,14 +642,14 @@ pub async fn disable_2fa_form(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
+) -> Result<Response, WebError> {
     match state.app.get_user(&staff.actor, id).await {
-        Ok(user) => render(&Disable2faPage {
+        Ok(user) => Ok(render(&Disable2faPage {
             l: staff.layout,
             user,
             error: None,
-        }),
-        Err(e) => WebError(e).into_response(),
+        })),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -650,25 +658,29 @@ pub async fn disable_2fa(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state
         .app
         .set_two_factor(&staff.actor, id, false, f.get("actor_password"))
         .await
     {
-        Ok(()) => redirect_with_flash(&state, &format!("/users/{id}"), "2FA disabled"),
+        Ok(()) => Ok(redirect_with_flash(
+            &state,
+            &format!("/users/{id}"),
+            "2FA disabled",
+        )),
         Err(AppError::Invalid(fields)) => match state.app.get_user(&staff.actor, id).await {
-            Ok(user) => render_status(
+            Ok(user) => Ok(render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &Disable2faPage {
                     l: staff.layout,
                     user,
                     error: fields.values().next().cloned(),
                 },
-            ),
-            Err(e) => WebError(e).into_response(),
+            )),
+            Err(e) => Err(e.into()),
         },
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -677,10 +689,14 @@ pub async fn enable_2fa(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state.app.set_two_factor(&staff.actor, id, true, "").await {
-        Ok(()) => redirect_with_flash(&state, &format!("/users/{id}"), "2FA enabled"),
-        Err(e) => WebError(e).into_response(),
+        Ok(()) => Ok(redirect_with_flash(
+            &state,
+            &format!("/users/{id}"),
+            "2FA enabled",
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -689,10 +705,14 @@ pub async fn unlock(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state.app.unlock_user(&staff.actor, id).await {
-        Ok(()) => redirect_with_flash(&state, &format!("/users/{id}"), "User unlocked"),
-        Err(e) => WebError(e).into_response(),
+        Ok(()) => Ok(redirect_with_flash(
+            &state,
+            &format!("/users/{id}"),
+            "User unlocked",
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -701,14 +721,14 @@ pub async fn sign_out_everywhere(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state.app.sign_out_everywhere(&staff.actor, id).await {
-        Ok(()) => redirect_with_flash(
+        Ok(()) => Ok(redirect_with_flash(
             &state,
             &format!("/users/{id}"),
             "The user was signed out everywhere",
-        ),
-        Err(e) => WebError(e).into_response(),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -735,17 +755,17 @@ pub async fn reset_password_form(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
+) -> Result<Response, WebError> {
     match state.app.get_user(&staff.actor, id).await {
-        Ok(user) => render(&ResetPasswordPage {
+        Ok(user) => Ok(render(&ResetPasswordPage {
             l: staff.layout,
             user,
             generated: String::new(),
             send_to_email: false,
             errors: FieldErrors::new(),
             alert: None,
-        }),
-        Err(e) => WebError(e).into_response(),
+        })),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -754,7 +774,7 @@ pub async fn reset_password(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let send = f.has("send_to_email");
     let (generated, outcome) = if f.has("generate") {
         (domain::password::generate(), None)
@@ -772,11 +792,11 @@ pub async fn reset_password(
             } else {
                 "Password reset; pass it on securely. The user must change it at next sign-in"
             };
-            return redirect_with_flash(&state, &format!("/users/{id}"), flash);
+            return Ok(redirect_with_flash(&state, &format!("/users/{id}"), flash));
         }
         Some(Err(AppError::Invalid(errors))) => (errors, None),
         Some(Err(AppError::Mail(m))) => (FieldErrors::new(), Some(m)),
-        Some(Err(e)) => return WebError(e).into_response(),
+        Some(Err(e)) => return Err(e.into()),
         None => (FieldErrors::new(), None),
     };
     let status = if errors.is_empty() && alert.is_none() {
@@ -785,7 +805,7 @@ pub async fn reset_password(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     match state.app.get_user(&staff.actor, id).await {
-        Ok(user) => render_status(
+        Ok(user) => Ok(render_status(
             status,
             &ResetPasswordPage {
                 l: staff.layout,
@@ -795,7 +815,7 @@ pub async fn reset_password(
                 errors,
                 alert,
             },
-        ),
-        Err(e) => WebError(e).into_response(),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
