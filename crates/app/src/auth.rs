@@ -295,7 +295,7 @@ impl App {
         })
     }
 
-    async fn record_failure(
+    pub(crate) async fn record_failure(
         &self,
         user: &UserRecord,
         attempt: i64,
@@ -527,6 +527,13 @@ impl App {
             .ok_or(AppError::Unauthenticated)?;
         if user.status == UserStatus::Disabled {
             return Err(AppError::Unauthenticated);
+        }
+        if user.two_factor != TwoFactor::Email {
+            // An app code, a passkey or a recovery code is asked for: an emailed one would
+            // never be accepted.
+            return Err(AppError::Conflict(
+                "Your account signs in with another method; no code is emailed".into(),
+            ));
         }
         self.send_code(&user, &session.id_hash, client.ip.as_deref(), true)
             .await

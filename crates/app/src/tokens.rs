@@ -30,6 +30,9 @@ impl App {
         if actor.user.must_change_password {
             return Err(AppError::PasswordChangeRequired);
         }
+        if actor.must_enrol() {
+            return Err(AppError::TwoFactorRequired);
+        }
         if actor.session_hash.is_none() {
             return Err(AppError::Forbidden(
                 "API tokens are created after a full sign-in, not with another token".into(),

@@ -223,26 +223,47 @@ impl App {
 
     /// Checks what a change of one's own two-factor settings needs (see the module doc). A
     /// recovery code given as the current factor is spent.
+    ///
+    /// Each check takes one of the account's sign-in attempts: a wrong password or code here
+    /// counts toward the lockout exactly as at sign-in, so a session can't be used to guess.
     async fn check_proof(&self, actor: &Actor, proof: &Proof<'_>) -> Result<(), AppError> {
+        let Some(attempt) = self.store.reserve_attempt(actor.id(), self.now()).await? else {
+            return Err(AppError::Conflict(
+                "Too many failed attempts; try again later".into(),
+            ));
+        };
         let ok = self
             .hasher
             .verify(proof.password, &actor.user.password_hash)
             .await
             .ok;
         if !ok {
+            self.record_failure(
+                &actor.user,
+                attempt,
+                "wrong password (two-factor settings)",
+                None,
+            )
+            .await;
             return Err(AppError::field("password", "The password is not correct"));
         }
         let method = actor.user.two_factor;
-        if method == TwoFactor::Disabled || self.recent_sign_in(actor).await? {
-            return Ok(());
-        }
         let code = proof.current_code.trim();
-        if method == TwoFactor::Totp && self.spend_totp_code(actor.id(), code).await? {
+        let proven = method == TwoFactor::Disabled
+            || self.recent_sign_in(actor).await?
+            || (method == TwoFactor::Totp && self.spend_totp_code(actor.id(), code).await?)
+            || (method.has_recovery_codes() && self.spend_recovery_code(actor, code, None).await?);
+        if proven {
+            self.store.release_attempt(actor.id()).await?;
             return Ok(());
         }
-        if method.has_recovery_codes() && self.spend_recovery_code(actor, code, None).await? {
-            return Ok(());
-        }
+        self.record_failure(
+            &actor.user,
+            attempt,
+            "wrong code (two-factor settings)",
+            None,
+        )
+        .await;
         Err(AppError::field(
             "current_code",
             match method {
@@ -313,12 +334,19 @@ impl App {
             .await?)
     }
 
-    /// The TOTP set-up: the secret waiting for its first code (made now if there is none).
-    pub async fn totp_setup(&self, actor: &Actor) -> Result<TotpSetup, AppError> {
+    /// The TOTP set-up: the secret waiting for its first code. Opening the set-up (`fresh`)
+    /// always makes a new one, so a secret planted by whoever else knew the password is
+    /// replaced before the owner scans it; a form sent back with an error shows the same one.
+    pub async fn totp_setup(&self, actor: &Actor, fresh: bool) -> Result<TotpSetup, AppError> {
         actor.require_self_service()?;
         let id = actor.id();
         let context = format!("totp-enrolment:{id}");
-        let secret = match self.store.totp_enrolment(id).await? {
+        let pending = if fresh {
+            None
+        } else {
+            self.store.totp_enrolment(id).await?
+        };
+        let secret = match pending {
             Some(sealed) => self
                 .settings
                 .secret_key

@@ -232,8 +232,14 @@ async fn wrong_codes_count_toward_the_lockout() {
         let admin = t.admin().await;
         let (secret, _) = enrol_totp(&t, &admin, ADMIN_PASSWORD).await;
         t.clock.advance(30);
+        // The wrong password the set-up was given counts too (changing two-factor settings
+        // takes a sign-in attempt): four wrong codes make the fifth failure.
+        assert_eq!(
+            events_with(&t, "wrong password (two-factor settings)").await,
+            1
+        );
         let b = password_step(&t, &t.admin_email, ADMIN_PASSWORD).await;
-        for _ in 0..4 {
+        for _ in 0..3 {
             assert_eq!(b.enter_code("000000").await.status, 422);
         }
         let fifth = b.enter_code("000000").await;
@@ -246,7 +252,7 @@ async fn wrong_codes_count_toward_the_lockout() {
         let b = password_step(&t, &t.admin_email, ADMIN_PASSWORD).await;
         let r = b.enter_code(&code(&t, &secret, 0)).await;
         assert_eq!(r.location.as_deref(), Some("/"));
-        assert!(events_with(&t, "wrong code").await >= 5);
+        assert!(events_with(&t, "wrong code").await >= 4);
     }
 }
 
@@ -668,4 +674,74 @@ async fn futures_count(tries: impl Iterator<Item = tokio::task::JoinHandle<bool>
         won += usize::from(t.await.unwrap());
     }
     won
+}
+
+/// Opening the TOTP set-up makes a new secret each time: one planted by someone else who knew
+/// the password (and opened the set-up first) is replaced before the owner scans it.
+#[tokio::test]
+async fn opening_the_totp_set_up_replaces_a_secret_planted_before() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        align(&t);
+        let owner = t.admin().await;
+        let intruder = t.admin().await;
+        let planted = shown_secret(&intruder.get("/two-factor/totp").await.body);
+        let setup = owner.get("/two-factor/totp").await;
+        let scanned = shown_secret(&setup.body);
+        assert_ne!(planted, scanned, "{backend}");
+        // The planted secret's code no longer enrols; the scanned one's does.
+        let r = owner
+            .post(
+                "/two-factor/totp",
+                &[
+                    ("code", &code(&t, &planted, 0)),
+                    ("password", ADMIN_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{backend}");
+        let r = owner
+            .post(
+                "/two-factor/totp",
+                &[
+                    ("code", &code(&t, &scanned, 0)),
+                    ("password", ADMIN_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{backend}: {}", r.body);
+    }
+}
+
+/// Changing the method asks for the current factor once the sign-in is no longer recent; wrong
+/// guesses there count toward the account's lockout like wrong codes at sign-in.
+#[tokio::test]
+async fn guessing_the_current_factor_to_change_the_method_counts_toward_the_lockout() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        align(&t);
+        let admin = t.admin().await;
+        // One wrong password during this set-up already counts.
+        let _ = enrol_totp(&t, &admin, ADMIN_PASSWORD).await;
+        t.clock.advance(16 * 60);
+        let secret = shown_secret(&admin.get("/two-factor/totp").await.body);
+        for _ in 0..4 {
+            let r = admin
+                .post(
+                    "/two-factor/totp",
+                    &[
+                        ("code", &code(&t, &secret, 0)),
+                        ("password", ADMIN_PASSWORD),
+                        ("current_code", "000000"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, 422, "{backend}: {}", r.body);
+        }
+        assert_eq!(events_with(&t, "Account locked").await, 1, "{backend}");
+        assert!(
+            events_with(&t, "wrong code (two-factor settings)").await >= 4,
+            "{backend}"
+        );
+    }
 }

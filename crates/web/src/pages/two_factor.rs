@@ -163,11 +163,13 @@ async fn totp_page(
     errors: FieldErrors,
     status: StatusCode,
 ) -> Response {
+    // A form sent back with an error keeps the secret the person has scanned.
+    let fresh = errors.is_empty();
     let needs = match needs_current_code(state, &staff).await {
         Ok(n) => n,
         Err(e) => return WebError(e).into_response(),
     };
-    match state.app.totp_setup(&staff.actor).await {
+    match state.app.totp_setup(&staff.actor, fresh).await {
         Ok(setup) => render_status(
             status,
             &TotpPage {
