@@ -38,6 +38,18 @@ pub struct EventView {
     pub ip: Option<String>,
 }
 
+impl EventView {
+    /// The Action column in words ("Changed user", "Signed in").
+    pub fn action_words(&self) -> String {
+        domain::audit::action_words(&self.category, &self.action)
+    }
+
+    /// The Category column in words ("Sign-in" for `auth`).
+    pub fn category_label(&self) -> &str {
+        domain::audit::category_label(&self.category)
+    }
+}
+
 /// What the filter form sends, before it is checked.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -160,6 +172,11 @@ impl App {
         };
         let from = date(&f.from, "from", &mut errors);
         let to = date(&f.to, "to", &mut errors).map(|t| t.plus_secs(86_400));
+        if let (Some(from), Some(to)) = (from, to) {
+            if from >= to {
+                errors.insert("to", "To must be the same day as From or later".into());
+            }
+        }
         let target_id = if f.target_id.trim().is_empty() {
             None
         } else {

@@ -145,6 +145,7 @@ impl App {
         self.authorize(actor, Section::Groups, Action::Create, "create a group")
             .await?;
         let caption = parse_caption(caption).map_err(|m| AppError::field("caption", m))?;
+        let permissions = &permissions.clone().with_implied();
         let tags = self.allowed_tags_field(allowed_tag_ids).await?;
         self.guard_group(
             actor,
@@ -189,6 +190,7 @@ impl App {
     ) -> Result<(), AppError> {
         self.authorize(actor, Section::Groups, Action::Update, "update a group")
             .await?;
+        let permissions = &permissions.clone().with_implied();
         until_settled!(
             self,
             "group",
@@ -423,11 +425,13 @@ impl App {
                 for code in &g.permissions {
                     match Permission::from_code(code) {
                         Some(p) => set.insert(p),
+                        None if Permission::is_retired(code) => {}
                         None => problems.push(format!(
                             "Group {n} ({caption}): unknown permission {code:?}"
                         )),
                     }
                 }
+                let set = set.with_implied();
                 let replaced = existing
                     .iter()
                     .find(|g| g.caption.to_lowercase() == caption.to_lowercase());

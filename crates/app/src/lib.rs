@@ -17,6 +17,7 @@ pub mod groups;
 pub mod hashing;
 pub mod mail;
 pub mod password_reset;
+pub mod preferences;
 pub mod secret_box;
 pub mod settings;
 pub mod tags;

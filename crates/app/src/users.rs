@@ -258,6 +258,22 @@ impl App {
         Ok(user.into())
     }
 
+    /// How many of this user's sessions are live now (neither past their lifetime nor idle too
+    /// long): the "Active sessions" of the user page.
+    pub async fn active_session_count(&self, actor: &Actor, id: i64) -> Result<usize, AppError> {
+        self.authorize(actor, Section::Users, Action::View, "view a user")
+            .await?;
+        let now = self.now();
+        let idle = self.settings.session_idle.as_secs() as i64;
+        Ok(self
+            .store
+            .sessions_of_user(id)
+            .await?
+            .iter()
+            .filter(|s| s.expires_at > now && s.last_seen_at.plus_secs(idle) > now)
+            .count())
+    }
+
     /// Who created users (id, email): what the Users list's Creator filter offers.
     pub async fn user_creators(&self, actor: &Actor) -> Result<Vec<(i64, String)>, AppError> {
         self.authorize(actor, Section::Users, Action::View, "list users")

@@ -27,6 +27,51 @@ impl Category {
     }
 }
 
+/// A category code in words, for the event log's filter and column (`auth` → "Sign-in").
+/// Codes this version doesn't know are shown as they are.
+pub fn category_label(code: &str) -> &str {
+    match code {
+        "auth" => "Sign-in",
+        "users" => "Users",
+        "groups" => "Groups",
+        "clients" => "Clients",
+        "settings" => "Settings",
+        "sessions" => "Sessions",
+        "system" => "System",
+        other => other,
+    }
+}
+
+/// An event's action in words, with what it acted on: `UPDATE` in `users` → "Changed user",
+/// `SIGN_IN` → "Signed in". The stored codes stay in exports and the API.
+pub fn action_words(category: &str, action: &str) -> String {
+    let thing = match category {
+        "users" => " user",
+        "groups" => " group",
+        "clients" => " client",
+        "settings" => " settings",
+        "sessions" => " session",
+        _ => "",
+    };
+    let verb = match action {
+        "SIGN_IN" => return "Signed in".into(),
+        "SIGN_OUT" => return "Signed out".into(),
+        "REFUSED" => return "Refused".into(),
+        "ADD" => "Added",
+        "UPDATE" => "Changed",
+        "DELETE" => "Deleted",
+        "SEND" => return "Sent email".into(),
+        "EXPORT" => "Exported",
+        "IMPORT" => "Imported",
+        other => return other.to_string(),
+    };
+    let plural = matches!(action, "EXPORT" | "IMPORT") && thing != " settings";
+    format!(
+        "{verb}{thing}{}",
+        if plural && !thing.is_empty() { "s" } else { "" }
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     Add,
@@ -167,5 +212,20 @@ impl Event {
             });
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_as_words() {
+        assert_eq!(action_words("auth", "SIGN_IN"), "Signed in");
+        assert_eq!(action_words("users", "UPDATE"), "Changed user");
+        assert_eq!(action_words("clients", "EXPORT"), "Exported clients");
+        assert_eq!(action_words("groups", "ADD"), "Added group");
+        assert_eq!(action_words("system", "NEW_THING"), "NEW_THING");
+        assert_eq!(category_label("auth"), "Sign-in");
     }
 }

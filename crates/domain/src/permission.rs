@@ -70,9 +70,10 @@ impl Section {
             Section::Clients => &[View, Create, Update, Delete, Export],
             Section::EventLog => &[View, Export],
             Section::Settings => &[View, Update],
-            Section::ClientTags | Section::Groups | Section::Users => {
-                &[View, Create, Update, Delete]
-            }
+            Section::ClientTags | Section::Groups => &[View, Create, Update, Delete],
+            // No Delete: staff accounts are disabled, never deleted, so the event log keeps
+            // who did what (migration 0017 took the right that did nothing out of groups).
+            Section::Users => &[View, Create, Update],
         }
     }
 }
@@ -130,9 +131,26 @@ impl Permission {
     }
 }
 
+impl Permission {
+    /// What this right lets one do, where it differs from its column: Clients › Delete blocks
+    /// a client (clients are never deleted).
+    pub fn label(self) -> &'static str {
+        match (self.section, self.action) {
+            (Section::Clients, Action::Delete) => "Block",
+            (_, a) => a.label(),
+        }
+    }
+
+    /// Codes of rights that earlier versions had and that granted nothing; an import of an old
+    /// export skips them rather than refusing the file.
+    pub fn is_retired(code: &str) -> bool {
+        code == "users.delete"
+    }
+}
+
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.section.label(), self.action.label())
+        write!(f, "{} {}", self.section.label(), self.label())
     }
 }
 
@@ -182,6 +200,19 @@ impl PermissionSet {
         self.0.is_empty()
     }
 
+    /// The set with what its rights imply: Create, Update or Delete in a section include View
+    /// there (one can't change what one can't open). Groups are saved this way.
+    pub fn with_implied(mut self) -> Self {
+        let implied: Vec<Permission> = self
+            .0
+            .iter()
+            .filter(|p| matches!(p.action, Action::Create | Action::Update | Action::Delete))
+            .map(|p| Permission::new(p.section, Action::View))
+            .collect();
+        self.0.extend(implied);
+        self
+    }
+
     pub fn codes(&self) -> Vec<String> {
         self.iter().map(Permission::code).collect()
     }
@@ -204,6 +235,12 @@ mod tests {
             assert_eq!(Permission::from_code(&p.code()), Some(p));
         }
         assert_eq!(Permission::from_code("users.destroy_everything"), None);
+        assert_eq!(Permission::from_code("users.delete"), None, "retired");
+        assert!(Permission::is_retired("users.delete"));
+        assert_eq!(
+            Permission::new(Section::Clients, Action::Delete).to_string(),
+            "Clients Block"
+        );
     }
 
     fn subset() -> impl Strategy<Value = PermissionSet> {
@@ -212,6 +249,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn implied_rights_only_add_views(set in subset()) {
+            let full = set.clone().with_implied();
+            prop_assert!(full.covers(&set));
+            prop_assert_eq!(full.clone().with_implied(), full.clone());
+            for p in full.missing(&set).into_iter().chain(set.missing(&full)) {
+                prop_assert_eq!(p.action, Action::View);
+            }
+            for p in full.iter() {
+                if matches!(p.action, Action::Create | Action::Update | Action::Delete) {
+                    prop_assert!(full.can(p.section, Action::View));
+                }
+            }
+        }
+
         #[test]
         fn covers_is_subset(held in subset(), granted in subset()) {
             let ok = held.covers(&granted);

@@ -335,6 +335,13 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release_idempotency(&self, scope: &str) -> Result<()>;
 }
 
+/// A staff member's own settings of the interface (e.g. which columns a list shows), by name.
+#[async_trait]
+pub trait PreferenceStore: Send + Sync {
+    async fn preference(&self, user_id: i64, name: &str) -> Result<Option<String>>;
+    async fn set_preference(&self, user_id: i64, name: &str, value: &str) -> Result<()>;
+}
+
 /// Who a credential speaks for, found in one query per request.
 #[async_trait]
 pub trait AuthorityStore: Send + Sync {
@@ -360,6 +367,7 @@ pub trait Store:
     + IdempotencyStore
     + TagStore
     + TwoFactorStore
+    + PreferenceStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

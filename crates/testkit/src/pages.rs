@@ -84,9 +84,9 @@ pub async fn save_user(admin: &Browser, id: i64, changes: &[(&str, &str)]) -> Pa
     };
     let groups: Vec<String> = page
         .body
-        .split("<option value=\"")
+        .split("name=\"groups\" value=\"")
         .skip(1)
-        .filter(|s| s.split('>').next().unwrap_or("").contains("selected"))
+        .filter(|s| s.split('>').next().unwrap_or("").contains("checked"))
         .map(|s| s.split('"').next().unwrap().to_string())
         .filter(|v| v.parse::<i64>().is_ok())
         .collect();
@@ -129,6 +129,8 @@ pub async fn save_user(admin: &Browser, id: i64, changes: &[(&str, &str)]) -> Pa
             fields.push((k.to_string(), v.to_string()));
         }
     }
+    // Disabling someone asks for a confirmation on the page; these saves give it.
+    fields.push(("confirm_disable".into(), "1".into()));
     let pairs: Vec<(&str, &str)> = fields
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))

@@ -9,6 +9,7 @@ mod error;
 mod form;
 mod layout;
 mod pages;
+mod problems;
 mod security;
 mod session;
 
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/two-factor/prompt/dismiss", post(two_factor::dismiss_prompt))
         .route("/users", get(users::list))
         .route("/users/new", get(users::new_form).post(users::create))
+        .route("/users/columns", post(users::save_columns))
         .route("/users/{id}", get(users::edit_form).post(users::update))
         .route("/users/{id}/two-factor/disable", get(users::disable_2fa_form).post(users::disable_2fa))
         .route("/users/{id}/two-factor/enable", post(users::enable_2fa))

@@ -167,6 +167,7 @@ async fn staff(parts: &mut Parts, state: &AppState, admit: Admit) -> Result<Staf
                     .collect()
             });
             let mut layout = Layout::new(&actor, csrf_token, flash, state.app.has_smtp());
+            layout.path = parts.uri.path().to_string();
             layout.prompt_two_factor = !layout.has_two_factor
                 && !actor.must_enrol()
                 && cookie(&parts.headers, PROMPT_DISMISSED_COOKIE).is_none();

@@ -213,6 +213,14 @@ impl App {
             registered_from: take(&mut errors, "from", day(&req.from)),
             registered_before: take(&mut errors, "to", day(&req.to)).map(|t| t.plus_secs(86_400)),
         };
+        if let (Some(from), Some(before)) = (filter.registered_from, filter.registered_before) {
+            if from >= before {
+                errors.insert(
+                    "to",
+                    "Registered to must be the same day as Registered from or later".into(),
+                );
+            }
+        }
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }

@@ -313,6 +313,12 @@ async fn masked_viewers_cannot_search_filter_or_sort_by_personal_fields() {
             let r = masked.get(path).await;
             assert_eq!(r.status, 403, "{backend} {path}");
             assert!(text(&r.body).contains("With Mask data on you can't search, filter or sort clients by name, email or phone"), "{}", r.body);
+            if !path.starts_with("/clients/export") {
+                assert!(
+                    r.body.contains("role=\"search\""),
+                    "{path}: the refusal is shown on the list"
+                );
+            }
             let r = plain.get(path).await;
             assert_eq!(r.status, 200, "{backend} {path}: {}", r.body);
         }
@@ -1411,5 +1417,34 @@ async fn an_interrupted_bulk_job_resumes_from_its_cursor() {
             page.contains("Done: 5 client(s) changed") && page.contains("5 of 5 looked at"),
             "{backend}: {page}"
         );
+    }
+}
+
+/// Issue 24: a date range that ends before it starts is an error on the field, on the client
+/// list and in the event log, not an empty result.
+#[tokio::test]
+async fn a_backwards_date_range_is_an_error() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let r = admin.get("/clients?from=2026-12-02&to=2026-12-01").await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r
+            .body
+            .contains("Registered to must be the same day as Registered from or later"));
+        assert!(
+            r.body.contains("<a href=\"#to\">"),
+            "linked from the summary"
+        );
+        assert_eq!(
+            admin
+                .get("/clients?from=2026-12-01&to=2026-12-01")
+                .await
+                .status,
+            200
+        );
+        let r = admin.get("/events?from=2026-12-02&to=2026-12-01").await;
+        assert_eq!(r.status, 422, "{backend}");
+        assert!(r.body.contains("To must be the same day as From or later"));
     }
 }

@@ -22,7 +22,8 @@ async fn the_seed_flow_end_to_end_with_real_mail() {
             "Generate",
             "Show password",
             ">Status</label>",
-            ">Groups</label>",
+            // A list of checkboxes (issue 24), named by its legend.
+            "<legend>Groups</legend>",
             ">Name</label>",
             "Send to email",
             "Mask data",
@@ -614,7 +615,7 @@ async fn groups_rights_matrix_delete_export_and_import() {
         let page = admin.get("/groups/new").await;
         for s in ["Clients", "Event log", "Groups", "Settings", "Users"] {
             assert!(
-                page.body.contains(&format!("<td>{s}</td>")),
+                page.body.contains(&format!("<th scope=\"row\">{s}")),
                 "rights row {s}"
             );
         }
@@ -1197,5 +1198,109 @@ async fn an_administrators_reset_mails_the_credentials_or_changes_nothing() {
         let m = manager(&t, &admin, &["users.view", "users.update"]).await;
         let r = reset_password(&m, root, &[("password", "Harbour-Copper-Violet-33")]).await;
         assert_eq!(r.status, 403, "an administrator's password");
+    }
+}
+
+/// Issue 24: Create, Update and Delete bring View along, on the server too (a crafted form or
+/// an old export); Users › Delete, which did nothing, is gone from the catalogue.
+#[tokio::test]
+async fn rights_imply_view_and_users_delete_is_gone() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let id = create_group(&admin, "Editors", &["groups.update", "clients.delete"]).await;
+        let page = admin.get(&format!("/groups/{id}")).await;
+        for held in [
+            "value=\"groups.update\" data-action=\"Update\" checked",
+            "value=\"groups.view\" data-action=\"View\" checked",
+            "value=\"clients.delete\" data-action=\"Delete\" checked",
+            "value=\"clients.view\" data-action=\"View\" checked",
+        ] {
+            assert!(page.body.contains(held), "{backend}: {held}");
+        }
+        assert!(
+            !page.body.contains("users.delete") && page.body.contains(">Clients Block<"),
+            "{backend}"
+        );
+        // An export from before: users.delete is skipped, Update brings View.
+        let old = r#"{"version":1,"groups":[{"caption":"Old","permissions":["users.update","users.delete"]}]}"#;
+        import(&t, &admin, old, "disabled").await.expect("import");
+        let groups = admin.get("/groups").await.body;
+        let at = groups.find(">Old</a>").expect("imported");
+        let gid: String = groups[..at]
+            .rsplit("/groups/")
+            .next()
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = admin.get(&format!("/groups/{gid}")).await;
+        assert!(
+            page.body
+                .contains("value=\"users.view\" data-action=\"View\" checked"),
+            "{backend}"
+        );
+        // A field-by-field error comes back with its summary, linked to the field.
+        admin.get("/groups/new").await;
+        let r = admin.post("/groups/new", &[("caption", "")]).await;
+        assert_eq!(r.status, 422);
+        assert!(
+            r.body.contains("id=\"error-summary\"")
+                && r.body.contains("<a href=\"#caption\">")
+                && r.body
+                    .contains("aria-invalid=\"true\" aria-describedby=\"caption-error\""),
+            "{}",
+            r.body
+        );
+    }
+}
+
+/// Issue 24: the Columns menu keeps each user's choice; unknown or no columns change nothing.
+#[tokio::test]
+async fn list_columns_are_kept_per_user() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        admin.get("/users").await;
+        let r = admin
+            .post(
+                "/users/columns",
+                &[
+                    ("col", "id"),
+                    ("col", "email"),
+                    ("back", "status=enabled&x=\r\nSet-Cookie: a"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303);
+        let to = r.location.unwrap();
+        assert!(
+            to.starts_with("/users?status=enabled&x=") && !to.contains('\n'),
+            "{to}"
+        );
+        let list = admin.get("/users").await.body;
+        assert!(list.contains(">Email</a></th>") && !list.contains(">Name</a></th>"));
+        for bad in [vec![("col", "password_hash")], vec![]] {
+            admin.get("/users").await;
+            admin.post("/users/columns", &bad).await;
+            let list = admin.get("/users").await.body;
+            assert!(
+                list.contains("Columns not saved") && !list.contains(">Name</a></th>"),
+                "{backend}: {bad:?} changed nothing"
+            );
+        }
+        // Another administrator has their own choice: every column until they choose.
+        let other = staff_member(
+            &t,
+            &admin,
+            "other@example.com",
+            "Other Admin",
+            &["1"],
+            false,
+        )
+        .await;
+        let list = other.get("/users").await.body;
+        assert!(list.contains(">Name</a></th>"), "{backend}");
     }
 }

@@ -12,6 +12,7 @@ pub(super) mod clients;
 mod events;
 mod groups;
 mod idempotency;
+mod preferences;
 mod resets;
 mod sessions;
 mod sign_in;

@@ -416,7 +416,35 @@ async fn sign_in_attempts_are_counted_per_address_and_over_the_limit_reach_no_ac
     );
 }
 
+async fn preferences_are_per_user_and_replaced(b: &'static str) {
+    let s = open(b).await;
+    let ann = add_user(&s, "ann@example.com", vec![1]).await;
+    let bob = add_user(&s, "bob@example.com", vec![1]).await;
+    assert_eq!(s.preference(ann, "users.columns").await.unwrap(), None);
+    s.set_preference(ann, "users.columns", "id,name")
+        .await
+        .unwrap();
+    s.set_preference(ann, "users.columns", "id,email")
+        .await
+        .unwrap();
+    s.set_preference(bob, "users.columns", "name")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.preference(ann, "users.columns").await.unwrap().as_deref(),
+        Some("id,email"),
+        "{b}: replaced"
+    );
+    assert_eq!(
+        s.preference(bob, "users.columns").await.unwrap().as_deref(),
+        Some("name"),
+        "{b}: each user their own"
+    );
+    assert_eq!(s.preference(ann, "events.columns").await.unwrap(), None);
+}
+
 testkit::on_each_backend!(
+    preferences_are_per_user_and_replaced,
     migrations_are_idempotent_and_the_admin_group_is_seeded_once,
     emails_are_unique_case_insensitively_and_uncommitted_users_vanish,
     list_users_filters_sorts_and_pages,

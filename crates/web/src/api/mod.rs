@@ -113,8 +113,24 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 const SWAGGER_JS: &str = include_str!("../../static/swagger/swagger-ui-bundle.js");
 const SWAGGER_CSS: &str = include_str!("../../static/swagger/swagger-ui.css");
+const SWAGGER_OVERRIDES: &str = include_str!("../../static/swagger/overrides.css");
+/// Swagger UI, and what its page lacks for assistive technology once drawn: the title and the
+/// servers in landmarks (the operations are in its own `<main>`), and the tags' headings one
+/// level under the title (its `<h1>`, where it uses `<h3>`).
 const SWAGGER_INIT: &str =
-    "window.ui = SwaggerUIBundle({ url: '/api/openapi.json', dom_id: '#swagger-ui' });";
+    "window.ui = SwaggerUIBundle({ url: '/api/openapi.json', dom_id: '#swagger-ui',
+  onComplete: function () {
+    var set = function (sel, attrs) {
+      document.querySelectorAll(sel).forEach(function (e) {
+        Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+      });
+    };
+    set('.information-container', { role: 'banner' });
+    set('.schemes-server-container', { role: 'region', 'aria-label': 'Servers and authorization' });
+    set('h3.opblock-tag', { 'aria-level': '2' });
+    set('section.models h4', { 'aria-level': '2' });
+    set('select#servers', { 'aria-label': 'Servers' });
+  } });";
 
 /// Swagger UI styles itself inline, so its page gets a CSP that allows inline styles (not scripts).
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -122,7 +138,9 @@ const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 
 
 async fn docs_page() -> Response {
     let html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Back Office API</title>\
-        <link rel=\"stylesheet\" href=\"/api/docs/swagger-ui.css\"></head><body><div id=\"swagger-ui\"></div>\
+        <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+        <link rel=\"stylesheet\" href=\"/api/docs/swagger-ui.css\"><link rel=\"stylesheet\" href=\"/api/docs/overrides.css\"></head>\
+        <body><div id=\"swagger-ui\"></div>\
         <script src=\"/api/docs/swagger-ui-bundle.js\"></script><script src=\"/api/docs/init.js\"></script></body></html>";
     ([(header::CONTENT_SECURITY_POLICY, DOCS_CSP)], Html(html)).into_response()
 }
@@ -131,6 +149,7 @@ async fn docs_asset(axum::extract::Path(file): axum::extract::Path<String>) -> R
     let (body, kind) = match file.as_str() {
         "swagger-ui-bundle.js" => (SWAGGER_JS, "text/javascript; charset=utf-8"),
         "swagger-ui.css" => (SWAGGER_CSS, "text/css; charset=utf-8"),
+        "overrides.css" => (SWAGGER_OVERRIDES, "text/css; charset=utf-8"),
         "init.js" => (SWAGGER_INIT, "text/javascript; charset=utf-8"),
         _ => return not_found().await,
     };

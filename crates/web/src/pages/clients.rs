@@ -146,6 +146,9 @@ struct ListPage {
     can_bulk: bool,
     /// The tags the viewer may assign or remove (their scope's).
     assignable: Vec<TagRef>,
+    /// A search the viewer may not run (a masked viewer's search by a personal field): shown
+    /// on the list instead of the results.
+    refused: Option<String>,
 }
 
 impl ListPage {
@@ -281,6 +284,20 @@ impl ListPage {
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
+
+    fn problems(&self) -> Vec<crate::problems::Problem> {
+        crate::problems::problems(
+            &self.errors,
+            &[
+                ("q", "q"),
+                ("country", "country"),
+                ("role", "role"),
+                ("status", "status"),
+                ("from", "from"),
+                ("to", "to"),
+            ],
+        )
+    }
 }
 
 pub async fn list(
@@ -296,9 +313,14 @@ pub async fn list(
     if !PAGE_SIZES.contains(&req.per_page) {
         req.per_page = PAGE_SIZES[0];
     }
-    let (list, errors) = match state.app.list_clients(&staff.actor, &req).await {
-        Ok(list) => (list, FieldErrors::new()),
-        Err(AppError::Invalid(errors)) => (ClientList::default(), errors),
+    let (list, errors, refused) = match state.app.list_clients(&staff.actor, &req).await {
+        Ok(list) => (list, FieldErrors::new(), None),
+        Err(AppError::Invalid(errors)) => (ClientList::default(), errors, None),
+        // Refused searches come back to the list with the reason; a viewer who may not list
+        // clients at all gets the plain refusal page.
+        Err(AppError::Forbidden(m)) if staff.actor.can(Section::Clients, Action::View) => {
+            (ClientList::default(), FieldErrors::new(), Some(m))
+        }
         Err(e) => return WebError(e).into_response(),
     };
     let masked = staff.actor.masked();
@@ -349,6 +371,7 @@ pub async fn list(
         next_after: list.next_after,
         errors,
         masked,
+        refused,
         columns,
         countries: COUNTRIES,
         roles: ClientRole::ALL,
@@ -356,7 +379,9 @@ pub async fn list(
         per_pages: PAGE_SIZES,
         l: staff.layout,
     };
-    if page.errors.is_empty() {
+    if page.refused.is_some() {
+        render_status(StatusCode::FORBIDDEN, &page)
+    } else if page.errors.is_empty() {
         render(&page)
     } else {
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
@@ -448,6 +473,24 @@ impl FormPage {
     fn is_chosen(&self, id: &i64) -> bool {
         self.chosen.contains(id)
     }
+    fn problems(&self) -> Vec<crate::problems::Problem> {
+        crate::problems::problems(
+            &self.errors,
+            &[
+                ("first_name", "first_name"),
+                ("last_name", "last_name"),
+                ("email", "email"),
+                ("phone", "phone"),
+                ("country", "country"),
+                ("city", "city"),
+                ("role", "role"),
+                ("status", "status"),
+                ("language", "language"),
+                ("tags", "tags"),
+            ],
+        )
+    }
+
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }

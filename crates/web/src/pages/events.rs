@@ -80,6 +80,18 @@ struct EventsPage {
 }
 
 impl EventsPage {
+    fn problems(&self) -> Vec<crate::problems::Problem> {
+        crate::problems::problems(
+            &self.errors,
+            &[
+                ("actor", "actor"),
+                ("target_id", "target_id"),
+                ("from", "from"),
+                ("to", "to"),
+            ],
+        )
+    }
+
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }

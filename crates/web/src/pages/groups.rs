@@ -38,7 +38,9 @@ pub async fn list(State(state): State<AppState>, staff: Staff) -> Result<Respons
 /// One row of the Rights matrix: a section and a checkbox per action that exists for it.
 struct RightsRow {
     section: &'static str,
-    cells: Vec<Option<(String, bool, &'static str)>>,
+    /// Per column: the right's code, whether it is held, the column (action) and what the
+    /// right is called in this row (Clients › Delete is "Block").
+    cells: Vec<Option<(String, bool, &'static str, &'static str)>>,
 }
 
 fn rights(perms: &PermissionSet) -> Vec<RightsRow> {
@@ -51,7 +53,7 @@ fn rights(perms: &PermissionSet) -> Vec<RightsRow> {
                 .map(|&a| {
                     s.actions().contains(&a).then(|| {
                         let p = Permission::new(s, a);
-                        (p.code(), perms.has(p), a.label())
+                        (p.code(), perms.has(p), a.label(), p.label())
                     })
                 })
                 .collect(),
@@ -84,6 +86,17 @@ impl FormPage {
     fn is_allowed(&self, id: &i64) -> bool {
         self.allowed.contains(id)
     }
+    fn problems(&self) -> Vec<crate::problems::Problem> {
+        crate::problems::problems(
+            &self.errors,
+            &[
+                ("caption", "caption"),
+                ("permissions", "rights-label"),
+                ("allowed_tags", "allowed_tags"),
+            ],
+        )
+    }
+
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }

@@ -46,6 +46,10 @@ struct FormPage {
 }
 
 impl FormPage {
+    fn problems(&self) -> Vec<crate::problems::Problem> {
+        crate::problems::problems(&self.errors, &[("caption", "caption")])
+    }
+
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }

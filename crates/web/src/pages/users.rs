@@ -6,6 +6,7 @@ use crate::form::{CsrfForm, Form};
 use crate::layout::Layout;
 use crate::pages::editing::Editing;
 use crate::pages::{render, render_status};
+use crate::problems::{problems, Problem};
 use crate::session::{redirect_with_flash, Staff};
 use crate::AppState;
 use app::users::{UserInput, UserPatch, UserView, CONFIRM_LOCKOUT, MAX_PAGE, PAGE_SIZES};
@@ -64,7 +65,10 @@ struct ListPage {
     groups: Vec<GroupRef>,
     /// Who created users, for the Creator filter: (id, email).
     creators: Vec<(i64, String)>,
+    /// Every column, for the Columns menu.
     columns: Vec<Column>,
+    /// The columns this viewer chose to see (all until they choose).
+    shown: Vec<&'static str>,
     can_create: bool,
     now: domain::Timestamp,
 }
@@ -87,6 +91,45 @@ impl ListPage {
             .append_pair("page", &page.to_string())
             .append_pair("per_page", &self.per_page.to_string());
         format!("/users?{}", s.finish())
+    }
+
+    fn shows(&self, code: &str) -> bool {
+        self.shown.contains(&code)
+    }
+
+    fn visible_columns(&self) -> Vec<&Column> {
+        self.columns.iter().filter(|c| self.shows(c.code)).collect()
+    }
+
+    /// This list's query string, for coming back to it after the Columns menu.
+    fn here(&self) -> String {
+        let link = self.link(self.sort, self.desc, self.page);
+        link.trim_start_matches("/users?").to_string()
+    }
+
+    fn page_link(&self, n: &i64) -> String {
+        self.link(self.sort, self.desc, *n)
+    }
+
+    fn is_page(&self, n: &i64) -> bool {
+        *n == self.page
+    }
+
+    /// The page numbers the pager offers: the first, the last, and two either side of this one;
+    /// `None` stands for a gap.
+    fn page_numbers(&self) -> Vec<Option<i64>> {
+        let mut out = Vec::new();
+        let mut last = 0;
+        for n in 1..=self.pages {
+            if n == 1 || n == self.pages || (n - self.page).abs() <= 2 {
+                if n > last + 1 {
+                    out.push(None);
+                }
+                out.push(Some(n));
+                last = n;
+            }
+        }
+        out
     }
 
     /// An email split before its `@`, so a narrow column can break it there.
@@ -116,11 +159,8 @@ impl ListPage {
     }
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    staff: Staff,
-    Query(p): Query<ListParams>,
-) -> Result<Response, WebError> {
+/// The Users list's query from its parameters (the list, and Select all matching).
+fn query_of(p: &ListParams) -> UserQuery {
     let per_page = p
         .per_page
         .as_deref()
@@ -153,7 +193,7 @@ pub async fn list(
     let group = id(p.group.as_deref());
     let allowed_tag = id(p.allowed_tag.as_deref());
     let creator = id(p.creator.as_deref());
-    let query = UserQuery {
+    UserQuery {
         text: p
             .q
             .clone()
@@ -170,7 +210,22 @@ pub async fn list(
         descending: desc,
         offset: (page - 1) * per_page,
         limit: per_page,
-    };
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(p): Query<ListParams>,
+) -> Result<Response, WebError> {
+    let query = query_of(&p);
+    let (per_page, sort, desc) = (query.limit, query.sort, query.descending);
+    let page = query.offset / per_page + 1;
+    let (status, two_factor) = (query.status, query.two_factor);
+    let (has_ip_whitelist, mask_data) = (query.has_ip_whitelist, query.mask_data);
+    let group = query.group_id.unwrap_or(0);
+    let allowed_tag = query.allowed_tag_id.unwrap_or(0);
+    let creator = query.creator_id.unwrap_or(0);
     let result = state.app.list_users(&staff.actor, &query).await;
     let page_data = match result {
         Ok(r) => r,
@@ -214,7 +269,9 @@ pub async fn list(
     .into_iter()
     .map(|(label, code)| Column { label, code })
     .collect();
+    let shown = state.app.list_columns(&staff.actor, "users").await?;
     Ok(render(&ListPage {
+        shown,
         can_create: staff.actor.can(Section::Users, Action::Create),
         users: page_data.items,
         total: page_data.total,
@@ -240,6 +297,35 @@ pub async fn list(
     }))
 }
 
+/// The Columns menu of the Users list: which columns this viewer sees, kept for them.
+pub async fn save_columns(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Result<Response, WebError> {
+    // Back to the same list: the query string is parsed and written anew, never passed on.
+    let back: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form_urlencoded::parse(f.get("back").as_bytes()))
+        .finish();
+    let to = format!("/users?{back}");
+    match state
+        .app
+        .set_list_columns(&staff.actor, "users", &f.get_all("col"))
+        .await
+    {
+        Ok(()) => Ok(redirect_with_flash(&state, &to, "Columns saved")),
+        Err(AppError::Invalid(e)) => Ok(redirect_with_flash(
+            &state,
+            &to,
+            &format!(
+                "Columns not saved: {}",
+                e.values().next().cloned().unwrap_or_default()
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "user_form.html")]
 struct UserFormPage {
@@ -248,6 +334,15 @@ struct UserFormPage {
     user: Option<UserView>,
     input: UserInput,
     show_password: bool,
+    /// The password in the field was generated here: shown so it can be passed on. A typed
+    /// password is never sent back into the page.
+    generated: bool,
+    /// A typed password was dropped from a form that came back: the hint asks for it again.
+    password_dropped: bool,
+    /// Status changed to Disabled without the confirmation: the form asks for it.
+    confirm_disable: bool,
+    /// The user's live sessions (on the edit page).
+    sessions: usize,
     groups: Vec<GroupRef>,
     errors: FieldErrors,
     alert: Option<String>,
@@ -262,9 +357,47 @@ struct UserFormPage {
     /// Every tag, for Allowed Client Tags.
     tags: Vec<app::TagRef>,
     editing: Editing,
+    now: domain::Timestamp,
+}
+
+/// How the form comes back, beyond the values in it.
+#[derive(Default)]
+struct Shown {
+    show_password: bool,
+    generated: bool,
+    confirm_disable: bool,
 }
 
 impl UserFormPage {
+    fn problems(&self) -> Vec<Problem> {
+        let mut errors = self.errors.clone();
+        if errors.contains_key("confirm_lockout") {
+            errors.insert(
+                "confirm_lockout",
+                "Nothing was saved yet: confirm the IP Whitelist".into(),
+            );
+        }
+        problems(
+            &errors,
+            &[
+                ("email", "email"),
+                ("password", "password"),
+                ("status", "status"),
+                ("groups", "groups"),
+                ("name", "name"),
+                ("send_to_email", "send_to_email"),
+                ("allowed_tags", "allowed_tags"),
+                ("ip_whitelist", "ip_whitelist"),
+                ("confirm_lockout", "confirm_lockout"),
+            ],
+        )
+    }
+    fn locked_until(&self) -> Option<domain::Timestamp> {
+        let now = self.now;
+        self.user
+            .as_ref()
+            .and_then(|u| u.locked_until.filter(|t| *t > now))
+    }
     fn tag_allowed(&self, id: &i64) -> bool {
         self.input.allowed_tag_ids.contains(id)
     }
@@ -334,7 +467,7 @@ async fn form_page(
     staff: Staff,
     user: Option<UserView>,
     input: UserInput,
-    show_password: bool,
+    shown: Shown,
     errors: FieldErrors,
     alert: Option<String>,
     editing: Editing,
@@ -356,7 +489,21 @@ async fn form_page(
         Ok(t) => t,
         Err(e) => return Err(e.into()),
     };
+    let sessions = match &user {
+        Some(u) => state
+            .app
+            .active_session_count(&staff.actor, u.id)
+            .await
+            .unwrap_or_default(),
+        None => 0,
+    };
     let page = UserFormPage {
+        password_dropped: !shown.generated && !input.password.expose().is_empty(),
+        show_password: shown.show_password,
+        generated: shown.generated,
+        confirm_disable: shown.confirm_disable,
+        sessions,
+        now,
         own: user.as_ref().is_some_and(|u| u.id == staff.actor.id()),
         tags,
         events,
@@ -365,7 +512,6 @@ async fn form_page(
         locked: user.as_ref().is_some_and(|u| u.is_locked(now)),
         user,
         input,
-        show_password,
         groups,
         errors,
         alert,
@@ -395,9 +541,11 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Result<Res
     {
         return Err(e.into());
     }
+    // Send to email is ticked when mail can be sent (the seed's way to hand over credentials).
     let input = UserInput {
         status: "enabled".into(),
         mask_data: staff.actor.masked(),
+        send_to_email: state.app.has_smtp(),
         ..Default::default()
     };
     form_page(
@@ -405,7 +553,7 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Result<Res
         staff,
         None,
         input,
-        false,
+        Shown::default(),
         FieldErrors::new(),
         None,
         Editing::default(),
@@ -426,7 +574,11 @@ pub async fn create(
             staff,
             None,
             input,
-            f.has("show_password"),
+            Shown {
+                show_password: f.has("show_password"),
+                generated: true,
+                ..Default::default()
+            },
             FieldErrors::new(),
             None,
             Editing::default(),
@@ -434,19 +586,31 @@ pub async fn create(
         .await;
     }
     match state.app.create_user(&staff.actor, &input).await {
-        Ok(id) if !state.app.has_smtp() => Ok(redirect_with_flash(
-            &state,
-            &format!("/users/{id}"),
-            "User created",
-        )),
-        Ok(_) => Ok(redirect_with_flash(&state, "/users", "User created")),
+        Ok(id) => {
+            let email = input.email.trim();
+            // Without SMTP the user page follows, with what to do next (disable email 2FA).
+            let to = if state.app.has_smtp() {
+                "/users".to_string()
+            } else {
+                format!("/users/{id}")
+            };
+            let message = if input.send_to_email && state.app.has_smtp() {
+                format!("User created; credentials emailed to {email}")
+            } else {
+                format!("User created; no email was sent: pass the credentials to {email} securely")
+            };
+            Ok(redirect_with_flash(&state, &to, &message))
+        }
         Err(AppError::Invalid(errors)) => {
             form_page(
                 &state,
                 staff,
                 None,
                 input,
-                f.has("show_password"),
+                Shown {
+                    show_password: f.has("show_password"),
+                    ..Default::default()
+                },
                 errors,
                 None,
                 Editing::default(),
@@ -459,7 +623,10 @@ pub async fn create(
                 staff,
                 None,
                 input,
-                f.has("show_password"),
+                Shown {
+                    show_password: f.has("show_password"),
+                    ..Default::default()
+                },
                 FieldErrors::new(),
                 Some(m),
                 Editing::default(),
@@ -484,7 +651,7 @@ pub async fn edit_form(
                 staff,
                 Some(user),
                 input,
-                false,
+                Shown::default(),
                 FieldErrors::new(),
                 None,
                 editing,
@@ -516,12 +683,38 @@ pub async fn update(
             staff,
             Some(user),
             input,
-            show,
+            Shown {
+                show_password: show,
+                generated: true,
+                ..Default::default()
+            },
             FieldErrors::new(),
             None,
             loaded,
         )
         .await;
+    }
+    // Disabling someone ends their work: the form asks once more (no script needed).
+    if input.status == UserStatus::Disabled.code()
+        && user.status != UserStatus::Disabled
+        && !f.has("confirm_disable")
+    {
+        return form_page(
+            &state,
+            staff,
+            Some(user),
+            input,
+            Shown {
+                show_password: show,
+                confirm_disable: true,
+                ..Default::default()
+            },
+            FieldErrors::new(),
+            None,
+            loaded,
+        )
+        .await
+        .map(|r| with_status(r, StatusCode::UNPROCESSABLE_ENTITY));
     }
     let patch = UserPatch::from(&input);
     let (errors, alert, editing, user) = match state
@@ -563,7 +756,10 @@ pub async fn update(
         staff,
         Some(user),
         input,
-        show,
+        Shown {
+            show_password: show,
+            ..Default::default()
+        },
         errors,
         alert,
         editing,
@@ -818,4 +1014,12 @@ pub async fn reset_password(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A page answer with another status (a form that asks for a confirmation is not a success).
+fn with_status(mut r: Response, status: StatusCode) -> Response {
+    if r.status().is_success() {
+        *r.status_mut() = status;
+    }
+    r
 }
