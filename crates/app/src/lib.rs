@@ -25,6 +25,7 @@ mod token_cache;
 pub mod tokens;
 pub mod two_factor;
 pub mod users;
+pub mod users_bulk;
 
 pub use actor::Actor;
 pub use error::{AppError, FieldErrors, Stale};

@@ -858,6 +858,49 @@ impl App {
             "change two-factor authentication",
         )
         .await?;
+        if !enabled
+            && !self
+                .hasher
+                .verify(actor_password, &actor.user.password_hash)
+                .await
+                .ok
+        {
+            // The refusals about the target come first, as with the right password.
+            let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+            if id == actor.id() {
+                return Err(self
+                    .refuse_own(
+                        actor,
+                        "disable own two-factor authentication",
+                        "You can't disable your own two-factor authentication",
+                    )
+                    .await);
+            }
+            self.guard_target(actor, &target, &format!("change 2FA of {}", target.email))
+                .await?;
+            return Err(AppError::field(
+                "actor_password",
+                "Your password is not correct",
+            ));
+        }
+        self.set_two_factor_proven(actor, id, enabled).await
+    }
+
+    /// [`App::set_two_factor`] once the actor's password has been checked (Disable 2FA, one
+    /// user or many): the permission and guards, then the change, its event and the notice.
+    pub(crate) async fn set_two_factor_proven(
+        &self,
+        actor: &Actor,
+        id: i64,
+        enabled: bool,
+    ) -> Result<(), AppError> {
+        self.authorize(
+            actor,
+            Section::Users,
+            Action::Update,
+            "change two-factor authentication",
+        )
+        .await?;
         let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
         if id == actor.id() && !enabled {
             return Err(self
@@ -870,18 +913,6 @@ impl App {
         }
         self.guard_target(actor, &target, &format!("change 2FA of {}", target.email))
             .await?;
-        if !enabled
-            && !self
-                .hasher
-                .verify(actor_password, &actor.user.password_hash)
-                .await
-                .ok
-        {
-            return Err(AppError::field(
-                "actor_password",
-                "Your password is not correct",
-            ));
-        }
         let (kind, name) = if enabled {
             (TwoFactor::Email, "2FA enabled")
         } else {

@@ -94,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .route("/users", get(users::list))
         .route("/users/new", get(users::new_form).post(users::create))
         .route("/users/columns", post(users::save_columns))
+        .route("/users/bulk", post(users_bulk::confirm))
+        .route("/users/bulk/apply", post(users_bulk::apply))
         .route("/users/{id}", get(users::edit_form).post(users::update))
         .route("/users/{id}/two-factor/disable", get(users::disable_2fa_form).post(users::disable_2fa))
         .route("/users/{id}/two-factor/enable", post(users::enable_2fa))

@@ -1709,6 +1709,34 @@ async fn usability_review_findings_in_chromium() {
         "{text}"
     );
 
+    // Bulk actions: tick rows, choose, confirm on a page naming the count, read the result.
+    p.goto("/users").await;
+    p.click(
+        "//input[@aria-label='Select pat.keyboard@example.com']",
+        "Pat's checkbox",
+    )
+    .await;
+    p.click(
+        &format!("//input[@aria-label='Select {}']", bo.admin_email),
+        "the admin's checkbox",
+    )
+    .await;
+    p.choose("Action", "Enable").await;
+    p.press("Apply to the chosen users").await;
+    assert!(
+        p.text().await.contains("Enable: 2 users?"),
+        "{}",
+        p.text().await
+    );
+    p.press("Enable: 2 users").await;
+    let text = p.text().await;
+    assert!(
+        text.contains("1 of 2 users changed; 1 already as asked"),
+        "{text}"
+    );
+    p.goto("/users").await;
+    assert!(p.row("pat.keyboard@example.com").await.contains("Enabled"));
+
     // 2. The ☰ menu on a phone: closed until asked for.
     p.viewport(390, 844).await;
     p.goto("/users").await;

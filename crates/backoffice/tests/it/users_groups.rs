@@ -1304,3 +1304,131 @@ async fn list_columns_are_kept_per_user() {
         assert!(list.contains(">Name</a></th>"), "{backend}");
     }
 }
+
+/// Issue 24: bulk actions on Users. The confirmation names the count; each user goes through
+/// the ordinary guards (one's own account, the last administrator); the result lists the
+/// refusals with their reasons; one event per changed user, none for those already as asked.
+#[tokio::test]
+async fn bulk_actions_on_users_guard_each_user_and_report_refusals() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        let admin = t.admin().await;
+        let support = create_group(&admin, "Support", &["clients.view"])
+            .await
+            .to_string();
+        let desk = create_group(&admin, "Desk", &["users.view"])
+            .await
+            .to_string();
+        for (e, n) in [
+            ("ann@example.com", "Ann A"),
+            ("bob@example.com", "Bob B"),
+            ("cy@example.com", "Cy C"),
+        ] {
+            create_user(&admin, e, n, &[&support], false, false).await;
+        }
+        let ann = user_id(&admin, "ann@example.com").await.to_string();
+        let bob = user_id(&admin, "bob@example.com").await.to_string();
+        let me = user_id(&admin, "root@example.com").await.to_string();
+        admin.get("/users").await;
+        let confirm = admin
+            .post(
+                "/users/bulk",
+                &[
+                    ("selection", "ticked"),
+                    ("id", &ann),
+                    ("id", &bob),
+                    ("id", &me),
+                    ("action", "disable"),
+                    ("target_group", ""),
+                ],
+            )
+            .await;
+        assert_eq!(confirm.status, 200, "{}", confirm.body);
+        assert!(
+            confirm.body.contains("Disable: 3 users?"),
+            "{}",
+            confirm.body
+        );
+        let ids = format!("{ann},{bob},{me}");
+        let before = events_with(&t, "User disabled").await;
+        let done = admin
+            .post(
+                "/users/bulk/apply",
+                &[("action", "disable"), ("target_group", ""), ("ids", &ids)],
+            )
+            .await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(
+            done.body.contains("2 of 3 users changed; 1 refused"),
+            "{}",
+            done.body
+        );
+        assert!(
+            done.body.contains("<td>root@example.com</td>"),
+            "the refusal names who"
+        );
+        assert_eq!(
+            events_with(&t, "User disabled").await,
+            before + 2,
+            "{backend}: one per user"
+        );
+        // Again: already disabled, nothing written.
+        admin.get("/users").await;
+        let again = admin
+            .post(
+                "/users/bulk/apply",
+                &[
+                    ("action", "disable"),
+                    ("target_group", ""),
+                    ("ids", &format!("{ann},{bob}")),
+                ],
+            )
+            .await;
+        assert!(
+            again
+                .body
+                .contains("0 of 2 users changed; 2 already as asked"),
+            "{}",
+            again.body
+        );
+        assert_eq!(events_with(&t, "User disabled").await, before + 2);
+        // Every user matching the filters (status Disabled): Add to group Desk.
+        admin.get("/users").await;
+        let confirm = admin
+            .post(
+                "/users/bulk",
+                &[
+                    ("selection", "matching"),
+                    ("status", "disabled"),
+                    ("action", "add_group"),
+                    ("target_group", &desk),
+                ],
+            )
+            .await;
+        assert!(
+            confirm.body.contains("Add to group Desk: 2 users?"),
+            "{}",
+            confirm.body
+        );
+        // Disable 2FA needs the actor's password; a wrong one changes nothing.
+        let r = admin
+            .post(
+                "/users/bulk/apply",
+                &[
+                    ("action", "disable_2fa"),
+                    ("target_group", ""),
+                    ("ids", &ids),
+                    ("actor_password", "wrong"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 422);
+        assert!(r.body.contains("Your password is not correct"));
+        // Without a CSRF token nothing happens.
+        let forged = t
+            .browser()
+            .post("/users/bulk/apply", &[("action", "enable"), ("ids", &ids)])
+            .await;
+        assert_ne!(forged.status, 200);
+    }
+}

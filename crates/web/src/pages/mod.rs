@@ -13,6 +13,7 @@ pub mod settings;
 pub mod tags;
 pub mod two_factor;
 pub mod users;
+pub mod users_bulk;
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};

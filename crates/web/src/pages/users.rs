@@ -70,6 +70,8 @@ struct ListPage {
     /// The columns this viewer chose to see (all until they choose).
     shown: Vec<&'static str>,
     can_create: bool,
+    /// Users Update: a checkbox per row and the bulk actions.
+    can_bulk: bool,
     now: domain::Timestamp,
 }
 
@@ -159,8 +161,28 @@ impl ListPage {
     }
 }
 
+/// The list's parameters from name/value pairs (a bulk form carries the list's filters).
+pub(super) fn list_params_of<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> ListParams {
+    let mut p = ListParams::default();
+    for (k, v) in pairs {
+        let v = Some(v.to_string());
+        match k {
+            "q" => p.q = v,
+            "status" => p.status = v,
+            "two_factor" => p.two_factor = v,
+            "ip_whitelist" => p.ip_whitelist = v,
+            "group" => p.group = v,
+            "allowed_tag" => p.allowed_tag = v,
+            "creator" => p.creator = v,
+            "mask_data" => p.mask_data = v,
+            _ => {}
+        }
+    }
+    p
+}
+
 /// The Users list's query from its parameters (the list, and Select all matching).
-fn query_of(p: &ListParams) -> UserQuery {
+pub(super) fn query_of(p: &ListParams) -> UserQuery {
     let per_page = p
         .per_page
         .as_deref()
@@ -272,6 +294,7 @@ pub async fn list(
     let shown = state.app.list_columns(&staff.actor, "users").await?;
     Ok(render(&ListPage {
         shown,
+        can_bulk: staff.actor.can(Section::Users, Action::Update),
         can_create: staff.actor.can(Section::Users, Action::Create),
         users: page_data.items,
         total: page_data.total,
