@@ -140,10 +140,17 @@ impl Config {
         })
     }
 
+    /// `BACKOFFICE_PUBLIC_URL`, or else the listen address; one on loopback (the default) is
+    /// named `localhost`: only this machine reaches it, where that name means it, and browsers
+    /// take `http://localhost` as a secure context and a passkey relying party, which an IP
+    /// address can never be, so the standalone default install offers passkeys.
     pub fn public_url(&self) -> Result<String, ConfigError> {
-        let url = match &self.public_url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.listen),
+        let url = match (&self.public_url, self.listen_addr()) {
+            (Some(u), _) => u.trim_end_matches('/').to_string(),
+            (None, Ok(addr)) if addr.ip().is_loopback() => {
+                format!("http://localhost:{}", addr.port())
+            }
+            (None, _) => format!("http://{}", self.listen),
         };
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(bad(
@@ -382,6 +389,39 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_url_names_localhost_for_a_loopback_listener() {
+        let on = |listen: &str| Config {
+            listen: listen.into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            Config::default().public_url().unwrap(),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            on("[::1]:9000").public_url().unwrap(),
+            "http://localhost:9000"
+        );
+        assert_eq!(
+            on("0.0.0.0:8080").public_url().unwrap(),
+            "http://0.0.0.0:8080"
+        );
+        assert_eq!(
+            on("10.1.2.3:80").public_url().unwrap(),
+            "http://10.1.2.3:80"
+        );
+        let set = Config {
+            public_url: Some("https://bo.example.com/".into()),
+            ..Config::default()
+        };
+        assert_eq!(set.public_url().unwrap(), "https://bo.example.com");
+        assert_eq!(
+            Config::default().public_origin().unwrap(),
+            "http://localhost:8080"
+        );
+    }
 
     #[test]
     fn redacts_secrets() {

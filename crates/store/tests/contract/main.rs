@@ -9,4 +9,5 @@ mod events;
 mod groups;
 mod sessions;
 mod support;
+mod two_factor;
 mod users;
