@@ -19,6 +19,7 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         api_rate_per_credential: config.api_rate_per_minute,
         api_rate_per_ip: config.api_rate_per_ip_per_minute,
     };
+    let forwarding = config.forwarding().map_err(|e| config_failure(&e))?;
     let app = open_serving(&config).await?;
     if !app.has_smtp() {
         tracing::warn!(
@@ -51,6 +52,15 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
             reason: format!("can't listen on {addr}: {e}"),
         })
     })?;
+    if let Some(f) = forwarding {
+        tracing::info!(
+            syslog = ?f.syslog,
+            webhook = ?f.webhook,
+            mask_personal = f.mask_personal,
+            "forwarding the event log"
+        );
+        app.start_forwarding(f);
+    }
     let housekeeping = {
         let app = app.clone();
         tokio::spawn(async move {

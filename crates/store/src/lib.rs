@@ -5,6 +5,7 @@
 mod audit_chain;
 mod clients;
 mod dialect;
+mod forwarding;
 mod postgres;
 mod rows;
 mod sign_in;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
 pub use clients::*;
+pub use forwarding::*;
 pub use sign_in::*;
 pub use tags::*;
 pub use two_factor::*;
@@ -360,6 +362,7 @@ pub trait Store:
     + IdempotencyStore
     + TagStore
     + TwoFactorStore
+    + ForwardingStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

@@ -14,6 +14,7 @@ mod clients;
 mod concurrency;
 mod events;
 mod faults;
+mod forwarding;
 mod headers;
 mod ip_whitelist;
 mod scale_out;

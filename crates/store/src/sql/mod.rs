@@ -10,6 +10,7 @@
 mod authority;
 pub(super) mod clients;
 mod events;
+mod forwarding;
 mod groups;
 mod idempotency;
 mod resets;

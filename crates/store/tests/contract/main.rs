@@ -6,6 +6,7 @@
 
 mod clients;
 mod events;
+mod forwarding;
 mod groups;
 mod sessions;
 mod support;
