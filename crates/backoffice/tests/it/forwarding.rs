@@ -455,3 +455,60 @@ fn bad_forwarding_settings_stop_start_up_naming_the_setting() {
         );
     }
 }
+
+/// A syslog receiver over TLS (certificate from the operator's CA) in the test: reads each
+/// connection to its end, then closes it, keeping the octet-counted messages' JSON.
+async fn tls_syslog_receiver(ca: &TestCa) -> (u16, Arc<Mutex<Vec<Value>>>) {
+    let acceptor = ca.acceptor();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got: Arc<Mutex<Vec<Value>>> = Default::default();
+    let keep = got.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            let mut data = Vec::new();
+            if tls.read_to_end(&mut data).await.is_err() {
+                continue;
+            }
+            let text = String::from_utf8(data).unwrap();
+            let mut rest = text.as_str();
+            while let Some((len, after)) = rest.split_once(' ') {
+                let len: usize = len.parse().unwrap();
+                let (msg, next) = after.split_at(len);
+                assert!(msg.starts_with("<110>1 "), "{msg}");
+                let json = msg.split_once(" event - ").unwrap().1;
+                keep.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(json).unwrap());
+                rest = next;
+            }
+            let _ = tls.shutdown().await;
+        }
+    });
+    (port, got)
+}
+
+#[tokio::test]
+async fn syslog_over_tls_trusts_the_operators_ca() {
+    let dir = temp_dir("syslog-tls");
+    let ca = TestCa::new();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let (port, got) = tls_syslog_receiver(&ca).await;
+    let s = start(
+        &dir,
+        &[
+            (
+                "BACKOFFICE_EVENTS_SYSLOG_URL",
+                &format!("tls://localhost:{port}"),
+            ),
+            ("BACKOFFICE_EVENTS_CA_FILE", &ca_file.display().to_string()),
+        ],
+    );
+    let (_, token) = token(&s).await;
+    add_clients(&s.url, &token, 0, 5).await;
+    wait_for_all(&dir, 30, || got.lock().unwrap().clone()).await;
+}
