@@ -140,9 +140,13 @@ fn outside_whitelist(ip: Option<&str>) -> String {
 }
 
 fn failed(reason: &str, email: &str) -> Event {
-    Event::new(Category::Auth, AuditAction::SignIn, "Sign-in failed")
-        .change("reason", "", reason)
-        .change("email", "", email.chars().take(200).collect::<String>())
+    Event::new(
+        Category::Auth,
+        AuditAction::SignIn,
+        crate::dashboard::SIGN_IN_FAILED,
+    )
+    .change("reason", "", reason)
+    .change("email", "", email.chars().take(200).collect::<String>())
 }
 
 impl App {
@@ -558,11 +562,12 @@ impl App {
         factor: Option<&str>,
     ) -> Result<NewSession, AppError> {
         let (session, record) = self.new_session(user.id, SessionStage::Full, client);
-        let mut e = Event::new(Category::Auth, AuditAction::SignIn, "Signed in").target(
-            "user",
-            user.id,
-            &user.email,
-        );
+        let mut e = Event::new(
+            Category::Auth,
+            AuditAction::SignIn,
+            crate::dashboard::SIGNED_IN,
+        )
+        .target("user", user.id, &user.email);
         if let Some(f) = factor {
             e = e.change("second factor", "", f);
         }

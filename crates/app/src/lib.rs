@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod clients;
 pub mod concurrency;
 pub mod csv_file;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod events;
@@ -98,6 +99,7 @@ pub struct App {
     /// The passkeys' relying party (`None` when the public URL has no domain name).
     pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
     pub(crate) require_cache: two_factor::RequireCache,
+    pub(crate) dashboard_cache: dashboard::DashboardCache,
 }
 
 impl App {
@@ -117,6 +119,7 @@ impl App {
             hasher: hashing::Hasher::new(),
             webauthn: two_factor::relying_party(&settings.public_url),
             require_cache: Default::default(),
+            dashboard_cache: Default::default(),
             settings,
             clock,
             token_cache: Default::default(),

@@ -4,6 +4,7 @@
 
 mod audit_chain;
 mod clients;
+mod dashboard;
 mod dialect;
 mod forwarding;
 mod postgres;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
 pub use clients::*;
+pub use dashboard::*;
 pub use forwarding::*;
 pub use sign_in::*;
 pub use tags::*;
@@ -363,6 +365,7 @@ pub trait Store:
     + TagStore
     + TwoFactorStore
     + ForwardingStore
+    + DashboardStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

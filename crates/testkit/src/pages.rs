@@ -281,6 +281,7 @@ pub struct Staff<'a> {
     rights: Vec<String>,
     groups: Vec<i64>,
     masked: bool,
+    allowed_tags: Vec<i64>,
 }
 
 impl TestApp {
@@ -296,6 +297,7 @@ impl TestApp {
             rights: Vec::new(),
             groups: Vec::new(),
             masked: false,
+            allowed_tags: Vec::new(),
         }
     }
 
@@ -352,6 +354,12 @@ impl<'a> Staff<'a> {
         self
     }
 
+    /// Their own Allowed Client Tags (tag ids): they see only clients carrying one.
+    pub fn with_allowed_tags(mut self, tags: &[i64]) -> Self {
+        self.allowed_tags.extend_from_slice(tags);
+        self
+    }
+
     /// Creates the account and returns a browser signed in as them.
     pub async fn signed_in(self) -> Browser {
         let admin = match self.by {
@@ -384,7 +392,7 @@ impl<'a> Staff<'a> {
             mask_data: self.masked,
             ip_whitelist: String::new(),
             confirm_lockout: false,
-            allowed_tag_ids: Vec::new(),
+            allowed_tag_ids: self.allowed_tags.clone(),
         };
         let id = self.t.app.create_user(&admin, &input).await.unwrap();
         self.t

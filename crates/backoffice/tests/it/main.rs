@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod clients;
 mod concurrency;
+mod dashboard;
 mod events;
 mod faults;
 mod forwarding;

@@ -9,6 +9,7 @@
 
 mod authority;
 pub(super) mod clients;
+mod dashboard;
 mod events;
 mod forwarding;
 mod groups;

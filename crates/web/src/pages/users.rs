@@ -28,6 +28,8 @@ pub struct ListParams {
     allowed_tag: Option<String>,
     creator: Option<String>,
     mask_data: Option<String>,
+    /// "yes": only accounts locked now.
+    locked: Option<String>,
     sort: Option<String>,
     dir: Option<String>,
     page: Option<String>,
@@ -59,6 +61,8 @@ struct ListPage {
     creator: i64,
     /// "yes", "no" or "".
     mask_data: String,
+    /// Only accounts locked now.
+    locked: bool,
     sort: &'static str,
     desc: bool,
     groups: Vec<GroupRef>,
@@ -82,6 +86,7 @@ impl ListPage {
             .append_pair("allowed_tag", &id(self.allowed_tag))
             .append_pair("creator", &id(self.creator))
             .append_pair("mask_data", &self.mask_data)
+            .append_pair("locked", if self.locked { "yes" } else { "" })
             .append_pair("sort", sort)
             .append_pair("dir", if desc { "desc" } else { "asc" })
             .append_pair("page", &page.to_string())
@@ -149,6 +154,7 @@ pub async fn list(
     };
     let has_ip_whitelist = yes_no(p.ip_whitelist.as_deref());
     let mask_data = yes_no(p.mask_data.as_deref());
+    let locked = yes_no(p.locked.as_deref()) == Some(true);
     let id = |v: Option<&str>| v.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     let group = id(p.group.as_deref());
     let allowed_tag = id(p.allowed_tag.as_deref());
@@ -166,6 +172,7 @@ pub async fn list(
         allowed_tag_id: (allowed_tag > 0).then_some(allowed_tag),
         creator_id: (creator > 0).then_some(creator),
         mask_data,
+        locked_at: locked.then(|| state.app.now()),
         sort,
         descending: desc,
         offset: (page - 1) * per_page,
@@ -226,6 +233,7 @@ pub async fn list(
         tags,
         creator,
         mask_data: yes_no_code(mask_data).into(),
+        locked,
         sort: sort.code(),
         desc,
         groups,
