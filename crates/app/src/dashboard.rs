@@ -8,6 +8,7 @@
 
 use crate::events::{EventFilter, EventView};
 use crate::{Actor, App, AppError};
+use domain::client::ClientStatus;
 use domain::{Action, ClientScope, Section, Timestamp, TwoFactor, UserStatus};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,27 +57,116 @@ pub struct Dashboard {
     pub counted_at: Timestamp,
 }
 
-/// Counted figures by scope ("all" or the scope's tags), with when they were counted.
+/// The counted figures, each kept for [`FRESH_FOR`]: staff and sign-ins once for everyone,
+/// clients per scope.
 #[derive(Default)]
 pub(crate) struct DashboardCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<Counted>)>>,
-    /// One count at a time: viewers arriving meanwhile wait for it instead of counting too.
+    staff: Shelf<StaffCounts>,
+    sign_ins: Shelf<Vec<SignInDay>>,
+    clients: Shelf<ClientCounts>,
+}
+
+/// Counts by key, with when they were made; one count at a time per shelf, so viewers arriving
+/// meanwhile wait for it instead of counting too.
+struct Shelf<T> {
+    entries: Mutex<HashMap<String, Kept<T>>>,
     counting: tokio::sync::Mutex<()>,
 }
 
-struct Counted {
-    staff: StaffCounts,
-    clients: ClientCounts,
-    sign_ins: Vec<SignInDay>,
-    at: Timestamp,
+/// Figures with when they were made (the clock for freshness, the time for the page).
+type Kept<T> = (Instant, Timestamp, Arc<T>);
+
+impl<T> Default for Shelf<T> {
+    fn default() -> Self {
+        Self {
+            entries: Default::default(),
+            counting: Default::default(),
+        }
+    }
+}
+
+impl<T> Shelf<T> {
+    fn fresh(&self, key: &str) -> Option<(Arc<T>, Timestamp)> {
+        self.entries
+            .lock()
+            .unwrap()
+            .get(key)
+            .filter(|(made, _, _)| made.elapsed() < FRESH_FOR)
+            .map(|(_, at, v)| (v.clone(), *at))
+    }
+
+    /// The figures under `key`, counted by `count` when none are fresh.
+    async fn get(
+        &self,
+        key: &str,
+        at: Timestamp,
+        count: impl std::future::Future<Output = Result<T, AppError>>,
+    ) -> Result<(Arc<T>, Timestamp), AppError> {
+        if let Some(v) = self.fresh(key) {
+            return Ok(v);
+        }
+        let _counting = self.counting.lock().await;
+        if let Some(v) = self.fresh(key) {
+            return Ok(v);
+        }
+        let v = Arc::new(count.await?);
+        let mut entries = self.entries.lock().unwrap();
+        // Scopes nobody has viewed for a while go.
+        entries.retain(|_, (made, _, _)| made.elapsed() < FRESH_FOR * 10);
+        entries.insert(key.to_string(), (Instant::now(), at, v.clone()));
+        Ok((v, at))
+    }
 }
 
 const COUNTRIES_SHOWN: usize = 8;
 
 impl App {
+    /// The viewer's Dashboard: only the sections they may see are counted.
     pub async fn dashboard(&self, actor: &Actor) -> Result<Dashboard, AppError> {
-        let counted = self.counted(actor.client_scope()).await?;
+        let now = self.now();
+        let cache = &self.dashboard_cache;
+        let mut counted_at = now;
+        let staff = if actor.can(Section::Users, Action::View) {
+            let counted = cache.staff.get("all", now, async {
+                Ok(staff_counts(self.store.staff_figures(now).await?))
+            });
+            Some(shown(&mut counted_at, counted.await?))
+        } else {
+            None
+        };
+        let clients = if actor.can(Section::Clients, Action::View) {
+            let (key, tags) = match actor.client_scope() {
+                ClientScope::All => ("all".to_string(), None),
+                ClientScope::Tags(t) => (
+                    format!("{t:?}"),
+                    Some(t.iter().copied().collect::<Vec<_>>()),
+                ),
+            };
+            let counted = cache.clients.get(&key, now, async {
+                Ok(client_counts(
+                    self.store.client_figures(tags.as_deref()).await?,
+                ))
+            });
+            Some(shown(&mut counted_at, counted.await?))
+        } else {
+            None
+        };
         let events = actor.can(Section::EventLog, Action::View);
+        let sign_ins = if events {
+            let today = now.millis().div_euclid(86_400_000);
+            let first_day = today - (DAYS - 1);
+            let counted = cache.sign_ins.get("all", now, async {
+                let from = Timestamp(first_day * 86_400_000);
+                let days = self
+                    .store
+                    .sign_ins_per_day(from, SIGNED_IN, SIGN_IN_FAILED)
+                    .await?;
+                Ok(every_day(first_day, today, days))
+            });
+            Some(shown(&mut counted_at, counted.await?))
+        } else {
+            None
+        };
         let latest = if events {
             let mut l = self.list_events(actor, &EventFilter::default()).await?;
             l.truncate(LATEST);
@@ -85,64 +175,19 @@ impl App {
             None
         };
         Ok(Dashboard {
-            staff: actor
-                .can(Section::Users, Action::View)
-                .then(|| counted.staff.clone()),
-            clients: actor
-                .can(Section::Clients, Action::View)
-                .then(|| counted.clients.clone()),
-            sign_ins: events.then(|| counted.sign_ins.clone()),
+            staff,
+            clients,
+            sign_ins,
             latest,
-            counted_at: counted.at,
+            counted_at,
         })
     }
+}
 
-    async fn counted(&self, scope: &ClientScope) -> Result<Arc<Counted>, AppError> {
-        let key = match scope {
-            ClientScope::All => "all".to_string(),
-            ClientScope::Tags(t) => format!("{t:?}"),
-        };
-        let fresh = |cache: &DashboardCache| {
-            cache
-                .entries
-                .lock()
-                .unwrap()
-                .get(&key)
-                .filter(|(at, _)| at.elapsed() < FRESH_FOR)
-                .map(|(_, c)| c.clone())
-        };
-        if let Some(c) = fresh(&self.dashboard_cache) {
-            return Ok(c);
-        }
-        let _counting = self.dashboard_cache.counting.lock().await;
-        if let Some(c) = fresh(&self.dashboard_cache) {
-            return Ok(c);
-        }
-        let now = self.now();
-        let tags: Option<Vec<i64>> = match scope {
-            ClientScope::All => None,
-            ClientScope::Tags(t) => Some(t.iter().copied().collect()),
-        };
-        let today = now.millis().div_euclid(86_400_000);
-        let first_day = today - (DAYS - 1);
-        let counted = Arc::new(Counted {
-            staff: staff_counts(self.store.staff_figures(now).await?),
-            clients: client_counts(self.store.client_figures(tags.as_deref()).await?),
-            sign_ins: every_day(
-                first_day,
-                today,
-                self.store
-                    .sign_ins_per_day(Timestamp(first_day * 86_400_000), SIGNED_IN, SIGN_IN_FAILED)
-                    .await?,
-            ),
-            at: now,
-        });
-        let mut entries = self.dashboard_cache.entries.lock().unwrap();
-        // Scopes nobody has viewed for a while go.
-        entries.retain(|_, (at, _)| at.elapsed() < FRESH_FOR * 10);
-        entries.insert(key, (Instant::now(), counted.clone()));
-        Ok(counted)
-    }
+/// Figures to show, and the page's "as of" moved back to when they were counted.
+fn shown<T: Clone>(counted_at: &mut Timestamp, (v, at): (Arc<T>, Timestamp)) -> T {
+    *counted_at = (*counted_at).min(at);
+    v.as_ref().clone()
 }
 
 fn staff_counts(f: StaffFigures) -> StaffCounts {
@@ -151,31 +196,21 @@ fn staff_counts(f: StaffFigures) -> StaffCounts {
         ..Default::default()
     };
     for s in UserStatus::ALL {
-        let n = f
-            .groups
-            .iter()
-            .filter(|g| g.0 == s.code())
-            .map(|g| g.2)
-            .sum();
+        let n = f.groups.iter().filter(|g| g.0 == s).map(|g| g.2).sum();
         c.by_status.push((s, n));
         c.total += n;
     }
     for t in TwoFactor::ALL {
-        let n = f
-            .groups
-            .iter()
-            .filter(|g| g.1 == t.code())
-            .map(|g| g.2)
-            .sum();
+        let n = f.groups.iter().filter(|g| g.1 == t).map(|g| g.2).sum();
         c.by_two_factor.push((t, n));
     }
     c
 }
 
-fn client_counts(rows: Vec<(String, String, i64)>) -> ClientCounts {
+fn client_counts(rows: Vec<(ClientStatus, String, i64)>) -> ClientCounts {
     let mut c = ClientCounts::default();
-    for s in domain::client::ClientStatus::ALL {
-        let n = rows.iter().filter(|r| r.0 == s.code()).map(|r| r.2).sum();
+    for s in ClientStatus::ALL {
+        let n = rows.iter().filter(|r| r.0 == s).map(|r| r.2).sum();
         c.by_status.push((s.code().into(), s.label().into(), n));
         c.total += n;
     }
@@ -245,8 +280,8 @@ mod tests {
     #[test]
     fn countries_past_the_first_few_are_summed() {
         let rows: Vec<_> = (0..12)
-            .map(|i| ("active".to_string(), format!("C{i}"), 100 - i as i64))
-            .chain([("blocked".to_string(), "C0".to_string(), 5)])
+            .map(|i| (ClientStatus::Active, format!("C{i}"), 100 - i as i64))
+            .chain([(ClientStatus::Blocked, "C0".to_string(), 5)])
             .collect();
         let c = client_counts(rows);
         assert_eq!(c.total, (0..12).map(|i| 100 - i).sum::<i64>() + 5);

@@ -108,7 +108,13 @@ impl std::fmt::Debug for Config {
             .field("mail_from", &self.mail_from)
             .field("public_url", &self.public_url)
             .field("events_syslog_url", &self.events_syslog_url)
-            .field("events_webhook_url", &self.events_webhook_url)
+            .field(
+                "events_webhook_url",
+                &self
+                    .events_webhook_url
+                    .as_deref()
+                    .map(app::forwarding::webhook::origin_of),
+            )
             .field(
                 "events_webhook_secret",
                 &self.events_webhook_secret.as_ref().map(|_| "<redacted>"),

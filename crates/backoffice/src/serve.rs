@@ -53,6 +53,12 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         })
     })?;
     if let Some(f) = forwarding {
+        if f.syslog.as_ref().is_some_and(|s| s.cleartext_off_host()) {
+            tracing::warn!(
+                "BACKOFFICE_EVENTS_SYSLOG_URL is tcp:// to another machine: events cross the \
+                 network readable; use tls:// unless the network is trusted"
+            );
+        }
         tracing::info!(
             syslog = ?f.syslog,
             webhook = ?f.webhook,

@@ -3,13 +3,13 @@
 
 use crate::Result;
 use async_trait::async_trait;
-use domain::Timestamp;
+use domain::client::ClientStatus;
+use domain::{Timestamp, TwoFactor, UserStatus};
 
-/// Staff accounts counted by status and two-factor method (codes), and how many are locked.
+/// Staff accounts counted by status and two-factor method, and how many are locked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StaffFigures {
-    /// (status code, two-factor code, accounts).
-    pub groups: Vec<(String, String, i64)>,
+    pub groups: Vec<(UserStatus, TwoFactor, i64)>,
     pub locked: i64,
 }
 
@@ -25,8 +25,11 @@ pub struct SignInDay {
 pub trait DashboardStore: Send + Sync {
     /// Every staff account by status and method; locked = locked past `now`.
     async fn staff_figures(&self, now: Timestamp) -> Result<StaffFigures>;
-    /// Clients by (status code, country code): every client, or those carrying one of `tags`.
-    async fn client_figures(&self, tags: Option<&[i64]>) -> Result<Vec<(String, String, i64)>>;
+    /// Clients by (status, country code): every client, or those carrying one of `tags`.
+    async fn client_figures(
+        &self,
+        tags: Option<&[i64]>,
+    ) -> Result<Vec<(ClientStatus, String, i64)>>;
     /// Per UTC day from `from` on, the events named `ok_event` and `failed_event`.
     async fn sign_ins_per_day(
         &self,

@@ -33,8 +33,8 @@ pub trait ForwardingStore: Send + Sync {
         until: Timestamp,
         start_cursor: i64,
     ) -> Result<Option<i64>>;
-    /// Moves the cursor forward to `cursor` after a delivery, only while `owner` holds the
-    /// lease (false otherwise: another instance took over, and its cursor stands).
+    /// Moves the cursor forward to `cursor` after a delivery at `at`, only while `owner` holds
+    /// the lease, unexpired (false otherwise: it ran out, or another instance took over).
     async fn forwarding_delivered(
         &self,
         sink: &str,

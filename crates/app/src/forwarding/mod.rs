@@ -5,10 +5,12 @@
 //! (the last event it acknowledged), so a restart or an outage of either side resumes where it
 //! stopped; a failed batch is sent again whole, after a pause that doubles up to a minute. With
 //! several instances, a lease in the database lets one forward to a destination at a time.
-//! Every event carries its id and chain hashes, so a receiver can drop the duplicates that
-//! at-least-once implies and check the chain. What leaves is the event as stored (the SIEM is
-//! trusted like the database), unless `BACKOFFICE_EVENTS_MASK_PERSONAL` masks client personal
-//! data in it, by the rules the Event log page uses for a viewer with Mask data on.
+//! Every event carries its id, so a receiver can drop the duplicates that at-least-once implies
+//! and see a gap, and its chain hashes to check the chain. What leaves is the event as stored
+//! (the SIEM is trusted like the database), unless `BACKOFFICE_EVENTS_MASK_PERSONAL` masks
+//! client personal data in it, by the rules the Event log page uses for a viewer with Mask data
+//! on; a masked event leaves without its hashes, which are made over the unmasked row: with the
+//! rest of the row in the clear, a guessed name could be checked against them.
 
 pub mod syslog;
 pub mod webhook;
@@ -44,12 +46,14 @@ pub struct Forwarding {
 /// A destination: delivers a batch of events (as JSON) or says why not.
 #[async_trait]
 pub trait Destination: Send {
-    /// The destination's name in the database and on System › Settings.
-    fn sink(&self) -> &'static str;
+    /// The destination's name in the database and on System › Settings: its kind and address
+    /// (nothing secret), so a destination pointed elsewhere starts a cursor of its own.
+    fn sink(&self) -> String;
     async fn deliver(&mut self, events: &[serde_json::Value]) -> Result<(), String>;
 }
 
-/// What a destination receives for one event: the stored row, with its id and chain hashes.
+/// What a destination receives for one event: the stored row, with its id and (unless masked)
+/// its chain hashes.
 pub fn event_json(r: &EventRecord, mask_personal: bool) -> serde_json::Value {
     let masked = crate::events::view(r.clone(), true);
     let details = if mask_personal {
@@ -58,7 +62,7 @@ pub fn event_json(r: &EventRecord, mask_personal: bool) -> serde_json::Value {
         serde_json::from_str(&r.details)
             .unwrap_or_else(|_| serde_json::Value::String(r.details.clone()))
     };
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "id": r.id,
         "at": r.at.iso(),
         "actor_id": r.actor_id,
@@ -72,9 +76,12 @@ pub fn event_json(r: &EventRecord, mask_personal: bool) -> serde_json::Value {
         "target_label": if mask_personal { masked.target_label } else { r.target_label.clone() },
         "details": details,
         "ip": r.ip,
-        "prev_hash": r.prev_hash,
-        "hash": r.hash,
-    })
+    });
+    if !mask_personal {
+        json["prev_hash"] = r.prev_hash.clone().into();
+        json["hash"] = r.hash.clone().into();
+    }
+    json
 }
 
 /// Where a destination stands, as System › Settings shows it.
@@ -129,71 +136,97 @@ impl App {
     }
 }
 
-/// One destination's loop: take the lease, send what follows the cursor, move the cursor.
+/// What one round of a forwarder did.
+enum Round {
+    /// A batch went out and the cursor moved past it.
+    Sent,
+    /// Nothing new to send.
+    Idle,
+    /// Another instance holds the destination.
+    HeldElsewhere,
+}
+
+/// One destination's loop: rounds, with a pause after a failure that doubles up to a minute.
 async fn forward(app: Arc<App>, mut dest: Box<dyn Destination>, mask: bool, owner: String) {
     let sink = dest.sink();
     let mut backoff = BACKOFF_FIRST;
     loop {
-        let now = app.now();
-        let cursor = match app
-            .store
-            .take_forwarding_lease(sink, &owner, now, now.plus_secs(LEASE_SECS), 0)
-            .await
-        {
-            Ok(Some(c)) => c,
-            // Another instance forwards to it; look again before its lease could run out.
-            Ok(None) => {
-                tokio::time::sleep(Duration::from_secs(LEASE_SECS as u64 / 3)).await;
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(sink, error = %e, "event forwarding: database unavailable");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                continue;
-            }
-        };
-        let events = match app.store.all_events(cursor, BATCH).await {
-            Ok(e) if e.is_empty() => {
-                tokio::time::sleep(POLL).await;
-                continue;
-            }
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(sink, error = %e, "event forwarding: database unavailable");
-                tokio::time::sleep(backoff).await;
-                continue;
-            }
-        };
-        let last = events.last().map_or(cursor, |e| e.id);
-        let payload: Vec<_> = events.iter().map(|e| event_json(e, mask)).collect();
-        let outcome = tokio::time::timeout(DELIVERY_TIMEOUT, dest.deliver(&payload))
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {DELIVERY_TIMEOUT:?}")));
-        match outcome {
-            Ok(()) => {
+        match round(&app, dest.as_mut(), &sink, mask, &owner).await {
+            Ok(Round::Sent) => backoff = BACKOFF_FIRST,
+            Ok(Round::Idle) => {
                 backoff = BACKOFF_FIRST;
-                if let Err(e) = app
-                    .store
-                    .forwarding_delivered(sink, &owner, last, app.now())
-                    .await
-                {
-                    // Sent but not recorded: sent again later (at least once).
-                    tracing::warn!(sink, error = %e, "event forwarding: cursor not saved");
-                }
-                tracing::debug!(sink, up_to = last, "events forwarded");
+                tokio::time::sleep(POLL).await;
+            }
+            // Look again before its lease could run out.
+            Ok(Round::HeldElsewhere) => {
+                tokio::time::sleep(Duration::from_secs(LEASE_SECS as u64 / 3)).await;
             }
             Err(error) => {
-                tracing::warn!(sink, %error, retry_in = ?backoff, "event forwarding failed");
-                let _ = app
-                    .store
-                    .forwarding_failed(sink, &owner, &error, app.now())
-                    .await;
+                tracing::warn!(%sink, %error, retry_in = ?backoff, "event forwarding failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
     }
+}
+
+/// Takes (or renews) the lease, sends what follows the cursor, moves the cursor. The lease is
+/// renewed right before the send, which is cut off well inside it ([`DELIVERY_TIMEOUT`]), so
+/// two instances don't send at once; the cursor moves only while this instance still holds it.
+async fn round(
+    app: &App,
+    dest: &mut dyn Destination,
+    sink: &str,
+    mask: bool,
+    owner: &str,
+) -> Result<Round, String> {
+    let database = |e: store::StoreError| format!("database: {e}");
+    let lease = || async {
+        let now = app.now();
+        app.store
+            .take_forwarding_lease(sink, owner, now, now.plus_secs(LEASE_SECS), 0)
+            .await
+            .map_err(database)
+    };
+    let Some(cursor) = lease().await? else {
+        return Ok(Round::HeldElsewhere);
+    };
+    let events = app
+        .store
+        .all_events(cursor, BATCH)
+        .await
+        .map_err(database)?;
+    let Some(last) = events.last().map(|e| e.id) else {
+        return Ok(Round::Idle);
+    };
+    if lease().await?.is_none() {
+        return Ok(Round::HeldElsewhere);
+    }
+    let payload: Vec<_> = events.iter().map(|e| event_json(e, mask)).collect();
+    let sent = tokio::time::timeout(DELIVERY_TIMEOUT, dest.deliver(&payload))
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {DELIVERY_TIMEOUT:?}")));
+    if let Err(error) = sent {
+        let _ = app
+            .store
+            .forwarding_failed(sink, owner, &error, app.now())
+            .await;
+        return Err(error);
+    }
+    // Sent: if the cursor can't be saved (or the lease ran out meanwhile) the batch goes again
+    // (at least once), from this instance or the one that took over.
+    let moved = app
+        .store
+        .forwarding_delivered(sink, owner, last, app.now())
+        .await
+        .map_err(|e| format!("sent up to event {last}, but the cursor was not saved: {e}"))?;
+    if !moved {
+        return Err(format!(
+            "sent up to event {last}, but the lease ran out meanwhile; sent again"
+        ));
+    }
+    tracing::debug!(sink, up_to = last, "events forwarded");
+    Ok(Round::Sent)
 }
 
 /// Parses `host:port` of a destination URL (IPv6 in brackets).
@@ -284,7 +317,9 @@ mod tests {
             "{text}"
         );
         assert_eq!(masked["details"][1]["after"], "DE", "other fields stay");
-        assert_eq!(masked["hash"], "bb");
+        // The hashes are of the unmasked row: a guessed name could be checked against them.
+        assert!(masked.get("hash").is_none() && masked.get("prev_hash").is_none());
+        assert_eq!(masked["id"], 7);
     }
 
     #[test]

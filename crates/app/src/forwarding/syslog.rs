@@ -32,7 +32,7 @@ impl std::fmt::Debug for SyslogTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "SyslogTarget({}://{}:{})",
+            "{}://{}:{}",
             if self.tls.is_some() { "tls" } else { "tcp" },
             self.host,
             self.port
@@ -62,6 +62,16 @@ impl SyslogTarget {
         })
     }
 
+    /// Plain TCP to another machine: events cross the network readable.
+    pub fn cleartext_off_host(&self) -> bool {
+        let loopback = self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        self.tls.is_none() && !loopback
+    }
+
     /// One RFC 5424 message, octet-counted.
     fn frame(&self, event: &serde_json::Value) -> Vec<u8> {
         let at = event["at"].as_str().unwrap_or("-");
@@ -76,8 +86,8 @@ impl SyslogTarget {
 
 #[async_trait]
 impl Destination for SyslogTarget {
-    fn sink(&self) -> &'static str {
-        "syslog"
+    fn sink(&self) -> String {
+        format!("syslog {self:?}")
     }
 
     async fn deliver(&mut self, events: &[serde_json::Value]) -> Result<(), String> {
@@ -117,8 +127,11 @@ async fn send_and_wait_for_close<S: AsyncRead + AsyncWrite + Unpin>(
         match s.read(&mut sink).await {
             Ok(0) => return Ok(()),
             Ok(_) => continue,
-            // A TLS receiver may close without its close_notify: everything was read anyway.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            // Over TLS only the receiver's close_notify says it read everything: a bare TCP
+            // close could come from anyone on the way.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err("the receiver closed the TLS connection without close_notify".into())
+            }
             Err(e) => return Err(io(e)),
         }
     }

@@ -19,9 +19,26 @@ pub struct WebhookTarget {
     client: reqwest::Client,
 }
 
+/// The URL's scheme, host and port, and a short hash of the whole (collectors put tokens in the
+/// path or query, which must not reach logs or pages).
 impl std::fmt::Debug for WebhookTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WebhookTarget({})", self.url)
+        f.write_str(&origin_of(&self.url))
+    }
+}
+
+/// `https://host[:port] #1a2b3c4d` for a webhook URL: enough to tell two apart, no secret.
+pub fn origin_of(url: &str) -> String {
+    use sha2::Digest;
+    let hash = hex::encode(&sha2::Sha256::digest(url.as_bytes())[..4]);
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{} #{hash}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        ),
+        Err(_) => format!("#{hash}"),
     }
 }
 
@@ -45,6 +62,9 @@ impl WebhookTarget {
         let client = reqwest::Client::builder()
             .use_preconfigured_tls((*tls).clone())
             .https_only(true)
+            // A redirect would turn the POST into a GET without the events, and its 2xx would
+            // count as delivery: any 3xx is a failure.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(15))
             .build()
@@ -66,8 +86,8 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 #[async_trait]
 impl Destination for WebhookTarget {
-    fn sink(&self) -> &'static str {
-        "webhook"
+    fn sink(&self) -> String {
+        format!("webhook {self:?}")
     }
 
     async fn deliver(&mut self, events: &[serde_json::Value]) -> Result<(), String> {
@@ -84,7 +104,7 @@ impl Destination for WebhookTarget {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("webhook: {e}"))?;
+            .map_err(|e| format!("webhook: {}", e.without_url()))?;
         if r.status().is_success() {
             Ok(())
         } else {
@@ -104,6 +124,25 @@ mod tests {
         assert!(WebhookTarget::new("http://siem.example.com/in", &secret, None).is_err());
         assert!(WebhookTarget::new("https://siem.example.com/in", "short", None).is_err());
         assert!(WebhookTarget::new("not a url", &secret, None).is_err());
+    }
+
+    #[test]
+    fn what_is_shown_of_a_webhook_url_holds_no_token() {
+        let url = "https://user:pw@collector.example.com:8443/in/SECRETTOKEN?api-key=KEY";
+        let shown = origin_of(url);
+        assert!(
+            shown.starts_with("https://collector.example.com:8443 #"),
+            "{shown}"
+        );
+        for secret in ["pw", "SECRETTOKEN", "KEY", "user"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_ne!(
+            shown,
+            origin_of("https://collector.example.com:8443/in/OTHER")
+        );
+        let t = WebhookTarget::new(url, &"s".repeat(SECRET_MIN_LEN), None).unwrap();
+        assert!(!format!("{t:?}").contains("SECRETTOKEN"));
     }
 
     #[test]

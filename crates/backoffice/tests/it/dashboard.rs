@@ -135,8 +135,14 @@ async fn the_dashboard_counts_what_the_viewer_may_see_and_links_each_figure() {
         );
         // The list a figure links to shows that many.
         let locked_list = admin.get("/users?locked=yes").await.body;
-        assert!(locked_list.contains("<td>locked@example.com</td>"), "{backend}");
-        assert!(!locked_list.contains("<td>scoped@example.com</td>"), "{locked_list}");
+        assert!(
+            locked_list.contains("<td>locked@example.com</td>"),
+            "{backend}"
+        );
+        assert!(
+            !locked_list.contains("<td>scoped@example.com</td>"),
+            "{locked_list}"
+        );
 
         // A masked, scoped viewer with Clients › View only: their clients, nothing else.
         let p = scoped.get("/").await.body;

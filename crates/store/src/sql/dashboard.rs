@@ -1,10 +1,12 @@
 //! The Dashboard's grouped counts (see [`crate::DashboardStore`]).
 
-use super::{BackendStore, Db};
+use super::{decode, BackendStore, Db};
+use crate::rows::{known, ClientGroupRow, SignInDayRow, StaffGroupRow};
 use crate::{map_err, DashboardStore, Result, SignInDay, StaffFigures};
 use async_trait::async_trait;
-use domain::Timestamp;
-use sqlx::{QueryBuilder, Row};
+use domain::client::ClientStatus;
+use domain::{Timestamp, TwoFactor, UserStatus};
+use sqlx::QueryBuilder;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -21,21 +23,22 @@ impl DashboardStore for BackendStore {
         .await
         .map_err(map_err)?;
         let mut f = StaffFigures::default();
-        for r in rows {
+        for r in &rows {
+            let g = decode::<StaffGroupRow>(r)?;
+            f.locked += g.locked.unwrap_or(0);
             f.groups.push((
-                r.try_get("status").map_err(map_err)?,
-                r.try_get("two_factor").map_err(map_err)?,
-                r.try_get("n").map_err(map_err)?,
+                known("user status", &g.status, UserStatus::from_code)?,
+                known("two-factor method", &g.two_factor, TwoFactor::from_code)?,
+                g.n,
             ));
-            f.locked += r
-                .try_get::<Option<i64>, _>("locked")
-                .map_err(map_err)?
-                .unwrap_or(0);
         }
         Ok(f)
     }
 
-    async fn client_figures(&self, tags: Option<&[i64]>) -> Result<Vec<(String, String, i64)>> {
+    async fn client_figures(
+        &self,
+        tags: Option<&[i64]>,
+    ) -> Result<Vec<(ClientStatus, String, i64)>> {
         let mut qb = QueryBuilder::<Db>::new("SELECT status, country, COUNT(*) AS n FROM clients");
         if let Some(tags) = tags {
             if tags.is_empty() {
@@ -52,11 +55,9 @@ impl DashboardStore for BackendStore {
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    r.try_get("status").map_err(map_err)?,
-                    r.try_get("country").map_err(map_err)?,
-                    r.try_get("n").map_err(map_err)?,
-                ))
+                let g = decode::<ClientGroupRow>(r)?;
+                let status = known("client status", &g.status, ClientStatus::from_code)?;
+                Ok((status, g.country, g.n))
             })
             .collect()
     }
@@ -81,19 +82,7 @@ impl DashboardStore for BackendStore {
         .await
         .map_err(map_err)?;
         rows.iter()
-            .map(|r| {
-                Ok(SignInDay {
-                    day: r.try_get("day").map_err(map_err)?,
-                    ok: r
-                        .try_get::<Option<i64>, _>("ok")
-                        .map_err(map_err)?
-                        .unwrap_or(0),
-                    failed: r
-                        .try_get::<Option<i64>, _>("failed")
-                        .map_err(map_err)?
-                        .unwrap_or(0),
-                })
-            })
+            .map(|r| Ok(decode::<SignInDayRow>(r)?.into()))
             .collect()
     }
 }

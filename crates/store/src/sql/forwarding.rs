@@ -1,10 +1,10 @@
 //! Forwarding cursors and leases (see [`crate::ForwardingStore`]).
 
-use super::BackendStore;
+use super::{decode, BackendStore};
+use crate::rows::ForwardingRow;
 use crate::{map_err, ForwardingState, ForwardingStore, Result};
 use async_trait::async_trait;
 use domain::Timestamp;
-use sqlx::Row;
 
 #[async_trait]
 impl ForwardingStore for BackendStore {
@@ -48,7 +48,7 @@ impl ForwardingStore for BackendStore {
         let done = sqlx::query(
             "UPDATE event_forwarding SET cursor = $3, delivered_at = $4, failures = 0, \
              last_error = NULL, last_error_at = NULL \
-             WHERE sink = $1 AND lease_owner = $2 AND cursor < $3",
+             WHERE sink = $1 AND lease_owner = $2 AND lease_until >= $4 AND cursor < $3",
         )
         .bind(sink)
         .bind(owner)
@@ -90,22 +90,7 @@ impl ForwardingStore for BackendStore {
         .await
         .map_err(map_err)?;
         rows.iter()
-            .map(|r| {
-                Ok(ForwardingState {
-                    sink: r.try_get("sink").map_err(map_err)?,
-                    cursor: r.try_get("cursor").map_err(map_err)?,
-                    delivered_at: r
-                        .try_get::<Option<i64>, _>("delivered_at")
-                        .map_err(map_err)?
-                        .map(Timestamp),
-                    failures: r.try_get("failures").map_err(map_err)?,
-                    last_error: r.try_get("last_error").map_err(map_err)?,
-                    last_error_at: r
-                        .try_get::<Option<i64>, _>("last_error_at")
-                        .map_err(map_err)?
-                        .map(Timestamp),
-                })
-            })
+            .map(|r| Ok(decode::<ForwardingRow>(r)?.into()))
             .collect()
     }
 }

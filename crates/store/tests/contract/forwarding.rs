@@ -67,6 +67,11 @@ async fn one_forwarder_at_a_time_and_the_cursor_only_moves_forward(b: &'static s
         .forwarding_delivered("syslog", "b", 10, now)
         .await
         .unwrap());
+    // Past its lease, not even the last holder moves the cursor.
+    assert!(!s
+        .forwarding_delivered("syslog", "b", 11, lease(62))
+        .await
+        .unwrap());
     let state = &s.forwarding_states().await.unwrap()[0];
     assert_eq!(
         (state.cursor, state.failures, state.last_error.clone()),
