@@ -13,6 +13,7 @@ pub mod csv_file;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod groups;
 pub mod hashing;
 pub mod mail;

@@ -5,6 +5,7 @@ pub mod api;
 mod assets;
 mod csrf;
 mod deadline;
+mod download;
 mod error;
 mod form;
 mod layout;

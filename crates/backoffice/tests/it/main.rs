@@ -13,6 +13,7 @@ mod cli;
 mod clients;
 mod concurrency;
 mod events;
+mod exports;
 mod faults;
 mod headers;
 mod ip_whitelist;

@@ -17,7 +17,7 @@ use app::{AppError, FieldErrors};
 use app::{BulkState, ClientSort, TagRef};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::client::{ClientInput, ClientRole, ClientStatus, COUNTRIES, LANGUAGES};
 use domain::{Action, Section};
@@ -374,17 +374,9 @@ pub async fn export(
         .export_clients(&staff.actor, &p.request_with_tags(&raw))
         .await
     {
-        Ok((csv, _)) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"clients.csv\"",
-                ),
-            ],
-            csv,
-        )
-            .into_response(),
+        Ok(export) => {
+            crate::download::streamed(export, "text/csv; charset=utf-8", Some("clients.csv"))
+        }
         Err(e) => WebError(e).into_response(),
     }
 }
