@@ -17,6 +17,7 @@ pub mod export;
 pub mod groups;
 pub mod hashing;
 pub mod mail;
+pub mod metrics;
 pub mod password_reset;
 pub mod secret_box;
 pub mod settings;

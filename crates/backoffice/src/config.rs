@@ -51,6 +51,8 @@ pub struct Config {
     /// The file holding the key that seals two-factor secrets; default `secret.key` next to the
     /// SQLite database (created on first start), required with PostgreSQL.
     pub secret_key_file: Option<String>,
+    /// Where `/metrics` is served (Prometheus text); unset = no metrics.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             database_max_connections: 0,
             secret_key_file: None,
+            metrics_listen: None,
         }
     }
 }
@@ -138,6 +141,19 @@ impl Config {
                 format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
             )
         })
+    }
+
+    /// Where `/metrics` listens, if anywhere.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.metrics_listen.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => s.parse().map(Some).map_err(|_| {
+                bad(
+                    "BACKOFFICE_METRICS_LISTEN",
+                    format!("{s:?} is not an address like 127.0.0.1:9464"),
+                )
+            }),
+        }
     }
 
     pub fn public_url(&self) -> Result<String, ConfigError> {

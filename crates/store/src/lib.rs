@@ -371,6 +371,19 @@ pub trait Store:
     /// Applies pending migrations; returns the versions applied now.
     async fn migrate(&self) -> Result<Vec<String>>;
     fn backend(&self) -> &'static str;
+    /// The connection pool now (for monitoring).
+    fn pool_status(&self) -> PoolStatus;
+}
+
+/// The connection pool at one moment. sqlx doesn't tell how many callers wait for a connection;
+/// waits that ran out are counted instead (`backoffice_db_pool_timeouts_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open, busy or idle.
+    pub size: u32,
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`). The backend is chosen
@@ -418,8 +431,11 @@ fn map_err(e: sqlx::Error) -> StoreError {
             Some(field) => StoreError::Duplicate { field },
             None => StoreError::Other(e.into()),
         },
+        sqlx::Error::PoolTimedOut => {
+            metrics::counter!("backoffice_db_pool_timeouts_total").increment(1);
+            StoreError::Unavailable(e.into())
+        }
         sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.into()),

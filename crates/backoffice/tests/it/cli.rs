@@ -275,6 +275,17 @@ fn bad_configuration_exits_2_naming_the_setting() {
             "soon".into(),
             "BACKOFFICE_SESSION_IDLE_MINUTES",
         ),
+        (
+            "BACKOFFICE_METRICS_LISTEN",
+            "everywhere".into(),
+            "BACKOFFICE_METRICS_LISTEN",
+        ),
+        (
+            "BACKOFFICE_METRICS_LISTEN",
+            // An address this machine doesn't have: it can't be listened on.
+            "192.0.2.1:9464".into(),
+            "BACKOFFICE_METRICS_LISTEN",
+        ),
     ];
     for (var, value, named) in cases {
         let mut c = bo(&dir, None);

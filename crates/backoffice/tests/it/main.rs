@@ -17,6 +17,7 @@ mod exports;
 mod faults;
 mod headers;
 mod ip_whitelist;
+mod metrics;
 mod scale_out;
 mod sign_in;
 mod two_factor;
