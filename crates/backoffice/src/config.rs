@@ -274,7 +274,8 @@ impl Config {
     }
 
     /// The folder of the SQLite database file (`None` for PostgreSQL and in-memory SQLite).
-    fn sqlite_folder(&self) -> Option<PathBuf> {
+    /// The SQLite database file (`None` for PostgreSQL and in-memory SQLite).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
         let rest = self.database_url.strip_prefix("sqlite:")?;
         let path = rest
             .trim_start_matches("//")
@@ -284,7 +285,12 @@ impl Config {
         if path.is_empty() || path == ":memory:" {
             return None;
         }
-        let folder = Path::new(path)
+        Some(PathBuf::from(path))
+    }
+
+    fn sqlite_folder(&self) -> Option<PathBuf> {
+        let path = self.sqlite_path()?;
+        let folder = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));

@@ -3,6 +3,7 @@
 //! their SQL text (see `sql/`, with the differences in each backend's `DIALECT`); each backend has its own migrations folder.
 
 mod audit_chain;
+mod backup;
 mod clients;
 mod dialect;
 mod postgres;
@@ -18,6 +19,7 @@ use domain::{PermissionSet, Timestamp};
 use std::sync::Arc;
 
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
+pub use backup::{backup_sqlite, BackupReport};
 pub use clients::*;
 pub use sign_in::*;
 pub use tags::*;
@@ -420,6 +422,16 @@ pub async fn connect_with(
         Err(StoreError::Other(
             "unknown database scheme; use sqlite:// or postgres://".into(),
         ))
+    }
+}
+
+/// Opens a copy of a database to read it, changing nothing: a SQLite file read-only (it must
+/// exist: nothing is created), or a PostgreSQL database. No migration runs.
+pub async fn open_copy(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::connect_read_only(url).await?))
+    } else {
+        connect_with(url, Workload::Serve, Some(2)).await
     }
 }
 

@@ -54,6 +54,7 @@ fn help_explains_every_command() {
         "admin",
         "mail",
         "audit",
+        "backup",
         "BACKOFFICE_DATABASE_URL",
     ] {
         assert!(out.contains(cmd), "--help lacks {cmd}: {out}");

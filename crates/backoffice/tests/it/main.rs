@@ -8,6 +8,7 @@
 //! (PostgreSQL). `.ci/run` runs them.
 
 mod api;
+mod backups;
 mod browser;
 mod cli;
 mod clients;
