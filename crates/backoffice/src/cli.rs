@@ -14,7 +14,7 @@ use std::sync::Arc;
 ///
 /// Configuration comes from defaults, then an optional ./backoffice.toml, then BACKOFFICE_*
 /// environment variables (BACKOFFICE_DATABASE_URL, BACKOFFICE_LISTEN, BACKOFFICE_SMTP_URL,
-/// BACKOFFICE_MAIL_FROM, BACKOFFICE_PUBLIC_URL …; see the README).
+/// BACKOFFICE_MAIL_FROM, BACKOFFICE_PUBLIC_URL …; see docs/OPERATIONS.md).
 #[derive(Parser, Debug)]
 #[command(name = "backoffice", version, about, long_about)]
 pub struct Cli {
