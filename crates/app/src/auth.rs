@@ -8,6 +8,7 @@
 //! request with a session or an API token; each refusal is an event naming the address.
 
 use crate::mail::Mail;
+use crate::metrics::{self, SignInOutcome};
 use crate::{Actor, App, AppError};
 use domain::audit::{AuditAction, Category, Event};
 use domain::{masking, password, Email, TwoFactor, UserStatus};
@@ -221,6 +222,7 @@ impl App {
                 .change("email", "", email.chars().take(200).collect::<String>());
                 self.log(None, ip, e).await;
             }
+            metrics::sign_in(SignInOutcome::AddressLimited);
             let wait = (address_window_ends.millis() - now.millis()).max(1000);
             return Err(AppError::TooManyUntil {
                 message: TOO_MANY_FROM_ADDRESS.into(),
@@ -229,12 +231,14 @@ impl App {
         }
         let Some(SignInAccount { user, attempt }) = account else {
             self.hasher.verify_dummy(password).await;
+            metrics::sign_in(SignInOutcome::UnknownEmail);
             self.log(None, ip, failed("unknown email", email)).await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
         };
         let actor_less = failed("", &user.email).target("user", user.id, &user.email);
         if user.status == UserStatus::Disabled {
             self.hasher.verify_dummy(password).await;
+            metrics::sign_in(SignInOutcome::Disabled);
             self.log(
                 None,
                 ip,
@@ -245,18 +249,21 @@ impl App {
         }
         let Some(attempt) = attempt else {
             self.hasher.verify_dummy(password).await;
+            metrics::sign_in(SignInOutcome::Locked);
             self.log(None, ip, actor_less.change("reason", "", "account locked"))
                 .await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
         };
         let verified = self.hasher.verify(password, &user.password_hash).await;
         if !verified.ok {
+            metrics::sign_in(SignInOutcome::WrongPassword);
             self.record_failure(&user, attempt, "wrong password", ip)
                 .await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
         }
         if !user.ip_whitelist.admits_client(ip) {
             // The same work and answer as a wrong password: the attempt counts, one event.
+            metrics::sign_in(SignInOutcome::IpNotWhitelisted);
             self.record_failure(&user, attempt, &outside_whitelist(ip), ip)
                 .await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
@@ -435,6 +442,7 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         if !user.ip_whitelist.admits_client(ip) {
+            metrics::sign_in(SignInOutcome::IpNotWhitelisted);
             self.store.delete_session(&session.id_hash).await?;
             let e =
                 failed(&outside_whitelist(ip), &user.email).target("user", user.id, &user.email);
@@ -443,6 +451,7 @@ impl App {
         }
         let now = self.now();
         let Some(attempt) = self.store.reserve_attempt(user.id, now).await? else {
+            metrics::sign_in(SignInOutcome::Locked);
             self.store.delete_session(&session.id_hash).await?;
             self.log(
                 None,
@@ -490,6 +499,7 @@ impl App {
                 .complete_sign_in_with(&user, Some(&session.id_hash), client, Some(factor))
                 .await;
         }
+        metrics::sign_in(SignInOutcome::WrongCode);
         self.record_failure(&user, attempt, wrong, ip).await;
         let dead = match method {
             TwoFactor::Email => match self.store.code_for_session(&session.id_hash).await? {
@@ -573,6 +583,7 @@ impl App {
         }
         let entry = self.entry(None, client.ip.as_deref(), e);
         self.store.open_session(pre_session, &record, entry).await?;
+        metrics::sign_in(SignInOutcome::Ok);
         Ok(session)
     }
 

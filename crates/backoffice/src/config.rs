@@ -60,6 +60,8 @@ pub struct Config {
     pub events_mask_personal: bool,
     /// A PEM file of CA certificates trusted for forwarding over TLS besides the public roots.
     pub events_ca_file: Option<String>,
+    /// Where `/metrics` is served (Prometheus text); unset = no metrics.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             events_webhook_secret: None,
             events_mask_personal: false,
             events_ca_file: None,
+            metrics_listen: None,
         }
     }
 }
@@ -165,6 +168,19 @@ impl Config {
                 format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
             )
         })
+    }
+
+    /// Where `/metrics` listens, if anywhere.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.metrics_listen.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => s.parse().map(Some).map_err(|_| {
+                bad(
+                    "BACKOFFICE_METRICS_LISTEN",
+                    format!("{s:?} is not an address like 127.0.0.1:9464"),
+                )
+            }),
+        }
     }
 
     /// `BACKOFFICE_PUBLIC_URL`, or else the listen address; one on loopback (the default) is
@@ -351,7 +367,8 @@ impl Config {
     }
 
     /// The folder of the SQLite database file (`None` for PostgreSQL and in-memory SQLite).
-    fn sqlite_folder(&self) -> Option<PathBuf> {
+    /// The SQLite database file (`None` for PostgreSQL and in-memory SQLite).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
         let rest = self.database_url.strip_prefix("sqlite:")?;
         let path = rest
             .trim_start_matches("//")
@@ -361,7 +378,12 @@ impl Config {
         if path.is_empty() || path == ":memory:" {
             return None;
         }
-        let folder = Path::new(path)
+        Some(PathBuf::from(path))
+    }
+
+    fn sqlite_folder(&self) -> Option<PathBuf> {
+        let path = self.sqlite_path()?;
+        let folder = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
     let addr = config.listen_addr().map_err(|e| config_failure(&e))?;
+    let metrics_addr = config.metrics_addr().map_err(|e| config_failure(&e))?;
     let web_config = web::WebConfig {
         secure_cookies: config
             .public_url()
@@ -66,6 +67,24 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
             "forwarding the event log"
         );
         app.start_forwarding(f);
+    }
+    if let Some(metrics_addr) = metrics_addr {
+        let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .map_err(|e| {
+                config_failure(&ConfigError {
+                    setting: "BACKOFFICE_METRICS_LISTEN",
+                    reason: format!("can't listen on {metrics_addr}: {e}"),
+                })
+            })?;
+        let handle = crate::metrics::install().map_err(|e| {
+            eprintln!("error: can't start the metrics recorder: {e}");
+            ExitCode::from(1)
+        })?;
+        let bound = metrics_listener.local_addr().unwrap_or(metrics_addr);
+        crate::metrics::serve(metrics_listener, handle, app.clone());
+        tracing::info!(addr = %bound, "metrics listening");
+        println!("Metrics on http://{bound}/metrics");
     }
     let housekeeping = {
         let app = app.clone();

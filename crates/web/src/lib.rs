@@ -5,9 +5,11 @@ pub mod api;
 mod assets;
 mod csrf;
 mod deadline;
+mod download;
 mod error;
 mod form;
 mod layout;
+mod metrics;
 mod pages;
 mod security;
 mod session;
@@ -143,6 +145,7 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
+        .layer(axum::middleware::from_fn(metrics::record))
         .with_state(state)
 }
 

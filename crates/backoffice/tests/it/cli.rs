@@ -53,6 +53,7 @@ fn help_explains_every_command() {
         "admin",
         "mail",
         "audit",
+        "backup",
         "BACKOFFICE_DATABASE_URL",
     ] {
         assert!(out.contains(cmd), "--help lacks {cmd}: {out}");
@@ -273,6 +274,17 @@ fn bad_configuration_exits_2_naming_the_setting() {
             "BACKOFFICE_SESSION_IDLE_MINUTES",
             "soon".into(),
             "BACKOFFICE_SESSION_IDLE_MINUTES",
+        ),
+        (
+            "BACKOFFICE_METRICS_LISTEN",
+            "everywhere".into(),
+            "BACKOFFICE_METRICS_LISTEN",
+        ),
+        (
+            "BACKOFFICE_METRICS_LISTEN",
+            // An address this machine doesn't have: it can't be listened on.
+            "192.0.2.1:9464".into(),
+            "BACKOFFICE_METRICS_LISTEN",
         ),
     ];
     for (var, value, named) in cases {

@@ -17,8 +17,8 @@ use app::{AppError, FieldErrors};
 use app::{BulkState, ClientSort, TagRef};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use domain::client::{ClientInput, ClientRole, ClientStatus, COUNTRIES, LANGUAGES};
 use domain::{Action, Section};
 use serde::Deserialize;
@@ -366,21 +366,15 @@ pub async fn export(
     Query(p): Query<ListParams>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
-    let (csv, _) = state
+    let export = state
         .app
         .export_clients(&staff.actor, &p.request_with_tags(&raw))
         .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"clients.csv\"",
-            ),
-        ],
-        csv,
-    )
-        .into_response())
+    Ok(crate::download::streamed(
+        export,
+        "text/csv; charset=utf-8",
+        Some("clients.csv"),
+    ))
 }
 
 #[derive(Template)]
