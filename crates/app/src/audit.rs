@@ -52,24 +52,30 @@ impl App {
 
     /// Walks the whole chain: `audit verify`.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport, AppError> {
-        let mut state = (GENESIS.to_string(), 1i64);
-        loop {
-            let rows = self.store.all_events(state.1 - 1, 5000).await?;
-            if rows.is_empty() {
-                break;
-            }
-            if let Some(broken) = store::verify_chain(&mut state, &rows) {
-                return Ok(broken);
-            }
-        }
-        let (seq, last_hash) = self.store.chain_head().await?;
-        let rows = (state.1 - 1) as u64;
-        if seq != state.1 - 1 || last_hash != state.0 {
-            return Ok(ChainReport::Broken {
-                id: seq,
-                reason: "the last rows of the chain are missing".into(),
-            });
-        }
-        Ok(ChainReport::Ok { rows })
+        verify_chain_of(self.store.as_ref()).await
     }
+}
+
+/// Walks the whole chain of `store`'s event log, from the first row to the chain head: the
+/// serving database (`audit verify`) or a copy opened read-only (`audit verify --database`).
+pub async fn verify_chain_of(store: &dyn store::Store) -> Result<ChainReport, AppError> {
+    let mut state = (GENESIS.to_string(), 1i64);
+    loop {
+        let rows = store.all_events(state.1 - 1, 5000).await?;
+        if rows.is_empty() {
+            break;
+        }
+        if let Some(broken) = store::verify_chain(&mut state, &rows) {
+            return Ok(broken);
+        }
+    }
+    let (seq, last_hash) = store.chain_head().await?;
+    let rows = (state.1 - 1) as u64;
+    if seq != state.1 - 1 || last_hash != state.0 {
+        return Ok(ChainReport::Broken {
+            id: seq,
+            reason: "the last rows of the chain are missing".into(),
+        });
+    }
+    Ok(ChainReport::Ok { rows })
 }

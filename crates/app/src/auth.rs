@@ -8,6 +8,7 @@
 //! request with a session or an API token; each refusal is an event naming the address.
 
 use crate::mail::Mail;
+use crate::metrics::{self, SignInOutcome};
 use crate::{Actor, App, AppError};
 use domain::audit::{AuditAction, Category, Event};
 use domain::{masking, password, Email, TwoFactor, UserStatus};
@@ -140,9 +141,13 @@ fn outside_whitelist(ip: Option<&str>) -> String {
 }
 
 fn failed(reason: &str, email: &str) -> Event {
-    Event::new(Category::Auth, AuditAction::SignIn, "Sign-in failed")
-        .change("reason", "", reason)
-        .change("email", "", email.chars().take(200).collect::<String>())
+    Event::new(
+        Category::Auth,
+        AuditAction::SignIn,
+        crate::dashboard::SIGN_IN_FAILED,
+    )
+    .change("reason", "", reason)
+    .change("email", "", email.chars().take(200).collect::<String>())
 }
 
 impl App {
@@ -217,6 +222,7 @@ impl App {
                 .change("email", "", email.chars().take(200).collect::<String>());
                 self.log(None, ip, e).await;
             }
+            metrics::sign_in(SignInOutcome::AddressLimited);
             let wait = (address_window_ends.millis() - now.millis()).max(1000);
             return Err(AppError::TooManyUntil {
                 message: TOO_MANY_FROM_ADDRESS.into(),
@@ -225,12 +231,14 @@ impl App {
         }
         let Some(SignInAccount { user, attempt }) = account else {
             self.hasher.verify_dummy(password).await;
+            metrics::sign_in(SignInOutcome::UnknownEmail);
             self.log(None, ip, failed("unknown email", email)).await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
         };
         let actor_less = failed("", &user.email).target("user", user.id, &user.email);
         if user.status == UserStatus::Disabled {
             self.hasher.verify_dummy(password).await;
+            metrics::sign_in(SignInOutcome::Disabled);
             self.log(
                 None,
                 ip,
@@ -241,18 +249,21 @@ impl App {
         }
         let Some(attempt) = attempt else {
             self.hasher.verify_dummy(password).await;
+            metrics::sign_in(SignInOutcome::Locked);
             self.log(None, ip, actor_less.change("reason", "", "account locked"))
                 .await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
         };
         let verified = self.hasher.verify(password, &user.password_hash).await;
         if !verified.ok {
+            metrics::sign_in(SignInOutcome::WrongPassword);
             self.record_failure(&user, attempt, "wrong password", ip)
                 .await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
         }
         if !user.ip_whitelist.admits_client(ip) {
             // The same work and answer as a wrong password: the attempt counts, one event.
+            metrics::sign_in(SignInOutcome::IpNotWhitelisted);
             self.record_failure(&user, attempt, &outside_whitelist(ip), ip)
                 .await;
             return Err(AppError::Forbidden(INVALID_CREDENTIALS.into()));
@@ -431,6 +442,7 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         if !user.ip_whitelist.admits_client(ip) {
+            metrics::sign_in(SignInOutcome::IpNotWhitelisted);
             self.store.delete_session(&session.id_hash).await?;
             let e =
                 failed(&outside_whitelist(ip), &user.email).target("user", user.id, &user.email);
@@ -439,6 +451,7 @@ impl App {
         }
         let now = self.now();
         let Some(attempt) = self.store.reserve_attempt(user.id, now).await? else {
+            metrics::sign_in(SignInOutcome::Locked);
             self.store.delete_session(&session.id_hash).await?;
             self.log(
                 None,
@@ -486,6 +499,7 @@ impl App {
                 .complete_sign_in_with(&user, Some(&session.id_hash), client, Some(factor))
                 .await;
         }
+        metrics::sign_in(SignInOutcome::WrongCode);
         self.record_failure(&user, attempt, wrong, ip).await;
         let dead = match method {
             TwoFactor::Email => match self.store.code_for_session(&session.id_hash).await? {
@@ -558,16 +572,18 @@ impl App {
         factor: Option<&str>,
     ) -> Result<NewSession, AppError> {
         let (session, record) = self.new_session(user.id, SessionStage::Full, client);
-        let mut e = Event::new(Category::Auth, AuditAction::SignIn, "Signed in").target(
-            "user",
-            user.id,
-            &user.email,
-        );
+        let mut e = Event::new(
+            Category::Auth,
+            AuditAction::SignIn,
+            crate::dashboard::SIGNED_IN,
+        )
+        .target("user", user.id, &user.email);
         if let Some(f) = factor {
             e = e.change("second factor", "", f);
         }
         let entry = self.entry(None, client.ip.as_deref(), e);
         self.store.open_session(pre_session, &record, entry).await?;
+        metrics::sign_in(SignInOutcome::Ok);
         Ok(session)
     }
 
@@ -765,14 +781,15 @@ impl App {
 
     /// Housekeeping: removes sessions past their absolute lifetime and the sign-in counts of
     /// addresses whose window has ended. Also forgets password-reset requests older than a day
-    /// (their limits look back 15 minutes) and expired reset links.
+    /// (their limits look back 15 minutes) and expired reset links, expired passkey ceremonies,
+    /// and authenticator-app set-ups left unconfirmed for a day.
     pub async fn purge_expired_sessions(&self) -> Result<u64, AppError> {
         let now = self.now();
+        let day_ago = now.plus_secs(-24 * 3600);
         let sessions = self.store.delete_expired_sessions(now).await?;
         self.store.purge_sign_in_addresses(now).await?;
-        self.store
-            .purge_reset_requests(now.plus_secs(-24 * 3600))
-            .await?;
+        self.store.purge_reset_requests(day_ago).await?;
+        self.store.purge_two_factor_leftovers(now, day_ago).await?;
         Ok(sessions)
     }
 }

@@ -35,21 +35,27 @@ pub fn write_csv<I>(header: &[&str], rows: I) -> Result<String, AppError>
 where
     I: IntoIterator<Item = Vec<String>>,
 {
+    let head = std::iter::once(header.iter().map(|h| h.to_string()).collect());
+    let bytes = csv_lines(head.chain(rows))?;
+    String::from_utf8(bytes).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// Rows as [`write_csv`] writes them, without a header: one page of a streamed export.
+pub fn csv_lines<I>(rows: I) -> Result<Vec<u8>, AppError>
+where
+    I: IntoIterator<Item = Vec<String>>,
+{
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .quote_style(csv::QuoteStyle::Necessary)
         .from_writer(Vec::new());
     let internal = |e: csv::Error| AppError::Internal(format!("csv: {e}"));
-    w.write_record(header.iter().map(|h| neutralise_cell(h)))
-        .map_err(internal)?;
     for row in rows {
         w.write_record(row.iter().map(|c| neutralise_cell(c)))
             .map_err(internal)?;
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(format!("csv: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| AppError::Internal(e.to_string()))
+    w.into_inner()
+        .map_err(|e| AppError::Internal(format!("csv: {e}")))
 }
 
 #[cfg(test)]

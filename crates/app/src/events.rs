@@ -1,14 +1,16 @@
 //! System › Event log: reading and exporting the log. Rows are never edited or deleted here (or
 //! anywhere). Client personal data in events is masked for viewers with "Mask data" on.
 
+use crate::csv_file::csv_lines;
+use crate::export::{self, Export, Sink, Stopped};
 use crate::{Actor, App, AppError};
 use domain::audit::{AuditAction, Category, Event, PersonalKind};
 use domain::{Action, Email, Section, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use store::{EventQuery, EventRecord};
 
 pub const PAGE_SIZE: i64 = 50;
-const EXPORT_MAX_ROWS: i64 = 1_000_000;
 
 /// One changed field, as shown in the Details column.
 #[derive(Debug, Clone, Serialize)]
@@ -111,7 +113,7 @@ fn changes_for(details: &str, client_event: bool, viewer_masked: bool) -> Vec<Ch
         .collect()
 }
 
-fn view(r: EventRecord, masked: bool) -> EventView {
+pub(crate) fn view(r: EventRecord, masked: bool) -> EventView {
     let client_target = r.target_type.as_deref() == Some("client");
     let client_event = client_target || r.category == Category::Clients.code();
     EventView {
@@ -248,12 +250,15 @@ impl App {
             .collect())
     }
 
-    /// Every filtered row (up to a million), for CSV or JSON lines. The export is logged.
+    /// Every filtered row, newest first, as CSV or JSON lines, streamed (see
+    /// [`crate::export`]); masked and scoped like the page. Needs Event log View and Export.
+    /// The export is logged when it ends, with the rows sent and whether it was complete.
     pub async fn export_events(
-        &self,
+        self: &Arc<Self>,
         actor: &Actor,
         filter: &EventFilter,
-    ) -> Result<Vec<EventView>, AppError> {
+        format: EventFormat,
+    ) -> Result<Export, AppError> {
         self.authorize(
             actor,
             Section::EventLog,
@@ -268,28 +273,118 @@ impl App {
             "export the event log",
         )
         .await?;
-        let mut q = self.event_query(filter, 5000).await?;
-        let masked = actor.masked();
-        let mut out = Vec::new();
-        loop {
-            let rows = self.store.list_events(&visible_to(actor), &q).await?;
-            let Some(last) = rows.last().map(|r| r.id) else {
-                break;
-            };
-            out.extend(rows.into_iter().map(|r| view(r, masked)));
-            if out.len() as i64 >= EXPORT_MAX_ROWS {
-                break;
-            }
-            q.before_id = Some(last);
-        }
-        let e = Event::new(Category::System, AuditAction::Export, "Event log exported").change(
-            "count",
-            "",
-            out.len().to_string(),
-        );
-        self.log(Some(actor), None, e).await;
-        Ok(out)
+        let query = self.event_query(filter, export::PAGE_ROWS).await?;
+        let (sink, export) = export::channel();
+        let (app, actor) = (Arc::clone(self), actor.clone());
+        tokio::spawn(async move {
+            let (count, stopped) = app.stream_events(&actor, query, format, &sink).await;
+            let e = Event::new(Category::System, AuditAction::Export, "Event log exported")
+                .change("count", "", count.to_string())
+                .change("complete", "", export::outcome(stopped));
+            // Logged before the last chunk's sender goes: the file ends after its event, and
+            // the event is not in the file (it is newer than the first page read).
+            app.log(Some(&actor), None, e).await;
+        });
+        Ok(export)
     }
+
+    async fn stream_events(
+        &self,
+        actor: &Actor,
+        mut query: EventQuery,
+        format: EventFormat,
+        sink: &Sink,
+    ) -> (usize, Option<Stopped>) {
+        if format == EventFormat::Csv {
+            let header = vec![EXPORT_COLUMNS.iter().map(|c| c.to_string()).collect()];
+            if let Err(stopped) = sink.send(header, csv_lines).await {
+                return (0, Some(stopped));
+            }
+        }
+        let visible = visible_to(actor);
+        let masked = actor.masked();
+        let mut count = 0;
+        loop {
+            let page = match sink.read(self.store.list_events(&visible, &query)).await {
+                Ok(page) => page,
+                Err(stopped) => return (count, Some(stopped)),
+            };
+            let rows = page.len();
+            query.before_id = page.last().map(|r| r.id);
+            let encode = move |page: Vec<EventRecord>| {
+                let views = page.into_iter().map(|r| view(r, masked));
+                match format {
+                    EventFormat::Csv => csv_lines(views.map(csv_row)),
+                    EventFormat::JsonLines => json_lines(views),
+                }
+            };
+            if let Err(stopped) = sink.send(page, encode).await {
+                return (count, Some(stopped));
+            }
+            count += rows;
+            if (rows as i64) < query.limit {
+                return (count, None);
+            }
+        }
+    }
+}
+
+/// What an event-log export is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    /// RFC 4180, formula-safe, with [`EXPORT_COLUMNS`].
+    Csv,
+    /// One JSON object per line: an [`EventView`] as serde writes it (the API's `EventOut`).
+    JsonLines,
+}
+
+/// Columns of the event log's CSV export, in order.
+pub const EXPORT_COLUMNS: [&str; 12] = [
+    "id",
+    "time_utc",
+    "actor",
+    "actor_groups",
+    "category",
+    "action",
+    "event",
+    "target_type",
+    "target_id",
+    "target",
+    "details",
+    "ip",
+];
+
+fn csv_row(e: EventView) -> Vec<String> {
+    let details = e
+        .details
+        .iter()
+        .map(|c| format!("{}: {} → {}", c.field, c.before, c.after))
+        .collect::<Vec<_>>()
+        .join("; ");
+    vec![
+        e.id.to_string(),
+        e.at,
+        e.actor_email.unwrap_or_default(),
+        e.actor_groups,
+        e.category,
+        e.action,
+        e.event,
+        e.target_type.unwrap_or_default(),
+        e.target_id.map(|t| t.to_string()).unwrap_or_default(),
+        e.target_label.unwrap_or_default(),
+        details,
+        e.ip.unwrap_or_default(),
+    ]
+}
+
+fn json_lines(events: impl Iterator<Item = EventView>) -> Result<Vec<u8>, AppError> {
+    let mut out = Vec::new();
+    for e in events {
+        serde_json::to_writer(&mut out, &e)
+            .map_err(|e| AppError::Internal(format!("json: {e}")))?;
+        out.push(b'\n');
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -196,16 +197,19 @@ impl Hasher {
         let _demand = Demand::count(self);
         let (done, result) = oneshot::channel();
         let (pool, demand) = (self.pool.clone(), self.demand.clone());
+        let queued = Instant::now();
         let job: Job = Box::new(move || {
             if done.is_closed() {
                 return; // the caller gave up while this waited
             }
+            let started = Instant::now();
             let mut memory = pool
                 .lock()
                 .ok()
                 .and_then(|mut p| p.pop())
                 .unwrap_or_default();
             let result = f(&mut memory);
+            crate::metrics::hashed(started - queued, started.elapsed());
             // Back in the pool before the caller hears, so the last caller's clean-up finds it;
             // if the caller has given up meanwhile, this job is the last one out.
             if let Ok(mut p) = pool.lock() {
@@ -220,6 +224,11 @@ impl Hasher {
             .send(job)
             .expect("hashing threads run for the process");
         result.await.expect("hashing job finished")
+    }
+
+    /// Hashes asked for and not answered yet: queued or running.
+    pub fn queue_depth(&self) -> usize {
+        self.demand.load(Ordering::SeqCst)
     }
 
     pub async fn hash(&self, password: &str) -> String {

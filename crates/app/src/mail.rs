@@ -178,6 +178,12 @@ impl Mailer {
 
     /// Hands the message to the SMTP server; returns the server's answer, or the exact failure.
     pub async fn send(&self, mail: Mail) -> Result<String, String> {
+        let answer = self.send_now(mail).await;
+        crate::metrics::mail(answer.is_ok());
+        answer
+    }
+
+    async fn send_now(&self, mail: Mail) -> Result<String, String> {
         let address: Address = mail
             .to
             .parse()

@@ -14,7 +14,7 @@ use std::sync::Arc;
 ///
 /// Configuration comes from defaults, then an optional ./backoffice.toml, then BACKOFFICE_*
 /// environment variables (BACKOFFICE_DATABASE_URL, BACKOFFICE_LISTEN, BACKOFFICE_SMTP_URL,
-/// BACKOFFICE_MAIL_FROM, BACKOFFICE_PUBLIC_URL …; see the README).
+/// BACKOFFICE_MAIL_FROM, BACKOFFICE_PUBLIC_URL …; see docs/OPERATIONS.md).
 #[derive(Parser, Debug)]
 #[command(name = "backoffice", version, about, long_about)]
 pub struct Cli {
@@ -44,6 +44,15 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Copy the SQLite database to a new file while the server may run (SQLite's online backup:
+    /// a consistent copy as of one moment; writers are not held up). The copy is checked with
+    /// SQLite's quick_check before it gets its name. For PostgreSQL use pg_dump (see
+    /// docs/OPERATIONS.md).
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        to: std::path::PathBuf,
     },
     /// Demo data.
     Demo {
@@ -110,7 +119,12 @@ enum MailCommand {
 enum AuditCommand {
     /// Walk the event-log hash chain: prints the row count and OK, or the first row whose
     /// content or link does not match (exit code 1).
-    Verify,
+    Verify {
+        /// Check this database instead of the configured one, changing nothing in it: a SQLite
+        /// file (e.g. a backup, opened read-only) or a postgres:// URL (e.g. a restored dump).
+        #[arg(long, value_name = "FILE")]
+        database: Option<String>,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -239,8 +253,12 @@ pub async fn run(cli: Cli, config: Config) -> ExitCode {
             command: MailCommand::Test { to },
         } => mail_test(&config, &to).await,
         Command::Audit {
-            command: AuditCommand::Verify,
-        } => audit_verify(&config).await,
+            command: AuditCommand::Verify { database },
+        } => match database {
+            Some(copy) => audit_verify_copy(&copy).await,
+            None => audit_verify(&config).await,
+        },
+        Command::Backup { to } => backup(&config, &to).await,
         Command::Demo {
             command:
                 DemoCommand::Seed {
@@ -365,7 +383,95 @@ async fn mail_test(config: &Config, to: &str) -> Result<ExitCode, ExitCode> {
 
 async fn audit_verify(config: &Config) -> Result<ExitCode, ExitCode> {
     let app = open(config).await?;
-    match app.verify_audit_chain().await.map_err(|e| failure(&e))? {
+    let report = app.verify_audit_chain().await.map_err(|e| failure(&e))?;
+    chain_verdict(report)
+}
+
+/// `audit verify --database`: a copy (a backup file or a restored database), opened to read
+/// only; no migration runs and nothing is created.
+async fn audit_verify_copy(database: &str) -> Result<ExitCode, ExitCode> {
+    let url = if database.starts_with("sqlite:")
+        || database.starts_with("postgres://")
+        || database.starts_with("postgresql://")
+    {
+        database.to_string()
+    } else {
+        if !std::path::Path::new(database).is_file() {
+            eprintln!("error: {database}: no such database file");
+            return Err(ExitCode::from(1));
+        }
+        format!("sqlite://{database}")
+    };
+    let store = store::open_copy(&url).await.map_err(|e| {
+        eprintln!(
+            "error: can't open {}: {e}",
+            crate::config::redact_url(database)
+        );
+        ExitCode::from(1)
+    })?;
+    let report = app::audit::verify_chain_of(store.as_ref())
+        .await
+        .map_err(|e| {
+            eprintln!(
+                "error: {}: not a Back Office database, or unreadable: {e}",
+                crate::config::redact_url(database)
+            );
+            ExitCode::from(1)
+        })?;
+    chain_verdict(report)
+}
+
+/// `backup --to FILE`: SQLite's online backup of the configured database.
+async fn backup(config: &Config, to: &std::path::Path) -> Result<ExitCode, ExitCode> {
+    let Some(source) = config.sqlite_path() else {
+        eprintln!(
+            "error: backup copies a SQLite database file; for PostgreSQL use pg_dump \
+             (see docs/OPERATIONS.md, \"Backups\")"
+        );
+        return Err(ExitCode::from(1));
+    };
+    let (from, dest) = (source.clone(), to.to_path_buf());
+    let started = std::time::Instant::now();
+    let copied = tokio::task::spawn_blocking(move || store::backup_sqlite(&from, &dest))
+        .await
+        .map_err(|e| {
+            eprintln!("error: the backup failed: {e}");
+            ExitCode::from(1)
+        })?;
+    match copied {
+        Ok(report) => {
+            println!(
+                "Backed up {} to {} ({} pages, {:.1} MiB) in {:.1} s; SQLite's quick_check: ok.",
+                source.display(),
+                to.display(),
+                report.pages,
+                report.bytes as f64 / (1024.0 * 1024.0),
+                started.elapsed().as_secs_f64()
+            );
+            let key = config.secret_key_file.clone().map_or_else(
+                || source.with_file_name("secret.key"),
+                std::path::PathBuf::from,
+            );
+            println!(
+                "Check its event log with: backoffice audit verify --database {}",
+                to.display()
+            );
+            println!(
+                "The copy holds no key: keep {} too (apart from the copy), or two-factor secrets \
+                 in it can't be opened.",
+                key.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: backup failed: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn chain_verdict(report: store::ChainReport) -> Result<ExitCode, ExitCode> {
+    match report {
         store::ChainReport::Ok { rows } => {
             println!("{rows} event(s) checked: OK");
             Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
     let addr = config.listen_addr().map_err(|e| config_failure(&e))?;
+    let metrics_addr = config.metrics_addr().map_err(|e| config_failure(&e))?;
     let web_config = web::WebConfig {
         secure_cookies: config
             .public_url()
@@ -19,6 +20,7 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         api_rate_per_credential: config.api_rate_per_minute,
         api_rate_per_ip: config.api_rate_per_ip_per_minute,
     };
+    let forwarding = config.forwarding().map_err(|e| config_failure(&e))?;
     let app = open_serving(&config).await?;
     if !app.has_smtp() {
         tracing::warn!(
@@ -51,6 +53,39 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
             reason: format!("can't listen on {addr}: {e}"),
         })
     })?;
+    if let Some(f) = forwarding {
+        if f.syslog.as_ref().is_some_and(|s| s.cleartext_off_host()) {
+            tracing::warn!(
+                "BACKOFFICE_EVENTS_SYSLOG_URL is tcp:// to another machine: events cross the \
+                 network readable; use tls:// unless the network is trusted"
+            );
+        }
+        tracing::info!(
+            syslog = ?f.syslog,
+            webhook = ?f.webhook,
+            mask_personal = f.mask_personal,
+            "forwarding the event log"
+        );
+        app.start_forwarding(f);
+    }
+    if let Some(metrics_addr) = metrics_addr {
+        let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
+            .await
+            .map_err(|e| {
+                config_failure(&ConfigError {
+                    setting: "BACKOFFICE_METRICS_LISTEN",
+                    reason: format!("can't listen on {metrics_addr}: {e}"),
+                })
+            })?;
+        let handle = crate::metrics::install().map_err(|e| {
+            eprintln!("error: can't start the metrics recorder: {e}");
+            ExitCode::from(1)
+        })?;
+        let bound = metrics_listener.local_addr().unwrap_or(metrics_addr);
+        crate::metrics::serve(metrics_listener, handle, app.clone());
+        tracing::info!(addr = %bound, "metrics listening");
+        println!("Metrics on http://{bound}/metrics");
+    }
     let housekeeping = {
         let app = app.clone();
         tokio::spawn(async move {

@@ -3,8 +3,11 @@
 //! their SQL text (see `sql/`, with the differences in each backend's `DIALECT`); each backend has its own migrations folder.
 
 mod audit_chain;
+mod backup;
 mod clients;
+mod dashboard;
 mod dialect;
+mod forwarding;
 mod postgres;
 mod rows;
 mod sign_in;
@@ -18,7 +21,10 @@ use domain::{PermissionSet, Timestamp};
 use std::sync::Arc;
 
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
+pub use backup::{backup_sqlite, BackupReport};
 pub use clients::*;
+pub use dashboard::*;
+pub use forwarding::*;
 pub use sign_in::*;
 pub use tags::*;
 pub use two_factor::*;
@@ -367,6 +373,8 @@ pub trait Store:
     + IdempotencyStore
     + TagStore
     + TwoFactorStore
+    + ForwardingStore
+    + DashboardStore
     + PreferenceStore
 {
     /// Answers when the database answers (readiness).
@@ -379,6 +387,19 @@ pub trait Store:
     /// Applies pending migrations; returns the versions applied now.
     async fn migrate(&self) -> Result<Vec<String>>;
     fn backend(&self) -> &'static str;
+    /// The connection pool now (for monitoring).
+    fn pool_status(&self) -> PoolStatus;
+}
+
+/// The connection pool at one moment. sqlx doesn't tell how many callers wait for a connection;
+/// waits that ran out are counted instead (`backoffice_db_pool_timeouts_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open, busy or idle.
+    pub size: u32,
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`). The backend is chosen
@@ -418,6 +439,16 @@ pub async fn connect_with(
     }
 }
 
+/// Opens a copy of a database to read it, changing nothing: a SQLite file read-only (it must
+/// exist: nothing is created), or a PostgreSQL database. No migration runs.
+pub async fn open_copy(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::connect_read_only(url).await?))
+    } else {
+        connect_with(url, Workload::Serve, Some(2)).await
+    }
+}
+
 fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
@@ -426,8 +457,11 @@ fn map_err(e: sqlx::Error) -> StoreError {
             Some(field) => StoreError::Duplicate { field },
             None => StoreError::Other(e.into()),
         },
+        sqlx::Error::PoolTimedOut => {
+            metrics::counter!("backoffice_db_pool_timeouts_total").increment(1);
+            StoreError::Unavailable(e.into())
+        }
         sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.into()),

@@ -109,6 +109,23 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
     Ok(SqliteStore { pool })
 }
 
+/// A database file opened read-only, as it is: not created, its journal mode not set (a copy
+/// made by `backup` reads the same in either mode).
+pub async fn connect_read_only(url: &str) -> Result<SqliteStore> {
+    without_memory_statistics();
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(map_err)?
+        .read_only(true)
+        .create_if_missing(false)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(map_err)?;
+    Ok(SqliteStore { pool })
+}
+
 impl SqliteStore {
     /// Migrations run on the serving pool.
     async fn migration_pool(&self) -> Result<Option<SqlitePool>> {

@@ -5,9 +5,11 @@ pub mod api;
 mod assets;
 mod csrf;
 mod deadline;
+mod download;
 mod error;
 mod form;
 mod layout;
+mod metrics;
 mod pages;
 mod problems;
 mod security;
@@ -147,6 +149,7 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
+        .layer(axum::middleware::from_fn(metrics::record))
         .with_state(state)
 }
 

@@ -34,10 +34,10 @@
     var raw = t.getAttribute("datetime");
     var d = new Date(raw);
     if (isNaN(d) || raw.length < 11) return;
-    var utc = t.textContent.trim();
     var local = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
       pad(d.getHours()) + ":" + pad(d.getMinutes());
-    t.title = "UTC: " + utc.replace(/ UTC$/, "") + " UTC";
+    t.title = "UTC: " + d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) +
+      " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " UTC";
     t.textContent = local;
     var rel = ago(Date.now() - d.getTime());
     if (rel) {
@@ -180,6 +180,15 @@
         return;
       }
       var options = JSON.parse(form.getAttribute("data-options")).publicKey;
+      // A passkey belongs to the Back Office's host name (BACKOFFICE_PUBLIC_URL): opened under
+      // another name (e.g. 127.0.0.1 for localhost) the browser would refuse with a bare error.
+      var rp = create ? options.rp.id : options.rpId, here = window.location.hostname;
+      if (rp && here !== rp && here.slice(-rp.length - 1) !== "." + rp) {
+        problem.textContent = "Passkeys work only where the address shows " + rp +
+          ": open the Back Office at that address and try again.";
+        problem.hidden = false;
+        return;
+      }
       options.challenge = toBuffer(options.challenge);
       if (options.user) options.user.id = toBuffer(options.user.id);
       (options.excludeCredentials || []).concat(options.allowCredentials || []).forEach(function (c) {

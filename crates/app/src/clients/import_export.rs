@@ -2,8 +2,9 @@
 
 use super::*;
 
-/// Rows read per query while exporting.
-const EXPORT_CHUNK: i64 = 5000;
+use crate::csv_file::csv_lines;
+use crate::export::{self, Export, Sink, Stopped};
+use std::sync::Arc;
 
 /// A row of an import file that can't be imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,19 +42,46 @@ pub const EXPORT_COLUMNS: [&str; 12] = [
 ];
 
 impl App {
-    /// Export CSV: the current filtered list, every page of it, in ID order. Needs Clients
-    /// View and Clients Export; masked for masked viewers. Returns the file and its row count.
+    /// Export CSV: the current filtered list, every page of it, in ID order, streamed (see
+    /// [`crate::export`]). Needs Clients View and Clients Export; masked for masked viewers,
+    /// scoped to their Allowed Client Tags. The export is logged when it ends, with the rows
+    /// sent and whether the file was complete.
     pub async fn export_clients(
-        &self,
+        self: &Arc<Self>,
         actor: &Actor,
         req: &ClientListRequest,
-    ) -> Result<(String, usize), AppError> {
+    ) -> Result<Export, AppError> {
         self.authorize(actor, Section::Clients, Action::View, "export clients")
             .await?;
         self.authorize(actor, Section::Clients, Action::Export, "export clients")
             .await?;
         let filter = self.client_filter(actor, req).await?;
-        let mut rows = Vec::new();
+        let (sink, export) = export::channel();
+        let (app, actor) = (Arc::clone(self), actor.clone());
+        tokio::spawn(async move {
+            let (count, stopped) = app.stream_clients(&actor, filter, &sink).await;
+            let e = Event::new(Category::Clients, AuditAction::Export, "Clients exported")
+                .change("count", "", count.to_string())
+                .change("masked", "", if actor.masked() { "Yes" } else { "No" })
+                .change("complete", "", export::outcome(stopped));
+            // Logged before the last chunk's sender goes: the file ends after its event.
+            app.log(Some(&actor), None, e).await;
+        });
+        Ok(export)
+    }
+
+    /// Sends the header and every page; returns the rows sent and why it stopped early, if it did.
+    async fn stream_clients(
+        &self,
+        actor: &Actor,
+        filter: ClientFilter,
+        sink: &Sink,
+    ) -> (usize, Option<Stopped>) {
+        let header = vec![EXPORT_COLUMNS.iter().map(|c| c.to_string()).collect()];
+        if let Err(stopped) = sink.send(header, csv_lines).await {
+            return (0, Some(stopped));
+        }
+        let mut count = 0;
         let mut after = None;
         loop {
             let query = ClientQuery {
@@ -62,42 +90,29 @@ impl App {
                 descending: false,
                 after_id: after,
                 offset: 0,
-                limit: EXPORT_CHUNK,
+                limit: export::PAGE_ROWS,
             };
-            let chunk = self
-                .store
-                .list_clients(actor.client_scope(), &query)
-                .await?;
-            let done = (chunk.len() as i64) < EXPORT_CHUNK;
-            after = chunk.last().map(|c| c.id);
-            rows.extend(chunk.into_iter().map(|c| {
-                let c = ClientView::for_actor(actor, c);
-                vec![
-                    c.id.to_string(),
-                    c.first_name,
-                    c.last_name,
-                    c.email,
-                    c.phone,
-                    c.country,
-                    c.city,
-                    c.role.label().to_string(),
-                    c.status.label().to_string(),
-                    c.language,
-                    c.registered_at.iso(),
-                    tag_captions(&c.tags),
-                ]
-            }));
-            if done || after.is_none() {
-                break;
+            let page = match sink
+                .read(self.store.list_clients(actor.client_scope(), &query))
+                .await
+            {
+                Ok(page) => page,
+                Err(stopped) => return (count, Some(stopped)),
+            };
+            let rows = page.len();
+            after = page.last().map(|c| c.id);
+            let viewer = actor.clone();
+            let encode = move |page: Vec<ClientRecord>| {
+                csv_lines(page.into_iter().map(|c| export_row(&viewer, c)))
+            };
+            if let Err(stopped) = sink.send(page, encode).await {
+                return (count, Some(stopped));
+            }
+            count += rows;
+            if (rows as i64) < export::PAGE_ROWS {
+                return (count, None);
             }
         }
-        let count = rows.len();
-        let csv = write_csv(&EXPORT_COLUMNS, rows)?;
-        let e = Event::new(Category::Clients, AuditAction::Export, "Clients exported")
-            .change("count", "", count.to_string())
-            .change("masked", "", if actor.masked() { "Yes" } else { "No" });
-        self.log(Some(actor), None, e).await;
-        Ok((csv, count))
     }
 
     /// Import CSV (Clients Create): every row is checked first; on any problem nothing is
@@ -195,6 +210,25 @@ impl App {
             .await
             .map_err(duplicate_email)
     }
+}
+
+/// One client as an export row, masked for a masked viewer.
+fn export_row(actor: &Actor, c: ClientRecord) -> Vec<String> {
+    let c = ClientView::for_actor(actor, c);
+    vec![
+        c.id.to_string(),
+        c.first_name,
+        c.last_name,
+        c.email,
+        c.phone,
+        c.country,
+        c.city,
+        c.role.label().to_string(),
+        c.status.label().to_string(),
+        c.language,
+        c.registered_at.iso(),
+        tag_captions(&c.tags),
+    ]
 }
 
 /// Which input field a column title fills; ID and Registered are accepted and ignored, so an
@@ -380,7 +414,7 @@ fn parse_import(bytes: &[u8]) -> Result<ParsedRows, Vec<RowProblem>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv_file::{needs_prefix, neutralise_cell, FORMULA_STARTS};
+    use crate::csv_file::{needs_prefix, neutralise_cell, write_csv, FORMULA_STARTS};
     use proptest::prelude::*;
 
     fn read_back(csv_text: &str) -> Vec<Vec<String>> {

@@ -10,7 +10,7 @@
 //! authority: a client outside it is not listed, counted, found (404), edited or exported.
 
 use crate::concurrency::{check_version, is_retry, until_settled, Retry};
-use crate::csv_file::{restore_cell, write_csv};
+use crate::csv_file::restore_cell;
 use crate::tags::tag_captions;
 use crate::{Actor, App, AppError, FieldErrors};
 use domain::audit::{AuditAction, Category, Event};

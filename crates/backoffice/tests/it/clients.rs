@@ -777,7 +777,7 @@ async fn import_is_all_or_nothing_with_a_row_report() {
 }
 
 /// Runs `backoffice demo seed` against the test's database, the staff password on stdin.
-fn demo_seed(t: &TestApp, args: &[&str], staff_password: &str) -> String {
+pub(crate) fn demo_seed(t: &TestApp, args: &[&str], staff_password: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new(BIN)
         .args(["demo", "seed"])

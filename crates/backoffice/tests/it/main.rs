@@ -8,14 +8,19 @@
 //! (PostgreSQL). `.ci/run` runs them.
 
 mod api;
+mod backups;
 mod browser;
 mod cli;
 mod clients;
 mod concurrency;
+mod dashboard;
 mod events;
+mod exports;
 mod faults;
+mod forwarding;
 mod headers;
 mod ip_whitelist;
+mod metrics;
 mod scale_out;
 mod sign_in;
 mod two_factor;

@@ -95,14 +95,18 @@ where
     }
     qb.push(") ORDER BY t.caption_key");
     let rows = qb.build().fetch_all(db).await.map_err(map_err)?;
+    // By id: an export's page holds thousands of clients, and a search per tag row would cost
+    // the square of that.
+    let at: std::collections::HashMap<i64, usize> =
+        clients.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
     for r in rows {
         let client_id: i64 = r.try_get(0).map_err(map_err)?;
         let tag = TagRef {
             id: r.try_get(1).map_err(map_err)?,
             caption: r.try_get(2).map_err(map_err)?,
         };
-        if let Some(c) = clients.iter_mut().find(|c| c.id == client_id) {
-            c.tags.push(tag);
+        if let Some(&i) = at.get(&client_id) {
+            clients[i].tags.push(tag);
         }
     }
     Ok(())

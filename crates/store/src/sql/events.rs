@@ -114,7 +114,14 @@ pub(super) async fn append_at_head(tx: &mut Tx, entry: AuditEntry, head: &DbRow)
         .execute(&mut **tx)
         .await
         .map_err(map_err)?;
+    appended(1);
     Ok(())
+}
+
+/// Counts events written into a transaction (one that later rolls back is counted too: rare,
+/// and the count is for watching the rate, not for reconciling the log).
+fn appended(n: usize) {
+    metrics::counter!("backoffice_event_log_appends_total").increment(n as u64);
 }
 
 pub(super) const EVENT_COLS: &str =
@@ -180,7 +187,9 @@ impl AuditStore for BackendStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        appended(records.len());
+        Ok(())
     }
 
     async fn list_events(

@@ -50,4 +50,12 @@ impl Store for BackendStore {
     fn backend(&self) -> &'static str {
         BACKEND_NAME
     }
+
+    fn pool_status(&self) -> PoolStatus {
+        PoolStatus {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
 }

@@ -11,8 +11,8 @@ use app::clients::ClientView;
 use app::clients::{ClientListRequest, ClientPatch, SearchField};
 use app::ClientSort;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use domain::client::ClientInput;
 use serde::{Deserialize, Serialize};
@@ -355,6 +355,10 @@ pub async fn export(
     ApiActor(actor): ApiActor,
     ApiQuery(p): ApiQuery<ClientParams>,
 ) -> ApiResult<Response> {
-    let (csv, _) = state.app.export_clients(&actor, &p.request()?).await?;
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+    let export = state.app.export_clients(&actor, &p.request()?).await?;
+    Ok(crate::download::streamed(
+        export,
+        "text/csv; charset=utf-8",
+        None,
+    ))
 }

@@ -5,10 +5,9 @@ use super::extract::{ApiActor, ApiQuery};
 use super::responses::{Called, Guarded, Queried};
 use super::values;
 use crate::AppState;
-use app::events::{EventFilter, EventView};
+use app::events::{EventFilter, EventFormat, EventView};
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -138,11 +137,13 @@ pub async fn export(
     ApiActor(actor): ApiActor,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> ApiResult<Response> {
-    let events = state.app.export_events(&actor, &p.filter()?).await?;
-    let mut body = String::new();
-    for e in events {
-        body.push_str(&serde_json::to_string(&EventOut::from(e)).unwrap_or_default());
-        body.push('\n');
-    }
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+    let export = state
+        .app
+        .export_events(&actor, &p.filter()?, EventFormat::JsonLines)
+        .await?;
+    Ok(crate::download::streamed(
+        export,
+        "application/x-ndjson",
+        None,
+    ))
 }

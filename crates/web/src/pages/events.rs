@@ -5,12 +5,12 @@ use crate::layout::Layout;
 use crate::pages::{render, render_status};
 use crate::session::Staff;
 use crate::AppState;
-use app::events::{EventFilter, EventView, PAGE_SIZE};
+use app::events::{EventFilter, EventFormat, EventView, PAGE_SIZE};
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use domain::{Action, Section};
 use serde::Deserialize;
 
@@ -132,78 +132,24 @@ pub async fn list(
     })
 }
 
-fn details_text(e: &EventView) -> String {
-    e.details
-        .iter()
-        .map(|c| format!("{}: {} → {}", c.field, c.before, c.after))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 pub async fn export(
     State(state): State<AppState>,
     staff: Staff,
     Query(p): Query<Params>,
 ) -> Result<Response, WebError> {
-    let events = state.app.export_events(&staff.actor, &p.filter()).await?;
-    if p.format.as_deref() == Some("jsonl") {
-        let mut body = String::new();
-        for e in &events {
-            body.push_str(&serde_json::to_string(e).unwrap_or_default());
-            body.push('\n');
-        }
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "application/x-ndjson"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"event-log.jsonl\"",
-                ),
-            ],
-            body,
-        )
-            .into_response());
-    }
-    let head = [
-        "id",
-        "time_utc",
-        "actor",
-        "actor_groups",
-        "category",
-        "action",
-        "event",
-        "target_type",
-        "target_id",
-        "target",
-        "details",
-        "ip",
-    ];
-    let rows = events.iter().map(|e| {
-        vec![
-            e.id.to_string(),
-            e.at.clone(),
-            e.actor_email.clone().unwrap_or_default(),
-            e.actor_groups.clone(),
-            e.category.clone(),
-            e.action.clone(),
-            e.event.clone(),
-            e.target_type.clone().unwrap_or_default(),
-            e.target_id.map(|t| t.to_string()).unwrap_or_default(),
-            e.target_label.clone().unwrap_or_default(),
-            details_text(e),
-            e.ip.clone().unwrap_or_default(),
-        ]
-    });
-    let body = app::csv_file::write_csv(&head, rows)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"event-log.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    let jsonl = p.format.as_deref() == Some("jsonl");
+    let format = if jsonl {
+        EventFormat::JsonLines
+    } else {
+        EventFormat::Csv
+    };
+    let export = state
+        .app
+        .export_events(&staff.actor, &p.filter(), format)
+        .await?;
+    Ok(if jsonl {
+        crate::download::streamed(export, "application/x-ndjson", Some("event-log.jsonl"))
+    } else {
+        crate::download::streamed(export, "text/csv; charset=utf-8", Some("event-log.csv"))
+    })
 }

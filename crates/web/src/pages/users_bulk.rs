@@ -18,7 +18,7 @@ use axum::response::Response;
 use super::users::{list_params_of, query_of};
 
 /// The filters a bulk form carries (the list's own, under the same names).
-pub const FILTERS: [&str; 8] = [
+pub const FILTERS: [&str; 9] = [
     "q",
     "status",
     "two_factor",
@@ -27,6 +27,7 @@ pub const FILTERS: [&str; 8] = [
     "allowed_tag",
     "creator",
     "mask_data",
+    "locked",
 ];
 
 fn action_words(a: UserBulkAction, groups: &[GroupRef]) -> String {
@@ -126,7 +127,7 @@ pub async fn confirm(
         let p = list_params_of(FILTERS.iter().map(|k| (*k, f.get(k))));
         state
             .app
-            .matching_user_ids(&staff.actor, &query_of(&p))
+            .matching_user_ids(&staff.actor, &query_of(&p, state.app.now()))
             .await?
     } else {
         let ids: Vec<i64> = f
