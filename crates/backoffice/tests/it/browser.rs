@@ -1759,6 +1759,19 @@ async fn usability_review_findings_in_chromium() {
         .await;
     assert!(shown(&p, "nav.menu").await, "☰ opens it");
     p.assert_no_sideways_scroll("Users at 390 px").await;
+    // The wide table scrolls in its own box; its first column and header row stay in view.
+    let kept = p
+        .js("var box = document.querySelector('.table-scroll'); box.scrollLeft = 200;\
+             var cell = box.querySelector('tbody td'), head = box.querySelector('thead th');\
+             return [box.scrollLeft, cell.getBoundingClientRect().left - box.getBoundingClientRect().left,\
+                     getComputedStyle(head).position];")
+        .await;
+    assert_eq!(kept[0], 200, "the table box scrolls: {kept}");
+    assert!(
+        kept[1].as_f64().unwrap().abs() < 2.0,
+        "the first column stays: {kept}"
+    );
+    assert_eq!(kept[2], "sticky", "the header row stays: {kept}");
     // The Create user form takes the phone's width.
     p.goto("/users/new").await;
     let width = p
