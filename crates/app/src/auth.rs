@@ -141,9 +141,13 @@ fn outside_whitelist(ip: Option<&str>) -> String {
 }
 
 fn failed(reason: &str, email: &str) -> Event {
-    Event::new(Category::Auth, AuditAction::SignIn, "Sign-in failed")
-        .change("reason", "", reason)
-        .change("email", "", email.chars().take(200).collect::<String>())
+    Event::new(
+        Category::Auth,
+        AuditAction::SignIn,
+        crate::dashboard::SIGN_IN_FAILED,
+    )
+    .change("reason", "", reason)
+    .change("email", "", email.chars().take(200).collect::<String>())
 }
 
 impl App {
@@ -568,11 +572,12 @@ impl App {
         factor: Option<&str>,
     ) -> Result<NewSession, AppError> {
         let (session, record) = self.new_session(user.id, SessionStage::Full, client);
-        let mut e = Event::new(Category::Auth, AuditAction::SignIn, "Signed in").target(
-            "user",
-            user.id,
-            &user.email,
-        );
+        let mut e = Event::new(
+            Category::Auth,
+            AuditAction::SignIn,
+            crate::dashboard::SIGNED_IN,
+        )
+        .target("user", user.id, &user.email);
         if let Some(f) = factor {
             e = e.change("second factor", "", f);
         }
@@ -776,14 +781,15 @@ impl App {
 
     /// Housekeeping: removes sessions past their absolute lifetime and the sign-in counts of
     /// addresses whose window has ended. Also forgets password-reset requests older than a day
-    /// (their limits look back 15 minutes) and expired reset links.
+    /// (their limits look back 15 minutes) and expired reset links, expired passkey ceremonies,
+    /// and authenticator-app set-ups left unconfirmed for a day.
     pub async fn purge_expired_sessions(&self) -> Result<u64, AppError> {
         let now = self.now();
+        let day_ago = now.plus_secs(-24 * 3600);
         let sessions = self.store.delete_expired_sessions(now).await?;
         self.store.purge_sign_in_addresses(now).await?;
-        self.store
-            .purge_reset_requests(now.plus_secs(-24 * 3600))
-            .await?;
+        self.store.purge_reset_requests(day_ago).await?;
+        self.store.purge_two_factor_leftovers(now, day_ago).await?;
         Ok(sessions)
     }
 }

@@ -14,10 +14,10 @@
 //! Each batch re-reads the person's authority: a job stops when its owner is disabled or loses
 //! the right, and their Allowed Client Tags are applied batch by batch.
 
-use crate::clients::ClientListRequest;
+use crate::clients::{ClientListRequest, SearchField};
 use crate::tags::tag_captions;
 use crate::{Actor, App, AppError};
-use domain::audit::{AuditAction, Category, Event};
+use domain::audit::{AuditAction, Category, Event, PersonalKind};
 use domain::client::ClientStatus;
 use domain::{Action, Section, Timestamp, UserStatus};
 use std::sync::Arc;
@@ -205,7 +205,7 @@ impl App {
     ) -> Result<BulkResult, AppError> {
         let resolved = self.resolve_action(actor, action).await?;
         let filter = self.client_filter(actor, req).await?;
-        let selection_label = describe(req, selection);
+        let selection_label = EventSelection::of(req, selection);
         match selection {
             Selection::Ids(_) => {
                 let ids = Self::checked_ids(selection)?;
@@ -372,7 +372,7 @@ impl App {
                 job_id: Some(job.id),
                 at: self.now(),
             };
-            let selection = describe(&req, &Selection::Matching);
+            let selection = EventSelection::of(&req, &Selection::Matching);
             let event = |o: &BatchOutcome| {
                 self.entry(
                     Some(&actor),
@@ -413,15 +413,58 @@ impl App {
     }
 }
 
-fn batch_event(job: Option<i64>, change: &str, selection: &str, o: &BatchOutcome) -> Event {
+/// The selection as the event log keeps it: a search by a personal field has its text in a
+/// change of its own, marked as that kind of personal data, so it reaches a viewer with Mask
+/// data on (and a SIEM fed with masking) masked.
+struct EventSelection {
+    description: String,
+    search: Option<(PersonalKind, String)>,
+}
+
+impl EventSelection {
+    fn of(req: &ClientListRequest, selection: &Selection) -> Self {
+        let kind = match req.field {
+            SearchField::Name => Some(PersonalKind::Name),
+            SearchField::Email => Some(PersonalKind::Email),
+            SearchField::Phone => Some(PersonalKind::Phone),
+            SearchField::Id => None,
+        };
+        match kind {
+            Some(kind) if *selection == Selection::Matching && !req.text.trim().is_empty() => {
+                let without = ClientListRequest {
+                    text: "…".into(),
+                    ..req.clone()
+                };
+                Self {
+                    description: describe(&without, selection),
+                    search: Some((kind, req.text.trim().to_string())),
+                }
+            }
+            _ => Self {
+                description: describe(req, selection),
+                search: None,
+            },
+        }
+    }
+}
+
+fn batch_event(
+    job: Option<i64>,
+    change: &str,
+    selection: &EventSelection,
+    o: &BatchOutcome,
+) -> Event {
     let mut e = Event::new(
         Category::Clients,
         AuditAction::Update,
         "Clients changed in bulk",
     )
     .change("change", "", change)
-    .change("selection", "", selection)
-    .change("clients changed", "", o.changed.to_string());
+    .change("selection", "", &selection.description);
+    if let Some((kind, text)) = &selection.search {
+        e = e.personal_change("search", *kind, "", text);
+    }
+    let mut e = e.change("clients changed", "", o.changed.to_string());
     if let (Some(first), Some(last)) = (o.first_id, o.last_id) {
         e = e.change("client ids", "", format!("{first}–{last}"));
     }
@@ -569,5 +612,32 @@ mod tests {
             );
             assert_eq!(a, Some(action));
         }
+    }
+
+    #[test]
+    fn a_search_by_a_personal_field_goes_in_the_event_as_personal_data() {
+        let req = ClientListRequest {
+            field: SearchField::Email,
+            text: " joanna.smith@ ".into(),
+            country: "GB".into(),
+            ..Default::default()
+        };
+        let s = EventSelection::of(&req, &Selection::Matching);
+        assert!(!s.description.contains("joanna"), "{}", s.description);
+        assert!(s.description.contains("GB"));
+        assert_eq!(
+            s.search,
+            Some((PersonalKind::Email, "joanna.smith@".into()))
+        );
+        let e = batch_event(None, "status", &s, &BatchOutcome::default());
+        let search = e.changes.iter().find(|c| c.field == "search").unwrap();
+        assert_eq!(search.personal, Some(PersonalKind::Email));
+        let by_id = ClientListRequest {
+            field: SearchField::Id,
+            text: "42".into(),
+            ..Default::default()
+        };
+        let s = EventSelection::of(&by_id, &Selection::Matching);
+        assert!(s.search.is_none() && s.description.contains("42"));
     }
 }

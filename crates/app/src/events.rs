@@ -101,7 +101,7 @@ fn changes_for(details: &str, client_event: bool, viewer_masked: bool) -> Vec<Ch
         .collect()
 }
 
-fn view(r: EventRecord, masked: bool) -> EventView {
+pub(crate) fn view(r: EventRecord, masked: bool) -> EventView {
     let client_target = r.target_type.as_deref() == Some("client");
     let client_event = client_target || r.category == Category::Clients.code();
     EventView {

@@ -10,10 +10,12 @@ pub mod bulk;
 pub mod clients;
 pub mod concurrency;
 pub mod csv_file;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod forwarding;
 pub mod groups;
 pub mod hashing;
 pub mod mail;
@@ -99,6 +101,7 @@ pub struct App {
     /// The passkeys' relying party (`None` when the public URL has no domain name).
     pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
     pub(crate) require_cache: two_factor::RequireCache,
+    pub(crate) dashboard_cache: dashboard::DashboardCache,
 }
 
 impl App {
@@ -118,6 +121,7 @@ impl App {
             hasher: hashing::Hasher::new(),
             webauthn: two_factor::relying_party(&settings.public_url),
             require_cache: Default::default(),
+            dashboard_cache: Default::default(),
             settings,
             clock,
             token_cache: Default::default(),

@@ -6,6 +6,11 @@
 //! XChaCha20-Poly1305 with a random 192-bit nonce per seal (no counter to share between
 //! instances). Each value is bound to what it is for (`context`, e.g. `totp:42`) as associated
 //! data, so a sealed value copied onto another row or user doesn't open.
+//!
+//! One key, two jobs kept apart: seals use a subkey derived from the file's key (HKDF-Expand,
+//! RFC 5869, with the file's random key as the pseudorandom key), the keyed hashes use the file's
+//! key itself. Values sealed before the subkey (`v1:`) still open with the file's key; new ones
+//! are `v2:`.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -14,6 +19,9 @@ use rand::{rngs::OsRng, RngCore};
 
 /// What the key file holds: 32 random bytes as 64 hex digits (a trailing newline is fine).
 pub struct SecretKey([u8; 32]);
+
+/// HKDF-Expand's `info` for the sealing subkey.
+const SEAL_KEY_INFO: &[u8] = b"backoffice secret-box seal key v2";
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,8 +68,17 @@ impl SecretKey {
         format!("{}\n", hex::encode(self.0))
     }
 
+    /// The sealing subkey: HKDF-Expand to one block, T(1) = HMAC(key, info || 0x01); the file's
+    /// key is already uniformly random, so it serves as HKDF's pseudorandom key (RFC 5869 §3.3).
+    fn seal_key(&self) -> [u8; 32] {
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.0).expect("any key length");
+        mac.update(SEAL_KEY_INFO);
+        mac.update(&[1]);
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn seal(&self, context: &str, plain: &[u8]) -> String {
-        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let cipher = XChaCha20Poly1305::new((&self.seal_key()).into());
         let mut nonce = [0u8; 24];
         OsRng.fill_bytes(&mut nonce);
         let sealed = cipher
@@ -73,17 +90,23 @@ impl SecretKey {
                 },
             )
             .expect("encryption of a bounded message can't fail");
-        format!("v1:{}{}", hex::encode(nonce), hex::encode(sealed))
+        format!("v2:{}{}", hex::encode(nonce), hex::encode(sealed))
     }
 
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, Unsealable> {
-        let raw = sealed
-            .strip_prefix("v1:")
-            .and_then(|h| hex::decode(h).ok())
+        let (key, hex_text) = if let Some(h) = sealed.strip_prefix("v2:") {
+            (self.seal_key(), h)
+        } else if let Some(h) = sealed.strip_prefix("v1:") {
+            (self.0, h)
+        } else {
+            return Err(Unsealable);
+        };
+        let raw = hex::decode(hex_text)
+            .ok()
             .filter(|b| b.len() > 24)
             .ok_or(Unsealable)?;
         let (nonce, body) = raw.split_at(24);
-        XChaCha20Poly1305::new((&self.0).into())
+        XChaCha20Poly1305::new((&key).into())
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
@@ -132,6 +155,38 @@ mod tests {
             "a fresh nonce each time"
         );
         assert!(!sealed.contains(&hex::encode(b"secret")));
+    }
+
+    #[test]
+    fn seals_use_a_subkey_and_values_sealed_before_it_still_open() {
+        let key = SecretKey::generate();
+        let sealed = key.seal("totp:1", b"secret");
+        assert!(sealed.starts_with("v2:"));
+        // Not sealed with the file's key itself: that key only makes keyed hashes now.
+        let raw = hex::decode(&sealed[3..]).unwrap();
+        let (nonce, body) = raw.split_at(24);
+        let with_file_key = XChaCha20Poly1305::new((&key.0).into()).decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: body,
+                aad: b"totp:1",
+            },
+        );
+        assert!(with_file_key.is_err());
+        // A value sealed before the subkey (v1: the file's key) still opens.
+        let old = XChaCha20Poly1305::new((&key.0).into())
+            .encrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: b"old secret",
+                    aad: b"totp:1",
+                },
+            )
+            .unwrap();
+        let v1 = format!("v1:{}{}", hex::encode(nonce), hex::encode(old));
+        assert_eq!(key.open("totp:1", &v1).unwrap(), b"old secret");
+        assert!(key.open("totp:2", &v1).is_err());
+        assert!(key.open("totp:1", &format!("v3:{}", &v1[3..])).is_err());
     }
 
     #[test]

@@ -418,6 +418,7 @@ impl App {
                     .seal(&format!("totp:{id}"), &secret),
                 step,
             )),
+            confirms_enrolment: Some(sealed),
             passkey: None,
             recovery_hashes: hashes,
             at: self.now(),
@@ -447,6 +448,7 @@ impl App {
             method: TwoFactor::Email,
             expect: Some(actor.user.two_factor),
             totp: None,
+            confirms_enrolment: None,
             passkey: None,
             recovery_hashes: Vec::new(),
             at: self.now(),
@@ -627,8 +629,8 @@ impl App {
                     "The browser did not create a passkey; try again",
                 )
             })?;
-        // The proof first: a wrong password leaves the ceremony for the next try.
-        self.check_proof(actor, proof).await?;
+        // The passkey first, the proof after: a failed prompt must not spend the authenticator
+        // code or recovery code given as proof (the page starts a new ceremony either way).
         let sealed_state = self
             .store
             .take_ceremony(session, CEREMONY_REGISTER, self.now())
@@ -644,6 +646,7 @@ impl App {
                 tracing::info!(error = %e, "passkey registration refused");
                 AppError::field("credential", "The passkey could not be verified; try again")
             })?;
+        self.check_proof(actor, proof).await?;
         let id = actor.id();
         let new = NewPasskey {
             name: name.to_string(),
@@ -661,6 +664,7 @@ impl App {
             method: TwoFactor::Passkey,
             expect: Some(actor.user.two_factor),
             totp: None,
+            confirms_enrolment: None,
             passkey: Some(new),
             recovery_hashes: hashes,
             at: self.now(),

@@ -890,6 +890,7 @@ impl App {
                 method: kind,
                 expect: Some(target.two_factor),
                 totp: None,
+                confirms_enrolment: None,
                 passkey: None,
                 recovery_hashes: Vec::new(),
                 at: self.now(),

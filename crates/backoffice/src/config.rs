@@ -53,6 +53,15 @@ pub struct Config {
     pub secret_key_file: Option<String>,
     /// Where `/metrics` is served (Prometheus text); unset = no metrics.
     pub metrics_listen: Option<String>,
+    /// Forward the event log to syslog: `tcp://host:port` or `tls://host:port`.
+    pub events_syslog_url: Option<String>,
+    /// Forward the event log to a webhook: an `https://` URL, signed with the secret below.
+    pub events_webhook_url: Option<String>,
+    pub events_webhook_secret: Option<String>,
+    /// Mask client personal data in forwarded events.
+    pub events_mask_personal: bool,
+    /// A PEM file of CA certificates trusted for forwarding over TLS besides the public roots.
+    pub events_ca_file: Option<String>,
 }
 
 impl Default for Config {
@@ -79,6 +88,11 @@ impl Default for Config {
             database_max_connections: 0,
             secret_key_file: None,
             metrics_listen: None,
+            events_syslog_url: None,
+            events_webhook_url: None,
+            events_webhook_secret: None,
+            events_mask_personal: false,
+            events_ca_file: None,
         }
     }
 }
@@ -96,6 +110,18 @@ impl std::fmt::Debug for Config {
             )
             .field("mail_from", &self.mail_from)
             .field("public_url", &self.public_url)
+            .field("events_syslog_url", &self.events_syslog_url)
+            .field(
+                "events_webhook_url",
+                &self
+                    .events_webhook_url
+                    .as_deref()
+                    .map(app::forwarding::webhook::origin_of),
+            )
+            .field(
+                "events_webhook_secret",
+                &self.events_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +154,7 @@ impl Config {
                     Some("shutdown_grace_seconds") => "BACKOFFICE_SHUTDOWN_GRACE_SECONDS",
                     Some("database_max_connections") => "BACKOFFICE_DATABASE_MAX_CONNECTIONS",
                     Some("sign_in_attempts_per_ip") => "BACKOFFICE_SIGN_IN_ATTEMPTS_PER_IP",
+                    Some("events_mask_personal") => "BACKOFFICE_EVENTS_MASK_PERSONAL",
                     _ => "configuration",
                 };
                 bad(setting, e.to_string())
@@ -156,10 +183,17 @@ impl Config {
         }
     }
 
+    /// `BACKOFFICE_PUBLIC_URL`, or else the listen address; one on loopback (the default) is
+    /// named `localhost`: only this machine reaches it, where that name means it, and browsers
+    /// take `http://localhost` as a secure context and a passkey relying party, which an IP
+    /// address can never be, so the standalone default install offers passkeys.
     pub fn public_url(&self) -> Result<String, ConfigError> {
-        let url = match &self.public_url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.listen),
+        let url = match (&self.public_url, self.listen_addr()) {
+            (Some(u), _) => u.trim_end_matches('/').to_string(),
+            (None, Ok(addr)) if addr.ip().is_loopback() => {
+                format!("http://localhost:{}", addr.port())
+            }
+            (None, _) => format!("http://{}", self.listen),
         };
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(bad(
@@ -235,6 +269,65 @@ impl Config {
         c.total_timeout = Duration::from_secs(self.smtp_timeout_seconds);
         c.connect_timeout = c.total_timeout.min(Duration::from_secs(10));
         Ok(Some(c))
+    }
+
+    /// Where the event log is forwarded (`None`: nowhere). Checked at start-up: a bad URL, a
+    /// webhook without a secret or an unreadable CA file stops it.
+    pub fn forwarding(&self) -> Result<Option<app::forwarding::Forwarding>, ConfigError> {
+        use app::forwarding::{syslog::SyslogTarget, webhook::WebhookTarget, Forwarding};
+        fn set(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let (syslog, webhook) = (set(&self.events_syslog_url), set(&self.events_webhook_url));
+        if syslog.is_none() && webhook.is_none() {
+            if set(&self.events_webhook_secret).is_some() {
+                return Err(bad(
+                    "BACKOFFICE_EVENTS_WEBHOOK_SECRET",
+                    "is set but BACKOFFICE_EVENTS_WEBHOOK_URL is not",
+                ));
+            }
+            return Ok(None);
+        }
+        let roots = match set(&self.events_ca_file) {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                bad(
+                    "BACKOFFICE_EVENTS_CA_FILE",
+                    format!("can't read {path}: {e}"),
+                )
+            })?),
+            None => None,
+        };
+        // The targets' errors start with the setting they concern; a TLS roots problem is the
+        // CA file's.
+        let problem = |e: String| {
+            for setting in [
+                "BACKOFFICE_EVENTS_SYSLOG_URL",
+                "BACKOFFICE_EVENTS_WEBHOOK_URL",
+                "BACKOFFICE_EVENTS_WEBHOOK_SECRET",
+            ] {
+                if let Some(reason) = e.strip_prefix(setting).and_then(|r| r.strip_prefix(": ")) {
+                    return bad(setting, reason);
+                }
+            }
+            bad("BACKOFFICE_EVENTS_CA_FILE", e)
+        };
+        Ok(Some(Forwarding {
+            syslog: syslog
+                .map(|url| SyslogTarget::parse(url, roots.as_deref()))
+                .transpose()
+                .map_err(problem)?,
+            webhook: webhook
+                .map(|url| {
+                    WebhookTarget::new(
+                        url,
+                        set(&self.events_webhook_secret).unwrap_or(""),
+                        roots.as_deref(),
+                    )
+                })
+                .transpose()
+                .map_err(problem)?,
+            mask_personal: self.events_mask_personal,
+        }))
     }
 
     pub fn settings(&self) -> Result<app::Settings, ConfigError> {
@@ -404,6 +497,39 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_url_names_localhost_for_a_loopback_listener() {
+        let on = |listen: &str| Config {
+            listen: listen.into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            Config::default().public_url().unwrap(),
+            "http://localhost:8080"
+        );
+        assert_eq!(
+            on("[::1]:9000").public_url().unwrap(),
+            "http://localhost:9000"
+        );
+        assert_eq!(
+            on("0.0.0.0:8080").public_url().unwrap(),
+            "http://0.0.0.0:8080"
+        );
+        assert_eq!(
+            on("10.1.2.3:80").public_url().unwrap(),
+            "http://10.1.2.3:80"
+        );
+        let set = Config {
+            public_url: Some("https://bo.example.com/".into()),
+            ..Config::default()
+        };
+        assert_eq!(set.public_url().unwrap(), "https://bo.example.com");
+        assert_eq!(
+            Config::default().public_origin().unwrap(),
+            "http://localhost:8080"
+        );
+    }
 
     #[test]
     fn redacts_secrets() {

@@ -20,6 +20,7 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         api_rate_per_credential: config.api_rate_per_minute,
         api_rate_per_ip: config.api_rate_per_ip_per_minute,
     };
+    let forwarding = config.forwarding().map_err(|e| config_failure(&e))?;
     let app = open_serving(&config).await?;
     if !app.has_smtp() {
         tracing::warn!(
@@ -69,6 +70,21 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         crate::metrics::serve(metrics_listener, handle, app.clone());
         tracing::info!(addr = %bound, "metrics listening");
         println!("Metrics on http://{bound}/metrics");
+    }
+    if let Some(f) = forwarding {
+        if f.syslog.as_ref().is_some_and(|s| s.cleartext_off_host()) {
+            tracing::warn!(
+                "BACKOFFICE_EVENTS_SYSLOG_URL is tcp:// to another machine: events cross the \
+                 network readable; use tls:// unless the network is trusted"
+            );
+        }
+        tracing::info!(
+            syslog = ?f.syslog,
+            webhook = ?f.webhook,
+            mask_personal = f.mask_personal,
+            "forwarding the event log"
+        );
+        app.start_forwarding(f);
     }
     let housekeeping = {
         let app = app.clone();

@@ -6,76 +6,20 @@
 use crate::Email;
 use std::collections::BTreeMap;
 
-/// Investor, strategy provider, or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientRole {
-    Investor,
-    StrategyProvider,
-    Both,
-}
-
-impl ClientRole {
-    pub const ALL: [ClientRole; 3] = [
-        ClientRole::Investor,
-        ClientRole::StrategyProvider,
-        ClientRole::Both,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ClientRole::Investor => "Investor",
-            ClientRole::StrategyProvider => "Strategy provider",
-            ClientRole::Both => "Investor and strategy provider",
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            ClientRole::Investor => "investor",
-            ClientRole::StrategyProvider => "strategy_provider",
-            ClientRole::Both => "both",
-        }
-    }
-
-    /// Accepts the code or the label, in any case (import files are typed by people).
-    pub fn from_code(s: &str) -> Option<Self> {
-        let s = s.trim();
-        Self::ALL
-            .into_iter()
-            .find(|r| r.code().eq_ignore_ascii_case(s) || r.label().eq_ignore_ascii_case(s))
+crate::value_set! {
+    /// Investor, strategy provider, or both.
+    pub enum ClientRole {
+        Investor = ("investor", "Investor"),
+        StrategyProvider = ("strategy_provider", "Strategy provider"),
+        Both = ("both", "Investor and strategy provider"),
     }
 }
 
-/// Active, or Blocked ("Clients Delete" only ever blocks: the client's history stays).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientStatus {
-    Active,
-    Blocked,
-}
-
-impl ClientStatus {
-    pub const ALL: [ClientStatus; 2] = [ClientStatus::Active, ClientStatus::Blocked];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ClientStatus::Active => "Active",
-            ClientStatus::Blocked => "Blocked",
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            ClientStatus::Active => "active",
-            ClientStatus::Blocked => "blocked",
-        }
-    }
-
-    pub fn from_code(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "active" => Some(ClientStatus::Active),
-            "blocked" => Some(ClientStatus::Blocked),
-            _ => None,
-        }
+crate::value_set! {
+    /// Active, or Blocked ("Clients Delete" only ever blocks: the client's history stays).
+    pub enum ClientStatus {
+        Active = ("active", "Active"),
+        Blocked = ("blocked", "Blocked"),
     }
 }
 

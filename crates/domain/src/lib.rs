@@ -14,6 +14,7 @@ pub mod tag;
 pub mod time;
 pub mod totp;
 pub mod user;
+pub mod value_set;
 
 pub use authority::{Authority, PersonalData};
 pub use email::Email;

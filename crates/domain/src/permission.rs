@@ -5,24 +5,27 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// A section of the menu, in the order the Rights matrix shows them (alphabetical).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Section {
-    ClientTags,
-    Clients,
-    EventLog,
-    Groups,
-    Settings,
-    Users,
+crate::value_set! {
+    /// A section of the menu, in the order the Rights matrix shows them (alphabetical).
+    pub enum Section {
+        ClientTags = ("client_tags", "Client tags"),
+        Clients = ("clients", "Clients"),
+        EventLog = ("event_log", "Event log"),
+        Groups = ("groups", "Groups"),
+        Settings = ("settings", "Settings"),
+        Users = ("users", "Users"),
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Action {
-    View,
-    Create,
-    Update,
-    Delete,
-    Export,
+crate::value_set! {
+    /// What a permission lets one do in a section.
+    pub enum Action {
+        View = ("view", "View"),
+        Create = ("create", "Create"),
+        Update = ("update", "Update"),
+        Delete = ("delete", "Delete"),
+        Export = ("export", "Export"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,37 +35,6 @@ pub struct Permission {
 }
 
 impl Section {
-    pub const ALL: [Section; 6] = [
-        Section::ClientTags,
-        Section::Clients,
-        Section::EventLog,
-        Section::Groups,
-        Section::Settings,
-        Section::Users,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Section::ClientTags => "Client tags",
-            Section::Clients => "Clients",
-            Section::EventLog => "Event log",
-            Section::Groups => "Groups",
-            Section::Settings => "Settings",
-            Section::Users => "Users",
-        }
-    }
-
-    fn code(self) -> &'static str {
-        match self {
-            Section::ClientTags => "client_tags",
-            Section::Clients => "clients",
-            Section::EventLog => "event_log",
-            Section::Groups => "groups",
-            Section::Settings => "settings",
-            Section::Users => "users",
-        }
-    }
-
     /// The actions that exist for this section; "Export" only where there is something to export.
     pub fn actions(self) -> &'static [Action] {
         use Action::*;
@@ -73,36 +45,6 @@ impl Section {
             Section::ClientTags | Section::Groups | Section::Users => {
                 &[View, Create, Update, Delete]
             }
-        }
-    }
-}
-
-impl Action {
-    pub const ALL: [Action; 5] = [
-        Action::View,
-        Action::Create,
-        Action::Update,
-        Action::Delete,
-        Action::Export,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Action::View => "View",
-            Action::Create => "Create",
-            Action::Update => "Update",
-            Action::Delete => "Delete",
-            Action::Export => "Export",
-        }
-    }
-
-    fn code(self) -> &'static str {
-        match self {
-            Action::View => "view",
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Delete => "delete",
-            Action::Export => "export",
         }
     }
 }

@@ -5,7 +5,9 @@
 mod audit_chain;
 mod backup;
 mod clients;
+mod dashboard;
 mod dialect;
+mod forwarding;
 mod postgres;
 mod rows;
 mod sign_in;
@@ -21,6 +23,8 @@ use std::sync::Arc;
 pub use audit_chain::{verify_chain, ChainReport, GENESIS};
 pub use backup::{backup_sqlite, BackupReport};
 pub use clients::*;
+pub use dashboard::*;
+pub use forwarding::*;
 pub use sign_in::*;
 pub use tags::*;
 pub use two_factor::*;
@@ -362,6 +366,8 @@ pub trait Store:
     + IdempotencyStore
     + TagStore
     + TwoFactorStore
+    + ForwardingStore
+    + DashboardStore
 {
     /// Answers when the database answers (readiness).
     async fn ping(&self) -> Result<()>;

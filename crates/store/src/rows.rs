@@ -3,8 +3,8 @@
 //! never a default.
 
 use crate::{
-    BulkJob, BulkState, ClientRecord, EventRecord, Result, SessionRecord, SessionStage, StoreError,
-    TokenRecord, UserRecord,
+    BulkJob, BulkState, ClientRecord, EventRecord, ForwardingState, Result, SessionRecord,
+    SessionStage, SignInDay, StoreError, TokenRecord, UserRecord,
 };
 use domain::client::{ClientRole, ClientStatus};
 use domain::{IpWhitelist, Permission, Timestamp, TwoFactor, UserStatus};
@@ -251,5 +251,63 @@ impl TryFrom<BulkRow> for BulkJob {
             created_at: Timestamp(r.created_at),
             updated_at: Timestamp(r.updated_at),
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ForwardingRow {
+    sink: String,
+    cursor: i64,
+    delivered_at: Option<i64>,
+    failures: i64,
+    last_error: Option<String>,
+    last_error_at: Option<i64>,
+}
+
+impl From<ForwardingRow> for ForwardingState {
+    fn from(r: ForwardingRow) -> Self {
+        ForwardingState {
+            sink: r.sink,
+            cursor: r.cursor,
+            delivered_at: r.delivered_at.map(Timestamp),
+            failures: r.failures,
+            last_error: r.last_error,
+            last_error_at: r.last_error_at.map(Timestamp),
+        }
+    }
+}
+
+/// One group of the Dashboard's staff count: accounts with this status and method.
+#[derive(sqlx::FromRow)]
+pub(crate) struct StaffGroupRow {
+    pub status: String,
+    pub two_factor: String,
+    pub n: i64,
+    /// `SUM` of nothing is NULL.
+    pub locked: Option<i64>,
+}
+
+/// One group of the Dashboard's client count.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientGroupRow {
+    pub status: String,
+    pub country: String,
+    pub n: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SignInDayRow {
+    day: i64,
+    ok: Option<i64>,
+    failed: Option<i64>,
+}
+
+impl From<SignInDayRow> for SignInDay {
+    fn from(r: SignInDayRow) -> Self {
+        SignInDay {
+            day: r.day,
+            ok: r.ok.unwrap_or(0),
+            failed: r.failed.unwrap_or(0),
+        }
     }
 }

@@ -44,6 +44,10 @@ pub struct MethodChange {
     pub expect: Option<TwoFactor>,
     /// The sealed secret and the step of the code that proved it (method TOTP).
     pub totp: Option<(String, i64)>,
+    /// The TOTP set-up this change confirms, as stored: `Conflict` unless it is still there (it
+    /// is deleted with the change), so one set-up is confirmed once even when two confirmations
+    /// race, and a set-up replaced meanwhile confirms nothing.
+    pub confirms_enrolment: Option<String>,
     /// The first passkey (method Passkey).
     pub passkey: Option<NewPasskey>,
     /// Hashes of the new recovery codes; empty for methods without them.
@@ -118,6 +122,13 @@ pub trait TwoFactorStore: Send + Sync {
         purpose: &str,
         now: Timestamp,
     ) -> Result<Option<String>>;
+    /// Housekeeping: forgets ceremonies past their expiry and TOTP set-ups begun before
+    /// `enrolments_before` and never confirmed. Returns how many rows went.
+    async fn purge_two_factor_leftovers(
+        &self,
+        now: Timestamp,
+        enrolments_before: Timestamp,
+    ) -> Result<u64>;
     async fn setting(&self, name: &str) -> Result<Option<String>>;
     /// Sets a run-time setting, with its event when a person changed it.
     async fn put_setting(&self, name: &str, value: &str, event: Option<AuditEntry>) -> Result<()>;

@@ -152,6 +152,8 @@ pub struct UserQuery {
     pub allowed_tag_id: Option<i64>,
     pub creator_id: Option<i64>,
     pub mask_data: Option<bool>,
+    /// Only accounts locked (after failed sign-ins) at this time.
+    pub locked_at: Option<Timestamp>,
     pub sort: UserSort,
     pub descending: bool,
     pub offset: i64,

@@ -16,6 +16,15 @@ pub fn backends() -> Vec<&'static str> {
     b
 }
 
+/// For a test marked as needing PostgreSQL (ignored unless asked for): fails, rather than
+/// passing, when run without it.
+pub fn require_postgres() {
+    assert!(
+        backends().contains(&"postgres"),
+        "this test needs PostgreSQL: set BACKOFFICE_TEST_POSTGRES_URL"
+    );
+}
+
 /// A database URL no other test uses.
 pub async fn fresh(backend: &str) -> String {
     let name = format!("bo_test_{:016x}", rand::thread_rng().gen::<u64>());

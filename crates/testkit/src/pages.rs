@@ -50,66 +50,69 @@ pub async fn create_user(
     r
 }
 
-/// The id of the user with this email, read from the Users list.
-pub async fn user_id(admin: &Browser, email: &str) -> i64 {
-    let page = admin
-        .get(&format!("/users?q={}", email.replace('@', "%40")))
-        .await;
-    let cell = format!("<td>{email}</td>");
-    let at = page
-        .body
-        .find(&cell)
-        .unwrap_or_else(|| panic!("{email} not listed"));
-    let before = &page.body[..at];
-    let href = before.rfind("href=\"/users/").expect("row link") + "href=\"/users/".len();
-    before[href..].split('"').next().unwrap().parse().unwrap()
+/// A user as `GET /api/v1/users?q=…` shows them to `admin` (the JSON, not the page's HTML).
+async fn user_json(admin: &Browser, email: &str) -> serde_json::Value {
+    let r = admin
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/users?q={}", email.replace('@', "%40")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "look up {email}");
+    let list: serde_json::Value = r.json().await.unwrap();
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["email"].as_str() == Some(email))
+        .cloned()
+        .unwrap_or_else(|| panic!("{email} not listed"))
 }
 
-/// Loads a user's edit page and saves it with some fields replaced.
+/// The id of the user with this email.
+pub async fn user_id(admin: &Browser, email: &str) -> i64 {
+    user_json(admin, email).await["id"].as_i64().unwrap()
+}
+
+/// Saves a user's edit page with some fields replaced, the others as stored (read through the
+/// API, so the set-up doesn't depend on how the page lays the form out). When `admin` can't read
+/// the user (signed out meanwhile, say), only the changes are posted, and the page's answer
+/// tells what happened.
 pub async fn save_user(admin: &Browser, id: i64, changes: &[(&str, &str)]) -> Page {
-    let page = admin.get(&format!("/users/{id}")).await;
-    let value = |name: &str| -> String {
-        let key = format!("name=\"{name}\" type=\"");
-        let at = page.body.find(&key).map(|i| i + key.len()).unwrap_or(0);
-        let rest = &page.body[at..];
-        let v = rest.find("value=\"").map(|i| i + 7).unwrap_or(0);
-        rest[v..].split('"').next().unwrap_or("").to_string()
-    };
-    let email = value("email");
-    let name = value("name");
-    let status = if page.body.contains("<option value=\"disabled\" selected>") {
-        "disabled"
+    admin.get(&format!("/users/{id}")).await;
+    let r = admin
+        .request(reqwest::Method::GET, &format!("/api/v1/users/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let u: serde_json::Value = if r.status() == 200 {
+        r.json().await.unwrap()
     } else {
-        "enabled"
+        serde_json::Value::Null
     };
-    let groups: Vec<String> = page
-        .body
-        .split("<option value=\"")
-        .skip(1)
-        .filter(|s| s.split('>').next().unwrap_or("").contains("selected"))
-        .map(|s| s.split('"').next().unwrap().to_string())
-        .filter(|v| v.parse::<i64>().is_ok())
-        .collect();
-    let mask = page.body.contains("name=\"mask_data\" value=\"1\" checked");
-    let ip_whitelist = page
-        .body
-        .split("name=\"ip_whitelist\"")
-        .nth(1)
-        .and_then(|rest| rest.split_once('>'))
-        .and_then(|(_, rest)| rest.split_once("</textarea>"))
-        .map(|(text, _)| text.replace("&#x2f;", "/").replace("&#47;", "/"))
-        .unwrap_or_default();
+    let text = |k: &str| u[k].as_str().unwrap_or_default().to_string();
     let mut fields: Vec<(String, String)> = vec![
-        ("email".into(), email),
+        ("email".into(), text("email")),
         ("password".into(), String::new()),
-        ("status".into(), status.into()),
-        ("name".into(), name),
-        ("ip_whitelist".into(), ip_whitelist),
+        ("status".into(), text("status")),
+        ("name".into(), text("name")),
+        (
+            "ip_whitelist".into(),
+            u["ip_whitelist"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
     ];
-    for g in groups {
-        fields.push(("groups".into(), g));
+    for g in u["groups"].as_array().into_iter().flatten() {
+        fields.push(("groups".into(), g["id"].to_string()));
     }
-    if mask {
+    if u["mask_data"].as_bool() == Some(true) {
         fields.push(("mask_data".into(), "1".into()));
     }
     for (k, _) in changes {
@@ -232,19 +235,8 @@ pub async fn choose_own_password(b: &Browser) {
 
 /// Creates a token for a signed-in browser through `POST /api/v1/me/tokens` (session + CSRF),
 /// from the browser's client address.
-pub async fn token_for(t: &TestApp, b: &Browser) -> String {
-    b.get("/profile").await;
-    let r = b
-        .request(reqwest::Method::POST, "/api/v1/me/tokens")
-        .header("x-csrf-token", b.csrf())
-        .header("origin", t.url(""))
-        .json(&serde_json::json!({"name": "test"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: serde_json::Value = r.json().await.unwrap();
-    v["token"].as_str().unwrap().to_string()
+pub async fn token_for(_t: &TestApp, b: &Browser) -> String {
+    b.api_token("test").await
 }
 
 /// How many event-log rows mention `text` in their details.
@@ -289,6 +281,7 @@ pub struct Staff<'a> {
     rights: Vec<String>,
     groups: Vec<i64>,
     masked: bool,
+    allowed_tags: Vec<i64>,
 }
 
 impl TestApp {
@@ -304,6 +297,7 @@ impl TestApp {
             rights: Vec::new(),
             groups: Vec::new(),
             masked: false,
+            allowed_tags: Vec::new(),
         }
     }
 
@@ -360,6 +354,12 @@ impl<'a> Staff<'a> {
         self
     }
 
+    /// Their own Allowed Client Tags (tag ids): they see only clients carrying one.
+    pub fn with_allowed_tags(mut self, tags: &[i64]) -> Self {
+        self.allowed_tags.extend_from_slice(tags);
+        self
+    }
+
     /// Creates the account and returns a browser signed in as them.
     pub async fn signed_in(self) -> Browser {
         let admin = match self.by {
@@ -392,7 +392,7 @@ impl<'a> Staff<'a> {
             mask_data: self.masked,
             ip_whitelist: String::new(),
             confirm_lockout: false,
-            allowed_tag_ids: Vec::new(),
+            allowed_tag_ids: self.allowed_tags.clone(),
         };
         let id = self.t.app.create_user(&admin, &input).await.unwrap();
         self.t

@@ -115,6 +115,24 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A TLS acceptor for `localhost` with a certificate from this CA (for the test's own TLS
+    /// servers: SMTP, a SIEM's receivers).
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![self.server_cert.clone()],
+                self.server_key.clone_key().into(),
+            )
+            .expect("server certificate");
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+}
+
 impl Default for TestCa {
     fn default() -> Self {
         Self::new()
@@ -129,17 +147,7 @@ impl SmtpServer {
     /// An SMTP server that speaks TLS from the first byte (`smtps://localhost:port`) with a
     /// certificate from `ca`.
     pub async fn start_tls(ca: &TestCa) -> Self {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![ca.server_cert.clone()],
-                ca.server_key.clone_key().into(),
-            )
-            .expect("server certificate");
-        Self::listen(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+        Self::listen(Some(ca.acceptor())).await
     }
 
     async fn listen(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {

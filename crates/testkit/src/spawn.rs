@@ -292,6 +292,11 @@ fn extract_csrf(body: &str) -> Option<String> {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Self {
+        Self::at(&format!("http://{}", app.addr))
+    }
+
+    /// A browser for a Back Office at `base` (e.g. the real binary started by a test).
+    pub fn at(base: &str) -> Self {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let client = reqwest::Client::builder()
             .cookie_provider(jar.clone())
@@ -301,7 +306,7 @@ impl Browser {
         Self {
             client,
             jar,
-            base: format!("http://{}", app.addr),
+            base: base.trim_end_matches('/').to_string(),
             csrf: Default::default(),
             from: Default::default(),
         }
@@ -428,5 +433,32 @@ impl Browser {
     pub async fn enter_code(&self, code: &str) -> Page {
         self.get("/login/code").await;
         self.post("/login/code", &[("code", code)]).await
+    }
+
+    /// The forced first password change after signing in with a one-time password.
+    pub async fn choose_password(&self, password: &str) -> Page {
+        self.get("/password/change").await;
+        self.post(
+            "/password/change",
+            &[("new_password", password), ("confirm_password", password)],
+        )
+        .await
+    }
+
+    /// A personal API token made through `POST /api/v1/me/tokens` (session + CSRF), as the
+    /// Profile page's script does.
+    pub async fn api_token(&self, name: &str) -> String {
+        self.get("/profile").await;
+        let r = self
+            .request(reqwest::Method::POST, "/api/v1/me/tokens")
+            .header("x-csrf-token", self.csrf())
+            .header("origin", &self.base)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "token creation");
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["token"].as_str().unwrap().to_string()
     }
 }

@@ -66,6 +66,15 @@
         return;
       }
       var options = JSON.parse(form.getAttribute("data-options")).publicKey;
+      // A passkey belongs to the Back Office's host name (BACKOFFICE_PUBLIC_URL): opened under
+      // another name (e.g. 127.0.0.1 for localhost) the browser would refuse with a bare error.
+      var rp = create ? options.rp.id : options.rpId, here = window.location.hostname;
+      if (rp && here !== rp && here.slice(-rp.length - 1) !== "." + rp) {
+        problem.textContent = "Passkeys work only where the address shows " + rp +
+          ": open the Back Office at that address and try again.";
+        problem.hidden = false;
+        return;
+      }
       options.challenge = toBuffer(options.challenge);
       if (options.user) options.user.id = toBuffer(options.user.id);
       (options.excludeCredentials || []).concat(options.allowCredentials || []).forEach(function (c) {

@@ -1193,18 +1193,12 @@ async fn add_virtual_authenticator(p: &Person) -> String {
 async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     let smtp = SmtpServer::start().await;
     let dir = temp_dir("passkey");
-    // Passkeys need a domain name: the public URL names localhost.
+    // Passkeys need a domain name. A default install (no BACKOFFICE_PUBLIC_URL) listening on
+    // loopback names itself localhost, so it offers them.
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let public = format!("http://localhost:{port}");
-    let bo = start_backoffice_with(
-        &dir,
-        &smtp,
-        &[
-            ("BACKOFFICE_LISTEN", &listen),
-            ("BACKOFFICE_PUBLIC_URL", &public),
-        ],
-    );
+    let bo = start_backoffice_with(&dir, &smtp, &[("BACKOFFICE_LISTEN", &listen)]);
     let p = open_browser(&public, &dir).await;
     let _ = bo.url;
     let first = add_virtual_authenticator(&p).await;
@@ -1301,6 +1295,23 @@ async fn passkeys_in_chromium_with_a_virtual_authenticator() {
     let text = p.text().await;
     assert!(
         text.contains("The passkey was removed") && !text.contains("Virtual key"),
+        "{text}"
+    );
+
+    // Opened by its IP address instead, the page says where passkeys work rather than showing
+    // the browser's bare refusal.
+    let by_ip = Person {
+        base: format!("http://{listen}"),
+        ..p
+    };
+    by_ip.enter_password(&bo.admin_email, ADMIN_PASSWORD).await;
+    assert_eq!(by_ip.path().await, "/login/code");
+    by_ip
+        .click("//button[normalize-space(.)='Use passkey']", "Use passkey")
+        .await;
+    let text = by_ip.text().await;
+    assert!(
+        text.contains("Passkeys work only where the address shows localhost"),
         "{text}"
     );
 }

@@ -772,11 +772,9 @@ async fn pump(
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: set BACKOFFICE_TEST_POSTGRES_URL and run with --ignored"]
 async fn a_silent_network_to_postgresql_answers_503_in_time_and_recovers() {
-    if !backends().contains(&"postgres") {
-        eprintln!("skipped: needs PostgreSQL (BACKOFFICE_TEST_POSTGRES_URL)");
-        return;
-    }
+    testkit::db::require_postgres();
     let direct = testkit::db::fresh("postgres").await;
     let (head, db) = direct.rsplit_once('/').unwrap();
     let upstream = head

@@ -354,11 +354,9 @@ async fn allow_connections(admin: &mut sqlx::PgConnection, db: &str, allow: bool
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: set BACKOFFICE_TEST_POSTGRES_URL and run with --ignored"]
 async fn postgres_outage_under_load_answers_503_recovers_and_loses_no_acknowledged_write() {
-    if !backends().contains(&"postgres") {
-        eprintln!("skipped: needs PostgreSQL (BACKOFFICE_TEST_POSTGRES_URL)");
-        return;
-    }
+    testkit::db::require_postgres();
     use std::sync::atomic::{AtomicBool, Ordering};
     let t = TestApp::start("postgres").await;
     let db = t.db_url.rsplit('/').next().unwrap().to_string();
@@ -549,92 +547,21 @@ fn serve(dir: &Path, db: &str, envs: &[(&str, &str)]) -> Server {
     process::serve(c, Stdio::inherit())
 }
 
-fn csrf_in(body: &str) -> String {
-    let at = body.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    body[at..].split('"').next().unwrap().to_string()
-}
-
 /// Signs the administrator in through the pages (choosing a password the first time) and
 /// returns a personal API token.
 async fn api_token(s: &Server, first_time: bool) -> String {
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let post = |path: &str, form: Vec<(&str, String)>| {
-        http.post(format!("{}{path}", s.url))
-            .header("origin", &s.url)
-            .form(&form)
-            .send()
-    };
-    let login = http
-        .get(format!("{}/login", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let b = Browser::at(&s.url);
     let password = if first_time {
         FIRST_PASSWORD
     } else {
         NEW_PASSWORD
     };
-    let r = post(
-        "/login",
-        vec![
-            ("csrf", csrf_in(&login)),
-            ("email", ADMIN.into()),
-            ("password", password.into()),
-            ("next", "/".into()),
-        ],
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 303, "sign in");
+    assert_eq!(b.sign_in(ADMIN, password).await.status, 303, "sign in");
     if first_time {
-        let page = http
-            .get(format!("{}/password/change", s.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let r = post(
-            "/password/change",
-            vec![
-                ("csrf", csrf_in(&page)),
-                ("new_password", NEW_PASSWORD.into()),
-                ("confirm_password", NEW_PASSWORD.into()),
-            ],
-        )
-        .await
-        .unwrap();
-        assert_eq!(r.status(), 303, "password change");
+        let r = b.choose_password(NEW_PASSWORD).await;
+        assert_eq!(r.status, 303, "password change");
     }
-    let profile = http
-        .get(format!("{}/profile", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = http
-        .post(format!("{}/api/v1/me/tokens", s.url))
-        .header("x-csrf-token", csrf_in(&profile))
-        .header("origin", &s.url)
-        .json(&json!({"name": "faults"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    b.api_token("faults").await
 }
 
 async fn post_client(http: &reqwest::Client, s: &Server, token: &str) -> (u16, Value) {
@@ -724,19 +651,16 @@ async fn sqlite_killed_mid_write_load_reopens_cleanly_with_every_acknowledged_wr
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    /// `None` (with the reason printed) when mounting is not allowed (not root).
-    fn mount(size: &str) -> Option<Self> {
+    /// Fails the test when mounting is not allowed (not root): it was asked for by name.
+    fn mount(size: &str) -> Self {
         let dir = temp_dir("tmpfs");
         let o = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&dir)
             .output();
         match o {
-            Ok(o) if o.status.success() => Some(Tmpfs(dir)),
-            other => {
-                eprintln!("skipped: can't mount a tmpfs (needs root): {other:?}");
-                None
-            }
+            Ok(o) if o.status.success() => Tmpfs(dir),
+            other => panic!("can't mount a tmpfs (this test needs root): {other:?}"),
         }
     }
 }
@@ -758,10 +682,9 @@ fn fill(path: &Path) {
 }
 
 #[tokio::test]
+#[ignore = "needs root (mounts a tmpfs): run with --ignored as root"]
 async fn sqlite_disk_full_answers_503_for_writes_keeps_reads_and_recovers_by_itself() {
-    let Some(fs) = Tmpfs::mount("24m") else {
-        return;
-    };
+    let fs = Tmpfs::mount("24m");
     let db = format!("sqlite://{}/bo.db", fs.0.display());
     let work = temp_dir("full-work");
     create_admin(&work, &db);
@@ -1001,19 +924,8 @@ async fn the_binary_bounds_a_hanging_smtp_server_by_the_configured_timeout() {
     create_admin_with(&dir, &db, "email", &envs);
     let s = serve(&dir, &db, &envs);
     smtp.set_mode(SmtpMode::Hang);
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = http
-        .get(format!("{}/login", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let b = Browser::at(&s.url);
+    b.get("/login").await;
     let started = Instant::now();
     let unrelated = tokio::spawn({
         let url = s.url.clone();
@@ -1024,21 +936,18 @@ async fn the_binary_bounds_a_hanging_smtp_server_by_the_configured_timeout() {
             (r.status().as_u16(), t.elapsed())
         }
     });
-    let r = http
-        .post(format!("{}/login", s.url))
-        .header("origin", &s.url)
-        .form(&[
-            ("csrf", csrf_in(&login).as_str()),
-            ("email", ADMIN),
-            ("password", FIRST_PASSWORD),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("email", ADMIN),
+                ("password", FIRST_PASSWORD),
+                ("next", "/"),
+            ],
+        )
+        .await;
     let took = started.elapsed();
-    let status = r.status().as_u16();
-    let body = r.text().await.unwrap();
+    let (status, body) = (r.status, r.body);
     assert_eq!(status, 503, "{body}");
     assert!(
         body.contains("The code could not be sent; try again in a minute"),
@@ -1068,8 +977,8 @@ struct LoopExt4 {
 }
 
 impl LoopExt4 {
-    /// `None` (with the reason printed) when it can't be made (not root, no loop devices).
-    fn mount() -> Option<Self> {
+    /// Fails the test when it can't be made (not root, no loop devices): it was asked for.
+    fn mount() -> Self {
         let dir = temp_dir("ext4");
         let img = dir.with_extension("img");
         let ok = |c: &mut Command| c.output().map(|o| o.status.success()).unwrap_or(false);
@@ -1080,11 +989,11 @@ impl LoopExt4 {
                 .arg(&img)
                 .arg(&dir));
         let fs = LoopExt4 { dir, img };
-        if !made {
-            eprintln!("skipped: can't mount a loop ext4 filesystem (needs root and loop devices)");
-            return None;
-        }
-        Some(fs)
+        assert!(
+            made,
+            "can't mount a loop ext4 filesystem (this test needs root and loop devices)"
+        );
+        fs
     }
 
     fn device(&self) -> String {
@@ -1131,10 +1040,9 @@ impl Drop for LoopExt4 {
 }
 
 #[tokio::test]
+#[ignore = "needs root and loop devices (mounts an ext4 image): run with --ignored as root"]
 async fn sqlite_on_a_filesystem_turned_read_only_answers_503_for_writes_and_keeps_reads() {
-    let Some(fs) = LoopExt4::mount() else {
-        return;
-    };
+    let fs = LoopExt4::mount();
     let db = format!("sqlite://{}/bo.db", fs.dir.display());
     let work = temp_dir("ro-work");
     create_admin(&work, &db);
@@ -1147,10 +1055,10 @@ async fn sqlite_on_a_filesystem_turned_read_only_answers_503_for_writes_and_keep
         assert_eq!(status, 201);
         acked.push(c["id"].as_i64().unwrap());
     }
-    if !fs.fail_read_only() {
-        eprintln!("skipped: this kernel has no ext4 trigger_fs_error");
-        return;
-    }
+    assert!(
+        fs.fail_read_only(),
+        "this kernel has no ext4 trigger_fs_error to turn the filesystem read-only"
+    );
     let (status, body) = post_client(&http, &s, &token).await;
     assert_eq!(status, 503, "a write on a read-only filesystem: {body}");
     assert_eq!(
@@ -1234,15 +1142,12 @@ async fn fail_csrf_lookups(db_url: &str, fail: bool) {
     sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
 }
 
+/// PostgreSQL only: SQLite can't fail one query on a table while another on the same table
+/// succeeds.
 #[tokio::test]
+#[ignore = "needs PostgreSQL: set BACKOFFICE_TEST_POSTGRES_URL and run with --ignored"]
 async fn a_database_outage_during_the_csrf_check_answers_503_not_403() {
-    if !backends().contains(&"postgres") {
-        eprintln!(
-            "skipped: needs PostgreSQL (BACKOFFICE_TEST_POSTGRES_URL); SQLite can't fail one \
-             query on a table while another on the same table succeeds"
-        );
-        return;
-    }
+    testkit::db::require_postgres();
     let t = TestApp::start("postgres").await;
     let admin = t.admin().await;
     admin.get("/profile").await;

@@ -135,13 +135,18 @@ async fn totp_enrolment_then_sign_in_with_the_app_code() {
         assert_eq!(events_with(&t, "Two-factor authentication set up").await, 1);
         // The secret is stored sealed: the database holds no base32 or raw form of it.
         let dump = db_text(&t, "SELECT secret FROM totp_secrets").await;
-        assert!(dump.starts_with("v1:") && !dump.contains(&hex(&secret)));
+        assert!(dump.starts_with("v2:") && !dump.contains(&hex(&secret)));
 
         // Sign-in: password, then the app's code. The code that enrolled is spent.
         let b = password_step(&t, &t.admin_email, ADMIN_PASSWORD).await;
         let page = b.get("/login/code").await;
         assert!(page.body.contains("authenticator app"), "{}", page.body);
         assert!(page.body.contains("Use a recovery code"));
+        // No emailed code for an app account: no Resend, and asking anyway mails nothing.
+        assert!(!page.body.contains("Resend code"));
+        let mails = t.smtp().messages_to(&t.admin_email).len();
+        assert_eq!(b.post("/login/code/resend", &[]).await.status, 409);
+        assert_eq!(t.smtp().messages_to(&t.admin_email).len(), mails);
         let r = b.enter_code(&code(&t, &secret, 0)).await;
         assert_eq!(r.status, 422, "the enrolment's step is spent");
         t.clock.advance(30);
@@ -338,14 +343,30 @@ async fn require_2fa_keeps_an_account_without_it_out_of_everything_until_it_enro
             .body
             .contains("has no two-factor authentication"));
 
+        // An API token made before Require 2FA: it is no way around it.
+        let api_token = token_for(&t, &admin).await;
+        let with_token = |path: &str| admin.client.get(t.url(path)).bearer_auth(&api_token).send();
+        assert_eq!(with_token("/api/v1/me").await.unwrap().status(), 200);
         admin.get("/settings").await;
         let r = admin
             .post("/settings/two-factor", &[("require_two_factor", "on")])
             .await;
         assert_eq!(r.status, 303, "{}", r.body);
         assert_eq!(events_with(&t, "Require 2FA").await, 1);
-        let token = {
-            // A token made before: it is no way around it either.
+        assert_eq!(with_token("/api/v1/me").await.unwrap().status(), 403);
+        assert_eq!(with_token("/api/v1/users").await.unwrap().status(), 403);
+        // Nor can a new token be made before enrolling.
+        let made = admin
+            .request(reqwest::Method::POST, "/api/v1/me/tokens")
+            .header("x-csrf-token", admin.csrf())
+            .header("origin", t.url(""))
+            .json(&serde_json::json!({"name": "around 2FA"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), 403);
+        let session = {
+            // A session signed in before enrolling: held at the set-up too.
             let b = t.browser();
             b.sign_in(&t.admin_email, ADMIN_PASSWORD).await;
             assert_eq!(
@@ -373,7 +394,8 @@ async fn require_2fa_keeps_an_account_without_it_out_of_everything_until_it_enro
         assert!(page.body.contains("Two-factor authentication is required"));
         enrol_totp(&t, &admin, ADMIN_PASSWORD).await;
         assert_eq!(admin.get("/users").await.status, 200);
-        assert_eq!(token.get("/users").await.status, 200);
+        assert_eq!(session.get("/users").await.status, 200);
+        assert_eq!(with_token("/api/v1/me").await.unwrap().status(), 200);
 
         // A user whose 2FA an administrator reset is held at the set-up after the password.
         let group = create_group(&admin, "Readers", &["users.view"])
@@ -646,6 +668,7 @@ async fn the_store_spends_a_step_once_and_a_switch_leaves_no_old_secret() {
             method: domain::TwoFactor::Disabled,
             expect,
             totp: None,
+            confirms_enrolment: None,
             passkey: None,
             recovery_hashes: Vec::new(),
             at: t.app.now(),
@@ -743,5 +766,57 @@ async fn guessing_the_current_factor_to_change_the_method_counts_toward_the_lock
             events_with(&t, "wrong code (two-factor settings)").await >= 4,
             "{backend}"
         );
+    }
+}
+
+/// Two confirmations of one TOTP set-up racing (a double submit, two tabs): one switches the
+/// app and shows recovery codes, the other is refused, and the codes shown are the ones that work.
+#[tokio::test]
+async fn one_totp_set_up_is_confirmed_once() {
+    for backend in backends() {
+        let t = TestApp::start(backend).await;
+        align(&t);
+        let admin = std::sync::Arc::new(t.admin().await);
+        enrol_totp(&t, &admin, ADMIN_PASSWORD).await;
+        // Moving to a new app: the sign-in a moment ago proves the current factor.
+        let secret = shown_secret(&admin.get("/two-factor/totp").await.body);
+        let typed = code(&t, &secret, 0);
+        let tries = (0..4).map(|_| {
+            let (admin, typed) = (admin.clone(), typed.clone());
+            tokio::spawn(async move {
+                admin
+                    .post(
+                        "/two-factor/totp",
+                        &[("code", typed.as_str()), ("password", ADMIN_PASSWORD)],
+                    )
+                    .await
+            })
+        });
+        let mut shown = Vec::new();
+        let mut refused = 0;
+        for r in tries.collect::<Vec<_>>() {
+            let r = r.await.unwrap();
+            match r.status {
+                200 => shown.push(shown_codes(&r.body)),
+                409 => refused += 1,
+                s => panic!("{backend}: {s} {}", r.body),
+            }
+        }
+        assert_eq!((shown.len(), refused), (1, 3), "{backend}");
+        assert_eq!(
+            events_with(&t, "Two-factor authentication method changed").await,
+            1,
+            "{backend}"
+        );
+        // The codes shown are the account's: one of them signs in.
+        let b = password_step(&t, &t.admin_email, ADMIN_PASSWORD).await;
+        b.get("/login/recovery").await;
+        let r = b
+            .post(
+                "/login/recovery",
+                &[("recovery_code", shown[0][0].as_str())],
+            )
+            .await;
+        assert_eq!(r.location.as_deref(), Some("/"), "{backend}: {}", r.body);
     }
 }

@@ -930,7 +930,7 @@ async fn own_two_factor_can_not_be_disabled_through_actions() {
         let t = TestApp::start(backend).await;
         let admin = t.admin().await;
         let root = user_id(&admin, "root@example.com").await;
-        admin.get(&format!("/users/{root}/two-factor/enable")).await;
+        admin.get(&format!("/users/{root}")).await;
         let r = admin
             .post(&format!("/users/{root}/two-factor/enable"), &[])
             .await;

@@ -61,6 +61,26 @@ pub(super) fn authority_rows(rows: &[DbRow]) -> Result<Principal> {
 }
 
 impl BackendStore {
+    /// Runs a credential's authority query (`sql`, keyed by `$1`): the first row, for the
+    /// credential's own columns, and the user's authority with its client scope.
+    async fn credential_authority(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Option<(DbRow, Principal)>> {
+        let rows = sqlx::query(sql)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut authority = authority_rows(&rows)?;
+        self.fill_scope(&mut authority).await?;
+        Ok(rows.into_iter().next().map(|r| (r, authority)))
+    }
+
     /// The principal's Allowed Client Tags: a second indexed query (a join would
     /// multiply the permission rows by the tags).
     async fn fill_scope(&self, p: &mut Principal) -> Result<()> {
@@ -80,17 +100,10 @@ impl AuthorityStore for BackendStore {
              cred.last_seen_at AS s_last_seen_at, cred.expires_at AS s_expires_at, cred.ip AS s_ip, \
              cred.user_agent AS s_user_agent FROM sessions cred{AUTHORITY_JOINS} WHERE cred.id_hash = $1"
         );
-        let rows = sqlx::query(sql)
-            .bind(id_hash)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let Some(r) = rows.first() else {
+        let Some((r, authority)) = self.credential_authority(sql, id_hash).await? else {
             return Ok(None);
         };
         let g = |e: sqlx::Error| map_err(e);
-        let mut authority = authority_rows(&rows)?;
-        self.fill_scope(&mut authority).await?;
         let session = SessionRecord {
             id_hash: id_hash.to_string(),
             key: r.try_get("s_key").map_err(g)?,
@@ -117,17 +130,10 @@ impl AuthorityStore for BackendStore {
              cred.last_used_at AS t_last_used_at, cred.revoked_at AS t_revoked_at \
              FROM api_tokens cred{AUTHORITY_JOINS} WHERE cred.token_hash = $1"
         );
-        let rows = sqlx::query(sql)
-            .bind(token_hash)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let Some(r) = rows.first() else {
+        let Some((r, authority)) = self.credential_authority(sql, token_hash).await? else {
             return Ok(None);
         };
         let g = |e: sqlx::Error| map_err(e);
-        let mut authority = authority_rows(&rows)?;
-        self.fill_scope(&mut authority).await?;
         let token = TokenRecord {
             id: r.try_get("t_id").map_err(g)?,
             user_id: authority.user.id,

@@ -9,7 +9,9 @@
 
 mod authority;
 pub(super) mod clients;
+mod dashboard;
 mod events;
+mod forwarding;
 mod groups;
 mod idempotency;
 mod resets;

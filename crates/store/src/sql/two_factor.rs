@@ -152,6 +152,21 @@ impl TwoFactorStore for BackendStore {
                 "Two-factor authentication of this account was changed meanwhile; try again".into(),
             ));
         }
+        if let Some(enrolment) = &c.confirms_enrolment {
+            let confirmed =
+                sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1 AND secret = $2")
+                    .bind(user_id)
+                    .bind(enrolment)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            if confirmed.rows_affected() != 1 {
+                return Err(StoreError::Conflict(
+                    "This set-up was confirmed already or replaced by a newer one; open it again"
+                        .into(),
+                ));
+            }
+        }
         exec_in(
             &mut tx,
             "DELETE FROM totp_enrolments WHERE user_id = $1",
@@ -321,6 +336,26 @@ impl TwoFactorStore for BackendStore {
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn purge_two_factor_leftovers(
+        &self,
+        now: Timestamp,
+        enrolments_before: Timestamp,
+    ) -> Result<u64> {
+        let ceremonies = sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at <= $1")
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let enrolments = sqlx::query("DELETE FROM totp_enrolments WHERE created_at < $1")
+            .bind(enrolments_before.millis())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(ceremonies + enrolments)
     }
 
     async fn take_ceremony(

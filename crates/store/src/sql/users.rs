@@ -323,6 +323,10 @@ impl UserStore for BackendStore {
                 qb.push(" AND u.mask_data = ");
                 qb.push_bind(mask);
             }
+            if let Some(at) = q.locked_at {
+                qb.push(" AND u.locked_until > ");
+                qb.push_bind(at.millis());
+            }
         }
         let unfiltered = q.text.as_deref().unwrap_or("").is_empty()
             && q.status.is_none()
@@ -331,7 +335,8 @@ impl UserStore for BackendStore {
             && q.two_factor.is_none()
             && q.has_ip_whitelist.is_none()
             && q.creator_id.is_none()
-            && q.mask_data.is_none();
+            && q.mask_data.is_none()
+            && q.locked_at.is_none();
         let total = if unfiltered {
             self.count_users().await?
         } else {

@@ -6,7 +6,9 @@
 
 mod clients;
 mod events;
+mod forwarding;
 mod groups;
 mod sessions;
 mod support;
+mod two_factor;
 mod users;

@@ -155,6 +155,7 @@ pub async fn list(
         allowed_tag_id: p.allowed_tag,
         creator_id: p.creator,
         mask_data: p.mask_data,
+        locked_at: None,
         sort,
         descending,
         offset,

@@ -18,7 +18,7 @@ use app::{BulkState, ClientSort, TagRef};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::client::{ClientInput, ClientRole, ClientStatus, COUNTRIES, LANGUAGES};
 use domain::{Action, Section};
 use serde::Deserialize;
@@ -288,7 +288,7 @@ pub async fn list(
     staff: Staff,
     Query(p): Query<ListParams>,
     RawQuery(raw): RawQuery,
-) -> Response {
+) -> Result<Response, WebError> {
     let select = query_pairs(&raw)
         .iter()
         .any(|(k, v)| k == "select" && v == "1");
@@ -299,7 +299,7 @@ pub async fn list(
     let (list, errors) = match state.app.list_clients(&staff.actor, &req).await {
         Ok(list) => (list, FieldErrors::new()),
         Err(AppError::Invalid(errors)) => (ClientList::default(), errors),
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     let masked = staff.actor.masked();
     let columns = [
@@ -319,10 +319,7 @@ pub async fn list(
         sort: sort.filter(|s| !(masked && (*s == "name" || *s == "email"))),
     })
     .collect();
-    let tags = match state.app.tag_choices(&staff.actor).await {
-        Ok(t) => t,
-        Err(e) => return WebError(e).into_response(),
-    };
+    let tags = state.app.tag_choices(&staff.actor).await?;
     let can_bulk = staff.actor.can(Section::Clients, Action::Update);
     // What Edit selected clients offers; the use case refuses any other tag anyway.
     let assignable = tags
@@ -356,11 +353,11 @@ pub async fn list(
         per_pages: PAGE_SIZES,
         l: staff.layout,
     };
-    if page.errors.is_empty() {
+    Ok(if page.errors.is_empty() {
         render(&page)
     } else {
         render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
-    }
+    })
 }
 
 pub async fn export(
@@ -368,17 +365,16 @@ pub async fn export(
     staff: Staff,
     Query(p): Query<ListParams>,
     RawQuery(raw): RawQuery,
-) -> Response {
-    match state
+) -> Result<Response, WebError> {
+    let export = state
         .app
         .export_clients(&staff.actor, &p.request_with_tags(&raw))
-        .await
-    {
-        Ok(export) => {
-            crate::download::streamed(export, "text/csv; charset=utf-8", Some("clients.csv"))
-        }
-        Err(e) => WebError(e).into_response(),
-    }
+        .await?;
+    Ok(crate::download::streamed(
+        export,
+        "text/csv; charset=utf-8",
+        Some("clients.csv"),
+    ))
 }
 
 #[derive(Template)]
@@ -400,18 +396,20 @@ impl DetailPage {
     }
 }
 
-pub async fn detail(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> Response {
-    match state.app.get_client(&staff.actor, id).await {
-        Ok(c) => render(&DetailPage {
-            can_update: staff.actor.can(Section::Clients, Action::Update),
-            can_block: staff.actor.can(Section::Clients, Action::Delete)
-                && c.status == ClientStatus::Active,
-            masked: staff.actor.masked(),
-            c,
-            l: staff.layout,
-        }),
-        Err(e) => WebError(e).into_response(),
-    }
+pub async fn detail(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let c = state.app.get_client(&staff.actor, id).await?;
+    Ok(render(&DetailPage {
+        can_update: staff.actor.can(Section::Clients, Action::Update),
+        can_block: staff.actor.can(Section::Clients, Action::Delete)
+            && c.status == ClientStatus::Active,
+        masked: staff.actor.masked(),
+        c,
+        l: staff.layout,
+    }))
 }
 
 #[derive(Template)]
@@ -589,15 +587,13 @@ fn form_page(
     }
 }
 
-pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
-    if let Err(e) = staff.actor.require(Section::Clients, Action::Create) {
-        return WebError(e).into_response();
-    }
+pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Result<Response, WebError> {
+    staff.actor.require(Section::Clients, Action::Create)?;
     if !state.app.can_add_clients(&staff.actor) {
-        return error_page(
+        return Ok(error_page(
             StatusCode::FORBIDDEN,
             "With Mask data on you can't create or import clients.",
-        );
+        ));
     }
     let input = ClientInput {
         status: "active".into(),
@@ -606,39 +602,38 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Response {
         ..Default::default()
     };
     // A staff member with one Allowed Client Tag gets it ticked: their client must carry it.
-    let tags = match tag_choice(&state, &staff, &[], Vec::new()).await {
-        Ok(mut t) => {
-            if let (false, [only]) = (staff.actor.client_scope().is_all(), t.offered.as_slice()) {
-                t.chosen = vec![only.id];
-            }
-            t
-        }
-        Err(e) => return WebError(e).into_response(),
-    };
-    form_page(
+    let mut tags = tag_choice(&state, &staff, &[], Vec::new()).await?;
+    if let (false, [only]) = (staff.actor.client_scope().is_all(), tags.offered.as_slice()) {
+        tags.chosen = vec![only.id];
+    }
+    Ok(form_page(
         staff,
         None,
         input,
         FieldErrors::new(),
         tags,
         Editing::default(),
-    )
+    ))
 }
 
 pub async fn create(
     State(state): State<AppState>,
     staff: Staff,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let input = input_from(&f);
     let tags = posted_tags(&f);
     match state.app.create_client(&staff.actor, &input, &tags).await {
-        Ok(id) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client created"),
-        Err(AppError::Invalid(errors)) => match tag_choice(&state, &staff, &[], tags).await {
-            Ok(t) => form_page(staff, None, input, errors, t, Editing::default()),
-            Err(e) => WebError(e).into_response(),
-        },
-        Err(e) => WebError(e).into_response(),
+        Ok(id) => Ok(redirect_with_flash(
+            &state,
+            &format!("/clients/{id}"),
+            "Client created",
+        )),
+        Err(AppError::Invalid(errors)) => {
+            let t = tag_choice(&state, &staff, &[], tags).await?;
+            Ok(form_page(staff, None, input, errors, t, Editing::default()))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -646,27 +641,19 @@ pub async fn edit_form(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(e) = staff.actor.require(Section::Clients, Action::Update) {
-        return WebError(e).into_response();
-    }
-    match state.app.get_client(&staff.actor, id).await {
-        Ok(c) => {
-            let chosen = c.tags.iter().map(|t| t.id).collect();
-            match tag_choice(&state, &staff, &c.tags, chosen).await {
-                Ok(t) => form_page(
-                    staff,
-                    Some(id),
-                    app::clients::input_of(&c),
-                    FieldErrors::new(),
-                    t,
-                    Editing::at(Some(c.version)),
-                ),
-                Err(e) => WebError(e).into_response(),
-            }
-        }
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    staff.actor.require(Section::Clients, Action::Update)?;
+    let c = state.app.get_client(&staff.actor, id).await?;
+    let chosen = c.tags.iter().map(|t| t.id).collect();
+    let t = tag_choice(&state, &staff, &c.tags, chosen).await?;
+    Ok(form_page(
+        staff,
+        Some(id),
+        app::clients::input_of(&c),
+        FieldErrors::new(),
+        t,
+        Editing::at(Some(c.version)),
+    ))
 }
 
 pub async fn update(
@@ -674,7 +661,7 @@ pub async fn update(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let posted = input_from(&f);
     let tags = posted_tags(&f);
     let patch = ClientPatch::from(&posted);
@@ -685,26 +672,27 @@ pub async fn update(
     {
         Ok(_) => {
             return match state.app.get_client(&staff.actor, id).await {
-                Ok(_) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client saved"),
+                Ok(_) => Ok(redirect_with_flash(
+                    &state,
+                    &format!("/clients/{id}"),
+                    "Client saved",
+                )),
                 // Their own tags taken off, the client left the editor's scope.
-                Err(AppError::NotFound) => redirect_with_flash(
+                Err(AppError::NotFound) => Ok(redirect_with_flash(
                     &state,
                     "/clients",
                     "Client saved; it no longer carries any of your Allowed Client Tags",
-                ),
-                Err(e) => WebError(e).into_response(),
+                )),
+                Err(e) => Err(e.into()),
             };
         }
         Err(AppError::Invalid(errors)) => (errors, None),
         Err(AppError::Stale(stale)) => (FieldErrors::new(), Some(stale)),
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     // The form comes back with what was typed — but a masked editor's personal fields show
     // the stored values as masked, never what the request carried.
-    let current = match state.app.get_client(&staff.actor, id).await {
-        Ok(c) => c,
-        Err(e) => return WebError(e).into_response(),
-    };
+    let current = state.app.get_client(&staff.actor, id).await?;
     let mut input = posted;
     if staff.actor.masked() {
         input.first_name = current.first_name.clone();
@@ -712,10 +700,7 @@ pub async fn update(
         input.email = current.email.clone();
         input.phone = current.phone.clone();
     }
-    let choice = match tag_choice(&state, &staff, &current.tags, tags).await {
-        Ok(t) => t,
-        Err(e) => return WebError(e).into_response(),
-    };
+    let choice = tag_choice(&state, &staff, &current.tags, tags).await?;
     let editing = match stale {
         None => Editing::at(f.version()),
         Some(stale) => {
@@ -729,7 +714,7 @@ pub async fn update(
             Editing::stale(&stale, both_values(&input, &yours, &current))
         }
     };
-    form_page(staff, Some(id), input, errors, choice, editing)
+    Ok(form_page(staff, Some(id), input, errors, choice, editing))
 }
 
 #[derive(Template)]
@@ -743,14 +728,10 @@ pub async fn block_form(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(e) = staff.actor.require(Section::Clients, Action::Delete) {
-        return WebError(e).into_response();
-    }
-    match state.app.get_client(&staff.actor, id).await {
-        Ok(c) => render(&BlockPage { l: staff.layout, c }),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    staff.actor.require(Section::Clients, Action::Delete)?;
+    let c = state.app.get_client(&staff.actor, id).await?;
+    Ok(render(&BlockPage { l: staff.layout, c }))
 }
 
 pub async fn block(
@@ -758,11 +739,13 @@ pub async fn block(
     staff: Staff,
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm,
-) -> Response {
-    match state.app.block_client(&staff.actor, id).await {
-        Ok(_) => redirect_with_flash(&state, &format!("/clients/{id}"), "Client blocked"),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    state.app.block_client(&staff.actor, id).await?;
+    Ok(redirect_with_flash(
+        &state,
+        &format!("/clients/{id}"),
+        "Client blocked",
+    ))
 }
 
 #[derive(Template)]
@@ -789,17 +772,18 @@ fn import_page(staff: Staff, problems: Vec<String>) -> Response {
     )
 }
 
-pub async fn import_form(State(state): State<AppState>, staff: Staff) -> Response {
-    if let Err(e) = staff.actor.require(Section::Clients, Action::Create) {
-        return WebError(e).into_response();
-    }
+pub async fn import_form(
+    State(state): State<AppState>,
+    staff: Staff,
+) -> Result<Response, WebError> {
+    staff.actor.require(Section::Clients, Action::Create)?;
     if !state.app.can_add_clients(&staff.actor) {
-        return error_page(
+        return Ok(error_page(
             StatusCode::FORBIDDEN,
             "With Mask data on you can't create or import clients.",
-        );
+        ));
     }
-    import_page(staff, vec![])
+    Ok(import_page(staff, vec![]))
 }
 
 pub async fn import(
@@ -807,7 +791,7 @@ pub async fn import(
     staff: Staff,
     headers: HeaderMap,
     mut multipart: Multipart,
-) -> Response {
+) -> Result<Response, WebError> {
     let (mut token, mut file) = (String::new(), Vec::new());
     loop {
         match multipart.next_field().await {
@@ -819,25 +803,29 @@ pub async fn import(
                         "file" => file = bytes.to_vec(),
                         _ => {}
                     },
-                    Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.body_text()),
+                    Err(e) => return Ok(error_page(StatusCode::BAD_REQUEST, &e.body_text())),
                 }
             }
             Ok(None) => break,
-            Err(e) => return error_page(StatusCode::BAD_REQUEST, &e.body_text()),
+            Err(e) => return Ok(error_page(StatusCode::BAD_REQUEST, &e.body_text())),
         }
     }
     if let Err(r) = csrf::verify(&state, &headers, &token).await {
-        return r;
+        return Ok(r);
     }
     match state.app.import_clients(&staff.actor, &file).await {
-        Ok(n) => redirect_with_flash(&state, "/clients", &format!("{n} client(s) imported")),
-        Err(AppError::Invalid(f)) => import_page(
+        Ok(n) => Ok(redirect_with_flash(
+            &state,
+            "/clients",
+            &format!("{n} client(s) imported"),
+        )),
+        Err(AppError::Invalid(f)) => Ok(import_page(
             staff,
             f.values()
                 .flat_map(|v| v.lines().map(str::to_string).collect::<Vec<_>>())
                 .collect(),
-        ),
-        Err(e) => WebError(e).into_response(),
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -884,7 +872,11 @@ fn bulk_choice(f: &Form) -> Result<(Selection, BulkAction), AppError> {
 
 /// Edit selected clients: the first post shows a confirmation naming the count; the confirmed
 /// post applies the change (a page's selection at once, every matching client as a job).
-pub async fn bulk(State(state): State<AppState>, staff: Staff, CsrfForm(f): CsrfForm) -> Response {
+pub async fn bulk(
+    State(state): State<AppState>,
+    staff: Staff,
+    CsrfForm(f): CsrfForm,
+) -> Result<Response, WebError> {
     let req = ListParams::from_form(&f).request_with_tags(&None);
     let req = ClientListRequest {
         tags: tag_ids(&f.0),
@@ -904,9 +896,9 @@ pub async fn bulk(State(state): State<AppState>, staff: Staff, CsrfForm(f): Csrf
     let (selection, action) = match bulk_choice(&f) {
         Ok(c) => c,
         Err(AppError::Invalid(e)) => {
-            return back(&e.values().cloned().collect::<Vec<_>>().join(" "));
+            return Ok(back(&e.values().cloned().collect::<Vec<_>>().join(" ")));
         }
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     if f.get("confirm") != "yes" {
         return match state
@@ -914,8 +906,8 @@ pub async fn bulk(State(state): State<AppState>, staff: Staff, CsrfForm(f): Csrf
             .plan_bulk(&staff.actor, &req, &selection, &action)
             .await
         {
-            Ok(plan) if plan.count == 0 => back("No client is selected"),
-            Ok(plan) => render(&BulkConfirmPage {
+            Ok(plan) if plan.count == 0 => Ok(back("No client is selected")),
+            Ok(plan) => Ok(render(&BulkConfirmPage {
                 l: staff.layout,
                 fields: f
                     .0
@@ -926,9 +918,11 @@ pub async fn bulk(State(state): State<AppState>, staff: Staff, CsrfForm(f): Csrf
                 count: plan.count,
                 change: plan.change,
                 matching: selection == Selection::Matching,
-            }),
-            Err(AppError::Invalid(e)) => back(&e.values().cloned().collect::<Vec<_>>().join(" ")),
-            Err(e) => WebError(e).into_response(),
+            })),
+            Err(AppError::Invalid(e)) => {
+                Ok(back(&e.values().cloned().collect::<Vec<_>>().join(" ")))
+            }
+            Err(e) => Err(e.into()),
         };
     }
     match state
@@ -936,14 +930,16 @@ pub async fn bulk(State(state): State<AppState>, staff: Staff, CsrfForm(f): Csrf
         .apply_bulk(&staff.actor, &req, &selection, &action)
         .await
     {
-        Ok(BulkResult::Done { matched, changed }) => back(&format!(
+        Ok(BulkResult::Done { matched, changed }) => Ok(back(&format!(
             "{changed} of {matched} selected client(s) changed"
+        ))),
+        Ok(BulkResult::Started { job }) => Ok(redirect_with_flash(
+            &state,
+            &format!("/clients/bulk/{job}"),
+            "Change started",
         )),
-        Ok(BulkResult::Started { job }) => {
-            redirect_with_flash(&state, &format!("/clients/bulk/{job}"), "Change started")
-        }
-        Err(AppError::Invalid(e)) => back(&e.values().cloned().collect::<Vec<_>>().join(" ")),
-        Err(e) => WebError(e).into_response(),
+        Err(AppError::Invalid(e)) => Ok(back(&e.values().cloned().collect::<Vec<_>>().join(" "))),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -971,12 +967,10 @@ pub async fn bulk_job(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-) -> Response {
-    match state.app.bulk_job(&staff.actor, id).await {
-        Ok(job) => render(&BulkJobPage {
-            l: staff.layout,
-            job,
-        }),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    let job = state.app.bulk_job(&staff.actor, id).await?;
+    Ok(render(&BulkJobPage {
+        l: staff.layout,
+        job,
+    }))
 }

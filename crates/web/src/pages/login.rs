@@ -55,25 +55,25 @@ async fn code_page(
     error: Option<String>,
     notice: Option<String>,
     status: StatusCode,
-) -> Response {
+) -> Result<Response, WebError> {
     let passkey_options = if waiting.method == TwoFactor::Passkey {
         match state.app.passkey_sign_in_options(&waiting.session).await {
             Ok(o) => o,
             Err(AppError::Conflict(m)) => {
-                return render_status(
+                return Ok(render_status(
                     StatusCode::CONFLICT,
                     &RecoveryPage {
                         csrf: waiting.session.csrf_token().to_string(),
                         error: Some(m),
                     },
-                )
+                ))
             }
-            Err(e) => return WebError(e).into_response(),
+            Err(e) => return Err(e.into()),
         }
     } else {
         String::new()
     };
-    render_status(
+    Ok(render_status(
         status,
         &CodePage {
             csrf: waiting.session.csrf_token().to_string(),
@@ -83,7 +83,7 @@ async fn code_page(
             error,
             notice,
         },
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -181,47 +181,52 @@ pub async fn submit(
     headers: HeaderMap,
     ClientInfo(client): ClientInfo,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let (email, next) = (f.get("email"), safe_next(f.get("next")));
-    match state.app.sign_in(email, f.get("password"), &client).await {
-        Ok(signed_in) => after_password(&state, signed_in, &next),
-        Err(AppError::Forbidden(_)) => login_page(
-            &state,
-            &headers,
-            email,
-            &next,
-            Some(INVALID_CREDENTIALS.into()),
-            StatusCode::UNAUTHORIZED,
-        ),
-        Err(AppError::TooManyUntil {
-            message,
-            retry_after_secs,
-        }) => {
-            let mut r = login_page(
+    Ok(
+        match state.app.sign_in(email, f.get("password"), &client).await {
+            Ok(signed_in) => after_password(&state, signed_in, &next),
+            Err(AppError::Forbidden(_)) => login_page(
                 &state,
                 &headers,
                 email,
                 &next,
-                Some(message),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, retry_after_secs.into());
-            r
-        }
-        Err(AppError::Mail(m)) | Err(AppError::TooMany(m)) => login_page(
-            &state,
-            &headers,
-            email,
-            &next,
-            Some(m),
-            StatusCode::SERVICE_UNAVAILABLE,
-        ),
-        Err(e) => WebError(e).into_response(),
-    }
+                Some(INVALID_CREDENTIALS.into()),
+                StatusCode::UNAUTHORIZED,
+            ),
+            Err(AppError::TooManyUntil {
+                message,
+                retry_after_secs,
+            }) => {
+                let mut r = login_page(
+                    &state,
+                    &headers,
+                    email,
+                    &next,
+                    Some(message),
+                    StatusCode::TOO_MANY_REQUESTS,
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after_secs.into());
+                r
+            }
+            Err(AppError::Mail(m)) | Err(AppError::TooMany(m)) => login_page(
+                &state,
+                &headers,
+                email,
+                &next,
+                Some(m),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            Err(e) => return Err(e.into()),
+        },
+    )
 }
 
-pub async fn code_form(State(state): State<AppState>, waiting: AwaitingCode) -> Response {
+pub async fn code_form(
+    State(state): State<AppState>,
+    waiting: AwaitingCode,
+) -> Result<Response, WebError> {
     code_page(&state, &waiting, None, None, StatusCode::OK).await
 }
 
@@ -232,7 +237,7 @@ async fn second_step(
     waiting: &AwaitingCode,
     answer: Answer<'_>,
     client: &app::auth::Client,
-) -> Response {
+) -> Result<Response, WebError> {
     match state
         .app
         .verify_second_factor(&waiting.session, answer, client)
@@ -242,18 +247,18 @@ async fn second_step(
             let mut r = Redirect::to("/").into_response();
             r.headers_mut()
                 .append(header::SET_COOKIE, session_cookie(state, &session));
-            r
+            Ok(r)
         }
         Err(AppError::Invalid(fields)) => {
             let error = fields.values().next().cloned();
             if matches!(answer, Answer::Recovery(_)) {
-                return render_status(
+                return Ok(render_status(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &RecoveryPage {
                         csrf: waiting.session.csrf_token().to_string(),
                         error,
                     },
-                );
+                ));
             }
             code_page(
                 state,
@@ -277,9 +282,9 @@ async fn second_step(
                 header::SET_COOKIE,
                 clear_cookie(state, session_cookie_name(state)),
             );
-            r
+            Ok(r)
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -295,7 +300,7 @@ pub async fn recovery_submit(
     waiting: AwaitingCode,
     ClientInfo(client): ClientInfo,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     second_step(
         &state,
         &waiting,
@@ -310,7 +315,7 @@ pub async fn passkey_submit(
     waiting: AwaitingCode,
     ClientInfo(client): ClientInfo,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     second_step(
         &state,
         &waiting,
@@ -325,7 +330,7 @@ pub async fn code_submit(
     waiting: AwaitingCode,
     ClientInfo(client): ClientInfo,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     second_step(&state, &waiting, Answer::Code(f.get("code")), &client).await
 }
 
@@ -334,7 +339,7 @@ pub async fn code_resend(
     waiting: AwaitingCode,
     ClientInfo(client): ClientInfo,
     CsrfForm(_): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let (error, notice, status) = match state.app.resend_code(&waiting.session, &client).await {
         Ok(()) => (
             None,
@@ -343,7 +348,7 @@ pub async fn code_resend(
         ),
         Err(AppError::TooMany(m)) => (Some(m), None, StatusCode::TOO_MANY_REQUESTS),
         Err(AppError::Mail(m)) => (Some(m), None, StatusCode::SERVICE_UNAVAILABLE),
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     code_page(&state, &waiting, error, notice, status).await
 }
@@ -352,31 +357,27 @@ pub async fn cancel(
     State(state): State<AppState>,
     waiting: AwaitingCode,
     CsrfForm(_): CsrfForm,
-) -> Response {
-    if let Err(e) = state.app.cancel_sign_in(&waiting.session).await {
-        return WebError(e).into_response();
-    }
-    let mut r = Redirect::to("/login").into_response();
-    r.headers_mut().append(
-        header::SET_COOKIE,
-        clear_cookie(&state, session_cookie_name(&state)),
-    );
-    r
+) -> Result<Response, WebError> {
+    state.app.cancel_sign_in(&waiting.session).await?;
+    Ok(to_login_signed_out(&state))
 }
 
 pub async fn logout(
     State(state): State<AppState>,
     staff: crate::session::StaffAnyState,
     CsrfForm(_): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let Staff { actor, .. } = staff.0;
-    if let Err(e) = state.app.sign_out(&actor).await {
-        return WebError(e).into_response();
-    }
+    state.app.sign_out(&actor).await?;
+    Ok(to_login_signed_out(&state))
+}
+
+/// To the sign-in page, with the session cookie cleared.
+fn to_login_signed_out(state: &AppState) -> Response {
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        clear_cookie(&state, session_cookie_name(&state)),
+        clear_cookie(state, session_cookie_name(state)),
     );
     r
 }

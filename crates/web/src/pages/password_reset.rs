@@ -86,32 +86,34 @@ pub async fn forgot_submit(
     headers: HeaderMap,
     ClientInfo(client): ClientInfo,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let email = f.get("email");
-    match state.app.request_password_reset(email, &client).await {
-        Ok(()) => forgot_page(
-            &state,
-            &headers,
-            "",
-            Some(RESET_REQUESTED.into()),
-            None,
-            StatusCode::OK,
-        ),
-        Err(AppError::TooMany(m)) => {
-            let mut r = forgot_page(
+    Ok(
+        match state.app.request_password_reset(email, &client).await {
+            Ok(()) => forgot_page(
                 &state,
                 &headers,
-                email,
+                "",
+                Some(RESET_REQUESTED.into()),
                 None,
-                Some(m),
-                StatusCode::TOO_MANY_REQUESTS,
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
-            r
-        }
-        Err(e) => WebError(e).into_response(),
-    }
+                StatusCode::OK,
+            ),
+            Err(AppError::TooMany(m)) => {
+                let mut r = forgot_page(
+                    &state,
+                    &headers,
+                    email,
+                    None,
+                    Some(m),
+                    StatusCode::TOO_MANY_REQUESTS,
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+                r
+            }
+            Err(e) => return Err(e.into()),
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -145,7 +147,7 @@ pub async fn reset_form(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
-) -> Response {
+) -> Result<Response, WebError> {
     if let Some(token) = q.token {
         let token: String = token
             .chars()
@@ -155,10 +157,10 @@ pub async fn reset_form(
         let mut r = Redirect::to("/password/reset").into_response();
         r.headers_mut()
             .append(header::SET_COOKIE, reset_cookie(&state, &token));
-        return r;
+        return Ok(r);
     }
     let token = cookie(&headers, RESET_COOKIE).unwrap_or("");
-    match state.app.check_reset_link(token).await {
+    Ok(match state.app.check_reset_link(token).await {
         Ok(link) => {
             let (csrf, set) = anon_csrf(&state, &headers);
             let page = ResetPage {
@@ -170,8 +172,8 @@ pub async fn reset_form(
             with_cookie(render(&page), set)
         }
         Err(AppError::Expired(m)) => invalid(&m),
-        Err(e) => WebError(e).into_response(),
-    }
+        Err(e) => return Err(e.into()),
+    })
 }
 
 pub async fn reset_submit(
@@ -179,7 +181,7 @@ pub async fn reset_submit(
     headers: HeaderMap,
     ClientInfo(client): ClientInfo,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let token = cookie(&headers, RESET_COOKIE).unwrap_or("").to_string();
     let page = |masked_email: String, generated: String, errors: FieldErrors| {
         let (csrf, set) = anon_csrf(&state, &headers);
@@ -200,9 +202,9 @@ pub async fn reset_submit(
     // here: saving checks the link itself.
     let reshow = |generated: String, errors: FieldErrors| async {
         match state.app.check_reset_link(&token).await {
-            Ok(link) => page(link.masked_email, generated, errors),
-            Err(AppError::Expired(m)) => invalid(&m),
-            Err(e) => WebError(e).into_response(),
+            Ok(link) => Ok(page(link.masked_email, generated, errors)),
+            Err(AppError::Expired(m)) => Ok(invalid(&m)),
+            Err(e) => Err(WebError::from(e)),
         }
     };
     if f.has("generate") {
@@ -220,7 +222,7 @@ pub async fn reset_submit(
     let mut r = match outcome {
         Ok(signed_in) => after_password(&state, signed_in, "/"),
         Err(AppError::Invalid(errors)) => return reshow(String::new(), errors).await,
-        Err(AppError::Expired(m)) => return invalid(&m),
+        Err(AppError::Expired(m)) => return Ok(invalid(&m)),
         // The password is changed, but signing in with it was refused (say, the per-address
         // sign-in limit): the sign-in page says so and why.
         Err(AppError::Forbidden(m)) | Err(AppError::Mail(m)) | Err(AppError::TooMany(m)) => {
@@ -235,11 +237,11 @@ pub async fn reset_submit(
                 StatusCode::OK,
             )
         }
-        Err(e) => return WebError(e).into_response(),
+        Err(e) => return Err(e.into()),
     };
     r.headers_mut()
         .append(header::SET_COOKIE, clear_cookie_at(RESET_COOKIE));
-    r
+    Ok(r)
 }
 
 fn clear_cookie_at(name: &str) -> HeaderValue {

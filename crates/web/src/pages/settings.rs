@@ -1,4 +1,5 @@
-//! System › Settings: mail configuration and "Send test email".
+//! System › Settings: mail configuration and "Send test email", Require 2FA, and how the event
+//! log's forwarding to a SIEM stands.
 
 use crate::error::WebError;
 use crate::form::CsrfForm;
@@ -24,6 +25,8 @@ struct SettingsPage {
     result: Option<(bool, String)>,
     /// Require 2FA: accounts without a second factor must set one up before anything else.
     require_two_factor: bool,
+    /// Where the event log is forwarded, and how far behind each destination is.
+    forwarding: Vec<app::forwarding::ForwardingStatus>,
 }
 
 async fn page(
@@ -34,6 +37,7 @@ async fn page(
 ) -> Result<Response, WebError> {
     let mail = state.app.mail_settings(&staff.actor).await?;
     let require_two_factor = state.app.two_factor_required().await?;
+    let forwarding = state.app.forwarding_status(&staff.actor).await?;
     let failed = result.as_ref().is_some_and(|(ok, _)| !ok);
     let p = SettingsPage {
         can_send: staff.actor.can(Section::Settings, Action::Update),
@@ -42,6 +46,7 @@ async fn page(
         to,
         result,
         require_two_factor,
+        forwarding,
     };
     Ok(if failed {
         render_status(StatusCode::BAD_GATEWAY, &p)

@@ -114,23 +114,24 @@ async fn overview(
     staff: Staff,
     errors: FieldErrors,
     status: StatusCode,
-) -> Response {
-    match state.app.own_two_factor(&staff.actor).await {
-        Ok(view) => render_status(
-            status,
-            &OverviewPage {
-                must_enrol: staff.actor.must_enrol(),
-                l: staff.layout,
-                view,
-                errors,
-            },
-        ),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    let view = state.app.own_two_factor(&staff.actor).await?;
+    Ok(render_status(
+        status,
+        &OverviewPage {
+            must_enrol: staff.actor.must_enrol(),
+            l: staff.layout,
+            view,
+            errors,
+        },
+    ))
 }
 
 /// The profile menu's "Enable 2FA" / "Two-factor authentication".
-pub async fn show(State(state): State<AppState>, Enrolling(staff): Enrolling) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    Enrolling(staff): Enrolling,
+) -> Result<Response, WebError> {
     overview(&state, staff, FieldErrors::new(), StatusCode::OK).await
 }
 
@@ -162,28 +163,26 @@ async fn totp_page(
     staff: Staff,
     errors: FieldErrors,
     status: StatusCode,
-) -> Response {
+) -> Result<Response, WebError> {
     // A form sent back with an error keeps the secret the person has scanned.
     let fresh = errors.is_empty();
-    let needs = match needs_current_code(state, &staff).await {
-        Ok(n) => n,
-        Err(e) => return WebError(e).into_response(),
-    };
-    match state.app.totp_setup(&staff.actor, fresh).await {
-        Ok(setup) => render_status(
-            status,
-            &TotpPage {
-                l: staff.layout,
-                setup,
-                needs_current_code: needs,
-                errors,
-            },
-        ),
-        Err(e) => WebError(e).into_response(),
-    }
+    let needs = needs_current_code(state, &staff).await?;
+    let setup = state.app.totp_setup(&staff.actor, fresh).await?;
+    Ok(render_status(
+        status,
+        &TotpPage {
+            l: staff.layout,
+            setup,
+            needs_current_code: needs,
+            errors,
+        },
+    ))
 }
 
-pub async fn totp_form(State(state): State<AppState>, Enrolling(staff): Enrolling) -> Response {
+pub async fn totp_form(
+    State(state): State<AppState>,
+    Enrolling(staff): Enrolling,
+) -> Result<Response, WebError> {
     totp_page(&state, staff, FieldErrors::new(), StatusCode::OK).await
 }
 
@@ -191,22 +190,22 @@ pub async fn totp_verify(
     State(state): State<AppState>,
     Enrolling(staff): Enrolling,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state
         .app
         .confirm_totp(&staff.actor, f.get("code"), &proof(&f))
         .await
     {
-        Ok(codes) => codes_page(
+        Ok(codes) => Ok(codes_page(
             staff,
             codes,
             "authenticator app",
             Some("Two-factor authentication with your authenticator app is on.".into()),
-        ),
+        )),
         Err(AppError::Invalid(errors)) => {
             totp_page(&state, staff, errors, StatusCode::UNPROCESSABLE_ENTITY).await
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -216,27 +215,25 @@ async fn passkey_page(
     name: String,
     errors: FieldErrors,
     status: StatusCode,
-) -> Response {
-    let needs = match needs_current_code(state, &staff).await {
-        Ok(n) => n,
-        Err(e) => return WebError(e).into_response(),
-    };
-    match state.app.passkey_registration_options(&staff.actor).await {
-        Ok(options) => render_status(
-            status,
-            &PasskeyPage {
-                l: staff.layout,
-                options,
-                name,
-                needs_current_code: needs,
-                errors,
-            },
-        ),
-        Err(e) => WebError(e).into_response(),
-    }
+) -> Result<Response, WebError> {
+    let needs = needs_current_code(state, &staff).await?;
+    let options = state.app.passkey_registration_options(&staff.actor).await?;
+    Ok(render_status(
+        status,
+        &PasskeyPage {
+            l: staff.layout,
+            options,
+            name,
+            needs_current_code: needs,
+            errors,
+        },
+    ))
 }
 
-pub async fn passkey_form(State(state): State<AppState>, Enrolling(staff): Enrolling) -> Response {
+pub async fn passkey_form(
+    State(state): State<AppState>,
+    Enrolling(staff): Enrolling,
+) -> Result<Response, WebError> {
     passkey_page(
         &state,
         staff,
@@ -251,19 +248,23 @@ pub async fn passkey_create(
     State(state): State<AppState>,
     Enrolling(staff): Enrolling,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     let result = state
         .app
         .finish_passkey_registration(&staff.actor, f.get("name"), f.get("credential"), &proof(&f))
         .await;
     match result {
-        Ok(Some(codes)) => codes_page(
+        Ok(Some(codes)) => Ok(codes_page(
             staff,
             codes,
             "passkey",
             Some("Two-factor authentication with a passkey is on.".into()),
-        ),
-        Ok(None) => redirect_with_flash(&state, "/two-factor", "The passkey was added"),
+        )),
+        Ok(None) => Ok(redirect_with_flash(
+            &state,
+            "/two-factor",
+            "The passkey was added",
+        )),
         Err(AppError::Invalid(errors)) => {
             let name = f.get("name").to_string();
             passkey_page(
@@ -275,7 +276,7 @@ pub async fn passkey_create(
             )
             .await
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -284,54 +285,63 @@ pub async fn passkey_remove(
     Enrolling(staff): Enrolling,
     Path(id): Path<i64>,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state
         .app
         .remove_passkey(&staff.actor, id, f.get("password"))
         .await
     {
-        Ok(()) => redirect_with_flash(&state, "/two-factor", "The passkey was removed"),
+        Ok(()) => Ok(redirect_with_flash(
+            &state,
+            "/two-factor",
+            "The passkey was removed",
+        )),
         Err(AppError::Invalid(errors)) => {
             overview(&state, staff, errors, StatusCode::UNPROCESSABLE_ENTITY).await
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub async fn email_form(State(state): State<AppState>, Enrolling(staff): Enrolling) -> Response {
-    match needs_current_code(&state, &staff).await {
-        Ok(needs) => render(&EmailPage {
-            l: staff.layout,
-            needs_current_code: needs,
-            errors: FieldErrors::new(),
-        }),
-        Err(e) => WebError(e).into_response(),
-    }
+pub async fn email_form(
+    State(state): State<AppState>,
+    Enrolling(staff): Enrolling,
+) -> Result<Response, WebError> {
+    let needs = needs_current_code(&state, &staff).await?;
+    Ok(render(&EmailPage {
+        l: staff.layout,
+        needs_current_code: needs,
+        errors: FieldErrors::new(),
+    }))
 }
 
 pub async fn email_choose(
     State(state): State<AppState>,
     Enrolling(staff): Enrolling,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state
         .app
         .choose_email_two_factor(&staff.actor, &proof(&f))
         .await
     {
-        Ok(()) => redirect_with_flash(&state, "/two-factor", "Sign-in codes are now sent by email"),
+        Ok(()) => Ok(redirect_with_flash(
+            &state,
+            "/two-factor",
+            "Sign-in codes are now sent by email",
+        )),
         Err(AppError::Invalid(errors)) => {
             let needs = needs_current_code(&state, &staff).await.unwrap_or(true);
-            render_status(
+            Ok(render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &EmailPage {
                     l: staff.layout,
                     needs_current_code: needs,
                     errors,
                 },
-            )
+            ))
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -339,7 +349,7 @@ pub async fn regenerate_codes(
     State(state): State<AppState>,
     Enrolling(staff): Enrolling,
     CsrfForm(f): CsrfForm,
-) -> Response {
+) -> Result<Response, WebError> {
     match state
         .app
         .regenerate_recovery_codes(&staff.actor, f.get("password"))
@@ -351,17 +361,17 @@ pub async fn regenerate_codes(
             } else {
                 "authenticator app"
             };
-            codes_page(
+            Ok(codes_page(
                 staff,
                 codes,
                 factor,
                 Some("New recovery codes: the previous ones no longer work.".into()),
-            )
+            ))
         }
         Err(AppError::Invalid(errors)) => {
             overview(&state, staff, errors, StatusCode::UNPROCESSABLE_ENTITY).await
         }
-        Err(e) => WebError(e).into_response(),
+        Err(e) => Err(e.into()),
     }
 }
 

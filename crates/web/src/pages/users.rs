@@ -28,6 +28,8 @@ pub struct ListParams {
     allowed_tag: Option<String>,
     creator: Option<String>,
     mask_data: Option<String>,
+    /// "yes": only accounts locked now.
+    locked: Option<String>,
     sort: Option<String>,
     dir: Option<String>,
     page: Option<String>,
@@ -59,6 +61,8 @@ struct ListPage {
     creator: i64,
     /// "yes", "no" or "".
     mask_data: String,
+    /// Only accounts locked now.
+    locked: bool,
     sort: &'static str,
     desc: bool,
     groups: Vec<GroupRef>,
@@ -82,6 +86,7 @@ impl ListPage {
             .append_pair("allowed_tag", &id(self.allowed_tag))
             .append_pair("creator", &id(self.creator))
             .append_pair("mask_data", &self.mask_data)
+            .append_pair("locked", if self.locked { "yes" } else { "" })
             .append_pair("sort", sort)
             .append_pair("dir", if desc { "desc" } else { "asc" })
             .append_pair("page", &page.to_string())
@@ -149,6 +154,7 @@ pub async fn list(
     };
     let has_ip_whitelist = yes_no(p.ip_whitelist.as_deref());
     let mask_data = yes_no(p.mask_data.as_deref());
+    let locked = yes_no(p.locked.as_deref()) == Some(true);
     let id = |v: Option<&str>| v.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     let group = id(p.group.as_deref());
     let allowed_tag = id(p.allowed_tag.as_deref());
@@ -166,16 +172,13 @@ pub async fn list(
         allowed_tag_id: (allowed_tag > 0).then_some(allowed_tag),
         creator_id: (creator > 0).then_some(creator),
         mask_data,
+        locked_at: locked.then(|| state.app.now()),
         sort,
         descending: desc,
         offset: (page - 1) * per_page,
         limit: per_page,
     };
-    let result = state.app.list_users(&staff.actor, &query).await;
-    let page_data = match result {
-        Ok(r) => r,
-        Err(e) => return Err(e.into()),
-    };
+    let page_data = state.app.list_users(&staff.actor, &query).await?;
     let groups = state
         .app
         .group_choices(&staff.actor)
@@ -230,6 +233,7 @@ pub async fn list(
         tags,
         creator,
         mask_data: yes_no_code(mask_data).into(),
+        locked,
         sort: sort.code(),
         desc,
         groups,
@@ -328,21 +332,60 @@ fn input_of(u: &UserView) -> UserInput {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn form_page(
-    state: &AppState,
-    staff: Staff,
+/// What the Create user / user page form shows: whose it is (none on Create user), what is in
+/// the fields, and what happened to the last submit.
+struct UserForm {
     user: Option<UserView>,
     input: UserInput,
     show_password: bool,
     errors: FieldErrors,
     alert: Option<String>,
     editing: Editing,
-) -> Result<Response, WebError> {
-    let groups = match state.app.group_choices(&staff.actor).await {
-        Ok(g) => g,
-        Err(e) => return Err(e.into()),
-    };
+}
+
+impl UserForm {
+    /// Create user's form holding `input`.
+    fn new(input: UserInput) -> Self {
+        Self::of(None, input, Editing::default())
+    }
+
+    fn of(user: Option<UserView>, input: UserInput, editing: Editing) -> Self {
+        Self {
+            user,
+            input,
+            show_password: false,
+            errors: FieldErrors::new(),
+            alert: None,
+            editing,
+        }
+    }
+
+    fn show_password(self, show_password: bool) -> Self {
+        Self {
+            show_password,
+            ..self
+        }
+    }
+
+    fn errors(self, errors: FieldErrors) -> Self {
+        Self { errors, ..self }
+    }
+
+    fn alert(self, alert: Option<String>) -> Self {
+        Self { alert, ..self }
+    }
+}
+
+async fn form_page(state: &AppState, staff: Staff, form: UserForm) -> Result<Response, WebError> {
+    let UserForm {
+        user,
+        input,
+        show_password,
+        errors,
+        alert,
+        editing,
+    } = form;
+    let groups = state.app.group_choices(&staff.actor).await?;
     let now = state.app.now();
     let events = match &user {
         Some(u) => state
@@ -352,10 +395,7 @@ async fn form_page(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let tags = match state.app.tag_choices(&staff.actor).await {
-        Ok(t) => t,
-        Err(e) => return Err(e.into()),
-    };
+    let tags = state.app.tag_choices(&staff.actor).await?;
     let page = UserFormPage {
         own: user.as_ref().is_some_and(|u| u.id == staff.actor.id()),
         tags,
@@ -400,17 +440,7 @@ pub async fn new_form(State(state): State<AppState>, staff: Staff) -> Result<Res
         mask_data: staff.actor.masked(),
         ..Default::default()
     };
-    form_page(
-        &state,
-        staff,
-        None,
-        input,
-        false,
-        FieldErrors::new(),
-        None,
-        Editing::default(),
-    )
-    .await
+    form_page(&state, staff, UserForm::new(input)).await
 }
 
 pub async fn create(
@@ -421,17 +451,8 @@ pub async fn create(
     let mut input = input_from(&f);
     if f.has("generate") {
         input.password = domain::password::generate().into();
-        return form_page(
-            &state,
-            staff,
-            None,
-            input,
-            f.has("show_password"),
-            FieldErrors::new(),
-            None,
-            Editing::default(),
-        )
-        .await;
+        let form = UserForm::new(input).show_password(f.has("show_password"));
+        return form_page(&state, staff, form).await;
     }
     match state.app.create_user(&staff.actor, &input).await {
         Ok(id) if !state.app.has_smtp() => Ok(redirect_with_flash(
@@ -441,30 +462,12 @@ pub async fn create(
         )),
         Ok(_) => Ok(redirect_with_flash(&state, "/users", "User created")),
         Err(AppError::Invalid(errors)) => {
-            form_page(
-                &state,
-                staff,
-                None,
-                input,
-                f.has("show_password"),
-                errors,
-                None,
-                Editing::default(),
-            )
-            .await
+            let form = UserForm::new(input).show_password(f.has("show_password"));
+            form_page(&state, staff, form.errors(errors)).await
         }
         Err(AppError::Mail(m)) => {
-            form_page(
-                &state,
-                staff,
-                None,
-                input,
-                f.has("show_password"),
-                FieldErrors::new(),
-                Some(m),
-                Editing::default(),
-            )
-            .await
+            let form = UserForm::new(input).show_password(f.has("show_password"));
+            form_page(&state, staff, form.alert(Some(m))).await
         }
         Err(e) => Err(e.into()),
     }
@@ -475,24 +478,10 @@ pub async fn edit_form(
     staff: Staff,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    match state.app.get_user(&staff.actor, id).await {
-        Ok(user) => {
-            let input = input_of(&user);
-            let editing = Editing::at(Some(user.version));
-            form_page(
-                &state,
-                staff,
-                Some(user),
-                input,
-                false,
-                FieldErrors::new(),
-                None,
-                editing,
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+    let user = state.app.get_user(&staff.actor, id).await?;
+    let input = input_of(&user);
+    let editing = Editing::at(Some(user.version));
+    form_page(&state, staff, UserForm::of(Some(user), input, editing)).await
 }
 
 pub async fn update(
@@ -501,27 +490,15 @@ pub async fn update(
     Path(id): Path<i64>,
     CsrfForm(f): CsrfForm,
 ) -> Result<Response, WebError> {
-    let user = match state.app.get_user(&staff.actor, id).await {
-        Ok(u) => u,
-        Err(e) => return Err(e.into()),
-    };
+    let user = state.app.get_user(&staff.actor, id).await?;
     let mut input = input_from(&f);
     let show = f.has("show_password");
     // The version the form was loaded with stays with it until a save goes through.
     let loaded = Editing::at(f.version());
     if f.has("generate") {
         input.password = domain::password::generate().into();
-        return form_page(
-            &state,
-            staff,
-            Some(user),
-            input,
-            show,
-            FieldErrors::new(),
-            None,
-            loaded,
-        )
-        .await;
+        let form = UserForm::of(Some(user), input, loaded).show_password(show);
+        return form_page(&state, staff, form).await;
     }
     let patch = UserPatch::from(&input);
     let (errors, alert, editing, user) = match state
@@ -539,10 +516,7 @@ pub async fn update(
         Err(AppError::Invalid(errors)) => (errors, None, loaded, user),
         Err(AppError::Conflict(m)) => (FieldErrors::new(), Some(m), loaded, user),
         Err(AppError::Stale(stale)) => {
-            let current = match state.app.get_user(&staff.actor, id).await {
-                Ok(u) => u,
-                Err(e) => return Err(e.into()),
-            };
+            let current = state.app.get_user(&staff.actor, id).await?;
             let groups = state
                 .app
                 .group_choices(&staff.actor)
@@ -558,17 +532,11 @@ pub async fn update(
         }
         Err(e) => return Err(e.into()),
     };
-    form_page(
-        &state,
-        staff,
-        Some(user),
-        input,
-        show,
-        errors,
-        alert,
-        editing,
-    )
-    .await
+    let form = UserForm::of(Some(user), input, editing)
+        .show_password(show)
+        .errors(errors)
+        .alert(alert);
+    form_page(&state, staff, form).await
 }
 
 /// Each field's value in the form and as saved meanwhile, as the form shows them.
