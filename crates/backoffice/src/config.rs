@@ -51,8 +51,6 @@ pub struct Config {
     /// The file holding the key that seals two-factor secrets; default `secret.key` next to the
     /// SQLite database (created on first start), required with PostgreSQL.
     pub secret_key_file: Option<String>,
-    /// Where `/metrics` is served (Prometheus text); unset = no metrics.
-    pub metrics_listen: Option<String>,
     /// Forward the event log to syslog: `tcp://host:port` or `tls://host:port`.
     pub events_syslog_url: Option<String>,
     /// Forward the event log to a webhook: an `https://` URL, signed with the secret below.
@@ -62,6 +60,8 @@ pub struct Config {
     pub events_mask_personal: bool,
     /// A PEM file of CA certificates trusted for forwarding over TLS besides the public roots.
     pub events_ca_file: Option<String>,
+    /// Where `/metrics` is served (Prometheus text); unset = no metrics.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
@@ -87,12 +87,12 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             database_max_connections: 0,
             secret_key_file: None,
-            metrics_listen: None,
             events_syslog_url: None,
             events_webhook_url: None,
             events_webhook_secret: None,
             events_mask_personal: false,
             events_ca_file: None,
+            metrics_listen: None,
         }
     }
 }

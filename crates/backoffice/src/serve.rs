@@ -53,6 +53,21 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
             reason: format!("can't listen on {addr}: {e}"),
         })
     })?;
+    if let Some(f) = forwarding {
+        if f.syslog.as_ref().is_some_and(|s| s.cleartext_off_host()) {
+            tracing::warn!(
+                "BACKOFFICE_EVENTS_SYSLOG_URL is tcp:// to another machine: events cross the \
+                 network readable; use tls:// unless the network is trusted"
+            );
+        }
+        tracing::info!(
+            syslog = ?f.syslog,
+            webhook = ?f.webhook,
+            mask_personal = f.mask_personal,
+            "forwarding the event log"
+        );
+        app.start_forwarding(f);
+    }
     if let Some(metrics_addr) = metrics_addr {
         let metrics_listener = tokio::net::TcpListener::bind(metrics_addr)
             .await
@@ -70,21 +85,6 @@ pub async fn run(config: Config) -> Result<ExitCode, ExitCode> {
         crate::metrics::serve(metrics_listener, handle, app.clone());
         tracing::info!(addr = %bound, "metrics listening");
         println!("Metrics on http://{bound}/metrics");
-    }
-    if let Some(f) = forwarding {
-        if f.syslog.as_ref().is_some_and(|s| s.cleartext_off_host()) {
-            tracing::warn!(
-                "BACKOFFICE_EVENTS_SYSLOG_URL is tcp:// to another machine: events cross the \
-                 network readable; use tls:// unless the network is trusted"
-            );
-        }
-        tracing::info!(
-            syslog = ?f.syslog,
-            webhook = ?f.webhook,
-            mask_personal = f.mask_personal,
-            "forwarding the event log"
-        );
-        app.start_forwarding(f);
     }
     let housekeeping = {
         let app = app.clone();
