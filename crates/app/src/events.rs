@@ -310,6 +310,10 @@ impl App {
                 Err(stopped) => return (count, Some(stopped)),
             };
             let rows = page.len();
+            if rows == 0 {
+                // The previous page was full and the last one: nothing more to send.
+                return (count, None);
+            }
             query.before_id = page.last().map(|r| r.id);
             let encode = move |page: Vec<EventRecord>| {
                 let views = page.into_iter().map(|r| view(r, masked));

@@ -57,15 +57,43 @@ pub(crate) fn hashed(waited: Duration, ran: Duration) {
     metrics::histogram!("backoffice_hashing_seconds").record(ran.as_secs_f64());
 }
 
-/// The gauges read at each scrape rather than kept up to date: the database pool's connections
-/// and the hashing queue. The metrics endpoint calls this before it renders.
-pub fn sample_gauges(app: &crate::App) {
+/// A forwarding round that failed (this instance's attempts; the database keeps the count
+/// since the last delivery for every instance).
+pub(crate) fn forwarding_failed(sink: &str) {
+    metrics::counter!("backoffice_events_forwarding_failures_total", "sink" => sink.to_string())
+        .increment(1);
+}
+
+/// The gauges read at each scrape rather than kept up to date: the database pool's connections,
+/// the hashing queue, and how far each event-forwarding destination is behind (from the
+/// database, so every instance reports the same; skipped if the database doesn't answer within
+/// a second, so a scrape still answers). The metrics endpoint calls this before it renders.
+pub async fn sample_gauges(app: &crate::App) {
     let pool = app.store.pool_status();
     metrics::gauge!("backoffice_db_pool_connections", "state" => "in_use")
         .set(f64::from(pool.size.saturating_sub(pool.idle)));
     metrics::gauge!("backoffice_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
     metrics::gauge!("backoffice_db_pool_max_connections").set(f64::from(pool.max));
     metrics::gauge!("backoffice_hashing_queue_depth").set(app.hasher.queue_depth() as f64);
+    let forwarding = async {
+        let (head, _) = app.store.chain_head().await?;
+        Ok::<_, store::StoreError>((head, app.store.forwarding_states().await?))
+    };
+    match tokio::time::timeout(Duration::from_secs(1), forwarding).await {
+        Ok(Ok((head, states))) => {
+            for s in states {
+                metrics::gauge!("backoffice_events_forwarding_behind", "sink" => s.sink.clone())
+                    .set((head - s.cursor).max(0) as f64);
+                metrics::gauge!(
+                    "backoffice_events_forwarding_consecutive_failures",
+                    "sink" => s.sink
+                )
+                .set(s.failures as f64);
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: forwarding state not read"),
+        Err(_) => tracing::warn!("metrics: forwarding state not read within 1 s"),
+    }
 }
 
 /// The help text of every series, for the exposition (`# HELP`); called once when the recorder
@@ -118,5 +146,17 @@ pub fn describe() {
     describe_counter!(
         "backoffice_event_log_appends_total",
         "Events appended to the event log"
+    );
+    describe_gauge!(
+        "backoffice_events_forwarding_behind",
+        "Events a forwarding destination has not acknowledged yet (its lag), by destination"
+    );
+    describe_gauge!(
+        "backoffice_events_forwarding_consecutive_failures",
+        "Failed forwarding attempts since the destination's last delivery (any instance)"
+    );
+    describe_counter!(
+        "backoffice_events_forwarding_failures_total",
+        "Failed forwarding rounds of this instance, by destination"
     );
 }

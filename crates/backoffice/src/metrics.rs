@@ -58,7 +58,7 @@ pub fn serve(listener: tokio::net::TcpListener, handle: PrometheusHandle, app: A
 }
 
 async fn render(State(s): State<Scrape>) -> impl IntoResponse {
-    app::metrics::sample_gauges(&s.app);
+    app::metrics::sample_gauges(&s.app).await;
     s.handle.run_upkeep();
     (
         [(

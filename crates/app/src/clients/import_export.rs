@@ -100,6 +100,10 @@ impl App {
                 Err(stopped) => return (count, Some(stopped)),
             };
             let rows = page.len();
+            if rows == 0 {
+                // The previous page was full and the last one: nothing more to send.
+                return (count, None);
+            }
             after = page.last().map(|c| c.id);
             let viewer = actor.clone();
             let encode = move |page: Vec<ClientRecord>| {

@@ -162,6 +162,7 @@ async fn forward(app: Arc<App>, mut dest: Box<dyn Destination>, mask: bool, owne
                 tokio::time::sleep(Duration::from_secs(LEASE_SECS as u64 / 3)).await;
             }
             Err(error) => {
+                crate::metrics::forwarding_failed(&sink);
                 tracing::warn!(%sink, %error, retry_in = ?backoff, "event forwarding failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);

@@ -55,9 +55,14 @@ async fn metrics_are_served_on_their_own_address_and_parse() {
         ]);
     let o = run(create, Some(password));
     assert!(o.status.success(), "{}", process::output_text(&o));
+    // A syslog destination that refuses connections: forwarding falls behind and fails.
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let syslog = format!("tcp://{}", refusing.local_addr().unwrap());
+    drop(refusing);
     let mut c = process::command(BIN, &dir);
     c.env("BACKOFFICE_DATABASE_URL", &db)
         .env("BACKOFFICE_SMTP_URL", smtp.url())
+        .env("BACKOFFICE_EVENTS_SYSLOG_URL", &syslog)
         .env("BACKOFFICE_METRICS_LISTEN", "127.0.0.1:0");
     let s = process::serve(c, Stdio::null());
     let metrics_url = s
@@ -195,6 +200,38 @@ async fn metrics_are_served_on_their_own_address_and_parse() {
     assert!(sample(&text, "backoffice_hashing_seconds_count", &[]).unwrap() >= 3.0);
     assert!(sample(&text, "backoffice_hashing_wait_seconds_count", &[]).unwrap() >= 3.0);
     assert!(sample(&text, "backoffice_event_log_appends_total", &[]).unwrap() >= 5.0);
+    // The destination's lag and failures, labelled by the destination.
+    let sink = text
+        .lines()
+        .find_map(|l| l.strip_prefix("backoffice_events_forwarding_behind{sink=\""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no forwarding lag: {text}"))
+        .to_string();
+    assert!(sink.contains(&syslog), "{sink}");
+    let behind = sample(
+        &text,
+        "backoffice_events_forwarding_behind",
+        &[("sink", &sink)],
+    );
+    assert!(behind.unwrap() >= 5.0, "{text}");
+    assert!(
+        sample(
+            &text,
+            "backoffice_events_forwarding_consecutive_failures",
+            &[("sink", &sink)]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample(
+            &text,
+            "backoffice_events_forwarding_failures_total",
+            &[("sink", &sink)]
+        )
+        .unwrap()
+            >= 1.0
+    );
 
     // A real parser: promtool, where it is installed (CI requires it).
     match Command::new("promtool")
