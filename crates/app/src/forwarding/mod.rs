@@ -162,7 +162,14 @@ async fn forward(app: Arc<App>, mut dest: Box<dyn Destination>, mask: bool, owne
                 tokio::time::sleep(Duration::from_secs(LEASE_SECS as u64 / 3)).await;
             }
             Err(error) => {
+                // Counted before the database records it, so a scrape that sees the shared
+                // count of failures also sees this instance's. (The record is kept only while
+                // this instance holds the lease.)
                 crate::metrics::forwarding_failed(&sink);
+                let _ = app
+                    .store
+                    .forwarding_failed(&sink, &owner, &error, app.now())
+                    .await;
                 tracing::warn!(%sink, %error, retry_in = ?backoff, "event forwarding failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -207,13 +214,7 @@ async fn round(
     let sent = tokio::time::timeout(DELIVERY_TIMEOUT, dest.deliver(&payload))
         .await
         .unwrap_or_else(|_| Err(format!("no answer within {DELIVERY_TIMEOUT:?}")));
-    if let Err(error) = sent {
-        let _ = app
-            .store
-            .forwarding_failed(sink, owner, &error, app.now())
-            .await;
-        return Err(error);
-    }
+    sent?;
     // Sent: if the cursor can't be saved (or the lease ran out meanwhile) the batch goes again
     // (at least once), from this instance or the one that took over.
     let moved = app
