@@ -1,43 +1,47 @@
 //! System › Event log: reading and exporting the log. Rows are never edited or deleted here (or
 //! anywhere). Client personal data in events is masked for viewers with "Mask data" on.
 
-use crate::csv_file::csv_lines;
+use crate::csv_file::{csv_lines, CsvPage};
 use crate::export::{self, Export, Sink, Stopped};
 use crate::{Actor, App, AppError};
 use domain::audit::{AuditAction, Category, Event, PersonalKind};
 use domain::{Action, Email, Section, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt::Write;
 use std::sync::Arc;
-use store::{EventQuery, EventRecord};
+use store::{EventExportPage, EventQuery, EventRecord, ExportedEvent};
 
 pub const PAGE_SIZE: i64 = 50;
 
 /// One changed field, as shown in the Details column.
 #[derive(Debug, Clone, Serialize)]
-pub struct ChangeView {
-    pub field: String,
-    pub before: String,
-    pub after: String,
+pub struct ChangeView<S = String> {
+    pub field: S,
+    pub before: S,
+    pub after: S,
 }
 
-/// An event as a viewer may see it (masked where the viewer must not see client data).
+/// An event as a viewer may see it (masked where the viewer must not see client data). Pages
+/// and the API hold `String`s; an export's rows borrow what they can from the page the store
+/// handed over (`Cow`), and are written with the same fields by the same serde derive.
 #[derive(Debug, Clone, Serialize)]
-pub struct EventView {
+pub struct EventView<S = String> {
     pub id: i64,
-    pub at: String,
+    pub at: S,
     #[serde(skip)]
     pub time: Timestamp,
     pub actor_id: Option<i64>,
-    pub actor_email: Option<String>,
-    pub actor_groups: String,
-    pub category: String,
-    pub action: String,
-    pub event: String,
-    pub target_type: Option<String>,
+    pub actor_email: Option<S>,
+    pub actor_groups: S,
+    pub category: S,
+    pub action: S,
+    pub event: S,
+    pub target_type: Option<S>,
     pub target_id: Option<i64>,
-    pub target_label: Option<String>,
-    pub details: Vec<ChangeView>,
-    pub ip: Option<String>,
+    pub target_label: Option<S>,
+    pub details: Vec<ChangeView<S>>,
+    pub ip: Option<S>,
 }
 
 impl EventView {
@@ -94,48 +98,94 @@ impl StoredChange {
 }
 
 /// The changes of an event row as `viewer_masked` may see them.
-fn changes_for(details: &str, client_event: bool, viewer_masked: bool) -> Vec<ChangeView> {
+fn changes_for<S: From<String>>(
+    details: &str,
+    client_event: bool,
+    viewer_masked: bool,
+) -> Vec<ChangeView<S>> {
     let stored: Vec<StoredChange> = serde_json::from_str(details).unwrap_or_default();
     stored
         .into_iter()
         .map(|c| match c.personal_kind(client_event) {
             Some(kind) if viewer_masked => ChangeView {
-                field: c.field,
-                before: kind.mask(&c.before),
-                after: kind.mask(&c.after),
+                field: c.field.into(),
+                before: kind.mask(&c.before).into(),
+                after: kind.mask(&c.after).into(),
             },
             _ => ChangeView {
-                field: c.field,
-                before: c.before,
-                after: c.after,
+                field: c.field.into(),
+                before: c.before.into(),
+                after: c.after.into(),
             },
         })
         .collect()
 }
 
-pub(crate) fn view(r: EventRecord, masked: bool) -> EventView {
-    let client_target = r.target_type.as_deref() == Some("client");
-    let client_event = client_target || r.category == Category::Clients.code();
+/// An event row as a viewer may see it: the one place that decides what of an event is masked
+/// (the target label of a client event, and the changes by their personal-data kind), for
+/// pages, the API and exports alike. `S` is `String` for a stored record, `Cow` for an export
+/// row borrowed from its page.
+fn view_of<S: From<String> + AsRef<str>>(
+    row: EventView<S>,
+    details: &str,
+    masked: bool,
+) -> EventView<S> {
+    let client_target = row.target_type.as_ref().map(AsRef::as_ref) == Some("client");
+    let client_event = client_target || row.category.as_ref() == Category::Clients.code();
     EventView {
+        details: changes_for(details, client_event, masked),
+        // A client event's target is the client, labelled with their name.
+        target_label: match row.target_label {
+            Some(label) if masked && client_target => {
+                Some(PersonalKind::Name.mask(label.as_ref()).into())
+            }
+            other => other,
+        },
+        ..row
+    }
+}
+
+pub(crate) fn view(r: EventRecord, masked: bool) -> EventView {
+    let row = EventView {
         id: r.id,
         at: r.at.iso(),
         time: r.at,
         actor_id: r.actor_id,
         actor_email: r.actor_email,
         actor_groups: r.actor_groups,
-        details: changes_for(&r.details, client_event, masked),
+        details: Vec::new(),
         category: r.category,
         action: r.action,
         event: r.event,
         target_type: r.target_type,
         target_id: r.target_id,
-        // A client event's target is the client, labelled with their name.
-        target_label: match r.target_label {
-            Some(label) if masked && client_target => Some(PersonalKind::Name.mask(&label)),
-            other => other,
-        },
+        target_label: r.target_label,
         ip: r.ip,
-    }
+    };
+    view_of(row, &r.details, masked)
+}
+
+/// An export row as a viewer may see it, borrowing what it can from the page.
+fn export_view<'c>(e: &'c ExportedEvent<'_>, masked: bool) -> EventView<Cow<'c, str>> {
+    let text = |s: &'c str| Cow::Borrowed(s);
+    let at = Timestamp(e.at);
+    let row = EventView {
+        id: e.id,
+        at: Cow::Owned(at.iso()),
+        time: at,
+        actor_id: e.actor_id,
+        actor_email: e.actor_email.as_deref().map(text),
+        actor_groups: text(&e.actor_groups),
+        details: Vec::new(),
+        category: text(&e.category),
+        action: text(&e.action),
+        event: text(&e.event),
+        target_type: e.target_type.as_deref().map(text),
+        target_id: e.target_id,
+        target_label: e.target_label.as_deref().map(text),
+        ip: e.ip.as_deref().map(text),
+    };
+    view_of(row, &e.details, masked)
 }
 
 /// The events this actor may see: none about clients outside their Allowed Client Tags.
@@ -291,7 +341,7 @@ impl App {
     async fn stream_events(
         &self,
         actor: &Actor,
-        mut query: EventQuery,
+        query: EventQuery,
         format: EventFormat,
         sink: &Sink,
     ) -> (usize, Option<Stopped>) {
@@ -302,34 +352,94 @@ impl App {
             }
         }
         let visible = visible_to(actor);
+        let (store, visible, query) = (&self.store, &visible, &query);
+        let read = |before_id: Option<i64>| async move {
+            let q = EventQuery {
+                before_id,
+                ..query.clone()
+            };
+            let page = store.export_events_page(visible, &q).await?;
+            let (rows, next) = (page.rows, page.last_id);
+            Ok((page, rows, next))
+        };
         let masked = actor.masked();
-        let mut count = 0;
-        loop {
-            let page = match sink.read(self.store.list_events(&visible, &query)).await {
-                Ok(page) => page,
-                Err(stopped) => return (count, Some(stopped)),
-            };
-            let rows = page.len();
-            if rows == 0 {
-                // The previous page was full and the last one: nothing more to send.
-                return (count, None);
-            }
-            query.before_id = page.last().map(|r| r.id);
-            let encode = move |page: Vec<EventRecord>| {
-                let views = page.into_iter().map(|r| view(r, masked));
-                match format {
-                    EventFormat::Csv => csv_lines(views.map(csv_row)),
-                    EventFormat::JsonLines => json_lines(views),
+        let encode = move |page: EventExportPage| export_page(&page, masked, format);
+        let page_rows = usize::try_from(query.limit).unwrap_or(0);
+        export::stream_pages(sink, query.before_id, page_rows, read, encode).await
+    }
+}
+
+/// A page of the export in `format`, masked for a masked viewer: decoded once, each row written
+/// straight into the page's buffer.
+fn export_page(
+    page: &EventExportPage,
+    masked: bool,
+    format: EventFormat,
+) -> Result<Vec<u8>, AppError> {
+    let events = page.decode()?;
+    let views = events.iter().map(|e| export_view(e, masked));
+    match format {
+        EventFormat::Csv => {
+            let mut csv = CsvPage::with_capacity(page.len_bytes());
+            // Reused from row to row.
+            let (mut id, mut target_id, mut details) =
+                (String::new(), String::new(), String::new());
+            for e in views {
+                id.clear();
+                let _ = write!(id, "{}", e.id);
+                target_id.clear();
+                if let Some(t) = e.target_id {
+                    let _ = write!(target_id, "{t}");
                 }
-            };
-            if let Err(stopped) = sink.send(page, encode).await {
-                return (count, Some(stopped));
+                details.clear();
+                write_details(&e.details, &mut details);
+                csv.row([
+                    &id,
+                    &e.at,
+                    text(&e.actor_email),
+                    &e.actor_groups,
+                    &e.category,
+                    &e.action,
+                    &e.event,
+                    text(&e.target_type),
+                    &target_id,
+                    text(&e.target_label),
+                    &details,
+                    text(&e.ip),
+                ])?;
             }
-            count += rows;
-            if (rows as i64) < query.limit {
-                return (count, None);
-            }
+            csv.finish()
         }
+        EventFormat::JsonLines => {
+            let mut out = Vec::with_capacity(page.len_bytes() + page.len_bytes() / 2);
+            for e in views {
+                serde_json::to_writer(&mut out, &e)
+                    .map_err(|e| AppError::Internal(format!("json: {e}")))?;
+                out.push(b'\n');
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// An optional cell's text ("" for none).
+fn text<'s>(value: &'s Option<Cow<'_, str>>) -> &'s str {
+    value.as_deref().unwrap_or_default()
+}
+
+/// The Details column: `field: before → after`, separated by `; `.
+fn write_details<S: AsRef<str>>(changes: &[ChangeView<S>], out: &mut String) {
+    for (i, c) in changes.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        let _ = write!(
+            out,
+            "{}: {} → {}",
+            c.field.as_ref(),
+            c.before.as_ref(),
+            c.after.as_ref()
+        );
     }
 }
 
@@ -357,39 +467,6 @@ pub const EXPORT_COLUMNS: [&str; 12] = [
     "details",
     "ip",
 ];
-
-fn csv_row(e: EventView) -> Vec<String> {
-    let details = e
-        .details
-        .iter()
-        .map(|c| format!("{}: {} → {}", c.field, c.before, c.after))
-        .collect::<Vec<_>>()
-        .join("; ");
-    vec![
-        e.id.to_string(),
-        e.at,
-        e.actor_email.unwrap_or_default(),
-        e.actor_groups,
-        e.category,
-        e.action,
-        e.event,
-        e.target_type.unwrap_or_default(),
-        e.target_id.map(|t| t.to_string()).unwrap_or_default(),
-        e.target_label.unwrap_or_default(),
-        details,
-        e.ip.unwrap_or_default(),
-    ]
-}
-
-fn json_lines(events: impl Iterator<Item = EventView>) -> Result<Vec<u8>, AppError> {
-    let mut out = Vec::new();
-    for e in events {
-        serde_json::to_writer(&mut out, &e)
-            .map_err(|e| AppError::Internal(format!("json: {e}")))?;
-        out.push(b'\n');
-    }
-    Ok(out)
-}
 
 #[cfg(test)]
 mod tests {

@@ -71,14 +71,25 @@ impl Sink {
         }
     }
 
-    /// Encodes `rows` on the blocking pool and hands the bytes to the response; waits while
-    /// [`IN_FLIGHT`] chunks are already waiting for the client.
-    pub(crate) async fn send<T: Send + 'static>(
+    /// Starts encoding a page of `rows` rows on the blocking pool; [`Sink::deliver`] hands the
+    /// bytes to the response. Meanwhile the export reads its next page: the database and the
+    /// encoding work at the same time, on two cores.
+    pub(crate) fn encode<T: Send + 'static>(
         &self,
-        rows: T,
+        rows: usize,
+        page: T,
         encode: impl FnOnce(T) -> Result<Vec<u8>, AppError> + Send + 'static,
-    ) -> Result<(), Stopped> {
-        let bytes = match tokio::task::spawn_blocking(move || encode(rows)).await {
+    ) -> Encoding {
+        Encoding {
+            rows,
+            bytes: tokio::task::spawn_blocking(move || encode(page)),
+        }
+    }
+
+    /// Waits for `page`'s bytes and hands them to the response; waits while [`IN_FLIGHT`]
+    /// chunks are already waiting for the client. Answers the rows it sent.
+    pub(crate) async fn deliver(&self, page: Encoding) -> Result<usize, Stopped> {
+        let bytes = match page.bytes.await {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "export cut off: a page could not be encoded");
@@ -94,8 +105,73 @@ impl Sink {
                 return Err(Stopped::Failed);
             }
         };
-        self.tx.send(Ok(bytes)).await.map_err(|_| Stopped::Gone)
+        self.tx.send(Ok(bytes)).await.map_err(|_| Stopped::Gone)?;
+        Ok(page.rows)
     }
+
+    /// Encodes and hands over one chunk (a header).
+    pub(crate) async fn send<T: Send + 'static>(
+        &self,
+        page: T,
+        encode: impl FnOnce(T) -> Result<Vec<u8>, AppError> + Send + 'static,
+    ) -> Result<(), Stopped> {
+        self.deliver(self.encode(0, page, encode)).await.map(|_| ())
+    }
+}
+
+/// A page being encoded on the blocking pool.
+pub(crate) struct Encoding {
+    rows: usize,
+    bytes: tokio::task::JoinHandle<Result<Vec<u8>, AppError>>,
+}
+
+/// Reads an export's pages one after the other and streams them, each page's encoding
+/// overlapping the next page's read. `read(cursor)` answers a page, the number of rows in it
+/// and the next cursor; `encode` turns a page into bytes (on the blocking pool). A page with
+/// fewer than `page_rows` rows is the last. Answers the rows sent and why it stopped early, if
+/// it did.
+pub(crate) async fn stream_pages<P, C, R>(
+    sink: &Sink,
+    mut cursor: C,
+    page_rows: usize,
+    mut read: impl FnMut(C) -> R,
+    encode: impl Fn(P) -> Result<Vec<u8>, AppError> + Clone + Send + 'static,
+) -> (usize, Option<Stopped>)
+where
+    P: Send + 'static,
+    R: Future<Output = Result<(P, usize, C), store::StoreError>>,
+{
+    let mut count = 0;
+    let mut pending: Option<Encoding> = None;
+    loop {
+        let (page, rows, next) = match sink.read(read(cursor)).await {
+            Ok(read) => read,
+            Err(stopped) => return (count, Some(stopped)),
+        };
+        // The page encoded while this one was read goes out first.
+        if let Some(page) = pending.take() {
+            match sink.deliver(page).await {
+                Ok(rows) => count += rows,
+                Err(stopped) => return (count, Some(stopped)),
+            }
+        }
+        if rows == 0 {
+            // The previous page was full and the last one: nothing more to send.
+            return (count, None);
+        }
+        cursor = next;
+        pending = Some(sink.encode(rows, page, encode.clone()));
+        if rows < page_rows {
+            break;
+        }
+    }
+    if let Some(page) = pending {
+        match sink.deliver(page).await {
+            Ok(rows) => count += rows,
+            Err(stopped) => return (count, Some(stopped)),
+        }
+    }
+    (count, None)
 }
 
 /// How an export ended, for its event: `None` when it was complete.

@@ -23,8 +23,17 @@ impl Timestamp {
 
     /// ISO 8601 in UTC, e.g. `2026-11-27T13:11:40Z`, for `<time datetime>` and JSON.
     pub fn iso(self) -> String {
+        let mut out = String::with_capacity(20);
+        self.write_iso(&mut out);
+        out
+    }
+
+    /// [`Timestamp::iso`] appended to `out` (an export writes a million without a `String` each).
+    pub fn write_iso(self, out: &mut String) {
+        use std::fmt::Write;
         let (y, mo, d, h, mi, s) = self.civil();
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+        // Writing to a String can't fail.
+        let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z");
     }
 
     /// Midnight UTC of a `YYYY-MM-DD` date (years 1 to 9999), as a date field sends it: the one

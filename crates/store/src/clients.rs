@@ -1,7 +1,7 @@
 //! The client directory's port: records, queries and the [`ClientStore`] trait. The SQL behind
 //! it is in `sql_clients.rs`, shared by both backends.
 
-use crate::{AuditEntry, Edit, Result, TagRef};
+use crate::{AuditEntry, ClientExportPage, Edit, Result, TagRef};
 use async_trait::async_trait;
 use domain::client::{ClientRole, ClientStatus};
 use domain::{ClientScope, Timestamp};
@@ -179,6 +179,19 @@ pub trait ClientStore: Send + Sync {
         scope: &ClientScope,
         query: &ClientQuery,
     ) -> Result<Vec<ClientRecord>>;
+    /// One page of an export of the clients `filter` selects within `scope` (the same clients
+    /// as [`ClientStore::list_clients`] in id order): the `limit` clients after `after_id`, with
+    /// their tags, handed over as one value (see [`ClientExportPage`]). Read through the
+    /// backend's export connections: on SQLite a pool of its own with a small page cache, so an
+    /// export that reads every client through fills no serving connection's cache (each would
+    /// keep its 4 MiB of them); on PostgreSQL, whose server caches the pages, the serving pool.
+    async fn export_clients_page(
+        &self,
+        scope: &ClientScope,
+        filter: &ClientFilter,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> Result<ClientExportPage>;
     /// The number of matching clients, reading at most about `cap + 1` index entries: exact up
     /// to `cap`, otherwise at least `cap + 1`. A scoped count with other conditions looks at
     /// the first `cap + 1` clients those conditions select and counts the ones in scope (exact

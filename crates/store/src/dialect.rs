@@ -15,4 +15,13 @@ pub(crate) struct Dialect {
     pub reservation_commits_without_waiting: &'static str,
     /// Whether a read-modify-write locks the rows it reads (`FOR UPDATE OF …`) until the commit.
     pub row_locks: bool,
+    /// The aggregate that makes an export page's rows one JSON array (see `export.rs`):
+    /// `json_group_array` (SQLite) or `json_agg` (PostgreSQL). It takes its rows in the order
+    /// the subquery gives them (both do; the decoding checks the order anyway).
+    pub json_agg: &'static str,
+    /// The function that makes one row a JSON array: `json_array` or `json_build_array`.
+    pub json_row: &'static str,
+    /// What turns the aggregate's value into text: nothing where JSON is text (SQLite),
+    /// `::text` where it has a type of its own (PostgreSQL's `json`).
+    pub json_text: &'static str,
 }

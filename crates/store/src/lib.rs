@@ -7,6 +7,7 @@ mod backup;
 mod clients;
 mod dashboard;
 mod dialect;
+mod export;
 mod forwarding;
 mod postgres;
 mod rows;
@@ -24,6 +25,7 @@ pub use audit_chain::{verify_chain, ChainReport, GENESIS};
 pub use backup::{backup_sqlite, BackupReport};
 pub use clients::*;
 pub use dashboard::*;
+pub use export::*;
 pub use forwarding::*;
 pub use sign_in::*;
 pub use tags::*;
@@ -256,6 +258,15 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<EventRecord>>;
     /// Appends many events in one transaction, chained in order (demo data, benchmarks).
     async fn append_events(&self, entries: Vec<AuditEntry>) -> Result<()>;
+    /// One page of an export of the events `query` selects that `visible` lets the viewer see
+    /// (the same events as [`AuditStore::list_events`], newest first): the `query.limit` events
+    /// before `query.before_id`, handed over as one value (see [`EventExportPage`]). Read
+    /// through the backend's export connections (see [`ClientStore::export_clients_page`]).
+    async fn export_events_page(
+        &self,
+        visible: &EventVisibility,
+        query: &EventQuery,
+    ) -> Result<EventExportPage>;
     /// Every event in id order, for `audit verify`.
     async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<EventRecord>>;
     /// The chain head: the last sequence number and hash (to detect a removed tail).

@@ -37,6 +37,10 @@ pub(crate) const DIALECT: Dialect = Dialect {
     // A read-modify-write reads its row with `FOR UPDATE`: the row is locked until the commit,
     // so two edits of one row run one after the other, each reading what the other wrote.
     row_locks: true,
+    // `json_agg` answers the `json` type (and NULL for no rows, which the SQL turns into `[]`).
+    json_agg: "json_agg",
+    json_row: "json_build_array",
+    json_text: "::text",
 };
 
 /// The shared SQL (`sql/`), compiled for PostgreSQL with the names below. Both backends
@@ -140,6 +144,13 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
 }
 
 impl PgStore {
+    /// The pool exports read through: the serving one. PostgreSQL caches the pages in its own
+    /// shared buffers, so a connection that reads a million rows grows this process by nothing
+    /// but the page it holds.
+    pub(crate) fn export_reads(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(map_err)
     }

@@ -2,9 +2,12 @@
 
 use super::*;
 
-use crate::csv_file::csv_lines;
+use super::view::ExportRow;
+use crate::csv_file::{csv_lines, CsvPage};
 use crate::export::{self, Export, Sink, Stopped};
+use std::fmt::Write;
 use std::sync::Arc;
+use store::ClientExportPage;
 
 /// A row of an import file that can't be imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,42 +84,17 @@ impl App {
         if let Err(stopped) = sink.send(header, csv_lines).await {
             return (0, Some(stopped));
         }
-        let mut count = 0;
-        let mut after = None;
-        loop {
-            let query = ClientQuery {
-                filter: filter.clone(),
-                sort: ClientSort::Id,
-                descending: false,
-                after_id: after,
-                offset: 0,
-                limit: export::PAGE_ROWS,
-            };
-            let page = match sink
-                .read(self.store.list_clients(actor.client_scope(), &query))
-                .await
-            {
-                Ok(page) => page,
-                Err(stopped) => return (count, Some(stopped)),
-            };
-            let rows = page.len();
-            if rows == 0 {
-                // The previous page was full and the last one: nothing more to send.
-                return (count, None);
-            }
-            after = page.last().map(|c| c.id);
-            let viewer = actor.clone();
-            let encode = move |page: Vec<ClientRecord>| {
-                csv_lines(page.into_iter().map(|c| export_row(&viewer, c)))
-            };
-            if let Err(stopped) = sink.send(page, encode).await {
-                return (count, Some(stopped));
-            }
-            count += rows;
-            if (rows as i64) < export::PAGE_ROWS {
-                return (count, None);
-            }
-        }
+        let (store, scope, filter) = (&self.store, actor.client_scope(), &filter);
+        let read = |after: Option<i64>| async move {
+            let page = store
+                .export_clients_page(scope, filter, after, export::PAGE_ROWS)
+                .await?;
+            let (rows, next) = (page.rows, page.last_id);
+            Ok((page, rows, next))
+        };
+        let viewer = Arc::new(actor.clone());
+        let encode = move |page: ClientExportPage| export_page(&viewer, &page);
+        export::stream_pages(sink, None, export::PAGE_ROWS as usize, read, encode).await
     }
 
     /// Import CSV (Clients Create): every row is checked first; on any problem nothing is
@@ -216,23 +194,44 @@ impl App {
     }
 }
 
-/// One client as an export row, masked for a masked viewer.
-fn export_row(actor: &Actor, c: ClientRecord) -> Vec<String> {
-    let c = ClientView::for_actor(actor, c);
-    vec![
-        c.id.to_string(),
-        c.first_name,
-        c.last_name,
-        c.email,
-        c.phone,
-        c.country,
-        c.city,
-        c.role.label().to_string(),
-        c.status.label().to_string(),
-        c.language,
-        c.registered_at.iso(),
-        tag_captions(&c.tags),
-    ]
+/// A page of the export as CSV rows, masked for a masked viewer (through [`ExportRow`]) and
+/// neutralised: the page is decoded once and each row written straight into the page's buffer.
+fn export_page(actor: &Actor, page: &ClientExportPage) -> Result<Vec<u8>, AppError> {
+    let page_rows = page.decode()?;
+    let mut csv = CsvPage::with_capacity(page.len_bytes());
+    // Reused from row to row.
+    let (mut order, mut tags, mut id, mut registered) =
+        (Vec::new(), String::new(), String::new(), String::new());
+    for c in &page_rows.clients {
+        let row = ExportRow::for_actor(actor, c);
+        tags.clear();
+        for (i, caption) in page_rows.tags_of(c, &mut order).enumerate() {
+            if i > 0 {
+                tags.push_str(", ");
+            }
+            tags.push_str(caption);
+        }
+        id.clear();
+        let _ = write!(id, "{}", row.id);
+        registered.clear();
+        row.registered_at.write_iso(&mut registered);
+        let p = &row.personal;
+        csv.row([
+            &id,
+            &p.first_name,
+            &p.last_name,
+            &p.email,
+            &p.phone,
+            row.country,
+            row.city,
+            row.role.label(),
+            row.status.label(),
+            row.language,
+            &registered,
+            &tags,
+        ])?;
+    }
+    csv.finish()
 }
 
 /// Which input field a column title fills; ID and Registered are accepted and ignored, so an

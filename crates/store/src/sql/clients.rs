@@ -14,6 +14,23 @@ use sqlx::Row;
 pub(crate) const CLIENT_COLS: &str =
     "id, first_name, last_name, email, phone, country, city, role, status, \
     language, registered_at, updated_at, version";
+/// An export page's columns, in the order of [`crate::ExportedClient`]'s JSON array.
+const EXPORT_COLS: &str = "id, first_name, last_name, email, phone, country, city, role, status, \
+    language, registered_at, tag_list";
+
+/// What an export page's statement answers, in one row: the page's row count, its last id,
+/// its rows as one JSON text (in the order the page's query lists them) and every tag's caption
+/// in caption order as another; `FROM (` the page's query follows, then `) AS page`.
+const EXPORT_PAGE: &str = formatcp!(
+    "SELECT COUNT(*), MAX(id), COALESCE({agg}({row}({EXPORT_COLS})){text}, '[]'), \
+     (SELECT COALESCE({agg}({row}(id, caption)){text}, '[]') \
+       FROM (SELECT id, caption FROM tags ORDER BY caption_key) AS by_caption) \
+     FROM (",
+    agg = DIALECT.json_agg,
+    row = DIALECT.json_row,
+    text = DIALECT.json_text,
+);
+
 /// Rows per multi-row INSERT: 12 binds each stays far below both databases' limits.
 pub(super) const CLIENT_BATCH: usize = 1000;
 
@@ -665,6 +682,32 @@ impl ClientStore for BackendStore {
         let mut clients = rows.iter().map(client_row).collect::<Result<Vec<_>>>()?;
         tags_for_clients(&self.pool, &mut clients).await?;
         Ok(clients)
+    }
+
+    async fn export_clients_page(
+        &self,
+        scope: &ClientScope,
+        filter: &ClientFilter,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> Result<ClientExportPage> {
+        let q = ClientQuery {
+            filter: filter.clone(),
+            sort: ClientSort::Id,
+            descending: false,
+            after_id,
+            offset: 0,
+            limit,
+        };
+        // The list's own query (scope, filter, keyset), as the subquery the aggregate reads.
+        let mut qb = client_list_query(formatcp!("{EXPORT_PAGE}SELECT {EXPORT_COLS}"), scope, &q);
+        qb.push(") AS page");
+        let (rows, last_id, clients, tags): (i64, Option<i64>, String, String) = qb
+            .build_query_as()
+            .fetch_one(self.export_reads())
+            .await
+            .map_err(map_err)?;
+        Ok(ClientExportPage::new(rows, last_id, clients, tags))
     }
 
     async fn count_clients(

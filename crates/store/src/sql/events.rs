@@ -128,6 +128,96 @@ pub(super) const EVENT_COLS: &str =
     "id, at, actor_id, actor_email, actor_groups, category, action, event, \
     target_type, target_id, target_label, details, ip, prev_hash, hash";
 
+/// The events `q` selects that `visible` lets the viewer see, newest first: `select` (the
+/// columns) followed by the conditions, the keyset, the order and the limit.
+fn event_list_query<'a>(
+    select: &str,
+    visible: &'a EventVisibility,
+    q: &'a EventQuery,
+) -> QueryBuilder<'a, Db> {
+    let mut qb = QueryBuilder::<Db>::new(format!("{select} FROM events WHERE 1 = 1"));
+    if let domain::ClientScope::Tags(tags) = &visible.client_scope {
+        // An event about one client shows when the client is in scope; one about many
+        // (an import, an export, a bulk change) only to whoever made it.
+        qb.push(" AND (CASE WHEN target_type = 'client' THEN ");
+        if tags.is_empty() {
+            qb.push("1 = 0");
+        } else {
+            let tags: Vec<i64> = tags.iter().copied().collect();
+            push_carries_tag(&mut qb, "events.target_id", &tags, PER_ROW);
+        }
+        qb.push(" WHEN category = 'clients' AND (target_type IS NULL OR target_type = 'bulk') THEN actor_id = ");
+        qb.push_bind(visible.viewer_id);
+        qb.push(" ELSE 1 = 1 END)");
+    }
+    if let Some(a) = q.actor_id {
+        qb.push(" AND actor_id = ");
+        qb.push_bind(a);
+    }
+    if let Some(c) = &q.category {
+        qb.push(" AND category = ");
+        qb.push_bind(c.as_str());
+    }
+    if let Some(e) = &q.event {
+        qb.push(" AND event = ");
+        qb.push_bind(e.as_str());
+    }
+    if let Some(t) = &q.target_type {
+        qb.push(" AND target_type = ");
+        qb.push_bind(t.as_str());
+    }
+    if let Some(t) = q.target_id {
+        qb.push(" AND target_id = ");
+        qb.push_bind(t);
+    }
+    // Ids follow commit order and an event's time is taken before its transaction
+    // commits (at most the SMTP timeout, capped at 5 minutes, earlier), so a time
+    // range is also an id range, which the (actor|target|category, id) indexes can
+    // use. Each bound is one lookup on the `at` index (a scalar subquery, evaluated
+    // once, in the same round trip):
+    // - any event timed before `from - SLACK` committed before `from`, so before every
+    //   event timed at or after `from`: the latest such event's id is a lower bound;
+    // - any event timed at or after `to + SLACK` committed after every event timed
+    //   before `to`: the earliest such event's id is an upper bound.
+    // Either event will do, so no tie-break on equal times is needed (a tie-break
+    // cost SQLite a temporary B-tree per query). The exact time conditions stay.
+    const SLACK_MS: i64 = 600_000;
+    if let Some(f) = q.from {
+        qb.push(" AND id > COALESCE((SELECT id FROM events WHERE at < ");
+        qb.push_bind(f.millis() - SLACK_MS);
+        qb.push(" ORDER BY at DESC LIMIT 1), 0) AND at >= ");
+        qb.push_bind(f.millis());
+    }
+    if let Some(t) = q.to {
+        qb.push(" AND id < COALESCE((SELECT id FROM events WHERE at >= ");
+        qb.push_bind(t.millis() + SLACK_MS);
+        qb.push(" ORDER BY at LIMIT 1), 9223372036854775807) AND at < ");
+        qb.push_bind(t.millis());
+    }
+    if let Some(b) = q.before_id {
+        qb.push(" AND id < ");
+        qb.push_bind(b);
+    }
+    qb.push(" ORDER BY id DESC LIMIT ");
+    qb.push_bind(q.limit);
+    qb
+}
+
+/// An export page's columns, in the order of [`crate::ExportedEvent`]'s JSON array (the chain
+/// hashes are not exported).
+const EXPORT_COLS: &str = "id, at, actor_id, actor_email, actor_groups, category, action, event, \
+    target_type, target_id, target_label, details, ip";
+
+/// What an export page's statement answers, in one row: the page's row count, its last (lowest)
+/// id and its rows as one JSON text, in the order the page's query lists them; `FROM (` the
+/// page's query follows, then `) AS page`.
+const EXPORT_PAGE: &str = formatcp!(
+    "SELECT COUNT(*), MIN(id), COALESCE({agg}({row}({EXPORT_COLS})){text}, '[]') FROM (",
+    agg = DIALECT.json_agg,
+    row = DIALECT.json_row,
+    text = DIALECT.json_text,
+);
+
 #[async_trait]
 impl AuditStore for BackendStore {
     async fn append_event(&self, entry: AuditEntry) -> Result<()> {
@@ -197,74 +287,27 @@ impl AuditStore for BackendStore {
         visible: &EventVisibility,
         q: &EventQuery,
     ) -> Result<Vec<EventRecord>> {
-        let mut qb =
-            QueryBuilder::<Db>::new(formatcp!("SELECT {EVENT_COLS} FROM events WHERE 1 = 1"));
-        if let domain::ClientScope::Tags(tags) = &visible.client_scope {
-            // An event about one client shows when the client is in scope; one about many
-            // (an import, an export, a bulk change) only to whoever made it.
-            qb.push(" AND (CASE WHEN target_type = 'client' THEN ");
-            if tags.is_empty() {
-                qb.push("1 = 0");
-            } else {
-                let tags: Vec<i64> = tags.iter().copied().collect();
-                push_carries_tag(&mut qb, "events.target_id", &tags, PER_ROW);
-            }
-            qb.push(" WHEN category = 'clients' AND (target_type IS NULL OR target_type = 'bulk') THEN actor_id = ");
-            qb.push_bind(visible.viewer_id);
-            qb.push(" ELSE 1 = 1 END)");
-        }
-        if let Some(a) = q.actor_id {
-            qb.push(" AND actor_id = ");
-            qb.push_bind(a);
-        }
-        if let Some(c) = &q.category {
-            qb.push(" AND category = ");
-            qb.push_bind(c.as_str());
-        }
-        if let Some(e) = &q.event {
-            qb.push(" AND event = ");
-            qb.push_bind(e.as_str());
-        }
-        if let Some(t) = &q.target_type {
-            qb.push(" AND target_type = ");
-            qb.push_bind(t.as_str());
-        }
-        if let Some(t) = q.target_id {
-            qb.push(" AND target_id = ");
-            qb.push_bind(t);
-        }
-        // Ids follow commit order and an event's time is taken before its transaction
-        // commits (at most the SMTP timeout, capped at 5 minutes, earlier), so a time
-        // range is also an id range, which the (actor|target|category, id) indexes can
-        // use. Each bound is one lookup on the `at` index (a scalar subquery, evaluated
-        // once, in the same round trip):
-        // - any event timed before `from - SLACK` committed before `from`, so before every
-        //   event timed at or after `from`: the latest such event's id is a lower bound;
-        // - any event timed at or after `to + SLACK` committed after every event timed
-        //   before `to`: the earliest such event's id is an upper bound.
-        // Either event will do, so no tie-break on equal times is needed (a tie-break
-        // cost SQLite a temporary B-tree per query). The exact time conditions stay.
-        const SLACK_MS: i64 = 600_000;
-        if let Some(f) = q.from {
-            qb.push(" AND id > COALESCE((SELECT id FROM events WHERE at < ");
-            qb.push_bind(f.millis() - SLACK_MS);
-            qb.push(" ORDER BY at DESC LIMIT 1), 0) AND at >= ");
-            qb.push_bind(f.millis());
-        }
-        if let Some(t) = q.to {
-            qb.push(" AND id < COALESCE((SELECT id FROM events WHERE at >= ");
-            qb.push_bind(t.millis() + SLACK_MS);
-            qb.push(" ORDER BY at LIMIT 1), 9223372036854775807) AND at < ");
-            qb.push_bind(t.millis());
-        }
-        if let Some(b) = q.before_id {
-            qb.push(" AND id < ");
-            qb.push_bind(b);
-        }
-        qb.push(" ORDER BY id DESC LIMIT ");
-        qb.push_bind(q.limit);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = event_list_query(formatcp!("SELECT {EVENT_COLS}"), visible, q)
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(event_row).collect()
+    }
+
+    async fn export_events_page(
+        &self,
+        visible: &EventVisibility,
+        q: &EventQuery,
+    ) -> Result<EventExportPage> {
+        let mut qb = event_list_query(formatcp!("{EXPORT_PAGE}SELECT {EXPORT_COLS}"), visible, q);
+        qb.push(") AS page");
+        let (rows, last_id, events): (i64, Option<i64>, String) = qb
+            .build_query_as()
+            .fetch_one(self.export_reads())
+            .await
+            .map_err(map_err)?;
+        Ok(EventExportPage::new(rows, last_id, events))
     }
 
     async fn all_events(&self, after_id: i64, limit: i64) -> Result<Vec<EventRecord>> {
