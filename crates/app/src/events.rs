@@ -71,22 +71,25 @@ pub struct EventFilter {
 
 /// A changed field as stored in an event row's details.
 #[derive(Deserialize)]
-struct StoredChange {
-    field: String,
-    before: String,
-    after: String,
+struct StoredChange<'d> {
+    #[serde(borrow)]
+    field: Cow<'d, str>,
+    #[serde(borrow)]
+    before: Cow<'d, str>,
+    #[serde(borrow)]
+    after: Cow<'d, str>,
     /// The kind of personal data (`"name"`, `"email"`, `"phone"`) or `false`; absent only in
     /// rows written before the kind was recorded.
     personal: Option<serde_json::Value>,
 }
 
-impl StoredChange {
+impl StoredChange<'_> {
     /// The personal-data kind the event was built with. Rows from before the kind was recorded
     /// are read by the client fields' names, the only rule those versions had.
     fn personal_kind(&self, client_event: bool) -> Option<PersonalKind> {
         match &self.personal {
             Some(v) => v.as_str().and_then(PersonalKind::from_code),
-            None if client_event => match self.field.as_str() {
+            None if client_event => match &*self.field {
                 "first name" | "last name" | "name" => Some(PersonalKind::Name),
                 "email" => Some(PersonalKind::Email),
                 "phone" => Some(PersonalKind::Phone),
@@ -98,8 +101,8 @@ impl StoredChange {
 }
 
 /// The changes of an event row as `viewer_masked` may see them.
-fn changes_for<S: From<String>>(
-    details: &str,
+fn changes_for<'d, S: From<String> + From<Cow<'d, str>>>(
+    details: &'d str,
     client_event: bool,
     viewer_masked: bool,
 ) -> Vec<ChangeView<S>> {
@@ -125,9 +128,9 @@ fn changes_for<S: From<String>>(
 /// (the target label of a client event, and the changes by their personal-data kind), for
 /// pages, the API and exports alike. `S` is `String` for a stored record, `Cow` for an export
 /// row borrowed from its page.
-fn view_of<S: From<String> + AsRef<str>>(
+fn view_of<'d, S: From<String> + From<Cow<'d, str>> + AsRef<str>>(
     row: EventView<S>,
-    details: &str,
+    details: &'d str,
     masked: bool,
 ) -> EventView<S> {
     let client_target = row.target_type.as_ref().map(AsRef::as_ref) == Some("client");

@@ -19,8 +19,9 @@ pub(crate) struct Dialect {
     /// `json_group_array` (SQLite) or `json_agg` (PostgreSQL). It takes its rows in the order
     /// the subquery gives them (both do; the decoding checks the order anyway).
     pub json_agg: &'static str,
-    /// The function that makes one row a JSON array: `json_array` or `json_build_array`.
-    pub json_row: &'static str,
+    /// What makes one row's values (all text, or NULL) an array that the aggregate writes as a
+    /// JSON array: `json_array(…)` (SQLite) or `ARRAY[…]` (PostgreSQL), opening and closing.
+    pub json_row: (&'static str, &'static str),
     /// What turns the aggregate's value into text: nothing where JSON is text (SQLite),
     /// `::text` where it has a type of its own (PostgreSQL's `json`).
     pub json_text: &'static str,

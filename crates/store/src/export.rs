@@ -27,9 +27,9 @@ pub struct ClientExportPage {
     /// The highest id in the page (the next page's cursor); `None` for an empty page.
     pub last_id: Option<i64>,
     /// `[[id, first_name, last_name, email, phone, country, city, role, status, language,
-    /// registered_at, tag_list], …]` in id order.
+    /// registered_at, tag_list], …]` in id order, every value as text.
     clients: String,
-    /// `[[id, caption], …]` in caption order.
+    /// `[[id, caption], …]` in caption order, as text.
     tags: String,
 }
 
@@ -62,9 +62,10 @@ pub struct ExportedClients<'a> {
     place: HashMap<i64, usize>,
 }
 
+/// A row as the database writes it: every value as text (numbers too: PostgreSQL makes a row
+/// a text array, the cheapest row it writes as JSON), `null` for NULL.
 #[derive(Deserialize)]
 struct ClientJson<'a>(
-    i64,
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow)] Cow<'a, str>,
@@ -74,15 +75,41 @@ struct ClientJson<'a>(
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow)] Cow<'a, str>,
-    i64,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
     #[serde(borrow)] Cow<'a, str>,
 );
 
 #[derive(Deserialize)]
-struct TagJson<'a>(i64, #[serde(borrow)] Cow<'a, str>);
+struct TagJson<'a>(#[serde(borrow)] Cow<'a, str>, #[serde(borrow)] Cow<'a, str>);
+
+/// See [`ClientJson`].
+#[derive(Deserialize)]
+struct EventJson<'a>(
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+    #[serde(borrow)] Cow<'a, str>,
+    #[serde(borrow)] Option<Cow<'a, str>>,
+);
 
 fn json_error(what: &str, e: serde_json::Error) -> StoreError {
     StoreError::Other(format!("export page of {what}: {e}").into())
+}
+
+/// A stored integer, written as text in the page.
+fn int(what: &str, text: &str) -> Result<i64> {
+    text.parse().map_err(|_| {
+        StoreError::Other(format!("export page: {what} {text:?} is no integer").into())
+    })
 }
 
 impl ClientExportPage {
@@ -109,7 +136,7 @@ impl ClientExportPage {
         let mut clients = Vec::with_capacity(rows.len());
         for r in rows {
             clients.push(ExportedClient {
-                id: r.0,
+                id: int("client id", &r.0)?,
                 first_name: r.1,
                 last_name: r.2,
                 email: r.3,
@@ -119,7 +146,7 @@ impl ClientExportPage {
                 role: crate::rows::known("client role", &r.7, ClientRole::from_code)?,
                 status: crate::rows::known("client status", &r.8, ClientStatus::from_code)?,
                 language: r.9,
-                registered_at: Timestamp(r.10),
+                registered_at: Timestamp(int("registered_at", &r.10)?),
                 tag_list: r.11,
             });
         }
@@ -128,7 +155,10 @@ impl ClientExportPage {
         if !clients.windows(2).all(|w| w[0].id < w[1].id) {
             clients.sort_unstable_by_key(|c| c.id);
         }
-        let place = tags.iter().enumerate().map(|(i, t)| (t.0, i)).collect();
+        let mut place = HashMap::with_capacity(tags.len());
+        for (i, t) in tags.iter().enumerate() {
+            place.insert(int("tag id", &t.0)?, i);
+        }
         Ok(ExportedClients {
             clients,
             captions: tags.into_iter().map(|t| t.1).collect(),
@@ -167,35 +197,26 @@ pub struct EventExportPage {
     /// The lowest id in the page (the next page's cursor); `None` for an empty page.
     pub last_id: Option<i64>,
     /// `[[id, at, actor_id, actor_email, actor_groups, category, action, event, target_type,
-    /// target_id, target_label, details, ip], …]`, newest first.
+    /// target_id, target_label, details, ip], …]`, newest first, every value as text or null.
     events: String,
 }
 
 /// An event as an export reads it: the stored values (no chain hashes), unmasked, borrowed from
 /// the page. `details` is the stored JSON text of the changes.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportedEvent<'a> {
     pub id: i64,
     pub at: i64,
     pub actor_id: Option<i64>,
-    #[serde(borrow)]
     pub actor_email: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub actor_groups: Cow<'a, str>,
-    #[serde(borrow)]
     pub category: Cow<'a, str>,
-    #[serde(borrow)]
     pub action: Cow<'a, str>,
-    #[serde(borrow)]
     pub event: Cow<'a, str>,
-    #[serde(borrow)]
     pub target_type: Option<Cow<'a, str>>,
     pub target_id: Option<i64>,
-    #[serde(borrow)]
     pub target_label: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     pub details: Cow<'a, str>,
-    #[serde(borrow)]
     pub ip: Option<Cow<'a, str>>,
 }
 
@@ -215,9 +236,27 @@ impl EventExportPage {
 
     /// The page's rows, borrowed from it. CPU work: call it off the async workers.
     pub fn decode(&self) -> Result<Vec<ExportedEvent<'_>>> {
-        // A struct deserialises from a JSON array field by field, in declaration order.
-        let mut events: Vec<ExportedEvent<'_>> =
+        let rows: Vec<EventJson<'_>> =
             serde_json::from_str(&self.events).map_err(|e| json_error("events", e))?;
+        let opt_int = |what, v: Option<Cow<'_, str>>| v.map(|v| int(what, &v)).transpose();
+        let mut events = Vec::with_capacity(rows.len());
+        for r in rows {
+            events.push(ExportedEvent {
+                id: int("event id", &r.0)?,
+                at: int("event time", &r.1)?,
+                actor_id: opt_int("actor id", r.2)?,
+                actor_email: r.3,
+                actor_groups: r.4,
+                category: r.5,
+                action: r.6,
+                event: r.7,
+                target_type: r.8,
+                target_id: opt_int("target id", r.9)?,
+                target_label: r.10,
+                details: r.11,
+                ip: r.12,
+            });
+        }
         // Newest first, whatever order the aggregate took the rows in (see above).
         if !events.windows(2).all(|w| w[0].id > w[1].id) {
             events.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));

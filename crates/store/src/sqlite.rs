@@ -41,7 +41,7 @@ pub(crate) const DIALECT: Dialect = Dialect {
     row_locks: false,
     // SQLite's JSON functions (built in since 3.38) make JSON text.
     json_agg: "json_group_array",
-    json_row: "json_array",
+    json_row: ("json_array(", ")"),
     json_text: "",
 };
 

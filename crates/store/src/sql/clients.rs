@@ -14,20 +14,24 @@ use sqlx::Row;
 pub(crate) const CLIENT_COLS: &str =
     "id, first_name, last_name, email, phone, country, city, role, status, \
     language, registered_at, updated_at, version";
-/// An export page's columns, in the order of [`crate::ExportedClient`]'s JSON array.
+/// An export page's columns, as the page's query reads them.
 const EXPORT_COLS: &str = "id, first_name, last_name, email, phone, country, city, role, status, \
     language, registered_at, tag_list";
 
 /// What an export page's statement answers, in one row: the page's row count, its last id,
-/// its rows as one JSON text (in the order the page's query lists them) and every tag's caption
-/// in caption order as another; `FROM (` the page's query follows, then `) AS page`.
+/// its rows as one JSON text (in the order the page's query lists them; each row an array of
+/// texts in the order of [`crate::ExportedClient`]) and every tag's id and caption in caption
+/// order as another; `FROM (` the page's query follows, then `) AS page`.
 const EXPORT_PAGE: &str = formatcp!(
-    "SELECT COUNT(*), MAX(id), COALESCE({agg}({row}({EXPORT_COLS})){text}, '[]'), \
-     (SELECT COALESCE({agg}({row}(id, caption)){text}, '[]') \
+    "SELECT COUNT(*), MAX(id), COALESCE({agg}({open}CAST(id AS TEXT), first_name, last_name, \
+     email, phone, country, city, role, status, language, CAST(registered_at AS TEXT), \
+     tag_list{close}){text}, '[]'), \
+     (SELECT COALESCE({agg}({open}CAST(id AS TEXT), caption{close}){text}, '[]') \
        FROM (SELECT id, caption FROM tags ORDER BY caption_key) AS by_caption) \
      FROM (",
     agg = DIALECT.json_agg,
-    row = DIALECT.json_row,
+    open = DIALECT.json_row.0,
+    close = DIALECT.json_row.1,
     text = DIALECT.json_text,
 );
 

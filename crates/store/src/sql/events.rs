@@ -203,18 +203,22 @@ fn event_list_query<'a>(
     qb
 }
 
-/// An export page's columns, in the order of [`crate::ExportedEvent`]'s JSON array (the chain
-/// hashes are not exported).
+/// An export page's columns, as the page's query reads them (the chain hashes are not
+/// exported).
 const EXPORT_COLS: &str = "id, at, actor_id, actor_email, actor_groups, category, action, event, \
     target_type, target_id, target_label, details, ip";
 
 /// What an export page's statement answers, in one row: the page's row count, its last (lowest)
-/// id and its rows as one JSON text, in the order the page's query lists them; `FROM (` the
-/// page's query follows, then `) AS page`.
+/// id and its rows as one JSON text, in the order the page's query lists them, each row an
+/// array of texts (or nulls) in the order of [`crate::ExportedEvent`]; `FROM (` the page's
+/// query follows, then `) AS page`.
 const EXPORT_PAGE: &str = formatcp!(
-    "SELECT COUNT(*), MIN(id), COALESCE({agg}({row}({EXPORT_COLS})){text}, '[]') FROM (",
+    "SELECT COUNT(*), MIN(id), COALESCE({agg}({open}CAST(id AS TEXT), CAST(at AS TEXT), \
+     CAST(actor_id AS TEXT), actor_email, actor_groups, category, action, event, target_type, \
+     CAST(target_id AS TEXT), target_label, details, ip{close}){text}, '[]') FROM (",
     agg = DIALECT.json_agg,
-    row = DIALECT.json_row,
+    open = DIALECT.json_row.0,
+    close = DIALECT.json_row.1,
     text = DIALECT.json_text,
 );
 
