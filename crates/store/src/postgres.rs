@@ -1,6 +1,7 @@
 //! PostgreSQL backend: for production and for several instances on one database.
 
 use crate::dialect::Dialect;
+use crate::pool::CountedPool;
 use crate::{map_err, Result, StoreError, Workload};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres, Transaction};
@@ -8,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub struct PgStore {
-    pub(crate) pool: PgPool,
+    pub(crate) pool: CountedPool<Postgres>,
     options: PgConnectOptions,
 }
 
@@ -133,7 +134,12 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
             .connect_with(options.clone())
             .await
         {
-            Ok(pool) => return Ok(PgStore { pool, options }),
+            Ok(pool) => {
+                return Ok(PgStore {
+                    pool: pool.into(),
+                    options,
+                })
+            }
             Err(e) => {
                 tracing::warn!(attempt, error = %e, "PostgreSQL not reachable yet");
                 last = Some(e);
@@ -150,7 +156,7 @@ impl PgStore {
     /// The pool exports read through: the serving one. PostgreSQL caches the pages in its own
     /// shared buffers, so a connection that reads a million rows grows this process by nothing
     /// but the page it holds.
-    pub(crate) fn export_reads(&self) -> &PgPool {
+    pub(crate) fn export_reads(&self) -> &CountedPool<Postgres> {
         &self.pool
     }
 
@@ -202,7 +208,7 @@ mod tests {
         let store = connect(&format!("{base}/{name}"), Workload::Serve, 1)
             .await
             .unwrap();
-        MIGRATOR.run(&store.pool).await.unwrap();
+        MIGRATOR.run(&*store.pool).await.unwrap();
         store
     }
 

@@ -2,6 +2,7 @@
 //! transaction started with `BEGIN IMMEDIATE` so writers queue instead of failing mid-way.
 
 use crate::dialect::Dialect;
+use crate::pool::CountedPool;
 use crate::{map_err, Result, Workload};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction, TransactionManager};
@@ -9,9 +10,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub struct SqliteStore {
-    pub(crate) pool: SqlitePool,
-    /// The connections exports read through (see [`SqliteStore::export_reads`]).
-    export_pool: SqlitePool,
+    pub(crate) pool: CountedPool<Sqlite>,
+    /// The connections exports read through (see [`SqliteStore::export_reads`]); callers
+    /// waiting for them are not in the pool metric, which is the serving pool's.
+    export_pool: CountedPool<Sqlite>,
 }
 
 /// Page cache of each export connection: an export reads every row once, in order, so a cache
@@ -61,7 +63,7 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// pooled connections' worker threads queued on it: measured on the event log's first page, 1,500
 /// pages a second with them and 2,500 without (`bench/`). Nothing here reads the statistics.
 /// It must come before SQLite initialises, so before the first connection is opened.
-fn without_memory_statistics() {
+pub(crate) fn without_memory_statistics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: sqlite3_config may only run while no other SQLite call does; every connection
@@ -122,6 +124,7 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
         .connect_with(options.clone())
         .await
         .map_err(map_err)?;
+    let pool = CountedPool::from(pool);
     // An in-memory database is the pool's own (another pool would open another one); a bulk
     // load exports nothing.
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -135,6 +138,7 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(false)
             .connect_lazy_with(options.pragma("cache_size", format!("-{EXPORT_CACHE_KIB}")))
+            .into()
     };
     Ok(SqliteStore { pool, export_pool })
 }
@@ -153,6 +157,7 @@ pub async fn connect_read_only(url: &str) -> Result<SqliteStore> {
         .connect_with(options)
         .await
         .map_err(map_err)?;
+    let pool = CountedPool::from(pool);
     Ok(SqliteStore {
         export_pool: pool.clone(),
         pool,
@@ -175,7 +180,7 @@ impl SqliteStore {
     /// starts, with a small page cache (1 MiB). Through the serving pool, an export of a
     /// million clients filled the 4 MiB cache of every serving connection it happened to take
     /// (+36.8 MiB of resident memory, `bench/export.md`); here it fills at most these.
-    pub(crate) fn export_reads(&self) -> &SqlitePool {
+    pub(crate) fn export_reads(&self) -> &CountedPool<Sqlite> {
         &self.export_pool
     }
 
@@ -215,7 +220,7 @@ mod tests {
         let store = connect("sqlite::memory:", Workload::Serve, 1)
             .await
             .unwrap();
-        MIGRATOR.run(&store.pool).await.unwrap();
+        MIGRATOR.run(&*store.pool).await.unwrap();
         store
     }
 
