@@ -1,8 +1,9 @@
 //! Exports that stream. A large export (a million clients, the whole event log) is never held in
-//! memory: a task of its own reads the database one keyset page at a time, turns each page into
-//! the file's bytes on the blocking pool (masking and encoding are CPU work that would otherwise
-//! hold an async worker for milliseconds per page), and hands the chunks to the response through
-//! a channel of [`IN_FLIGHT`] pages. A slow client slows the reading down; a client that goes
+//! memory: a task of its own reads the database one keyset page at a time (each page one value
+//! the database made, see `store::ClientExportPage`), turns each page into the file's bytes on
+//! the blocking pool while it reads the next (decoding, masking and encoding are CPU work that
+//! would otherwise hold an async worker for milliseconds per page), and hands the chunks to the
+//! response through a channel of [`IN_FLIGHT`] pages. A slow client slows the reading down; a client that goes
 //! away closes the channel, and the page query running at that moment is dropped (cancelled)
 //! and no further page is read.
 //!

@@ -1296,7 +1296,8 @@ async fn export_pages_hold_what_the_list_holds(backend: &'static str) {
                 )
             })
             .collect();
-        assert!(expected.len() > AWKWARD.len() / 2, "{scope:?}");
+        // The scoped viewer sees the events about its scope's clients only.
+        assert!(expected.len() >= 2, "{scope:?}");
         assert_eq!(exported, expected, "{backend} {scope:?}");
     }
 }
