@@ -261,7 +261,15 @@ impl AuditStore for BackendStore {
             qb.push(" AND id < ");
             qb.push_bind(b);
         }
-        qb.push(" ORDER BY id DESC LIMIT ");
+        if let Some(a) = q.after_id {
+            qb.push(" AND id > ");
+            qb.push_bind(a);
+        }
+        qb.push(if q.oldest_first {
+            " ORDER BY id ASC LIMIT "
+        } else {
+            " ORDER BY id DESC LIMIT "
+        });
         qb.push_bind(q.limit);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(event_row).collect()
