@@ -10,7 +10,7 @@ use crate::events::{EventFilter, EventView};
 use crate::{Actor, App, AppError};
 use domain::client::ClientStatus;
 use domain::{Action, ClientScope, Section, Timestamp, TwoFactor, UserStatus};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{SignInDay, StaffFigures};
@@ -61,16 +61,23 @@ pub struct Dashboard {
 /// clients per scope.
 #[derive(Default)]
 pub(crate) struct DashboardCache {
-    staff: Shelf<StaffCounts>,
-    sign_ins: Shelf<Vec<SignInDay>>,
-    clients: Shelf<ClientCounts>,
+    staff: Arc<Shelf<StaffCounts>>,
+    sign_ins: Arc<Shelf<Vec<SignInDay>>>,
+    clients: Arc<Shelf<ClientCounts>>,
 }
 
-/// Counts by key, with when they were made; one count at a time per shelf, so viewers arriving
-/// meanwhile wait for it instead of counting too.
+/// Counts by key, with when they were made. Only the first view of a key waits for its count
+/// (one count at a time, so viewers arriving meanwhile wait for it instead of counting too).
+/// After that, figures older than [`FRESH_FOR`] are still shown while one task counts them
+/// again in the background: at 10M clients a count takes seconds, and no viewer should wait
+/// for it every half minute. The page says when the figures it shows were counted.
 struct Shelf<T> {
     entries: Mutex<HashMap<String, Kept<T>>>,
-    counting: tokio::sync::Mutex<()>,
+    /// Keys being counted again in the background.
+    recounting: Mutex<HashSet<String>>,
+    first_count: tokio::sync::Mutex<()>,
+    /// [`FRESH_FOR`] (shorter in tests).
+    fresh_for: Duration,
 }
 
 /// Figures with when they were made (the clock for freshness, the time for the page).
@@ -80,40 +87,58 @@ impl<T> Default for Shelf<T> {
     fn default() -> Self {
         Self {
             entries: Default::default(),
-            counting: Default::default(),
+            recounting: Default::default(),
+            first_count: Default::default(),
+            fresh_for: FRESH_FOR,
         }
     }
 }
 
-impl<T> Shelf<T> {
-    fn fresh(&self, key: &str) -> Option<(Arc<T>, Timestamp)> {
+impl<T: Send + Sync + 'static> Shelf<T> {
+    /// The figures under `key` and whether they are fresh.
+    fn kept(&self, key: &str) -> Option<(Arc<T>, Timestamp, bool)> {
         self.entries
             .lock()
             .unwrap()
             .get(key)
-            .filter(|(made, _, _)| made.elapsed() < FRESH_FOR)
-            .map(|(_, at, v)| (v.clone(), *at))
+            .map(|(made, at, v)| (v.clone(), *at, made.elapsed() < self.fresh_for))
     }
 
-    /// The figures under `key`, counted by `count` when none are fresh.
-    async fn get(
-        &self,
-        key: &str,
-        at: Timestamp,
-        count: impl std::future::Future<Output = Result<T, AppError>>,
-    ) -> Result<(Arc<T>, Timestamp), AppError> {
-        if let Some(v) = self.fresh(key) {
-            return Ok(v);
-        }
-        let _counting = self.counting.lock().await;
-        if let Some(v) = self.fresh(key) {
-            return Ok(v);
-        }
-        let v = Arc::new(count.await?);
+    fn keep(&self, key: &str, at: Timestamp, v: Arc<T>) {
         let mut entries = self.entries.lock().unwrap();
         // Scopes nobody has viewed for a while go.
-        entries.retain(|_, (made, _, _)| made.elapsed() < FRESH_FOR * 10);
-        entries.insert(key.to_string(), (Instant::now(), at, v.clone()));
+        entries.retain(|_, (made, _, _)| made.elapsed() < self.fresh_for * 10);
+        entries.insert(key.to_string(), (Instant::now(), at, v));
+    }
+
+    /// The figures under `key`, counted by `count` (made at `at`) when none are kept, or
+    /// counted again in the background when the kept ones are no longer fresh.
+    async fn get(
+        self: &Arc<Self>,
+        key: &str,
+        at: Timestamp,
+        count: impl std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+    ) -> Result<(Arc<T>, Timestamp), AppError> {
+        if let Some((v, made_at, fresh)) = self.kept(key) {
+            if !fresh && self.recounting.lock().unwrap().insert(key.to_string()) {
+                let shelf = self.clone();
+                let key = key.to_string();
+                tokio::spawn(async move {
+                    match count.await {
+                        Ok(v) => shelf.keep(&key, at, Arc::new(v)),
+                        Err(e) => tracing::warn!(error = %e, "dashboard figures not counted again"),
+                    }
+                    shelf.recounting.lock().unwrap().remove(&key);
+                });
+            }
+            return Ok((v, made_at));
+        }
+        let _counting = self.first_count.lock().await;
+        if let Some((v, made_at, _)) = self.kept(key) {
+            return Ok((v, made_at));
+        }
+        let v = Arc::new(count.await?);
+        self.keep(key, at, v.clone());
         Ok((v, at))
     }
 }
@@ -127,8 +152,9 @@ impl App {
         let cache = &self.dashboard_cache;
         let mut counted_at = now;
         let staff = if actor.can(Section::Users, Action::View) {
-            let counted = cache.staff.get("all", now, async {
-                Ok(staff_counts(self.store.staff_figures(now).await?))
+            let store = self.store.clone();
+            let counted = cache.staff.get("all", now, async move {
+                Ok(staff_counts(store.staff_figures(now).await?))
             });
             Some(shown(&mut counted_at, counted.await?))
         } else {
@@ -142,10 +168,9 @@ impl App {
                     Some(t.iter().copied().collect::<Vec<_>>()),
                 ),
             };
-            let counted = cache.clients.get(&key, now, async {
-                Ok(client_counts(
-                    self.store.client_figures(tags.as_deref()).await?,
-                ))
+            let store = self.store.clone();
+            let counted = cache.clients.get(&key, now, async move {
+                Ok(client_counts(store.client_figures(tags.as_deref()).await?))
             });
             Some(shown(&mut counted_at, counted.await?))
         } else {
@@ -155,10 +180,10 @@ impl App {
         let sign_ins = if events {
             let today = now.millis().div_euclid(86_400_000);
             let first_day = today - (DAYS - 1);
-            let counted = cache.sign_ins.get("all", now, async {
+            let store = self.store.clone();
+            let counted = cache.sign_ins.get("all", now, async move {
                 let from = Timestamp(first_day * 86_400_000);
-                let days = self
-                    .store
+                let days = store
                     .sign_ins_per_day(from, SIGNED_IN, SIGN_IN_FAILED)
                     .await?;
                 Ok(every_day(first_day, today, days))
@@ -251,6 +276,68 @@ fn every_day(first: i64, last: i64, counted: Vec<SignInDay>) -> Vec<SignInDay> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the first view waits for a count; later ones get the kept figures at once while one
+    /// background count replaces them, and a failed recount keeps them.
+    #[tokio::test]
+    async fn stale_figures_are_shown_while_one_count_runs_again() {
+        let shelf = Arc::new(Shelf::<i64> {
+            fresh_for: Duration::ZERO,
+            ..Default::default()
+        });
+        let at = |ms| Timestamp(ms);
+        let first = shelf.get("k", at(1), async { Ok(1) }).await.unwrap();
+        assert_eq!((*first.0, first.1), (1, at(1)));
+
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let slow = async move {
+            released.await.unwrap();
+            Ok(2)
+        };
+        let stale = shelf.get("k", at(2), slow).await.unwrap();
+        assert_eq!(
+            (*stale.0, stale.1),
+            (1, at(1)),
+            "shown at once, with its own time"
+        );
+        // A second stale view while the recount runs starts no other count.
+        let again = shelf
+            .get("k", at(3), async { panic!("counted twice at once") })
+            .await
+            .unwrap();
+        assert_eq!(*again.0, 1);
+
+        release.send(()).unwrap();
+        let mut seen = 1;
+        for _ in 0..200 {
+            let (v, _) = shelf.get("k", at(4), async { Ok(3) }).await.unwrap();
+            seen = *v;
+            if seen != 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            seen == 2 || seen == 3,
+            "the recount replaced the figures: {seen}"
+        );
+
+        let failed = Arc::new(Shelf::<i64> {
+            fresh_for: Duration::ZERO,
+            ..Default::default()
+        });
+        failed.get("k", at(1), async { Ok(7) }).await.unwrap();
+        failed
+            .get("k", at(2), async { Err(AppError::NotFound) })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            *failed.kept("k").unwrap().0,
+            7,
+            "a failed recount keeps the figures"
+        );
+    }
 
     #[test]
     fn every_day_of_the_window_is_there_once() {

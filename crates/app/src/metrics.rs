@@ -73,6 +73,7 @@ pub async fn sample_gauges(app: &crate::App) {
     metrics::gauge!("backoffice_db_pool_connections", "state" => "in_use")
         .set(f64::from(pool.size.saturating_sub(pool.idle)));
     metrics::gauge!("backoffice_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!("backoffice_db_pool_waiting").set(f64::from(pool.waiting));
     metrics::gauge!("backoffice_db_pool_max_connections").set(f64::from(pool.max));
     metrics::gauge!("backoffice_hashing_queue_depth").set(app.hasher.queue_depth() as f64);
     let forwarding = async {
@@ -120,6 +121,10 @@ pub fn describe() {
     describe_gauge!(
         "backoffice_db_pool_connections",
         "Pooled database connections, by state (in_use, idle)"
+    );
+    describe_gauge!(
+        "backoffice_db_pool_waiting",
+        "Callers waiting for a pooled database connection (the pool is too small or the database slow)"
     );
     describe_gauge!(
         "backoffice_db_pool_max_connections",

@@ -866,24 +866,36 @@ impl App {
                 .ok
         {
             // The refusals about the target come first, as with the right password.
-            let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
-            if id == actor.id() {
-                return Err(self
-                    .refuse_own(
-                        actor,
-                        "disable own two-factor authentication",
-                        "You can't disable your own two-factor authentication",
-                    )
-                    .await);
-            }
-            self.guard_target(actor, &target, &format!("change 2FA of {}", target.email))
-                .await?;
+            self.two_factor_target(actor, id, enabled).await?;
             return Err(AppError::field(
                 "actor_password",
                 "Your password is not correct",
             ));
         }
         self.set_two_factor_proven(actor, id, enabled).await
+    }
+
+    /// The account whose 2FA `actor` changes, once the guards allow it: not one's own 2FA
+    /// disabled, and a target the actor may change.
+    async fn two_factor_target(
+        &self,
+        actor: &Actor,
+        id: i64,
+        enabled: bool,
+    ) -> Result<store::UserRecord, AppError> {
+        let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
+        if id == actor.id() && !enabled {
+            return Err(self
+                .refuse_own(
+                    actor,
+                    "disable own two-factor authentication",
+                    "You can't disable your own two-factor authentication",
+                )
+                .await);
+        }
+        self.guard_target(actor, &target, &format!("change 2FA of {}", target.email))
+            .await?;
+        Ok(target)
     }
 
     /// [`App::set_two_factor`] once the actor's password has been checked (Disable 2FA, one
@@ -901,18 +913,7 @@ impl App {
             "change two-factor authentication",
         )
         .await?;
-        let target = self.store.user_by_id(id).await?.ok_or(AppError::NotFound)?;
-        if id == actor.id() && !enabled {
-            return Err(self
-                .refuse_own(
-                    actor,
-                    "disable own two-factor authentication",
-                    "You can't disable your own two-factor authentication",
-                )
-                .await);
-        }
-        self.guard_target(actor, &target, &format!("change 2FA of {}", target.email))
-            .await?;
+        let target = self.two_factor_target(actor, id, enabled).await?;
         let (kind, name) = if enabled {
             (TwoFactor::Email, "2FA enabled")
         } else {

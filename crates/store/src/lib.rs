@@ -8,6 +8,7 @@ mod clients;
 mod dashboard;
 mod dialect;
 mod forwarding;
+mod pool;
 mod postgres;
 mod rows;
 mod sign_in;
@@ -391,8 +392,7 @@ pub trait Store:
     fn pool_status(&self) -> PoolStatus;
 }
 
-/// The connection pool at one moment. sqlx doesn't tell how many callers wait for a connection;
-/// waits that ran out are counted instead (`backoffice_db_pool_timeouts_total`).
+/// The connection pool at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStatus {
     /// Connections open, busy or idle.
@@ -400,6 +400,8 @@ pub struct PoolStatus {
     pub idle: u32,
     /// The most the pool opens.
     pub max: u32,
+    /// Callers waiting for a connection (counted by the store's pool: sqlx doesn't tell).
+    pub waiting: u32,
 }
 
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`). The backend is chosen

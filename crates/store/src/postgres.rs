@@ -1,6 +1,7 @@
 //! PostgreSQL backend: for production and for several instances on one database.
 
 use crate::dialect::Dialect;
+use crate::pool::CountedPool;
 use crate::{map_err, Result, StoreError, Workload};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres, Transaction};
@@ -8,7 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub struct PgStore {
-    pub(crate) pool: PgPool,
+    pub(crate) pool: CountedPool<Postgres>,
     options: PgConnectOptions,
 }
 
@@ -126,7 +127,12 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
             .connect_with(options.clone())
             .await
         {
-            Ok(pool) => return Ok(PgStore { pool, options }),
+            Ok(pool) => {
+                return Ok(PgStore {
+                    pool: pool.into(),
+                    options,
+                })
+            }
             Err(e) => {
                 tracing::warn!(attempt, error = %e, "PostgreSQL not reachable yet");
                 last = Some(e);
@@ -188,7 +194,7 @@ mod tests {
         let store = connect(&format!("{base}/{name}"), Workload::Serve, 1)
             .await
             .unwrap();
-        MIGRATOR.run(&store.pool).await.unwrap();
+        MIGRATOR.run(&*store.pool).await.unwrap();
         store
     }
 

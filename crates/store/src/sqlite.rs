@@ -2,6 +2,7 @@
 //! transaction started with `BEGIN IMMEDIATE` so writers queue instead of failing mid-way.
 
 use crate::dialect::Dialect;
+use crate::pool::CountedPool;
 use crate::{map_err, Result, Workload};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction, TransactionManager};
@@ -9,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub struct SqliteStore {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: CountedPool<Sqlite>,
 }
 
 /// What SQLite does differently in the shared SQL.
@@ -45,7 +46,7 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// pooled connections' worker threads queued on it: measured on the event log's first page, 1,500
 /// pages a second with them and 2,500 without (`bench/`). Nothing here reads the statistics.
 /// It must come before SQLite initialises, so before the first connection is opened.
-fn without_memory_statistics() {
+pub(crate) fn without_memory_statistics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: sqlite3_config may only run while no other SQLite call does; every connection
@@ -106,7 +107,7 @@ pub async fn connect(url: &str, workload: Workload, max_connections: u32) -> Res
         .connect_with(options)
         .await
         .map_err(map_err)?;
-    Ok(SqliteStore { pool })
+    Ok(SqliteStore { pool: pool.into() })
 }
 
 /// A database file opened read-only, as it is: not created, its journal mode not set (a copy
@@ -123,7 +124,7 @@ pub async fn connect_read_only(url: &str) -> Result<SqliteStore> {
         .connect_with(options)
         .await
         .map_err(map_err)?;
-    Ok(SqliteStore { pool })
+    Ok(SqliteStore { pool: pool.into() })
 }
 
 impl SqliteStore {
@@ -174,7 +175,7 @@ mod tests {
         let store = connect("sqlite::memory:", Workload::Serve, 1)
             .await
             .unwrap();
-        MIGRATOR.run(&store.pool).await.unwrap();
+        MIGRATOR.run(&*store.pool).await.unwrap();
         store
     }
 

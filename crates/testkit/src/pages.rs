@@ -51,7 +51,7 @@ pub async fn create_user(
 }
 
 /// A user as `GET /api/v1/users?q=…` shows them to `admin` (the JSON, not the page's HTML).
-async fn user_json(admin: &Browser, email: &str) -> serde_json::Value {
+pub async fn user_json(admin: &Browser, email: &str) -> serde_json::Value {
     let r = admin
         .request(
             reqwest::Method::GET,

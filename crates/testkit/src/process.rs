@@ -46,6 +46,26 @@ pub fn output_text(o: &Output) -> String {
     )
 }
 
+/// `admin create` of `email` ("Ops Admin") with `password` read from standard input, run as `c`
+/// (the binary with the test's database and settings); `two_factor` is the option of that name,
+/// `None` the command's default. Fails the test with the command's output if it fails.
+pub fn create_admin(mut c: Command, email: &str, password: &str, two_factor: Option<&str>) {
+    c.args([
+        "admin",
+        "create",
+        "--email",
+        email,
+        "--name",
+        "Ops Admin",
+        "--password-stdin",
+    ]);
+    if let Some(method) = two_factor {
+        c.args(["--two-factor", method]);
+    }
+    let o = run(c, Some(password));
+    assert!(o.status.success(), "admin create: {}", output_text(&o));
+}
+
 /// A running `backoffice serve`, killed when dropped.
 pub struct Server {
     pub child: Child,

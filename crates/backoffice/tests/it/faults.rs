@@ -518,27 +518,8 @@ fn create_admin(dir: &Path, db: &str) {
 
 fn create_admin_with(dir: &Path, db: &str, two_factor: &str, envs: &[(&str, &str)]) {
     let mut c = bo(dir, db);
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    c.args([
-        "admin",
-        "create",
-        "--email",
-        ADMIN,
-        "--name",
-        "Ops",
-        "--password-stdin",
-        "--two-factor",
-        two_factor,
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), FIRST_PASSWORD.as_bytes()).unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "admin create: {o:?}");
+    c.envs(envs.iter().copied());
+    process::create_admin(c, ADMIN, FIRST_PASSWORD, Some(two_factor));
 }
 
 fn serve(dir: &Path, db: &str, envs: &[(&str, &str)]) -> Server {

@@ -25,19 +25,8 @@ fn temp_dir(tag: &str) -> PathBuf {
 fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
     let db = format!("sqlite://{}/bo.db", dir.display());
     let mut c = process::command(BIN, dir);
-    c.env("BACKOFFICE_DATABASE_URL", &db).args([
-        "admin",
-        "create",
-        "--email",
-        ADMIN,
-        "--name",
-        "Siem Admin",
-        "--password-stdin",
-        "--two-factor",
-        "disabled",
-    ]);
-    let o = process::run(c, Some(PASSWORD));
-    assert!(o.status.success(), "{}", process::output_text(&o));
+    c.env("BACKOFFICE_DATABASE_URL", &db);
+    process::create_admin(c, ADMIN, PASSWORD, Some("disabled"));
     let mut c = process::command(BIN, dir);
     c.env("BACKOFFICE_DATABASE_URL", &db)
         .env("BACKOFFICE_API_RATE_PER_MINUTE", "0")

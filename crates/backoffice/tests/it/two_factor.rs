@@ -104,19 +104,8 @@ async fn password_step(t: &TestApp, email: &str, password: &str) -> Browser {
 }
 
 async fn two_factor_of(admin: &Browser, email: &str) -> String {
-    let r = admin
-        .request(
-            reqwest::Method::GET,
-            &format!("/api/v1/users?q={}", email.replace('@', "%40")),
-        )
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = r.json().await.unwrap();
-    v["items"][0]["two_factor"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+    let user = testkit::pages::user_json(admin, email).await;
+    user["two_factor"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

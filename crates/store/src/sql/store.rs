@@ -56,6 +56,7 @@ impl Store for BackendStore {
             size: self.pool.size(),
             idle: self.pool.num_idle() as u32,
             max: self.pool.options().get_max_connections(),
+            waiting: self.pool.waiting(),
         }
     }
 }
