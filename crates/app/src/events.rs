@@ -13,6 +13,8 @@ use std::sync::Arc;
 use store::{EventExportPage, EventQuery, EventRecord, ExportedEvent};
 
 pub const PAGE_SIZE: i64 = 50;
+/// The page sizes the Event log offers.
+pub const PAGE_SIZES: [i64; 3] = [25, 50, 100];
 
 /// One changed field, as shown in the Details column.
 #[derive(Debug, Clone, Serialize)]
@@ -66,7 +68,45 @@ pub struct EventFilter {
     pub target_id: String,
     pub from: String,
     pub to: String,
+    /// Newest first from just before this event (Next).
     pub before_id: Option<i64>,
+    /// The page just after this event, going towards the newest (Previous).
+    pub after_id: Option<i64>,
+    /// The oldest page (Last).
+    pub last: bool,
+    /// One of [`PAGE_SIZES`]; anything else is [`PAGE_SIZE`].
+    pub per_page: i64,
+}
+
+/// One page of the Event log with the cursors of its neighbours, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventList {
+    pub items: Vec<EventView>,
+    /// The cursor of the page of newer events (`after_id`), when there is one.
+    pub newer: Option<i64>,
+    /// The cursor of the page of older events (`before_id`), when there is one.
+    pub older: Option<i64>,
+    /// Every event in the log, when the view is the whole log: the chain's length, which the
+    /// log keeps anyway. A filtered or scoped view is not counted (see `event_page`).
+    pub total: Option<i64>,
+    pub per_page: i64,
+}
+
+impl EventFilter {
+    /// No filter is set: the view is the whole log.
+    fn is_whole_log(&self) -> bool {
+        [
+            &self.actor,
+            &self.category,
+            &self.event,
+            &self.target_type,
+            &self.target_id,
+            &self.from,
+            &self.to,
+        ]
+        .iter()
+        .all(|s| s.trim().is_empty())
+    }
 }
 
 /// A changed field as stored in an event row's details.
@@ -254,6 +294,8 @@ impl App {
             from,
             to,
             before_id: f.before_id,
+            after_id: None,
+            oldest_first: false,
             limit,
         })
     }
@@ -275,6 +317,66 @@ impl App {
             .into_iter()
             .map(|r| view(r, masked))
             .collect())
+    }
+
+    /// A page of the Event log, keyset-paged either way: newest first, the page after a cursor
+    /// (Next), the page before one (Previous) or the oldest page (Last), each one indexed read
+    /// of `per_page + 1` rows; no OFFSET, whatever the page.
+    ///
+    /// The total is given only for the whole, unscoped log, where it is the chain head's
+    /// sequence number (one row); counting a filtered view would read every matching row of a
+    /// log that grows to millions on each view, so the page says it is not counted instead.
+    pub async fn event_page(
+        &self,
+        actor: &Actor,
+        filter: &EventFilter,
+    ) -> Result<EventList, AppError> {
+        self.authorize(actor, Section::EventLog, Action::View, "view the event log")
+            .await?;
+        let per_page = if PAGE_SIZES.contains(&filter.per_page) {
+            filter.per_page
+        } else {
+            PAGE_SIZE
+        };
+        let mut q = self.event_query(filter, per_page + 1).await?;
+        let visible = visible_to(actor);
+        let backwards = filter.last || filter.after_id.is_some();
+        if backwards {
+            q.before_id = None;
+            q.after_id = if filter.last { None } else { filter.after_id };
+            q.oldest_first = true;
+        }
+        let mut rows = self.store.list_events(&visible, &q).await?;
+        let beyond = rows.len() as i64 > per_page;
+        rows.truncate(per_page as usize);
+        let (newer_exists, older_exists) = if backwards {
+            if !beyond && !filter.last {
+                // Fewer than a page before the cursor: that is the first page; show it whole.
+                let first = EventFilter {
+                    after_id: None,
+                    before_id: None,
+                    ..filter.clone()
+                };
+                return Box::pin(self.event_page(actor, &first)).await;
+            }
+            rows.reverse();
+            (beyond, !filter.last)
+        } else {
+            (filter.before_id.is_some(), beyond)
+        };
+        let total = if filter.is_whole_log() && actor.client_scope().is_all() {
+            Some(self.store.chain_head().await?.0)
+        } else {
+            None
+        };
+        let masked = actor.masked();
+        Ok(EventList {
+            newer: newer_exists.then(|| rows.first().map(|r| r.id)).flatten(),
+            older: older_exists.then(|| rows.last().map(|r| r.id)).flatten(),
+            items: rows.into_iter().map(|r| view(r, masked)).collect(),
+            total,
+            per_page,
+        })
     }
 
     /// The latest events about one object, for its page ("history").

@@ -5,23 +5,52 @@
 use crate::{Actor, App, AppError};
 
 /// The lists whose columns can be chosen, with every column code each one has.
-pub const LIST_COLUMNS: [(&str, &[&str]); 1] = [(
-    "users",
-    &[
-        "id",
-        "name",
-        "email",
-        "allowed_tags",
-        "status",
-        "two_factor",
-        "ip_whitelist",
-        "groups",
-        "creator",
-        "created_at",
-        "mask_data",
-        "last_sign_in",
-    ],
-)];
+pub const LIST_COLUMNS: [(&str, &[&str]); 3] = [
+    (
+        "users",
+        &[
+            "id",
+            "name",
+            "email",
+            "allowed_tags",
+            "status",
+            "two_factor",
+            "ip_whitelist",
+            "groups",
+            "creator",
+            "created_at",
+            "mask_data",
+            "last_sign_in",
+        ],
+    ),
+    (
+        "clients",
+        &[
+            "name",
+            "email",
+            "phone",
+            "country",
+            "role",
+            "status",
+            "tags",
+            "registered",
+        ],
+    ),
+    (
+        "events",
+        &[
+            "time",
+            "actor",
+            "actor_groups",
+            "category",
+            "action",
+            "event",
+            "target",
+            "details",
+            "ip",
+        ],
+    ),
+];
 
 fn known(list: &str) -> Result<&'static [&'static str], AppError> {
     LIST_COLUMNS

@@ -339,6 +339,10 @@ pub struct EventQuery {
     pub to: Option<Timestamp>,
     /// Keyset cursor: only events with a smaller id (newest first).
     pub before_id: Option<i64>,
+    /// Keyset cursor the other way: only events with a larger id.
+    pub after_id: Option<i64>,
+    /// Oldest first (the log's last page, or the page before a cursor); else newest first.
+    pub oldest_first: bool,
     pub limit: i64,
 }
 

@@ -1,4 +1,5 @@
-//! Security headers on every response, `no-store` on everything but static assets, and the
+//! Security headers on every response, `no-store` on everything but static assets (which say
+//! how long they keep, see `assets`), and the
 //! one-shot flash cookie cleared once a page has shown it.
 
 use crate::session::FLASH_COOKIE;
@@ -16,7 +17,6 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let is_static = req.uri().path().starts_with("/static/");
     let had_flash = crate::session::cookie(req.headers(), FLASH_COOKIE).is_some();
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -39,7 +39,7 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
             HeaderValue::from_static(HSTS),
         );
     }
-    if !is_static {
+    if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let sets_flash = h

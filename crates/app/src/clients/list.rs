@@ -73,8 +73,12 @@ pub struct ClientListRequest {
     pub tags: Vec<i64>,
     pub sort: ClientSort,
     pub descending: bool,
-    /// Keyset cursor for the ID order.
+    /// Keyset cursor for the ID order: the page after this client (Next).
     pub after_id: Option<i64>,
+    /// Keyset cursor for the ID order: the page before this client (Previous).
+    pub before_id: Option<i64>,
+    /// The last page of the ID order: the keyset read from the other end.
+    pub last: bool,
     /// 1-based page for the other orders.
     pub page: i64,
     pub per_page: i64,
@@ -93,6 +97,8 @@ pub struct ClientList {
     pub has_more: bool,
     /// The id to continue after (ID order), when there are more rows.
     pub next_after: Option<i64>,
+    /// The id whose preceding page is the previous one (ID order), when this isn't the first.
+    pub prev_before: Option<i64>,
 }
 
 fn role_filter(raw: &str) -> Result<Option<ClientRole>, String> {
@@ -241,23 +247,50 @@ impl App {
         } else {
             PAGE_SIZES[0]
         };
+        // In ID order Previous and Last read the keyset the other way (the page before a
+        // client, or the first page from the far end) and turn it round: no OFFSET either way.
+        let keyset = req.sort == ClientSort::Id;
+        let backwards = keyset && (req.last || req.before_id.is_some());
         let query = ClientQuery {
             filter,
             sort: req.sort,
-            descending: req.descending,
-            after_id: req.after_id,
-            offset: (req.page.clamp(1, 1_000_000) - 1) * per_page,
+            descending: req.descending != backwards,
+            after_id: match (backwards, req.last) {
+                (true, true) => None,
+                (true, false) => req.before_id,
+                (false, _) => req.after_id,
+            },
+            offset: if keyset {
+                0
+            } else {
+                (req.page.clamp(1, 1_000_000) - 1) * per_page
+            },
             limit: per_page + 1,
         };
         let scope = actor.client_scope();
         let mut items = self.store.list_clients(scope, &query).await?;
-        let more = items.len() as i64 > per_page;
+        let beyond = items.len() as i64 > per_page;
         items.truncate(per_page as usize);
-        let next_after = match (more, req.sort, items.last()) {
-            (true, ClientSort::Id, Some(last)) => Some(last.id),
-            _ => None,
+        if backwards {
+            if !beyond && !req.last {
+                // Less than a page before the cursor: that is the first page, shown whole.
+                let first = ClientListRequest {
+                    before_id: None,
+                    after_id: None,
+                    ..req.clone()
+                };
+                return Box::pin(self.list_clients(actor, &first)).await;
+            }
+            items.reverse();
+        }
+        let (more, earlier) = if backwards {
+            (!req.last, beyond)
+        } else {
+            (beyond, req.after_id.is_some())
         };
-        let first_page = query.offset == 0 && req.after_id.is_none();
+        let next_after = items.last().filter(|_| keyset && more).map(|c| c.id);
+        let prev_before = items.first().filter(|_| keyset && earlier).map(|c| c.id);
+        let first_page = query.offset == 0 && req.after_id.is_none() && !backwards;
         let counted = if first_page && !more {
             // The whole result is on this page: its length is the count.
             store::ClientCount {
@@ -286,6 +319,7 @@ impl App {
             total_is_lower_bound: !counted.exact,
             has_more: more,
             next_after,
+            prev_before,
         })
     }
 }

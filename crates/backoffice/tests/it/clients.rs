@@ -423,7 +423,7 @@ async fn list_filters_sorts_and_keyset_pages() {
             match page
                 .body
                 .split("<a href=\"")
-                .filter(|s| s.contains(">Next →"))
+                .filter(|s| s.contains(">Next ›"))
                 .map(|s| text(s.split('"').next().unwrap()))
                 .next()
             {
@@ -435,6 +435,53 @@ async fn list_filters_sorts_and_keyset_pages() {
             }
         }
         assert_eq!(seen, ids, "{backend}");
+        // First / Previous / Next / Last, all keyset: Last reads from the other end, Previous
+        // the page before a client; the page size stays in every link.
+        let shown = |body: &str| -> Vec<i64> {
+            ids.iter()
+                .copied()
+                .filter(|id| body.contains(&format!("<td><a href=\"/clients/{id}\">{id}</a></td>")))
+                .collect()
+        };
+        let link = |body: &str, label: &str| -> Option<String> {
+            body.split("<a href=\"")
+                .find(|s| {
+                    s.split_once("\">")
+                        .is_some_and(|(_, t)| t.starts_with(label))
+                })
+                .map(|s| text(s.split('"').next().unwrap()))
+        };
+        let first = admin.get("/clients?per_page=25").await.body;
+        assert!(link(&first, "« First").is_none() && link(&first, "‹ Previous").is_none());
+        let last_path = link(&first, "Last »").expect("a Last link");
+        assert!(
+            last_path.contains("last=1") && last_path.contains("per_page=25"),
+            "{last_path}"
+        );
+        let last = admin.get(&last_path).await.body;
+        assert_eq!(shown(&last), ids[5..].to_vec(), "{backend}: the last 25");
+        assert!(link(&last, "Next ›").is_none() && link(&last, "Last »").is_none());
+        let prev = link(&last, "‹ Previous").expect("Previous from the last page");
+        assert!(prev.contains(&format!("before={}", ids[5])), "{prev}");
+        assert_eq!(
+            shown(&admin.get(&prev).await.body),
+            ids[..25].to_vec(),
+            "{backend}: fewer than a page before: the first page, whole"
+        );
+        let second = admin.get(&link(&first, "Next ›").unwrap()).await.body;
+        assert_eq!(shown(&second), ids[25..].to_vec());
+        assert!(link(&second, "« First").is_some());
+        let back = link(&second, "‹ Previous").unwrap();
+        assert!(back.contains(&format!("before={}", ids[25])), "{back}");
+        assert_eq!(shown(&admin.get(&back).await.body), ids[..25].to_vec());
+        // The page size is checked on the server: 7 is not offered, 25 is used.
+        let odd = admin.get("/clients?per_page=7").await.body;
+        assert_eq!(shown(&odd).len(), 25, "{backend}");
+        // An order paged by number: Last is the last number when the total is known.
+        let by_email = admin.get("/clients?sort=email&per_page=25").await.body;
+        assert!(by_email.contains("Page 1 of 2"), "{backend}");
+        let last_by_email = link(&by_email, "Last »").expect("Last by email");
+        assert!(last_by_email.contains("page=2"), "{last_by_email}");
         // Filters and a date range that excludes everything.
         assert_eq!(total(&admin.get("/clients?country=FR").await.body), 10);
         assert_eq!(
@@ -460,6 +507,22 @@ async fn list_filters_sorts_and_keyset_pages() {
                     .find("p00@example.com")
                     .unwrap_or(usize::MAX)
                     .min(page.find("p05@example.com").unwrap())
+        );
+        // The Columns menu: a hidden column stays hidden for this viewer; ID always shows.
+        admin.get("/clients").await;
+        let saved = admin
+            .post(
+                "/clients/columns",
+                &[("col", "name"), ("col", "country"), ("back", "per_page=25")],
+            )
+            .await;
+        assert_eq!(saved.location.as_deref(), Some("/clients?per_page=25"));
+        let narrow = admin.get("/clients?per_page=25").await.body;
+        assert!(
+            !narrow.contains("p00@example.com")
+                && narrow.contains("Name00")
+                && shown(&narrow).len() == 25,
+            "{backend}: Email hidden, Name and ID shown"
         );
     }
 }

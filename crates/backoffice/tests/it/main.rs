@@ -17,6 +17,7 @@ mod dashboard;
 mod events;
 mod exports;
 mod faults;
+mod forms;
 mod forwarding;
 mod headers;
 mod ip_whitelist;

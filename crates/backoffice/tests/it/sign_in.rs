@@ -1054,6 +1054,17 @@ async fn forgot_password_answers_alike_and_its_link_works_once_then_asks_the_sec
             .await;
         assert_eq!(r.status, 422);
         assert!(r.body.contains("not the same"));
+        // The error summary links to the field, which says it is invalid; nothing typed is
+        // sent back.
+        assert!(
+            r.body.contains("id=\"error-summary\"")
+                && r.body.contains("href=\"#confirm_password\"")
+                && r.body
+                    .contains("aria-describedby=\"confirm_password-error\"")
+                && !r.body.contains("Brand-New-Lantern"),
+            "{}",
+            r.body
+        );
         let generated = b.post("/password/reset", &[("generate", "1")]).await;
         assert!(generated.body.contains("Generated password:"));
         let r = choose_password(&b, "Brand-New-Lantern-77").await;

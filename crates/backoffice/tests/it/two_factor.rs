@@ -291,6 +291,13 @@ async fn recovery_codes_work_once_and_regenerating_voids_the_old_ones() {
             .post("/two-factor/recovery-codes", &[("password", "wrong")])
             .await;
         assert_eq!(r.status, 422);
+        // The error summary names the regenerate form's own password field.
+        assert!(
+            r.body.contains("id=\"error-summary\"") && r.body.contains("href=\"#regen_password\""),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("aria-invalid=\"true\""), "{}", r.body);
         let r = b
             .post(
                 "/two-factor/recovery-codes",

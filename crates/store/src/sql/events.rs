@@ -128,8 +128,9 @@ pub(super) const EVENT_COLS: &str =
     "id, at, actor_id, actor_email, actor_groups, category, action, event, \
     target_type, target_id, target_label, details, ip, prev_hash, hash";
 
-/// The events `q` selects that `visible` lets the viewer see, newest first: `select` (the
-/// columns) followed by the conditions, the keyset, the order and the limit.
+/// The events `q` selects that `visible` lets the viewer see, newest first (oldest first when
+/// `q` asks): `select` (the columns) followed by the conditions, the keysets, the order and the
+/// limit.
 fn event_list_query<'a>(
     select: &str,
     visible: &'a EventVisibility,
@@ -198,7 +199,15 @@ fn event_list_query<'a>(
         qb.push(" AND id < ");
         qb.push_bind(b);
     }
-    qb.push(" ORDER BY id DESC LIMIT ");
+    if let Some(a) = q.after_id {
+        qb.push(" AND id > ");
+        qb.push_bind(a);
+    }
+    qb.push(if q.oldest_first {
+        " ORDER BY id ASC LIMIT "
+    } else {
+        " ORDER BY id DESC LIMIT "
+    });
     qb.push_bind(q.limit);
     qb
 }
@@ -304,6 +313,12 @@ impl AuditStore for BackendStore {
         visible: &EventVisibility,
         q: &EventQuery,
     ) -> Result<EventExportPage> {
+        // Newest first, paged by `before_id` (the page's cursor is its lowest id).
+        let q = &EventQuery {
+            after_id: None,
+            oldest_first: false,
+            ..q.clone()
+        };
         let mut qb = event_list_query(formatcp!("{EXPORT_PAGE}SELECT {EXPORT_COLS}"), visible, q);
         qb.push(") AS page");
         let (rows, last_id, events): (i64, Option<i64>, String) = qb

@@ -135,8 +135,52 @@ async fn time_filters_find_events_committed_out_of_time_order(b: &'static str) {
         .is_empty());
 }
 
+/// The Event log's keyset both ways: newest first before a cursor, oldest first after one (or
+/// from the oldest end), always the limit's worth of rows next to the cursor.
+async fn the_log_reads_its_keyset_both_ways(b: &'static str) {
+    let s = open(b).await;
+    s.append_events((1..=10).map(|i| entry(&format!("e{i}"))).collect())
+        .await
+        .unwrap();
+    let ids = |q: EventQuery| {
+        let s = s.clone();
+        async move {
+            let rows = s.list_events(&everything(), &q).await.unwrap();
+            rows.into_iter().map(|e| e.id).collect::<Vec<_>>()
+        }
+    };
+    let page = |before_id, after_id, oldest_first| EventQuery {
+        before_id,
+        after_id,
+        oldest_first,
+        limit: 3,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(page(None, None, false)).await,
+        [10, 9, 8],
+        "{b}: newest"
+    );
+    assert_eq!(
+        ids(page(Some(8), None, false)).await,
+        [7, 6, 5],
+        "{b}: next"
+    );
+    assert_eq!(
+        ids(page(None, Some(4), true)).await,
+        [5, 6, 7],
+        "{b}: previous"
+    );
+    assert_eq!(
+        ids(page(None, None, true)).await,
+        [1, 2, 3],
+        "{b}: last (oldest)"
+    );
+}
+
 testkit::on_each_backend!(
     the_event_chain_links_every_row_even_with_concurrent_writers,
     bulk_appends_continue_the_chain,
     time_filters_find_events_committed_out_of_time_order,
+    the_log_reads_its_keyset_both_ways,
 );

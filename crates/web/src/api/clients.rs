@@ -165,6 +165,7 @@ impl ClientParams {
             after_id: self.after,
             page,
             per_page,
+            ..Default::default()
         })
     }
 }

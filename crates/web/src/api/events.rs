@@ -106,6 +106,7 @@ impl EventParams {
             from: values::day("from", self.from.as_deref())?,
             to: values::day("to", self.to.as_deref())?,
             before_id: self.before,
+            ..Default::default()
         })
     }
 }

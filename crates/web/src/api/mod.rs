@@ -102,7 +102,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         get(move || async move { ([(header::CONTENT_TYPE, "application/json")], json.clone()) }),
     )
     .route("/api/docs", get(docs_page))
-    .route("/api/docs/{file}", get(docs_asset))
+    .route("/api/docs/{file}", get(crate::assets::serve))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         idempotency::idempotent,
@@ -111,56 +111,27 @@ pub fn router(state: &AppState) -> Router<AppState> {
     .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
 }
 
-const SWAGGER_JS: &str = include_str!("../../static/swagger/swagger-ui-bundle.js");
-const SWAGGER_CSS: &str = include_str!("../../static/swagger/swagger-ui.css");
-const SWAGGER_OVERRIDES: &str = include_str!("../../static/swagger/overrides.css");
-/// Swagger UI, and what its page lacks for assistive technology once drawn: the title and the
-/// servers in landmarks (the operations are in its own `<main>`), and the tags' headings one
-/// level under the title (its `<h1>`, where it uses `<h3>`).
-const SWAGGER_INIT: &str =
-    "window.ui = SwaggerUIBundle({ url: '/api/openapi.json', dom_id: '#swagger-ui',
-  onComplete: function () {
-    var set = function (sel, attrs) {
-      document.querySelectorAll(sel).forEach(function (e) {
-        Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
-      });
-    };
-    set('.information-container', { role: 'banner' });
-    set('.schemes-server-container', { role: 'region', 'aria-label': 'Servers and authorization' });
-    set('h3.opblock-tag', { 'aria-level': '2' });
-    set('section.models h4', { 'aria-level': '2' });
-    set('select#servers', { 'aria-label': 'Servers' });
-  } });";
-
 /// Swagger UI styles itself inline, so its page gets a CSP that allows inline styles (not scripts).
 const DOCS_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
     frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 async fn docs_page() -> Response {
-    let html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Back Office API</title>\
+    use crate::assets::url;
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Back Office API</title>\
         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-        <link rel=\"stylesheet\" href=\"/api/docs/swagger-ui.css\"><link rel=\"stylesheet\" href=\"/api/docs/overrides.css\"></head>\
+        <meta name=\"color-scheme\" content=\"light dark\">\
+        <link rel=\"stylesheet\" href=\"{}\"><link rel=\"stylesheet\" href=\"{}\">\
+        <link rel=\"stylesheet\" href=\"{}\"></head>\
         <body><div id=\"swagger-ui\"></div>\
-        <script src=\"/api/docs/swagger-ui-bundle.js\"></script><script src=\"/api/docs/init.js\"></script></body></html>";
+        <script src=\"{}\"></script><script src=\"{}\"></script></body></html>",
+        url("/api/docs/swagger-ui.css"),
+        url("/api/docs/overrides.css"),
+        url("/api/docs/dark.css"),
+        url("/api/docs/swagger-ui-bundle.js"),
+        url("/api/docs/init.js"),
+    );
     ([(header::CONTENT_SECURITY_POLICY, DOCS_CSP)], Html(html)).into_response()
-}
-
-async fn docs_asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "swagger-ui-bundle.js" => (SWAGGER_JS, "text/javascript; charset=utf-8"),
-        "swagger-ui.css" => (SWAGGER_CSS, "text/css; charset=utf-8"),
-        "overrides.css" => (SWAGGER_OVERRIDES, "text/css; charset=utf-8"),
-        "init.js" => (SWAGGER_INIT, "text/javascript; charset=utf-8"),
-        _ => return not_found().await,
-    };
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 /// Unknown paths under `/api/` answer in JSON.

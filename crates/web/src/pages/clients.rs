@@ -6,6 +6,7 @@ use crate::csrf;
 use crate::error::{error_page, WebError};
 use crate::form::{CsrfForm, Form};
 use crate::layout::Layout;
+use crate::pages::columns::Columns;
 use crate::pages::editing::Editing;
 use crate::pages::{render, render_status};
 use crate::session::{redirect_with_flash, Staff};
@@ -35,6 +36,9 @@ pub struct ListParams {
     sort: Option<String>,
     dir: Option<String>,
     after: Option<String>,
+    before: Option<String>,
+    /// "1": the last page (ID order).
+    last: Option<String>,
     page: Option<String>,
     per_page: Option<String>,
 }
@@ -99,6 +103,8 @@ impl ListParams {
                 .unwrap_or_else(|| field.default_sort(&s(&self.q))),
             descending: self.dir.as_deref() == Some("desc"),
             after_id: self.after.as_deref().and_then(|v| v.parse().ok()),
+            before_id: self.before.as_deref().and_then(|v| v.parse().ok()),
+            last: self.last.as_deref() == Some("1"),
             page: self
                 .page
                 .as_deref()
@@ -112,6 +118,18 @@ impl ListParams {
         }
     }
 }
+
+/// The columns a viewer may hide, `(label, code)`.
+const COLUMNS: [(&str, &str); 8] = [
+    ("Name", "name"),
+    ("Email", "email"),
+    ("Phone", "phone"),
+    ("Country", "country"),
+    ("Role", "role"),
+    ("Status", "status"),
+    ("Tags", "tags"),
+    ("Registered", "registered"),
+];
 
 struct Column {
     label: &'static str,
@@ -129,6 +147,7 @@ struct ListPage {
     total_is_lower_bound: bool,
     has_more: bool,
     next_after: Option<i64>,
+    prev_before: Option<i64>,
     errors: FieldErrors,
     masked: bool,
     fields: Vec<SearchField>,
@@ -146,6 +165,8 @@ struct ListPage {
     can_bulk: bool,
     /// The tags the viewer may assign or remove (their scope's).
     assignable: Vec<TagRef>,
+    /// The columns this viewer chose (ID always shows), and the Columns menu.
+    cols: Columns,
     /// A search the viewer may not run (a masked viewer's search by a personal field): shown
     /// on the list instead of the results.
     refused: Option<String>,
@@ -192,17 +213,65 @@ impl ListPage {
             .join(",")
     }
 
-    fn link(&self, sort: &str, desc: bool, after: Option<i64>, page: i64) -> String {
+    /// This list in the order `sort`, at the page `at`: a keyset cursor (`after`, `before`,
+    /// `last`) or a page number.
+    fn link(&self, sort: &str, desc: bool, at: (&str, i64)) -> String {
         let mut s = self.filters();
         s.append_pair("sort", sort)
             .append_pair("dir", if desc { "desc" } else { "asc" })
             .append_pair("per_page", &self.req.per_page.to_string());
-        if let Some(a) = after {
-            s.append_pair("after", &a.to_string());
-        } else if page > 1 {
-            s.append_pair("page", &page.to_string());
+        if at != ("page", 1) {
+            s.append_pair(at.0, &at.1.to_string());
         }
         format!("/clients?{}", s.finish())
+    }
+
+    /// A page of this list in its order.
+    fn page_link(&self, at: (&str, i64)) -> String {
+        self.link(self.req.sort.code(), self.req.descending, at)
+    }
+
+    /// This list's query string, for coming back to it after the Columns menu.
+    fn here(&self) -> String {
+        let r = &self.req;
+        let at = match (r.after_id, r.before_id, r.last) {
+            (Some(a), _, _) => ("after", a),
+            (_, Some(b), _) => ("before", b),
+            (_, _, true) => ("last", 1),
+            _ => ("page", r.page.max(1)),
+        };
+        let link = self.page_link(at);
+        link.trim_start_matches("/clients?").to_string()
+    }
+
+    fn shows(&self, code: &str) -> bool {
+        self.cols.shows(code)
+    }
+
+    /// The last page's number in an offset order, when the total is known.
+    fn last_page(&self) -> Option<i64> {
+        (!self.total_is_lower_bound)
+            .then(|| ((self.total + self.req.per_page - 1) / self.req.per_page).max(1))
+    }
+
+    fn first_link(&self) -> Option<String> {
+        let not_first = if self.keyset() {
+            self.prev_before.is_some()
+        } else {
+            self.req.page > 1
+        };
+        not_first.then(|| self.page_link(("page", 1)))
+    }
+
+    fn last_link(&self) -> Option<String> {
+        if !self.has_more {
+            return None;
+        }
+        if self.keyset() {
+            Some(self.page_link(("last", 1)))
+        } else {
+            self.last_page().map(|n| self.page_link(("page", n)))
+        }
     }
 
     fn export_link(&self) -> String {
@@ -211,7 +280,7 @@ impl ListPage {
 
     fn sort_link(&self, code: &str) -> String {
         let desc = code == self.req.sort.code() && !self.req.descending;
-        self.link(code, desc, None, 1)
+        self.link(code, desc, ("page", 1))
     }
 
     fn sort_mark(&self, code: &str) -> &'static str {
@@ -240,26 +309,20 @@ impl ListPage {
     }
 
     fn next_link(&self) -> Option<String> {
-        let sort = self.req.sort.code();
         if self.keyset() {
-            self.next_after
-                .map(|a| self.link(sort, self.req.descending, Some(a), 1))
+            self.next_after.map(|a| self.page_link(("after", a)))
         } else {
             let page = self.req.page.max(1);
-            self.has_more
-                .then(|| self.link(sort, self.req.descending, None, page + 1))
+            self.has_more.then(|| self.page_link(("page", page + 1)))
         }
     }
 
     fn previous_link(&self) -> Option<String> {
-        let sort = self.req.sort.code();
         if self.keyset() {
-            self.req
-                .after_id
-                .map(|_| self.link(sort, self.req.descending, None, 1))
+            self.prev_before.map(|b| self.page_link(("before", b)))
         } else {
             let page = self.req.page.max(1);
-            (page > 1).then(|| self.link(sort, self.req.descending, None, page - 1))
+            (page > 1).then(|| self.page_link(("page", page - 1)))
         }
     }
 
@@ -324,23 +387,19 @@ pub async fn list(
         Err(e) => return Err(e.into()),
     };
     let masked = staff.actor.masked();
-    let columns = [
-        ("ID", Some("id")),
-        ("Name", Some("name")),
-        ("Email", Some("email")),
-        ("Phone", None),
-        ("Country", None),
-        ("Role", None),
-        ("Status", None),
-        ("Tags", None),
-        ("Registered", Some("registered")),
-    ]
-    .into_iter()
-    .map(|(label, sort)| Column {
-        label,
-        sort: sort.filter(|s| !(masked && (*s == "name" || *s == "email"))),
-    })
-    .collect();
+    let cols = Columns::of(&state, &staff, "clients", &COLUMNS).await?;
+    // ID is always shown: it leads to the client's page.
+    let columns = [("ID", "id")]
+        .into_iter()
+        .chain(cols.visible())
+        .map(|(label, code)| Column {
+            label,
+            sort: ["id", "name", "email", "registered"]
+                .contains(&code)
+                .then_some(code)
+                .filter(|s| !(masked && (*s == "name" || *s == "email"))),
+        })
+        .collect();
     let tags = state.app.tag_choices(&staff.actor).await?;
     let can_bulk = staff.actor.can(Section::Clients, Action::Update);
     // What Edit selected clients offers; the use case refuses any other tag anyway.
@@ -366,6 +425,8 @@ pub async fn list(
         total_is_lower_bound: list.total_is_lower_bound,
         has_more: list.has_more,
         next_after: list.next_after,
+        prev_before: list.prev_before,
+        cols,
         errors,
         masked,
         refused,

@@ -2,10 +2,11 @@
 
 use crate::error::WebError;
 use crate::layout::Layout;
+use crate::pages::columns::Columns;
 use crate::pages::{render, render_status};
 use crate::session::Staff;
 use crate::AppState;
-use app::events::{EventFilter, EventFormat, EventView, PAGE_SIZE};
+use app::events::{EventFilter, EventFormat, EventList, PAGE_SIZES};
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::extract::{Query, State};
@@ -31,6 +32,10 @@ pub struct Params {
     #[serde(default)]
     to: String,
     before: Option<String>,
+    after: Option<String>,
+    /// "1": the oldest page.
+    last: Option<String>,
+    per_page: Option<String>,
     format: Option<String>,
 }
 
@@ -45,10 +50,17 @@ impl Params {
             from: self.from.clone(),
             to: self.to.clone(),
             before_id: self.before.as_deref().and_then(|b| b.parse().ok()),
+            after_id: self.after.as_deref().and_then(|a| a.parse().ok()),
+            last: self.last.as_deref() == Some("1"),
+            per_page: self
+                .per_page
+                .as_deref()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_default(),
         }
     }
 
-    /// The query string of these filters (without the cursor).
+    /// The query string of these filters (without the cursor or the page size).
     fn query(&self) -> String {
         form_urlencoded::Serializer::new(String::new())
             .append_pair("actor", &self.actor)
@@ -71,15 +83,84 @@ pub const CATEGORIES: [&str; 7] = [
 struct EventsPage {
     l: Layout,
     p: Params,
-    events: Vec<EventView>,
+    /// The page's events (taken out of `list`).
+    events: Vec<app::events::EventView>,
+    list: EventList,
     errors: FieldErrors,
-    older: Option<String>,
     can_export: bool,
     categories: [&'static str; 7],
+    /// The filters' query string, for the exports.
     query: String,
+    per_pages: [i64; 3],
+    cols: Columns,
 }
 
+/// The Event log's columns, `(label, code)`.
+const COLUMNS: [(&str, &str); 9] = [
+    ("Time", "time"),
+    ("Actor", "actor"),
+    ("Actor's groups", "actor_groups"),
+    ("Category", "category"),
+    ("Action", "action"),
+    ("Event", "event"),
+    ("Target", "target"),
+    ("Details", "details"),
+    ("IP address", "ip"),
+];
+
 impl EventsPage {
+    /// The filters and the page size, to which a page's cursor is added.
+    fn view_query(&self) -> String {
+        format!("{}&per_page={}", self.query, self.list.per_page)
+    }
+
+    /// This list's query string, for coming back to it after the Columns menu.
+    fn here(&self) -> String {
+        let mut q = self.view_query();
+        for (key, value) in [
+            ("before", &self.p.before),
+            ("after", &self.p.after),
+            ("last", &self.p.last),
+        ] {
+            if let Some(v) = value {
+                q.push_str(&format!(
+                    "&{key}={}",
+                    form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                ));
+            }
+        }
+        q
+    }
+
+    fn first_link(&self) -> Option<String> {
+        self.list
+            .newer
+            .map(|_| format!("/events?{}", self.view_query()))
+    }
+
+    fn previous_link(&self) -> Option<String> {
+        self.list
+            .newer
+            .map(|id| format!("/events?{}&after={id}", self.view_query()))
+    }
+
+    fn next_link(&self) -> Option<String> {
+        self.list
+            .older
+            .map(|id| format!("/events?{}&before={id}", self.view_query()))
+    }
+
+    fn last_link(&self) -> Option<String> {
+        self.list
+            .older
+            .map(|_| format!("/events?{}&last=1", self.view_query()))
+    }
+
+    /// A column of the events table is shown (the history tables elsewhere show them all).
+    fn event_col(&self, code: &str) -> bool {
+        self.cols.shows(code)
+    }
+
     fn problems(&self) -> Vec<crate::problems::Problem> {
         crate::problems::problems(
             &self.errors,
@@ -102,27 +183,34 @@ pub async fn list(
     staff: Staff,
     Query(p): Query<Params>,
 ) -> Result<Response, WebError> {
-    let (events, errors) = match state.app.list_events(&staff.actor, &p.filter()).await {
-        Ok(e) => (e, FieldErrors::new()),
-        Err(AppError::Invalid(errors)) => (Vec::new(), errors),
+    let filter = p.filter();
+    let (mut list, errors) = match state.app.event_page(&staff.actor, &filter).await {
+        Ok(list) => (list, FieldErrors::new()),
+        Err(AppError::Invalid(errors)) => {
+            let per_page = if PAGE_SIZES.contains(&filter.per_page) {
+                filter.per_page
+            } else {
+                app::events::PAGE_SIZE
+            };
+            let list = EventList {
+                per_page,
+                ..Default::default()
+            };
+            (list, errors)
+        }
         Err(e) => return Err(e.into()),
     };
-    let query = p.query();
-    let older = (events.len() as i64 == PAGE_SIZE)
-        .then(|| {
-            events
-                .last()
-                .map(|e| format!("/events?{query}&before={}", e.id))
-        })
-        .flatten();
+    let cols = Columns::of(&state, &staff, "events", &COLUMNS).await?;
     let page = EventsPage {
         can_export: staff.actor.can(Section::EventLog, Action::Export),
         l: staff.layout,
+        query: p.query(),
         p,
-        events,
-        older,
+        events: std::mem::take(&mut list.items),
+        list,
         categories: CATEGORIES,
-        query,
+        per_pages: PAGE_SIZES,
+        cols,
         errors,
     };
     Ok(if page.errors.is_empty() {

@@ -3,6 +3,7 @@
 use crate::error::WebError;
 use crate::form::CsrfForm;
 use crate::pages::{render, render_status};
+use crate::problems::Problem;
 use crate::session::{
     clear_cookie, cookie, session_cookie, session_cookie_name, set_cookie, AwaitingCode,
     ClientInfo, Staff, ANON_CSRF_COOKIE,
@@ -38,7 +39,15 @@ struct CodePage {
     /// The passkey prompt's options (JSON), for passkey accounts.
     passkey_options: String,
     error: Option<String>,
+    /// What was wrong with the code typed: shown in the error summary and at the field.
+    code_error: Option<String>,
     notice: Option<String>,
+}
+
+impl CodePage {
+    fn problems(&self) -> Vec<Problem> {
+        field_problem("code", &self.code_error)
+    }
 }
 
 #[derive(Template)]
@@ -46,6 +55,25 @@ struct CodePage {
 struct RecoveryPage {
     csrf: String,
     error: Option<String>,
+    /// What was wrong with the recovery code typed.
+    code_error: Option<String>,
+}
+
+impl RecoveryPage {
+    fn problems(&self) -> Vec<Problem> {
+        field_problem("recovery_code", &self.code_error)
+    }
+}
+
+/// The error summary of a one-field form.
+fn field_problem(id: &str, message: &Option<String>) -> Vec<Problem> {
+    message
+        .iter()
+        .map(|m| Problem {
+            id: id.to_string(),
+            message: m.clone(),
+        })
+        .collect()
 }
 
 /// The second step's page for the account's method; a passkey account gets a fresh challenge.
@@ -53,6 +81,7 @@ async fn code_page(
     state: &AppState,
     waiting: &AwaitingCode,
     error: Option<String>,
+    code_error: Option<String>,
     notice: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
@@ -65,6 +94,7 @@ async fn code_page(
                     &RecoveryPage {
                         csrf: waiting.session.csrf_token().to_string(),
                         error: Some(m),
+                        code_error: None,
                     },
                 ))
             }
@@ -79,6 +109,7 @@ async fn code_page(
             csrf: waiting.session.csrf_token().to_string(),
             masked_email: waiting.masked_email.clone(),
             method: waiting.method.code(),
+            code_error,
             passkey_options,
             error,
             notice,
@@ -227,7 +258,7 @@ pub async fn code_form(
     State(state): State<AppState>,
     waiting: AwaitingCode,
 ) -> Result<Response, WebError> {
-    code_page(&state, &waiting, None, None, StatusCode::OK).await
+    code_page(&state, &waiting, None, None, None, StatusCode::OK).await
 }
 
 /// The answer to the second step: a full session, the same page with the error, or (when the
@@ -256,14 +287,21 @@ async fn second_step(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &RecoveryPage {
                         csrf: waiting.session.csrf_token().to_string(),
-                        error,
+                        error: None,
+                        code_error: error,
                     },
                 ));
             }
+            // A passkey's failure is no typed field's: it is said above the button.
+            let (error, code_error) = match answer {
+                Answer::Code(_) => (None, error),
+                _ => (error, None),
+            };
             code_page(
                 state,
                 waiting,
                 error,
+                code_error,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -292,6 +330,7 @@ pub async fn recovery_form(waiting: AwaitingCode) -> Response {
     render(&RecoveryPage {
         csrf: waiting.session.csrf_token().to_string(),
         error: None,
+        code_error: None,
     })
 }
 
@@ -350,7 +389,7 @@ pub async fn code_resend(
         Err(AppError::Mail(m)) => (Some(m), None, StatusCode::SERVICE_UNAVAILABLE),
         Err(e) => return Err(e.into()),
     };
-    code_page(&state, &waiting, error, notice, status).await
+    code_page(&state, &waiting, error, None, notice, status).await
 }
 
 pub async fn cancel(

@@ -1,6 +1,7 @@
 //! One module per page group.
 
 pub mod clients;
+pub mod columns;
 pub mod dashboard;
 pub mod editing;
 pub mod events;

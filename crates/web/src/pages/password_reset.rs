@@ -41,6 +41,10 @@ impl ResetPage {
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
+
+    fn problems(&self) -> Vec<crate::problems::Problem> {
+        crate::problems::problems(&self.errors, super::profile::NEW_PASSWORD_FIELDS)
+    }
 }
 
 #[derive(Template)]

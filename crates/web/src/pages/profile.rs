@@ -4,6 +4,7 @@ use crate::error::WebError;
 use crate::form::CsrfForm;
 use crate::layout::Layout;
 use crate::pages::{render, render_status};
+use crate::problems::{problems, Problem};
 use crate::session::{redirect_with_flash, Staff, StaffAnyState};
 use crate::AppState;
 use app::{AppError, FieldErrors};
@@ -40,13 +41,36 @@ impl ProfilePage {
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
+
+    fn problems(&self) -> Vec<Problem> {
+        problems(
+            &self.errors,
+            &[
+                ("current_password", "current_password"),
+                ("new_password", "new_password"),
+                ("confirm_password", "confirm_password"),
+                ("name", "token_name"),
+                ("expires_in_days", "expires_in_days"),
+            ],
+        )
+    }
 }
 
 impl ForcedPage {
     fn err(&self, field: &str) -> String {
         self.errors.get(field).cloned().unwrap_or_default()
     }
+
+    fn problems(&self) -> Vec<Problem> {
+        problems(&self.errors, NEW_PASSWORD_FIELDS)
+    }
 }
+
+/// The fields of a form that sets a new password, in their order on the page.
+pub(super) const NEW_PASSWORD_FIELDS: &[(&str, &str)] = &[
+    ("new_password", "new_password"),
+    ("confirm_password", "confirm_password"),
+];
 
 pub async fn forced_form(StaffAnyState(staff): StaffAnyState) -> Response {
     if !staff.actor.must_change_password() {

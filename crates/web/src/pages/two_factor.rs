@@ -6,6 +6,7 @@ use crate::error::WebError;
 use crate::form::CsrfForm;
 use crate::layout::Layout;
 use crate::pages::{render, render_status};
+use crate::problems::{problems, Problem};
 use crate::session::{redirect_with_flash, set_cookie, Enrolling, Staff, PROMPT_DISMISSED_COOKIE};
 use crate::AppState;
 use app::two_factor::{Proof, TotpSetup, TwoFactorView};
@@ -23,6 +24,42 @@ struct OverviewPage {
     view: TwoFactorView,
     must_enrol: bool,
     errors: FieldErrors,
+    /// The id of the password field the password error is about: this page has one per form
+    /// (Regenerate recovery codes, and Remove on each passkey).
+    password_field: String,
+}
+
+impl OverviewPage {
+    fn problems(&self) -> Vec<Problem> {
+        problems(&self.errors, &[("password", &self.password_field)])
+    }
+
+    fn password_error_on(&self, field: &str) -> bool {
+        self.errors.contains_key("password") && self.password_field == field
+    }
+
+    fn remove_field(&self, passkey: &i64) -> String {
+        format!("remove_password_{passkey}")
+    }
+}
+
+/// The set-up forms' fields in their order: the code, then the proof of who one is.
+const SETUP_FIELDS: &[(&str, &str)] = &[
+    ("code", "code"),
+    ("password", "password"),
+    ("current_code", "current_code"),
+];
+
+impl TotpPage {
+    fn problems(&self) -> Vec<Problem> {
+        problems(&self.errors, SETUP_FIELDS)
+    }
+}
+
+impl EmailPage {
+    fn problems(&self) -> Vec<Problem> {
+        problems(&self.errors, SETUP_FIELDS)
+    }
 }
 
 #[derive(Template)]
@@ -113,6 +150,7 @@ async fn overview(
     state: &AppState,
     staff: Staff,
     errors: FieldErrors,
+    password_field: String,
     status: StatusCode,
 ) -> Result<Response, WebError> {
     let view = state.app.own_two_factor(&staff.actor).await?;
@@ -123,6 +161,7 @@ async fn overview(
             l: staff.layout,
             view,
             errors,
+            password_field,
         },
     ))
 }
@@ -132,7 +171,14 @@ pub async fn show(
     State(state): State<AppState>,
     Enrolling(staff): Enrolling,
 ) -> Result<Response, WebError> {
-    overview(&state, staff, FieldErrors::new(), StatusCode::OK).await
+    overview(
+        &state,
+        staff,
+        FieldErrors::new(),
+        String::new(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -297,7 +343,15 @@ pub async fn passkey_remove(
             "The passkey was removed",
         )),
         Err(AppError::Invalid(errors)) => {
-            overview(&state, staff, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            let field = format!("remove_password_{id}");
+            overview(
+                &state,
+                staff,
+                errors,
+                field,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -369,7 +423,15 @@ pub async fn regenerate_codes(
             ))
         }
         Err(AppError::Invalid(errors)) => {
-            overview(&state, staff, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            let field = "regen_password".to_string();
+            overview(
+                &state,
+                staff,
+                errors,
+                field,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }

@@ -4,6 +4,7 @@
 use crate::error::WebError;
 use crate::form::{CsrfForm, Form};
 use crate::layout::Layout;
+use crate::pages::columns::Columns;
 use crate::pages::editing::Editing;
 use crate::pages::{render, render_status};
 use crate::problems::{problems, Problem};
@@ -37,11 +38,6 @@ pub struct ListParams {
     per_page: Option<String>,
 }
 
-struct Column {
-    label: &'static str,
-    code: &'static str,
-}
-
 #[derive(Template)]
 #[template(path = "users_list.html")]
 struct ListPage {
@@ -69,10 +65,8 @@ struct ListPage {
     groups: Vec<GroupRef>,
     /// Who created users, for the Creator filter: (id, email).
     creators: Vec<(i64, String)>,
-    /// Every column, for the Columns menu.
-    columns: Vec<Column>,
-    /// The columns this viewer chose to see (all until they choose).
-    shown: Vec<&'static str>,
+    /// The columns this viewer chose to see (all until they choose), and the Columns menu.
+    cols: Columns,
     can_create: bool,
     /// Users Update: a checkbox per row and the bulk actions.
     can_bulk: bool,
@@ -101,11 +95,7 @@ impl ListPage {
     }
 
     fn shows(&self, code: &str) -> bool {
-        self.shown.contains(&code)
-    }
-
-    fn visible_columns(&self) -> Vec<&Column> {
-        self.columns.iter().filter(|c| self.shows(c.code)).collect()
+        self.cols.shows(code)
     }
 
     /// This list's query string, for coming back to it after the Columns menu.
@@ -244,6 +234,22 @@ pub(super) fn query_of(p: &ListParams, now: domain::Timestamp) -> UserQuery {
     }
 }
 
+/// The vendor's columns in the vendor's order, then ours.
+const COLUMNS: [(&str, &str); 12] = [
+    ("ID", "id"),
+    ("Name", "name"),
+    ("Email", "email"),
+    ("Allowed Client Tags", "allowed_tags"),
+    ("Status", "status"),
+    ("Two Factor Authentication", "two_factor"),
+    ("IP Whitelist", "ip_whitelist"),
+    ("Groups", "groups"),
+    ("Creator", "creator"),
+    ("Created At", "created_at"),
+    ("Mask data", "mask_data"),
+    ("Last sign-in", "last_sign_in"),
+];
+
 pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
@@ -279,27 +285,9 @@ pub async fn list(
         .tag_choices(&staff.actor)
         .await
         .unwrap_or_default();
-    // The vendor's columns in the vendor's order, then ours.
-    let columns = [
-        ("ID", "id"),
-        ("Name", "name"),
-        ("Email", "email"),
-        ("Allowed Client Tags", "allowed_tags"),
-        ("Status", "status"),
-        ("Two Factor Authentication", "two_factor"),
-        ("IP Whitelist", "ip_whitelist"),
-        ("Groups", "groups"),
-        ("Creator", "creator"),
-        ("Created At", "created_at"),
-        ("Mask data", "mask_data"),
-        ("Last sign-in", "last_sign_in"),
-    ]
-    .into_iter()
-    .map(|(label, code)| Column { label, code })
-    .collect();
-    let shown = state.app.list_columns(&staff.actor, "users").await?;
+    let cols = Columns::of(&state, &staff, "users", &COLUMNS).await?;
     Ok(render(&ListPage {
-        shown,
+        cols,
         can_bulk: staff.actor.can(Section::Users, Action::Update),
         can_create: staff.actor.can(Section::Users, Action::Create),
         users: page_data.items,
@@ -321,39 +309,9 @@ pub async fn list(
         desc,
         groups,
         creators,
-        columns,
         now: state.app.now(),
         l: staff.layout,
     }))
-}
-
-/// The Columns menu of the Users list: which columns this viewer sees, kept for them.
-pub async fn save_columns(
-    State(state): State<AppState>,
-    staff: Staff,
-    CsrfForm(f): CsrfForm,
-) -> Result<Response, WebError> {
-    // Back to the same list: the query string is parsed and written anew, never passed on.
-    let back: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form_urlencoded::parse(f.get("back").as_bytes()))
-        .finish();
-    let to = format!("/users?{back}");
-    match state
-        .app
-        .set_list_columns(&staff.actor, "users", &f.get_all("col"))
-        .await
-    {
-        Ok(()) => Ok(redirect_with_flash(&state, &to, "Columns saved")),
-        Err(AppError::Invalid(e)) => Ok(redirect_with_flash(
-            &state,
-            &to,
-            &format!(
-                "Columns not saved: {}",
-                e.values().next().cloned().unwrap_or_default()
-            ),
-        )),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[derive(Template)]
@@ -391,6 +349,11 @@ struct UserFormPage {
 }
 
 impl UserFormPage {
+    /// The history table shows every column of the Event log.
+    fn event_col(&self, _code: &str) -> bool {
+        true
+    }
+
     fn problems(&self) -> Vec<Problem> {
         let mut errors = self.errors.clone();
         if errors.contains_key("confirm_lockout") {
