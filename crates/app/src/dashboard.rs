@@ -20,7 +20,7 @@ pub const FRESH_FOR: Duration = Duration::from_secs(30);
 /// Days of sign-ins on the chart (today included).
 pub const DAYS: i64 = 30;
 /// Latest changes listed.
-const LATEST: usize = 8;
+const LATEST: i64 = 8;
 /// The event names the sign-in chart counts.
 pub const SIGNED_IN: &str = "Signed in";
 pub const SIGN_IN_FAILED: &str = "Sign-in failed";
@@ -193,9 +193,10 @@ impl App {
             None
         };
         let latest = if events {
-            let mut l = self.list_events(actor, &EventFilter::default()).await?;
-            l.truncate(LATEST);
-            Some(l)
+            Some(
+                self.events_up_to(actor, &EventFilter::default(), LATEST)
+                    .await?,
+            )
         } else {
             None
         };

@@ -306,9 +306,20 @@ impl App {
         actor: &Actor,
         filter: &EventFilter,
     ) -> Result<Vec<EventView>, AppError> {
+        self.events_up_to(actor, filter, PAGE_SIZE).await
+    }
+
+    /// At most `limit` events of the log, newest first (the Dashboard's latest changes read
+    /// only the few they show).
+    pub(crate) async fn events_up_to(
+        &self,
+        actor: &Actor,
+        filter: &EventFilter,
+        limit: i64,
+    ) -> Result<Vec<EventView>, AppError> {
         self.authorize(actor, Section::EventLog, Action::View, "view the event log")
             .await?;
-        let q = self.event_query(filter, PAGE_SIZE).await?;
+        let q = self.event_query(filter, limit).await?;
         let masked = actor.masked();
         Ok(self
             .store

@@ -482,6 +482,24 @@ async fn list_filters_sorts_and_keyset_pages() {
         assert!(by_email.contains("Page 1 of 2"), "{backend}");
         let last_by_email = link(&by_email, "Last »").expect("Last by email");
         assert!(last_by_email.contains("page=2"), "{last_by_email}");
+        // Select keeps the order, the page size and the page; Cancel selection too.
+        let button = |body: &str, label: &str| -> Option<String> {
+            let end = body.find(&format!("\">{label}</a>"))?;
+            let start = body[..end].rfind("href=\"")? + 6;
+            Some(text(&body[start..end]))
+        };
+        let select = button(&by_email, "Select").expect("Select");
+        assert!(
+            select.contains("sort=email")
+                && select.contains("per_page=25")
+                && select.contains("select=1"),
+            "{select}"
+        );
+        let cancel = button(&admin.get(&select).await.body, "Cancel selection").expect("Cancel");
+        assert!(
+            cancel.contains("per_page=25") && !cancel.contains("select=1"),
+            "{cancel}"
+        );
         // Filters and a date range that excludes everything.
         assert_eq!(total(&admin.get("/clients?country=FR").await.body), 10);
         assert_eq!(

@@ -194,14 +194,13 @@ impl ListPage {
         self.req.tags.contains(id)
     }
 
+    /// This page with its check boxes (same filters, order, page size and page).
     fn select_link(&self) -> String {
-        let mut s = self.filters();
-        s.append_pair("select", "1");
-        format!("/clients?{}", s.finish())
+        format!("/clients?{}&select=1", self.here())
     }
 
     fn unselect_link(&self) -> String {
-        format!("/clients?{}", self.filters().finish())
+        format!("/clients?{}", self.here())
     }
 
     /// The ids on this page, for "All clients on this page".
