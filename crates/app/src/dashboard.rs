@@ -3,8 +3,9 @@
 //! figures with Clients › View (counted within their Allowed Client Tags), sign-ins and the latest
 //! changes with Event log › View (the changes masked and scoped as the Event log shows them).
 //!
-//! The counts are kept for [`FRESH_FOR`] and shared by every viewer of the same scope, so a
-//! view costs no count over a million rows; the page says how old they are.
+//! The client figures are kept by the writes (the store reads them, or for a limited viewer an
+//! index range per allowed tag), so no view counts a million rows; every answer is still kept
+//! for [`FRESH_FOR`] and shared by the viewers of the same scope, and the page says how old it is.
 
 use crate::events::{EventFilter, EventView};
 use crate::{Actor, App, AppError};
@@ -69,8 +70,9 @@ pub(crate) struct DashboardCache {
 /// Counts by key, with when they were made. Only the first view of a key waits for its count
 /// (one count at a time, so viewers arriving meanwhile wait for it instead of counting too).
 /// After that, figures older than [`FRESH_FOR`] are still shown while one task counts them
-/// again in the background: at 10M clients a count takes seconds, and no viewer should wait
-/// for it every half minute. The page says when the figures it shows were counted.
+/// again in the background: a scoped count still reads every pair of its tags (a fraction of a
+/// second at 10M clients), and no viewer should wait for it every half minute. The page says
+/// when the figures it shows were counted.
 struct Shelf<T> {
     entries: Mutex<HashMap<String, Kept<T>>>,
     /// Keys being counted again in the background.

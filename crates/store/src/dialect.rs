@@ -25,4 +25,8 @@ pub(crate) struct Dialect {
     /// What turns the aggregate's value into text: nothing where JSON is text (SQLite),
     /// `::text` where it has a type of its own (PostgreSQL's `json`).
     pub json_text: &'static str,
+    /// What brings the Dashboard's kept client figures up to date before they are read
+    /// (migration 0020): PostgreSQL's writers append changes, which this one statement folds in;
+    /// SQLite's triggers add to the figures themselves, so there is nothing to fold.
+    pub fold_client_figures: Option<&'static str>,
 }

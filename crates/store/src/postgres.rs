@@ -45,6 +45,14 @@ pub(crate) const DIALECT: Dialect = Dialect {
     json_agg: "json_agg",
     json_row: ("ARRAY[", "]"),
     json_text: "::text",
+    // Deletes exactly the changes it adds (those its snapshot sees; later ones wait for the next
+    // fold), and adds them in key order, so two folds at once lock the figures in the same order.
+    fold_client_figures: Some(
+        "WITH folded AS (DELETE FROM client_figure_changes RETURNING status, country, n) \
+         INSERT INTO client_figures (status, country, n) \
+         SELECT status, country, SUM(n) FROM folded GROUP BY status, country ORDER BY status, country \
+         ON CONFLICT (status, country) DO UPDATE SET n = client_figures.n + EXCLUDED.n",
+    ),
 };
 
 /// The shared SQL (`sql/`), compiled for PostgreSQL with the names below. Both backends

@@ -45,6 +45,8 @@ pub(crate) const DIALECT: Dialect = Dialect {
     json_agg: "json_group_array",
     json_row: ("json_array(", ")"),
     json_text: "",
+    // The triggers add to the figures in the writing transaction (one writer at a time).
+    fold_client_figures: None,
 };
 
 /// The shared SQL (`sql/`), compiled for SQLite with the names below. Both backends

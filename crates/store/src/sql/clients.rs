@@ -141,19 +141,22 @@ pub(super) async fn change_client_tags_in(
 ) -> Result<()> {
     let mut delta: std::collections::BTreeMap<i64, i64> = Default::default();
     for chunk in add.chunks(CLIENT_BATCH) {
-        // With the client's email key, so a tag's clients can be read by email (migration 0014;
-        // the triggers there keep it whatever writes).
+        // With the client's email key, status and country, so a tag's clients can be read by
+        // email and counted from the index (migrations 0014 and 0020; their triggers keep the
+        // copies whatever writes). `column1`, `column2`: the names both databases give VALUES.
         let mut qb = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO client_tags (client_id, tag_id, email_key) ",
+            "INSERT INTO client_tags (client_id, tag_id, email_key, status, country) \
+             SELECT c.id, v.column2, c.email_key, c.status, c.country FROM clients c JOIN (",
         );
         qb.push_values(chunk, |mut b, (c, t)| {
-            b.push_bind(*c)
-                .push_bind(*t)
-                .push("(SELECT email_key FROM clients WHERE id = ")
-                .push_bind_unseparated(*c)
-                .push_unseparated(")");
+            b.push_bind(*c).push_bind(*t);
         });
-        qb.build().execute(&mut **tx).await.map_err(map_err)?;
+        qb.push(") AS v ON c.id = v.column1");
+        let added = qb.build().execute(&mut **tx).await.map_err(map_err)?;
+        if added.rows_affected() != chunk.len() as u64 {
+            // A pair whose client is not there (the join left it out): nothing is written.
+            return Err(StoreError::NotFound);
+        }
         for (_, t) in chunk {
             *delta.entry(*t).or_default() += 1;
         }

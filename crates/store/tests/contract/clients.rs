@@ -1302,6 +1302,163 @@ async fn export_pages_hold_what_the_list_holds(backend: &'static str) {
     }
 }
 
+/// The Dashboard's client figures, every client's and each scope's, agree with counting the
+/// clients after every kind of write: bulk and single inserts, an edit of status, country and
+/// tags, an edit of the email alone, bulk status and tag changes, and a tag deleted.
+async fn dashboard_figures_follow_every_write(backend: &'static str) {
+    let s = fresh(backend).await;
+    let s = s.as_ref();
+    let tag = |c: &str| {
+        entry(
+            Event::new(Category::Clients, AuditAction::Add, "Tag created").change("caption", "", c),
+        )
+    };
+    let a = s.insert_tag("A", tag("A")).await.unwrap();
+    let b = s.insert_tag("B", tag("B")).await.unwrap();
+    let c = s.insert_tag("C", tag("C")).await.unwrap();
+    let tags = [a, b, c];
+    let batch: Vec<NewClient> = (0..30i64)
+        .map(|i| {
+            let mut n = client(
+                "Ann",
+                "Lee",
+                &format!("f{i}@example.com"),
+                &format!("+44{:08}", 50_000_000 + i),
+                ["GB", "DE", "FR"][i as usize % 3],
+                i / 2,
+            );
+            for (t, every) in [(a, 2), (b, 3), (c, 5)] {
+                if i % every == 0 {
+                    n.fields.tags.push(t);
+                }
+            }
+            n
+        })
+        .collect();
+    s.insert_clients(&batch, None).await.unwrap();
+    assert_figures_agree(s, backend, &tags, "bulk insert").await;
+
+    let mut one = client("Bo", "Ek", "one@example.com", "+4450999999", "SE", 1);
+    one.fields.tags = vec![a, b];
+    let id = s
+        .insert_client(
+            &one,
+            entry(Event::new(
+                Category::Clients,
+                AuditAction::Add,
+                "Client added",
+            )),
+        )
+        .await
+        .unwrap();
+    assert_figures_agree(s, backend, &tags, "single insert").await;
+
+    let edit = |fields: ClientFields| {
+        write(
+            fields,
+            entry(Event::new(
+                Category::Clients,
+                AuditAction::Update,
+                "Client updated",
+            )),
+        )
+    };
+    let mut fields = one.fields.clone();
+    fields.status = ClientStatus::Blocked;
+    fields.country = "NO".into();
+    fields.tags = vec![c];
+    s.update_client(id, edit(fields.clone())).await.unwrap();
+    assert_figures_agree(s, backend, &tags, "status, country and tags edited").await;
+    fields.email = "moved@example.com".into();
+    fields.email_key = "moved@example.com".into();
+    s.update_client(id, edit(fields)).await.unwrap();
+    assert_figures_agree(s, backend, &tags, "email edited").await;
+
+    let everyone = ClientScope::All;
+    let no_filter = ClientFilter::default();
+    let ev = |_: &BatchOutcome| {
+        entry(Event::new(
+            Category::Clients,
+            AuditAction::Update,
+            "Clients changed in bulk",
+        ))
+    };
+    for (change, what) in [
+        (BulkChange::SetStatus(ClientStatus::Blocked), "bulk blocked"),
+        (BulkChange::AssignTags(vec![c]), "bulk tag assigned"),
+        (BulkChange::RemoveTags(vec![a]), "bulk tag removed"),
+        (
+            BulkChange::SetStatus(ClientStatus::Active),
+            "bulk activated",
+        ),
+    ] {
+        let b = Batch {
+            scope: &everyone,
+            filter: &no_filter,
+            ids: &[],
+            after_id: 0,
+            upto_id: i64::MAX,
+            limit: 100,
+            change: &change,
+            job_id: None,
+            at: Timestamp(6),
+        };
+        let o = s.apply_client_batch(b, &ev).await.unwrap();
+        assert!(o.changed > 0, "{backend}: {what} changed clients");
+        assert_figures_agree(s, backend, &tags, what).await;
+    }
+    s.delete_tag(b, write((), tag("x"))).await.unwrap();
+    assert_figures_agree(s, backend, &[a, c], "tag deleted").await;
+}
+
+/// Compares the figures of every client and of every scope made of `tags` with counting the
+/// clients one by one.
+async fn assert_figures_agree(s: &dyn Store, backend: &str, tags: &[i64], after: &str) {
+    use std::collections::BTreeMap;
+    let everyone = s
+        .list_clients(
+            &ClientScope::All,
+            &query(ClientFilter::default(), ClientSort::Id, 10_000),
+        )
+        .await
+        .unwrap();
+    let figures = |rows: Vec<(ClientStatus, String, i64)>| -> BTreeMap<(String, String), i64> {
+        rows.into_iter()
+            .map(|(status, country, n)| ((status.code().to_string(), country), n))
+            .collect()
+    };
+    let counted = |scope: Option<&[i64]>| {
+        let mut m: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for c in everyone
+            .iter()
+            .filter(|c| scope.is_none_or(|t| c.tags.iter().any(|tag| t.contains(&tag.id))))
+        {
+            *m.entry((c.status.code().to_string(), c.country.clone()))
+                .or_default() += 1;
+        }
+        m
+    };
+    let all = figures(s.client_figures(None).await.unwrap());
+    assert_eq!(all, counted(None), "{backend}: every client, after {after}");
+    assert_eq!(
+        all.values().sum::<i64>(),
+        everyone.len() as i64,
+        "{backend}: after {after}"
+    );
+    // Every non-empty combination of the tags, and none.
+    for mask in 0..(1u32 << tags.len()) {
+        let scope: Vec<i64> = (0..tags.len())
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| tags[i])
+            .collect();
+        assert_eq!(
+            figures(s.client_figures(Some(&scope)).await.unwrap()),
+            counted(Some(&scope)),
+            "{backend}: scope {scope:?}, after {after}"
+        );
+    }
+}
+
 testkit::on_each_backend!(
     clients_story,
     tags_scope_and_bulk_story,
@@ -1309,4 +1466,5 @@ testkit::on_each_backend!(
     scoped_search_counts_are_exact_or_honest_lower_bounds,
     scoped_pages_follow_the_whole_list,
     export_pages_hold_what_the_list_holds,
+    dashboard_figures_follow_every_write,
 );
